@@ -1,0 +1,5 @@
+import sys
+
+from kdamon.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,344 @@
+"""The guest's initramfs: a cached base image plus a small archive per run.
+
+The base holds busybox (static), the Python interpreter running kdamon (at its
+own host path, with its stdlib as precompiled bytecode and the shared
+libraries ``ldd`` names), the distributions kdamon and its tests need, and
+``/init``.  It is cached under a key made of everything that goes in it, so it
+is rebuilt only when an input changes.  The per-run archive carries kdamon's
+source checkout, ``--share`` directories, kernel modules and the command; the
+kernel unpacks both archives one after the other.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata as md
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+
+from kdamon.errors import GuestError
+from kdamon.vm.cpio import CpioWriter
+
+# Distributions the guest needs besides kdamon's own runtime requirements.
+GUEST_TOOLS = ("pytest", "hypothesis")
+# Left out of the guest even when required: host-only tooling.
+HOST_ONLY = frozenset({"mypy", "ruff", "matplotlib", "types-pyyaml", "mypy-extensions"})
+STDLIB_SKIP = frozenset(
+    {"test", "tests", "idlelib", "tkinter", "turtledemo", "lib2to3", "ensurepip", "site-packages", "pydoc_data",
+     "__phello__", "distutils", "sqlite3", "curses", "dbm", "msilib", "venv"}
+)
+# Extension modules the guest never needs (GUI, terminals, databases, TLS, CPython's own tests).
+DYNLOAD_SKIP = re.compile(r"^(_tkinter|_test|_codecs_|_ctypes_test|xx|_xx|_curses|readline|_sqlite3|_dbm|_gdbm|nis|_ssl|_hashlib|ossaudiodev|spwd|audioop)")
+RESULT_PORT = "org.kdamon.result"
+DMESG_PORT = "org.kdamon.dmesg"
+SHARE_LIMIT_BYTES = 512 << 20
+CHECKOUT_SKIP = frozenset({".git", ".mypy_cache", ".pytest_cache", ".hypothesis", ".ruff_cache", "build", "dist"})
+
+INIT = r"""#!/bin/sh
+export PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin HOME=/root
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+mkdir -p /dev/pts /dev/shm
+mount -t tmpfs tmpfs /dev/shm
+mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
+mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
+mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null
+ln -sf /proc/self/fd /dev/fd; ln -sf /proc/self/fd/0 /dev/stdin
+ln -sf /proc/self/fd/1 /dev/stdout; ln -sf /proc/self/fd/2 /dev/stderr
+ip link set lo up 2>/dev/null
+hostname kdamon-guest
+if [ -f /kdamon/modules.list ]; then
+  while read -r m; do insmod "$m" || echo "kdamon-guest: insmod $m failed"; done < /kdamon/modules.list
+fi
+res= log=
+for p in /sys/class/virtio-ports/*; do
+  [ -r "$p/name" ] || continue
+  case "$(cat "$p/name")" in
+    @RESULT@) res=/dev/${p##*/} ;;
+    @DMESG@) log=/dev/${p##*/} ;;
+  esac
+done
+[ -n "$res" ] || echo "kdamon-guest: no virtio result port (virtio_console missing); reporting over the serial console"
+/bin/sh /kdamon/run.sh </dev/null &
+wait $!
+rc=$?
+if [ -n "$log" ]; then dmesg > "$log"; fi
+if [ -n "$res" ]; then echo "exit $rc" > "$res"; else echo "KDAMON-GUEST-EXIT $rc"; fi
+sync
+poweroff -f
+"""
+
+
+def build_base(cache: Path, progress: object = None) -> Path:
+    """Return the cached base image, building it when its inputs changed."""
+    files = list(_base_inputs())
+    key = _inputs_key(files)
+    path = cache / "images" / f"base-{key}.cpio"
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for old in path.parent.glob("base-*.cpio"):
+        old.unlink()
+    tmp = path.with_suffix(".tmp")
+    with tmp.open("wb") as out:
+        writer = CpioWriter(out)
+        _write_base(writer, files)
+        writer.close()
+    tmp.rename(path)
+    return path
+
+
+def write_run_archive(
+    out: Path,
+    command: Sequence[str],
+    *,
+    cwd: str,
+    env: Mapping[str, str],
+    shares: Sequence[Path],
+    modules: Sequence[Path] = (),
+) -> None:
+    """The per-run archive: shared trees, modules to load, and the command."""
+    with out.open("wb") as f:
+        writer = CpioWriter(f)
+        total = 0
+        for share in shares:
+            total += _add_tree(writer, share)
+            if total > SHARE_LIMIT_BYTES:
+                raise GuestError(
+                    f"--share {share}: more than {SHARE_LIMIT_BYTES >> 20} MiB to copy into the guest; share a smaller directory"
+                )
+        names = []
+        for module in modules:
+            name = f"/kdamon/modules/{module.name}"
+            writer.copy(module, name)
+            names.append(name)
+        if names:
+            writer.file("/kdamon/modules.list", ("\n".join(names) + "\n").encode())
+        exports = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in sorted(env.items()))
+        script = f"{exports}cd {shlex.quote(cwd)} || exit 127\nexec {shlex.join(command)}\n"
+        writer.file("/kdamon/run.sh", script.encode(), mode=0o755)
+        writer.close()
+
+
+def source_checkout() -> Path | None:
+    """kdamon's source checkout when it runs from one (it is then shared into the guest)."""
+    root = Path(__file__).resolve().parents[2]
+    return root if (root / "pyproject.toml").is_file() and (root / "kdamon").is_dir() else None
+
+
+def _add_tree(writer: CpioWriter, root: Path) -> int:
+    total = 0
+    root = root.resolve()
+    if not root.is_dir():
+        raise GuestError(f"--share {root}: not a directory")
+    writer.directory(str(root))
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d not in CHECKOUT_SKIP and not d.endswith(".egg-info"))
+        base = Path(dirpath)
+        writer.directory(str(base), mtime=int(base.stat().st_mtime))
+        for name in sorted(filenames):
+            p = base / name
+            if p.is_symlink():
+                writer.symlink(str(p), os.readlink(p))
+            elif p.is_file():
+                total += p.stat().st_size
+                writer.copy(p)
+    return total
+
+
+# ---------------------------------------------------------------- base image
+
+
+def _write_base(writer: CpioWriter, files: list[Path]) -> None:
+    for d in ("dev", "proc", "sys", "tmp", "run", "root", "etc", "mnt", "var/tmp", "sys/kernel/debug"):
+        writer.directory(d)
+    writer.char_device("/dev/console", 5, 1)
+    writer.char_device("/dev/null", 1, 3, mode=0o666)
+    busybox = busybox_path()
+    writer.copy(busybox, "/bin/busybox")
+    for applet in _busybox_applets(busybox):
+        writer.symlink(f"/bin/{applet}", "busybox")
+    writer.file("/etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n")
+    writer.file("/etc/group", b"root:x:0:\n")
+    writer.file("/init", INIT.replace("@RESULT@", RESULT_PORT).replace("@DMESG@", DMESG_PORT).encode(), mode=0o755)
+    stdlib = Path(sysconfig.get_path("stdlib"))
+    for path in files:
+        if path == busybox:
+            continue
+        if path.is_symlink():
+            writer.symlink(str(path), os.readlink(path))
+        elif path.suffix == ".py" and path.is_relative_to(stdlib) and "site-packages" not in path.parts:
+            source, dest = _stdlib_entry(path)
+            writer.copy(source, dest)
+        elif path.suffix == ".so" or ".so." in path.name:
+            writer.file(str(path), _stripped(path), mode=0o755)
+        else:
+            writer.copy(path)
+    interpreter = Path(sys.executable)
+    writer.symlink("/usr/bin/python3", str(interpreter))
+    writer.symlink("/usr/bin/python", str(interpreter))
+
+
+def _base_inputs() -> Iterator[Path]:
+    """Every host file that goes into the base image (symlinks as themselves)."""
+    yield busybox_path()
+    yield from _interpreter_files()
+    stdlib = Path(sysconfig.get_path("stdlib"))
+    yield from _stdlib_files(stdlib)
+    dist_files = list(_distribution_files())
+    yield from dist_files
+    binaries = [Path(sys.executable).resolve()] + [p for p in dist_files if p.suffix == ".so" or ".so." in p.name]
+    binaries += [p for p in (stdlib / "lib-dynload").glob("*.so") if not DYNLOAD_SKIP.match(p.name)]
+    yield from _shared_libraries(binaries)
+
+
+def _stripped(path: Path) -> bytes:
+    """A shared object without its debug symbols (libpython alone sheds about 17 MB)."""
+    if shutil.which("strip") is None:
+        return path.read_bytes()
+    with tempfile.TemporaryDirectory(prefix="kdamon-strip-") as tmp:
+        out = Path(tmp) / path.name
+        done = subprocess.run(["strip", "--strip-unneeded", "-o", str(out), str(path)], capture_output=True, check=False)
+        return out.read_bytes() if done.returncode == 0 else path.read_bytes()
+
+
+def _inputs_key(files: list[Path]) -> str:
+    h = hashlib.sha256(INIT.encode())
+    for p in files:
+        st = p.lstat()
+        h.update(f"{p}\0{st.st_size}\0{int(st.st_mtime)}\0{p.is_symlink()}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def busybox_path() -> Path:
+    for candidate in ("/bin/busybox", "/usr/bin/busybox"):
+        p = Path(candidate)
+        if p.is_file():
+            out = subprocess.run(["file", "-b", str(p)], capture_output=True, text=True, check=False).stdout
+            if "dynamically linked" not in out:
+                return p
+    raise GuestError("a static busybox is needed for the guest: apt-get install busybox-static")
+
+
+def _busybox_applets(busybox: Path) -> list[str]:
+    out = subprocess.run([str(busybox), "--list"], capture_output=True, text=True, check=True).stdout
+    return [a for a in out.split() if a and "/" not in a and not a.startswith("python")]
+
+
+def _interpreter_files() -> Iterator[Path]:
+    yield from _link_chain(Path(sys.executable))
+    cfg = Path(sys.prefix) / "pyvenv.cfg"
+    if cfg.is_file():
+        yield cfg
+
+
+def _stdlib_files(stdlib: Path) -> Iterator[Path]:
+    for dirpath, dirnames, filenames in os.walk(stdlib):
+        base = Path(dirpath)
+        dirnames[:] = sorted(
+            d for d in dirnames if d not in STDLIB_SKIP and d != "__pycache__" and not d.startswith("config-")
+        )
+        for name in sorted(filenames):
+            if name.endswith(".py"):
+                yield base / name
+            elif name.endswith(".so") and not DYNLOAD_SKIP.match(name):
+                yield base / name
+
+
+def _stdlib_entry(path: Path) -> tuple[Path, str]:
+    """The stdlib goes in sourceless: a module's compiled bytecode stands at its own place."""
+    if path.suffix == ".py":
+        cached = path.parent / "__pycache__" / f"{path.stem}.{sys.implementation.cache_tag}.pyc"
+        if cached.is_file():
+            return cached, str(path.with_suffix(".pyc"))
+    return path, str(path)
+
+
+def _distribution_files() -> Iterator[Path]:
+    tag = sys.implementation.cache_tag
+    for dist in _guest_distributions():
+        for f in dist.files or ():
+            p = Path(str(dist.locate_file(f)))
+            if p.suffix == ".pyc" and (not p.name.endswith(f".{tag}.pyc") or ".opt-" in p.name):
+                continue
+            if p.is_file():
+                yield p
+
+
+def _guest_distributions() -> list[md.Distribution]:
+    """kdamon's runtime requirements and the test tools, with everything they require."""
+    roots = [r for r in _kdamon_requirements()] + list(GUEST_TOOLS)
+    found: dict[str, md.Distribution] = {}
+    queue = list(roots)
+    while queue:
+        name = _canonical(queue.pop())
+        if name in found or name in HOST_ONLY:
+            continue
+        try:
+            dist = md.distribution(name)
+        except md.PackageNotFoundError:
+            continue
+        found[name] = dist
+        queue.extend(_plain_requirements(dist.requires or ()))
+    return [found[k] for k in sorted(found)]
+
+
+def _kdamon_requirements() -> list[str]:
+    try:
+        return ["kdamon", *_plain_requirements(md.distribution("kdamon").requires or ())]
+    except md.PackageNotFoundError:
+        root = source_checkout()
+        if root is None:
+            return []
+        import tomllib
+
+        data = tomllib.loads((root / "pyproject.toml").read_text())
+        return _plain_requirements(data.get("project", {}).get("dependencies", []))
+
+
+def _plain_requirements(requires: Iterable[str]) -> list[str]:
+    """Requirement names that apply without extras (markers on the host's environment)."""
+    from packaging.requirements import Requirement
+
+    names = []
+    for text in requires:
+        req = Requirement(text)
+        if req.marker is None or req.marker.evaluate({"extra": ""}):
+            names.append(req.name)
+    return names
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _shared_libraries(binaries: list[Path]) -> Iterator[Path]:
+    if shutil.which("ldd") is None:
+        raise GuestError("ldd is needed to find the Python interpreter's libraries: apt-get install libc-bin")
+    found: set[Path] = set()
+    for chunk in range(0, len(binaries), 64):
+        part = [str(b) for b in binaries[chunk : chunk + 64]]
+        out = subprocess.run(["ldd", *part], capture_output=True, text=True, check=False).stdout
+        for m in re.finditer(r"(?:=>\s*)?(/\S+)\s+\(0x", out):
+            found.add(Path(m.group(1)))
+    for lib in sorted(found):
+        yield from _link_chain(lib)
+
+
+def _link_chain(path: Path) -> Iterator[Path]:
+    """A path and, when it is a symlink, everything it points through."""
+    seen = set()
+    while path.is_symlink() and path not in seen:
+        seen.add(path)
+        yield path
+        path = path.parent / os.readlink(path)
+    yield path

@@ -1,0 +1,174 @@
+"""``kdamon vm run``: boot a DAMON kernel and run one command in it as root."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from kdamon.errors import GuestError
+from kdamon.vm.accel import choose_accel
+from kdamon.vm.initramfs import build_base, source_checkout, write_run_archive
+from kdamon.vm.kernels import Progress, cache_dir, resolve_kernel
+from kdamon.vm.qemu import BootSpec, GuestResult, LineSink, boot
+
+DEFAULT_KERNEL = "debian-6.12"
+DEFAULT_TIMEOUT_S = 900.0
+KEEP_RUNS = 20
+# Modules a user's kernel may need as modules for the result channel.
+GUEST_MODULES = ("virtio_pci", "virtio_console")
+
+
+def run(
+    command: Sequence[str],
+    *,
+    kernel: str = DEFAULT_KERNEL,
+    memory: str = "1G",
+    cpus: int = 2,
+    timeout: float = DEFAULT_TIMEOUT_S,
+    share: Sequence[Path] = (),
+    modules: Path | None = None,
+    cmdline: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
+    qemu_args: Sequence[str] = (),
+    output: LineSink | None = None,
+    progress: Progress | None = None,
+) -> GuestResult:
+    """Run ``command`` as root in a guest booted from ``kernel``; return its exit code and logs.
+
+    The guest sees kdamon's source checkout (when kdamon runs from one) and
+    every ``share`` directory at their host paths, read-only copies made at
+    boot.  Raises :class:`GuestCrash` when the guest kernel reports a BUG,
+    WARNING, Oops or panic, or dies; :class:`GuestTimeout` after ``timeout``.
+    """
+    if not command:
+        raise GuestError("no command to run in the guest: kdamon vm run [options] -- CMD ...")
+    say = progress or (lambda _msg: None)
+    cache = cache_dir()
+    k = resolve_kernel(kernel, modules=modules, progress=say)
+    base = build_base(cache)
+    accel = choose_accel(k.vmlinuz, cache)
+    if accel == "tcg":
+        say("kdamon: KVM cannot run guests here; using TCG (software emulation) with pti=on")
+    shares = _shares(share)
+    cwd = _guest_cwd(shares)
+    guest_env = _guest_env(k.name, env)
+    run_dir = _new_run_dir(cache)
+    module_files = _module_files(k.modules_dir, say) if k.modules_dir is not None else []
+    archive = run_dir / "run.cpio"
+    write_run_archive(archive, command, cwd=cwd, env=guest_env, shares=shares, modules=module_files)
+    initrd = run_dir / "initrd"
+    with initrd.open("wb") as out:
+        for part in (base, archive):
+            with part.open("rb") as src:
+                shutil.copyfileobj(src, out, 1 << 20)
+    archive.unlink()
+    spec = BootSpec(
+        vmlinuz=k.vmlinuz,
+        initrd=initrd,
+        cmdline=_kernel_cmdline(accel, (*k.cmdline, *cmdline)),
+        accel=accel,
+        memory=memory,
+        cpus=cpus,
+        extra_args=tuple(qemu_args),
+    )
+    try:
+        return boot(spec, run_dir, timeout=timeout, output=output)
+    finally:
+        initrd.unlink(missing_ok=True)
+
+
+def _kernel_cmdline(accel: str, extra: Sequence[str]) -> tuple[str, ...]:
+    base = ["console=ttyS0", "rdinit=/init", "panic=-1", "loglevel=4", "printk.time=1", "random.trust_cpu=on"]
+    if accel == "tcg":
+        # Without PTI, QEMU's software TLB hides most re-accesses from DAMON.
+        base.append("pti=on")
+    return tuple(base + list(extra))
+
+
+def _shares(share: Sequence[Path]) -> list[Path]:
+    shares = []
+    checkout = source_checkout()
+    if checkout is not None:
+        shares.append(checkout)
+    for s in share:
+        path = Path(s).resolve()
+        if not path.is_dir():
+            raise GuestError(f"--share {s}: no such directory")
+        if path not in shares:
+            shares.append(path)
+    return shares
+
+
+def _guest_cwd(shares: Sequence[Path]) -> str:
+    here = Path.cwd().resolve()
+    for s in shares:
+        if here == s or s in here.parents:
+            return str(here)
+    return "/root"
+
+
+def _guest_env(kernel_name: str, extra: Mapping[str, str] | None) -> dict[str, str]:
+    env = {
+        "KDAMON_GUEST": "1",
+        "KDAMON_GUEST_KERNEL": kernel_name,
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONHASHSEED": "0",
+        "TERM": "dumb",
+        "LANG": "C.UTF-8",
+        "HOME": "/root",
+        "PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin",
+    }
+    checkout = source_checkout()
+    if checkout is not None:
+        env["PYTHONPATH"] = str(checkout)
+    env.update(extra or {})
+    return env
+
+
+def _module_files(modules_dir: Path, say: Progress) -> list[Path]:
+    """Guest modules (with their dependencies, in load order) that the kernel has as modules."""
+    dep_file = modules_dir / "modules.dep"
+    if not dep_file.is_file():
+        say(f"kdamon: {dep_file} is missing (run depmod); loading no modules")
+        return []
+    deps: dict[str, list[str]] = {}
+    for line in dep_file.read_text().splitlines():
+        if ":" in line:
+            mod, rest = line.split(":", 1)
+            deps[mod] = rest.split()
+    by_name = {Path(m).name.split(".ko")[0].replace("-", "_"): m for m in deps}
+    ordered: list[str] = []
+
+    def visit(mod: str) -> None:
+        for d in deps.get(mod, []):
+            visit(d)
+        if mod not in ordered:
+            ordered.append(mod)
+
+    for name in GUEST_MODULES:
+        if name in by_name:
+            visit(by_name[name])
+    files = [modules_dir / m for m in ordered]
+    compressed = [f for f in files if f.suffix in (".xz", ".zst", ".gz")]
+    if compressed:
+        say(f"kdamon: {compressed[0].name} is compressed and busybox insmod may not load it; install modules uncompressed")
+    return files
+
+
+def _new_run_dir(cache: Path) -> Path:
+    runs = cache / "runs"
+    runs.mkdir(parents=True, exist_ok=True)
+    old = sorted(runs.iterdir(), key=lambda p: p.stat().st_mtime)
+    for stale in old[: max(0, len(old) - KEEP_RUNS + 1)]:
+        shutil.rmtree(stale, ignore_errors=True)
+    run_dir = runs / time.strftime(f"%Y%m%d-%H%M%S-{os.getpid()}")
+    suffix = 0
+    while run_dir.exists():
+        suffix += 1
+        run_dir = runs / time.strftime(f"%Y%m%d-%H%M%S-{os.getpid()}-{suffix}")
+    run_dir.mkdir()
+    return run_dir

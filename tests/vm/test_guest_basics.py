@@ -1,0 +1,44 @@
+"""The guest itself: a real DAMON kernel with its sysfs tree and tracepoints."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ADMIN = Path("/sys/kernel/mm/damon/admin")
+EVENTS = Path("/sys/kernel/tracing/events/damon")
+
+
+def _write(path: Path, value: str) -> None:
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.write(fd, value.encode())
+    finally:
+        os.close(fd)
+
+
+def test_damon_sysfs_root_exists() -> None:
+    assert (ADMIN / "kdamonds" / "nr_kdamonds").read_text().strip() == "0"
+
+
+def test_damon_tracepoints_exist() -> None:
+    events = {p.name for p in EVENTS.iterdir() if p.is_dir()}
+    assert {"damon_aggregated", "damos_before_apply"} <= events
+
+
+def test_avail_operations_lists_vaddr_fvaddr_paddr() -> None:
+    _write(ADMIN / "kdamonds" / "nr_kdamonds", "1")
+    try:
+        _write(ADMIN / "kdamonds" / "0" / "contexts" / "nr_contexts", "1")
+        ops = (ADMIN / "kdamonds" / "0" / "contexts" / "0" / "avail_operations").read_text().split()
+        assert {"vaddr", "fvaddr", "paddr"} <= set(ops)
+    finally:
+        _write(ADMIN / "kdamonds" / "nr_kdamonds", "0")
+
+
+def test_guest_boots_with_pti_under_tcg() -> None:
+    cmdline = Path("/proc/cmdline").read_text().split()
+    with open("/proc/cpuinfo") as f:
+        hypervisor_tcg = "QEMU TCG" in f.read()
+    if hypervisor_tcg:
+        assert "pti=on" in cmdline
