@@ -1,0 +1,104 @@
+"""The output side of the model: what monitoring and DAMOS produce.
+
+One vocabulary for every producer (sysfs, tracefs, the pure-Python engine,
+record files).  These types are created in bulk by the record pipeline, so
+they carry no validators: validation belongs to configuration input.
+Times are in nanoseconds (``time_ns``), intervals in microseconds, addresses
+and sizes in bytes.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+__all__ = [
+    "IntervalsTune",
+    "RegionState",
+    "SchemeApply",
+    "SchemeStats",
+    "Snapshot",
+    "TriedRegion",
+]
+
+
+@attrs.frozen(slots=True)
+class RegionState:
+    """One monitoring region ``[start, end)`` with its access frequency and age."""
+
+    start: int
+    end: int
+    nr_accesses: int
+    age: int
+
+    @property
+    def size(self) -> int:
+        return self.end - self.start
+
+
+@attrs.frozen(slots=True)
+class Snapshot:
+    """One target's regions at one aggregation boundary."""
+
+    time_ns: int
+    kdamond_idx: int
+    context_idx: int
+    target_idx: int
+    regions: tuple[RegionState, ...]
+    sample_us: int
+    aggr_us: int
+
+    @property
+    def total_size(self) -> int:
+        """Bytes covered by the regions."""
+        return sum(r.end - r.start for r in self.regions)
+
+    @property
+    def max_nr_accesses(self) -> int:
+        """The highest ``nr_accesses`` a region can reach in one aggregation."""
+        return self.aggr_us // max(self.sample_us, 1)
+
+
+@attrs.frozen(slots=True)
+class SchemeStats:
+    """A DAMOS scheme's cumulative counters (``stats/`` in sysfs).
+
+    Fields that older kernels lack are None.
+    """
+
+    nr_tried: int
+    sz_tried: int
+    nr_applied: int
+    sz_applied: int
+    qt_exceeds: int
+    sz_ops_filter_passed: int | None = None
+    nr_snapshots: int | None = None
+
+
+@attrs.frozen(slots=True)
+class TriedRegion:
+    """A region a scheme tried to apply its action to (``tried_regions/``)."""
+
+    start: int
+    end: int
+    nr_accesses: int
+    age: int
+    sz_filter_passed: int | None = None
+
+
+@attrs.frozen(slots=True)
+class SchemeApply:
+    """A ``damos_before_apply`` event: a scheme is about to act on a region."""
+
+    time_ns: int
+    context_idx: int
+    scheme_idx: int
+    target_idx: int
+    region: RegionState
+
+
+@attrs.frozen(slots=True)
+class IntervalsTune:
+    """A ``damon_monitor_intervals_tune`` event: the new sampling interval."""
+
+    time_ns: int
+    sample_us: int
