@@ -162,8 +162,7 @@ class DebianKernels:
         suite = recipe.get_str("suite")
         pattern = re.compile(recipe.get_str("package"))
         try:
-            self._update_lists(suite)
-            package, version = self._newest(suite, pattern)
+            package, version = self.newest(recipe)
         except GuestError as err:
             cached = self._newest_cached(recipe)
             if cached is None:
@@ -177,6 +176,16 @@ class DebianKernels:
         if not (target / ".complete").exists():
             self._download(recipe, suite, package, kver, target)
         return self._kernel_at(recipe, target, kver)
+
+    def newest(self, recipe: Recipe) -> tuple[str, str]:
+        """The newest package of the recipe's suite matching its ``package`` pattern, and its Debian version."""
+        suite = recipe.get_str("suite")
+        self._update_lists(suite)
+        return self._newest(suite, re.compile(recipe.get_str("package")))
+
+    def download(self, suite: str, packages: list[str], dest: Path) -> None:
+        """``apt-get download`` the packages (``name`` or ``name=version``) into ``dest``."""
+        _run(["apt-get", *self._apt_options(suite), "-q", "download", *packages], "apt-get download", cwd=dest)
 
     def _kernel_at(self, recipe: Recipe, target: Path, kver: str) -> Kernel:
         config = target / "config"
@@ -253,7 +262,7 @@ class DebianKernels:
         self.say(f"kdamon: downloading {', '.join(packages)}")
         with tempfile.TemporaryDirectory(prefix="kdamon-kernel-") as tmp:
             work = Path(tmp)
-            _run(["apt-get", *self._apt_options(suite), "-q", "download", *packages], "apt-get download", cwd=work)
+            self.download(suite, packages, work)
             tree = work / "tree"
             for deb in sorted(work.glob("*.deb")):
                 _run(["dpkg-deb", "-x", str(deb), str(tree)], f"dpkg-deb -x {deb.name}")

@@ -43,6 +43,8 @@ class BootSpec:
     memory: str = "1G"
     cpus: int = 2
     extra_args: tuple[str, ...] = ()
+    qmp: bool = False
+    virtio_results: bool = True
 
 
 @attrs.frozen
@@ -86,17 +88,36 @@ def qemu_command(spec: BootSpec, run_dir: Path) -> list[str]:
         "-initrd", str(spec.initrd),
         "-append", " ".join(spec.cmdline),
         "-serial", "stdio",
+        *(_virtio_ports(run_dir) if spec.virtio_results else []),
+        *(["-qmp", f"unix:{run_dir / 'qmp.sock'},server=on,wait=off"] if spec.qmp else []),
+        *spec.extra_args,
+    ]  # fmt: skip
+
+
+def _virtio_ports(run_dir: Path) -> list[str]:
+    return [
         "-device", "virtio-serial-pci,id=vser0",
         "-chardev", f"file,id=kdres,path={run_dir / 'result'}",
         "-device", f"virtserialport,bus=vser0.0,chardev=kdres,name={RESULT_PORT}",
         "-chardev", f"file,id=kdlog,path={run_dir / 'dmesg'}",
         "-device", f"virtserialport,bus=vser0.0,chardev=kdlog,name={DMESG_PORT}",
-        *spec.extra_args,
     ]  # fmt: skip
 
 
-def boot(spec: BootSpec, run_dir: Path, *, timeout: float, output: LineSink | None = None) -> GuestResult:
-    """Boot, stream the console to ``output`` and ``run_dir/console.log``, and collect the result."""
+def boot(
+    spec: BootSpec,
+    run_dir: Path,
+    *,
+    timeout: float,
+    output: LineSink | None = None,
+    qmp_client: Callable[[Path], None] | None = None,
+) -> GuestResult:
+    """Boot, stream the console to ``output`` and ``run_dir/console.log``, and collect the result.
+
+    With ``spec.qmp``, ``qmp_client`` runs in a thread with the path of QEMU's
+    QMP socket while the guest runs (e.g. to hot-plug memory); its exception,
+    if any, is raised after the guest ends.
+    """
     for name in ("result", "dmesg"):
         (run_dir / name).write_bytes(b"")
     log_path = run_dir / "console.log"
@@ -108,6 +129,9 @@ def boot(spec: BootSpec, run_dir: Path, *, timeout: float, output: LineSink | No
     )
     watcher = _ConsoleWatcher(proc, log_path, output, start)
     watcher.start()
+    client = _QmpThread(qmp_client, run_dir / "qmp.sock") if spec.qmp and qmp_client is not None else None
+    if client is not None:
+        client.start()
     timed_out = False
     try:
         proc.wait(timeout=timeout)
@@ -116,6 +140,8 @@ def boot(spec: BootSpec, run_dir: Path, *, timeout: float, output: LineSink | No
     finally:
         _kill(proc)
         watcher.join()
+        if client is not None:
+            client.join()
     elapsed = time.monotonic() - start
     console = log_path.read_text(errors="replace")
     dmesg = (run_dir / "dmesg").read_text(errors="replace")
@@ -126,6 +152,8 @@ def boot(spec: BootSpec, run_dir: Path, *, timeout: float, output: LineSink | No
         raise GuestTimeout(f"the guest did not finish within {timeout:g} s; QEMU was killed", log_path=str(log_path))
     if failures:
         raise GuestCrash(f"the guest kernel reported: {failures[0]}", log_path=str(log_path))
+    if client is not None and client.error is not None:
+        raise GuestError(f"the QMP client failed: {client.error}") from client.error
     exit_code, channel = _exit_code(run_dir / "result", console)
     if exit_code is None:
         tail = " / ".join(console.strip().splitlines()[-3:])
@@ -187,3 +215,20 @@ class _ConsoleWatcher(threading.Thread):
                     _kill(self.proc)
                 if self.output is not None:
                     self.output(line)
+
+
+class _QmpThread(threading.Thread):
+    def __init__(self, client: Callable[[Path], None], socket: Path) -> None:
+        super().__init__(daemon=True)
+        self.client = client
+        self.socket = socket
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        deadline = time.monotonic() + 30
+        while not self.socket.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        try:
+            self.client(self.socket)
+        except BaseException as err:  # reported to the caller after the guest ends
+            self.error = err

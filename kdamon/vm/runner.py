@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from kdamon.errors import GuestError
@@ -33,6 +33,8 @@ def run(
     cmdline: Sequence[str] = (),
     env: Mapping[str, str] | None = None,
     qemu_args: Sequence[str] = (),
+    qmp_client: Callable[[Path], None] | None = None,
+    virtio_results: bool = True,
     output: LineSink | None = None,
     progress: Progress | None = None,
 ) -> GuestResult:
@@ -42,6 +44,10 @@ def run(
     every ``share`` directory at their host paths, read-only copies made at
     boot.  Raises :class:`GuestCrash` when the guest kernel reports a BUG,
     WARNING, Oops or panic, or dies; :class:`GuestTimeout` after ``timeout``.
+    ``qmp_client`` is called in a thread with QEMU's QMP socket path while
+    the guest runs (``memory="1G,slots=4,maxmem=4G"`` makes room for hotplug).
+    ``virtio_results=False`` leaves out the virtio-serial ports, as for a
+    kernel without virtio console: the exit code then comes over the serial console.
     """
     if not command:
         raise GuestError("no command to run in the guest: kdamon vm run [options] -- CMD ...")
@@ -73,9 +79,11 @@ def run(
         memory=memory,
         cpus=cpus,
         extra_args=tuple(qemu_args),
+        qmp=qmp_client is not None,
+        virtio_results=virtio_results,
     )
     try:
-        return boot(spec, run_dir, timeout=timeout, output=output)
+        return boot(spec, run_dir, timeout=timeout, output=output, qmp_client=qmp_client)
     finally:
         initrd.unlink(missing_ok=True)
 

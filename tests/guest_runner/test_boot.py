@@ -31,3 +31,9 @@ def test_guest_panic_fails_the_run_with_the_log() -> None:
     log = Path(info.value.log_path)
     assert log.is_file() and "Kernel panic" in log.read_text()
     assert "Kernel panic" in str(info.value)
+
+
+def test_without_virtio_console_the_exit_code_comes_over_the_serial_console() -> None:
+    result = run(["sh", "-c", "exit 5"], virtio_results=False, timeout=300)
+    assert (result.exit_code, result.channel) == (5, "console")
+    assert result.dmesg == ""

@@ -1,0 +1,239 @@
+"""Guest kernels built from source: recipes of ``kind = "build"`` in ``vm-images/``.
+
+The source comes from a Debian ``linux-source-*`` package fetched through
+kdamon's private apt configuration (:class:`DebianKernels`).  The kernel is
+configured with ``make <base_config>`` (e.g. ``tinyconfig``) plus the recipe's
+config fragment, every option of the fragment is checked in the resulting
+``.config``, and the bzImage is cached under
+``<cache>/kernels/<recipe>/<source version>-<recipe hash>/``.  ccache is used
+when installed; the compiler cache lives in ``<cache>/ccache`` unless
+``CCACHE_DIR`` says otherwise.
+"""
+
+from __future__ import annotations
+
+import collections
+import fcntl
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TextIO
+
+from kdamon.errors import GuestError
+from kdamon.vm.kernels import DebianKernels, Kernel, Progress, Recipe, recipes_dir
+
+COMPILED_REPORT_EVERY = 250  # a progress line every this many compiled files
+LOG_TAIL_LINES = 25
+_OPTION_SET = re.compile(r"(CONFIG_[A-Za-z0-9_]+)=(.*)")
+_OPTION_UNSET = re.compile(r"# (CONFIG_[A-Za-z0-9_]+) is not set")
+
+
+def build_kernel(recipe: Recipe, cache: Path, progress: Progress) -> Kernel:
+    """Return the recipe's kernel, building it (once per source version and recipe) if needed."""
+    fragment_path = recipes_dir() / recipe.get_str("config_fragment")
+    if not fragment_path.is_file():
+        raise GuestError(f"vm-images/{recipe.name}.toml names {fragment_path.name}, which does not exist beside it")
+    fragment = fragment_path.read_text()
+    digest = recipe_digest(recipe, fragment)
+    builds = cache / "kernels" / recipe.name
+    apt = DebianKernels(cache, progress)
+    try:
+        package, version = apt.newest(recipe)
+    except GuestError as err:
+        cached = _newest_cached(builds, digest)
+        if cached is None:
+            raise
+        progress(f"kdamon: using the cached {recipe.name} kernel ({err})")
+        return _kernel_at(recipe, cached)
+    target = builds / f"{version}-{digest}"
+    if (target / ".complete").exists():
+        return _kernel_at(recipe, target)
+    work = cache / "build"
+    work.mkdir(parents=True, exist_ok=True)
+    with _locked(work / f"{recipe.name}.lock"):
+        if not (target / ".complete").exists():  # another process may have built it meanwhile
+            deb = _source_package(apt, recipe, cache / "sources", package, version)
+            _Build(recipe, work, fragment, progress).run(deb, package, version, target)
+    return _kernel_at(recipe, target)
+
+
+def recipe_digest(recipe: Recipe, fragment: str) -> str:
+    """A short hash of what decides the build besides the source: the recipe and its fragment."""
+    h = hashlib.sha256()
+    h.update(repr(sorted(recipe.data.items())).encode())
+    h.update(b"\0")
+    h.update(fragment.encode())
+    return h.hexdigest()[:12]
+
+
+def parse_fragment(text: str) -> dict[str, str]:
+    """The options a config fragment asks for: ``{"CONFIG_X": "y", "CONFIG_Y": "n", ...}``."""
+    wanted: dict[str, str] = {}
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if m := _OPTION_UNSET.fullmatch(line):
+            wanted[m.group(1)] = "n"
+        elif m := _OPTION_SET.fullmatch(line):
+            wanted[m.group(1)] = m.group(2)
+        elif line and not line.startswith("#"):
+            raise GuestError(f"config fragment line {number} is neither CONFIG_X=value nor a comment: {line!r}")
+    return wanted
+
+
+def options_not_landed(wanted: Mapping[str, str], config_text: str) -> list[str]:
+    """Fragment options that ``.config`` does not have as asked, as ``CONFIG_X=y (got n)``."""
+    got = parse_fragment("\n".join(ln for ln in config_text.splitlines() if _OPTION_SET.fullmatch(ln) or _OPTION_UNSET.fullmatch(ln)))
+    return [f"{name}={value} (got {got.get(name, 'n')})" for name, value in wanted.items() if got.get(name, "n") != value]
+
+
+def _kernel_at(recipe: Recipe, target: Path) -> Kernel:
+    return Kernel(
+        name=recipe.name,
+        vmlinuz=target / "vmlinuz",
+        version=(target / "release").read_text().strip(),
+        config=target / "config",
+        cmdline=tuple(recipe.get_list("cmdline")),
+    )
+
+
+def _newest_cached(builds: Path, digest: str) -> Path | None:
+    done = sorted(builds.glob(f"*-{digest}/.complete"), key=lambda p: p.stat().st_mtime)
+    return done[-1].parent if done else None
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    with path.open("w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _source_package(apt: DebianKernels, recipe: Recipe, sources: Path, package: str, version: str) -> Path:
+    """The source package's .deb, downloaded once per version into ``sources``."""
+    sources.mkdir(parents=True, exist_ok=True)
+    found = sorted(sources.glob(f"{package}_{version.replace(':', '%3a')}_*.deb"))
+    if found:
+        return found[0]
+    for old in sources.glob(f"{package}_*.deb"):
+        old.unlink()
+    apt.download(recipe.get_str("suite"), [f"{package}={version}"], sources)
+    found = sorted(sources.glob(f"{package}_*.deb"))
+    if not found:
+        raise GuestError(f"apt-get download {package}={version} left no .deb in {sources}")
+    return found[0]
+
+
+class _Build:
+    """One build of a recipe in ``<work>/<recipe>/``, logged to ``<work>/<recipe>.log``."""
+
+    def __init__(self, recipe: Recipe, work: Path, fragment: str, progress: Progress) -> None:
+        self.recipe = recipe
+        self.tree = work / recipe.name
+        self.log_path = work / f"{recipe.name}.log"
+        self.fragment = fragment
+        self.say = progress
+        self.jobs = os.cpu_count() or 1
+        self.make_vars: list[str] = ["CC=ccache gcc"] if shutil.which("ccache") else []
+        self.env = dict(os.environ)
+        if self.make_vars:
+            self.env.setdefault("CCACHE_DIR", str(work.parent / "ccache"))
+
+    def run(self, deb: Path, package: str, version: str, target: Path) -> None:
+        name = self.recipe.name
+        with_ccache = "with ccache" if self.make_vars else "without ccache (apt-get install ccache makes rebuilds fast)"
+        self.say(
+            f"kdamon: building the {name} kernel from {package} {version} with {self.jobs} jobs, {with_ccache}; "
+            "a cold build takes about 11 minutes on two cores"
+        )
+        shutil.rmtree(self.tree, ignore_errors=True)
+        try:
+            with self.log_path.open("w") as log:
+                self._unpack(deb, package)
+                self._configure(log)
+                self._make(log, ["bzImage"], f"compiling {name}")
+                release = self._make(log, ["-s", "kernelrelease"], "reading the kernel release")[-1].strip()
+            self._install(target, package, version, release)
+        finally:
+            shutil.rmtree(self.tree, ignore_errors=True)
+        self.say(f"kdamon: built {name} {release}: {target / 'vmlinuz'}")
+
+    def _unpack(self, deb: Path, package: str) -> None:
+        self.say(f"kdamon: unpacking {deb.name}")
+        match = re.compile(self.recipe.get_str("package")).fullmatch(package)
+        if match is None:
+            raise GuestError(f"{package} does not match the package pattern of vm-images/{self.recipe.name}.toml")
+        tarball = self.recipe.get_str("tarball").format(version=match.group("version"))
+        src = self.tree / "src"
+        src.mkdir(parents=True)
+        self._run(["dpkg-deb", "-x", str(deb), str(self.tree / "deb")], f"dpkg-deb -x {deb.name}")
+        if not (self.tree / "deb" / tarball).is_file():
+            raise GuestError(f"{deb.name} has no {tarball}; update 'tarball' in vm-images/{self.recipe.name}.toml")
+        self._run(["tar", "-xf", str(self.tree / "deb" / tarball), "-C", str(src), "--strip-components=1"], f"tar -xf {tarball}")
+        shutil.rmtree(self.tree / "deb")
+
+    def _configure(self, log: TextIO) -> None:
+        base = self.recipe.get_str("base_config")
+        self.say(f"kdamon: configuring: make {base} + {self.recipe.get_str('config_fragment')}")
+        self._make(log, [base], f"make {base}")
+        config = self.tree / "src" / ".config"
+        with config.open("a") as f:
+            f.write("\n" + self.fragment)
+        self._make(log, ["olddefconfig"], "make olddefconfig")
+        missing = options_not_landed(parse_fragment(self.fragment), config.read_text())
+        if missing:
+            raise GuestError(
+                f"vm-images/{self.recipe.get_str('config_fragment')}: these options did not land in .config: "
+                f"{', '.join(missing)}; add the options they depend on to the fragment (see their Kconfig 'depends on')"
+            )
+
+    def _make(self, log: TextIO, targets: Sequence[str], what: str) -> list[str]:
+        """Run make in the source tree, logging every line and reporting compiled files now and then."""
+        cmd = ["make", f"-j{self.jobs}", *self.make_vars, *targets]
+        tail: collections.deque[str] = collections.deque(maxlen=LOG_TAIL_LINES)
+        compiled = 0
+        try:
+            proc = subprocess.Popen(
+                cmd, cwd=self.tree / "src", env=self.env, stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
+            )  # fmt: skip
+        except OSError as err:
+            raise GuestError(f"{what} failed: {err}; install the build tools (scripts/install-test-deps.sh)") from err
+        assert proc.stdout is not None
+        with proc:
+            for line in proc.stdout:
+                log.write(line)
+                tail.append(line.rstrip("\n"))
+                if line.startswith("  CC "):
+                    compiled += 1
+                    if compiled % COMPILED_REPORT_EVERY == 0:
+                        self.say(f"kdamon: {what}: {compiled} files compiled ({line.split()[-1]})")
+        if proc.returncode != 0:
+            raise GuestError(
+                f"{what} failed (exit {proc.returncode}): {' / '.join(list(tail)[-3:])}; full log: {self.log_path}"
+            )
+        return list(tail) or [""]
+
+    def _run(self, cmd: list[str], what: str) -> None:
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise GuestError(f"{what} failed (exit {done.returncode}): {done.stderr.strip()[-300:]}")
+
+    def _install(self, target: Path, package: str, version: str, release: str) -> None:
+        src = self.tree / "src"
+        staging = target.with_name(target.name + ".tmp")
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        shutil.copy2(src / "arch" / "x86" / "boot" / "bzImage", staging / "vmlinuz")
+        shutil.copy2(src / ".config", staging / "config")
+        (staging / "release").write_text(release + "\n")
+        (staging / ".complete").write_text(f"{package} {version}\n")
+        shutil.rmtree(target, ignore_errors=True)
+        staging.rename(target)

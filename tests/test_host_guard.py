@@ -1,0 +1,29 @@
+"""The host safety net itself: opening the host's DAMON files from a test is refused before any syscall."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+import conftest
+
+
+@pytest.mark.skipif(conftest.IN_GUEST, reason="the guard is for host runs only")
+@pytest.mark.parametrize(
+    "path",
+    ["/sys/kernel/mm/damon/admin/kdamonds/nr_kdamonds", "/sys/kernel/tracing/instances/x/trace", "/sys/kernel/debug/damon/attrs"],
+)
+def test_opening_a_guarded_path_is_refused(path: str) -> None:
+    before = len(conftest._violations)
+    with pytest.raises(conftest.HostDamonAccess):
+        os.open(path, os.O_WRONLY)
+    with pytest.raises(conftest.HostDamonAccess):
+        open(path).close()
+    assert conftest._violations[before:] == [path, path]
+    del conftest._violations[before:]  # expected here: don't fail this test's teardown
+
+
+def test_other_paths_are_not_guarded(tmp_path: object) -> None:
+    with open("/proc/self/status") as f:
+        assert f.readline().startswith("Name:")
