@@ -1,0 +1,338 @@
+"""The monitoring loop (``kdamond_fn()`` of ``mm/damon/core.c``, Linux 6.12, §9.3).
+
+One :class:`Monitor` runs one context.  Each iteration::
+
+    [watermark gate] prepare_access_checks, after_sampling, sleep(sample),
+    check_accesses; if an aggregation is due: merge regions; apply due
+    schemes; if an aggregation is due: after_aggregation, [interval tuning],
+    reset_aggregated (snapshots are kept), ops.reset_aggregated, split;
+    if the update interval passed: ops.update and a new merge size limit.
+
+It starts with ``ops.init``, ``before_start`` and ends with
+``before_terminate`` and ``ops.cleanup``.  Timers count sampling intervals,
+as 6.7+ does, so virtual and real runs aggregate at the same samples.
+
+Deliberate differences from 6.12:
+
+* a callback returning a true value stops the monitor after the current
+  iteration, with every other callback of that iteration still called
+  (the kernel breaks out at once);
+* ``after_aggregation`` runs after the schemes, so that the snapshots it
+  reads are the ``damon_aggregated`` trace's view (the kernel calls it
+  before the schemes); ``ops.reset_aggregated`` runs before the split;
+* the split's "previous region count" is per monitor, not one static shared
+  by every context.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+import attrs
+import numpy as np
+
+from kdamon.engine.clock import Clock, RealClock, VirtualClock
+from kdamon.engine.context import MonitorContext
+from kdamon.engine.metrics import ProcMetrics, SystemMetrics, watermark_wait_us
+from kdamon.engine.ops.base import Operations
+from kdamon.engine.ops.probe import ops_for_context
+from kdamon.engine.schemes import apply_schemes, check_schemes_supported, scheme_stats
+from kdamon.engine.tuning import tune_intervals
+from kdamon.errors import EngineError
+from kdamon.model.config import Context
+from kdamon.model.results import IntervalsTune, RegionState, SchemeStats, Snapshot
+
+__all__ = ["Callback", "Callbacks", "Monitor"]
+
+Callback = Callable[["Monitor"], object]
+"""A callback gets the monitor; a true return value asks it to stop."""
+
+
+@attrs.frozen
+class Callbacks:
+    """Optional hooks into the loop (``struct damon_callback``)."""
+
+    before_start: Callback | None = None
+    after_sampling: Callback | None = None
+    after_aggregation: Callback | None = None
+    before_terminate: Callback | None = None
+
+
+@attrs.frozen
+class _AggregatedRegions:
+    """One target's regions at an aggregation boundary, kept as plain lists."""
+
+    target_idx: int
+    columns: tuple[list[int], list[int], list[int], list[int]]
+
+
+def _merge_regions(ctx: MonitorContext, threshold: int, sz_limit: int) -> None:
+    """``kdamond_merge_regions()``: merge, raising the threshold while over max."""
+    max_thres = ctx.intervals.aggr_us // ctx.sample_us_nonzero
+    for target in ctx.targets:
+        target.regions.update_ages(threshold)
+    while True:
+        for target in ctx.targets:
+            target.regions.merge(threshold, sz_limit)
+        if ctx.nr_regions <= ctx.config.nr_regions.max or threshold >= max_thres:
+            return
+        threshold = max(1, threshold * 2) if threshold < max_thres // 2 else max_thres
+
+
+def _split_regions(ctx: MonitorContext) -> None:
+    """``kdamond_split_regions()``: 2 pieces each, 3 if the count is stuck low."""
+    nr_regions = ctx.nr_regions
+    max_nr = ctx.config.nr_regions.max
+    if nr_regions > max_nr // 2:
+        return
+    nr_subs = 3 if ctx.last_split_nr_regions == nr_regions and nr_regions < max_nr // 3 else 2
+    for target in ctx.targets:
+        target.regions.split(nr_subs, ctx.rng, ctx.min_region)
+    ctx.last_split_nr_regions = nr_regions
+
+
+class Monitor:
+    """A pure-Python kdamond for one :class:`~kdamon.model.config.Context`.
+
+    Run it in a thread with :meth:`start` / :meth:`stop` / :meth:`join`, or
+    synchronously with :meth:`run` (real time) or :meth:`run_virtual`
+    (simulated time, no sleeping).  A monitor runs once.
+    """
+
+    def __init__(self, context: Context, ops: Operations | None = None, *,
+                 callbacks: Callbacks = Callbacks(), clock: Clock | None = None,
+                 seed: int | None = None, metrics: SystemMetrics | None = None,
+                 kdamond_idx: int = 0, context_idx: int = 0) -> None:
+        check_schemes_supported(context.schemes)
+        if ops is None:
+            ops = ops_for_context(context)
+        self.config = context
+        self.ops = ops
+        self.callbacks = callbacks
+        self.kdamond_idx = kdamond_idx
+        self.context_idx = context_idx
+        self.paused = context.pause
+        self.tunes: list[IntervalsTune] = []
+        """``damon_monitor_intervals_tune`` events so far."""
+        self._clock = clock
+        self._seed = seed
+        self._metrics = metrics if metrics is not None else ProcMetrics()
+        self._ctx: MonitorContext | None = None
+        self._stop_event = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        self._done = threading.Event()
+        self._aggregation_snapshots: tuple[Snapshot, ...] | None = None
+        self._in_aggregation = False
+        self._last: tuple[int, int, int, tuple[_AggregatedRegions, ...]] | None = None
+
+    # -- state ---------------------------------------------------------------
+
+    @property
+    def ctx(self) -> MonitorContext:
+        """The running context (regions, timers, schemes); exists once started."""
+        if self._ctx is None:
+            raise EngineError("the monitor has not started: call start(), run() or "
+                              "run_virtual() first")
+        return self._ctx
+
+    @property
+    def running(self) -> bool:
+        return self._ctx is not None and not self._done.is_set()
+
+    def snapshots(self) -> tuple[Snapshot, ...]:
+        """Every target's regions now, one :class:`Snapshot` each.
+
+        In ``after_aggregation`` these are the completed aggregation's
+        counts; elsewhere the counts of the aggregation in progress.
+        """
+        if self._in_aggregation and self._aggregation_snapshots is not None:
+            return self._aggregation_snapshots
+        ctx = self.ctx
+        now = ctx.clock.now_ns()
+        snapshots = tuple(
+            Snapshot(now, self.kdamond_idx, self.context_idx, t.index, t.regions.states(),
+                     ctx.intervals.sample_us, ctx.intervals.aggr_us)
+            for t in ctx.targets)
+        if self._in_aggregation:
+            self._aggregation_snapshots = snapshots
+        return snapshots
+
+    @property
+    def last_snapshots(self) -> tuple[Snapshot, ...]:
+        """The snapshots of the most recently completed aggregation (``damon_aggregated``)."""
+        if self._last is None:
+            return ()
+        time_ns, sample_us, aggr_us, targets = self._last
+        return tuple(
+            Snapshot(time_ns, self.kdamond_idx, self.context_idx, kept.target_idx,
+                     tuple(RegionState(*row) for row in zip(*kept.columns, strict=True)),
+                     sample_us, aggr_us)
+            for kept in targets)
+
+    def scheme_stats(self) -> tuple[SchemeStats, ...]:
+        """Each scheme's cumulative stats, in configuration order."""
+        if self._ctx is None:
+            return tuple(SchemeStats(0, 0, 0, 0, 0, nr_snapshots=0) for _ in self.config.schemes)
+        return tuple(scheme_stats(s) for s in self._ctx.schemes)
+
+    def set_quota_goal_input(self, scheme_idx: int, goal_idx: int, value: int) -> None:
+        """Give a ``user_input`` quota goal its current value (used at the next window)."""
+        self.ctx.schemes[scheme_idx].quota.set_user_input(goal_idx, value)
+
+    # -- running -------------------------------------------------------------
+
+    def start(self) -> None:
+        """Run in a background thread on a real clock (unless one was given)."""
+        self._begin(self._clock or RealClock())
+        self._thread = threading.Thread(target=self._thread_main, name="kdamon-engine",
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Ask the loop to stop at the start of its next iteration."""
+        self._stop_event.set()
+        if self._ctx is not None:
+            self._ctx.clock.wake()
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for the thread; re-raise its error.  True once the monitor finished."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+        if self._error is not None:
+            raise EngineError(f"the engine stopped on an error: {self._error}") from self._error
+        return self._done.is_set()
+
+    def run(self, duration_us: int | None = None) -> None:
+        """Run in this thread until stopped, or for ``duration_us`` of clock time."""
+        clock = self._begin(self._clock or RealClock())
+        deadline = None if duration_us is None else clock.now_ns() + duration_us * 1000
+        self._main(deadline)
+
+    def run_virtual(self, duration_us: int) -> None:
+        """Run ``duration_us`` of simulated time at once, never sleeping."""
+        clock = self._clock or VirtualClock()
+        if not clock.virtual:
+            raise EngineError("run_virtual() needs a virtual clock: construct the Monitor "
+                              "without clock= or with a VirtualClock")
+        self._clock = clock
+        self.run(duration_us)
+
+    def _begin(self, clock: Clock) -> Clock:
+        if self._ctx is not None:
+            raise EngineError("a Monitor runs once: create a new one to monitor again")
+        self._clock = clock
+        self._ctx = MonitorContext.create(self.config, clock, np.random.default_rng(self._seed),
+                                          self._metrics)
+        return clock
+
+    def _thread_main(self) -> None:
+        try:
+            self._main(None)
+        except BaseException as error:  # handed to join()
+            self._error = error
+
+    def _main(self, deadline_ns: int | None) -> None:
+        ctx = self.ctx
+        ctx.init_timers()
+        for target in ctx.targets:
+            if target.config.regions:
+                target.regions.set_ranges([(r.start, r.end) for r in target.config.regions],
+                                          ctx.min_region)
+        try:
+            self.ops.init(ctx)
+            self._loop(ctx, deadline_ns)
+        finally:
+            try:
+                if self.callbacks.before_terminate is not None:
+                    self.callbacks.before_terminate(self)
+            finally:
+                self.ops.cleanup(ctx)
+                self._done.set()
+
+    def _call(self, callback: Callback | None) -> bool:
+        return bool(callback(self)) if callback is not None else False
+
+    def _need_stop(self, ctx: MonitorContext, deadline_ns: int | None) -> bool:
+        """``kdamond_need_stop()``, plus the run's time limit."""
+        if self._stop_event.is_set():
+            return True
+        if deadline_ns is not None and ctx.clock.now_ns() >= deadline_ns:
+            return True
+        return not any(self.ops.target_valid(t) for t in ctx.targets)
+
+    def _wait_activation(self, ctx: MonitorContext, deadline_ns: int | None) -> bool:
+        """``kdamond_wait_activation()``: False if the monitor must stop meanwhile."""
+        while not self._need_stop(ctx, deadline_ns):
+            min_wait: int | None = None
+            for scheme in ctx.schemes:
+                scheme.activated, wait = watermark_wait_us(scheme.config.watermarks,
+                                                           scheme.activated, self._metrics)
+                min_wait = wait if min_wait is None else min(min_wait, wait)
+            if not min_wait:
+                return True
+            ctx.clock.sleep_ns(min_wait * 1000)
+        return False
+
+    def _loop(self, ctx: MonitorContext, deadline_ns: int | None) -> None:
+        ops = self.ops
+        stop = self._call(self.callbacks.before_start)
+        sz_limit = ctx.region_sz_limit()
+        while not stop and not self._need_stop(ctx, deadline_ns):
+            if not self._wait_activation(ctx, deadline_ns):
+                break
+            if self.paused:
+                ctx.clock.sleep_ns(ctx.intervals.sample_us * 1000)
+                continue
+            next_aggregation_sis = ctx.next_aggregation_sis
+            next_ops_update_sis = ctx.next_ops_update_sis
+            ops.prepare_access_checks(ctx)
+            stop |= self._call(self.callbacks.after_sampling)
+            ctx.clock.sleep_ns(ctx.intervals.sample_us * 1000)
+            ctx.passed_sample_intervals += 1
+            max_nr_accesses = ops.check_accesses(ctx)
+            aggregating = ctx.passed_sample_intervals >= next_aggregation_sis
+            if aggregating:
+                _merge_regions(ctx, max_nr_accesses // 10, sz_limit)
+            if ctx.schemes:
+                apply_schemes(ctx, ops)
+            if aggregating:
+                stop |= self._end_aggregation(ctx, next_aggregation_sis)
+            if ctx.passed_sample_intervals >= next_ops_update_sis:
+                ctx.next_ops_update_sis = (next_ops_update_sis
+                                           + ctx.intervals.update_us // ctx.sample_us_nonzero)
+                ops.update(ctx)
+                sz_limit = ctx.region_sz_limit()
+
+    def _end_aggregation(self, ctx: MonitorContext, next_aggregation_sis: int) -> bool:
+        """after_aggregation, tuning, reset (keeping snapshots), ops hook, split."""
+        self._in_aggregation = True
+        self._aggregation_snapshots = None
+        try:
+            stop = self._call(self.callbacks.after_aggregation)
+        finally:
+            self._in_aggregation = False
+        goal = ctx.intervals.goal
+        if goal.aggrs and ctx.passed_sample_intervals >= ctx.next_intervals_tune_sis:
+            ctx.next_aggregation_sis = next_aggregation_sis
+            ctx.next_intervals_tune_sis += ctx.aggr_samples * goal.aggrs
+            sample_us = tune_intervals(ctx)
+            if sample_us is not None:
+                self.tunes.append(IntervalsTune(ctx.clock.now_ns(), sample_us))
+        ctx.next_aggregation_sis = (next_aggregation_sis
+                                    + ctx.intervals.aggr_us // ctx.sample_us_nonzero)
+        self._keep_aggregated(ctx)
+        for target in ctx.targets:
+            target.regions.reset_aggregated()
+        self.ops.reset_aggregated(ctx)
+        _split_regions(ctx)
+        return stop
+
+    def _keep_aggregated(self, ctx: MonitorContext) -> None:
+        kept = tuple(
+            _AggregatedRegions(t.index, (t.regions.start.tolist(), t.regions.end.tolist(),
+                                         t.regions.nr_accesses.tolist(),
+                                         t.regions.age.tolist()))
+            for t in ctx.targets)
+        self._last = (ctx.clock.now_ns(), ctx.intervals.sample_us, ctx.intervals.aggr_us, kept)

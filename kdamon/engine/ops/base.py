@@ -1,0 +1,75 @@
+"""The interface between the engine's core and an address space (``struct damon_operations``).
+
+The core knows an address space only through the seven primitives of
+:class:`Operations`.  An operations set that can also act on memory for
+DAMOS implements :class:`SchemeOps`; without it, schemes are tried but apply
+nothing, as the kernel does for actions an ops set does not support.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from kdamon.engine.context import MonitorContext, TargetState
+    from kdamon.model.config import Scheme
+
+__all__ = ["Operations", "ScoreKind", "SchemeOps"]
+
+ScoreKind = Literal["hot", "cold", "max"]
+
+
+@runtime_checkable
+class Operations(Protocol):
+    """The seven primitives of an address space."""
+
+    name: str
+    """Short name, e.g. ``"synthetic"`` or ``"vaddr/smaps"``."""
+
+    capabilities: str
+    """What one access check observes: reads and/or writes, per page or per
+    mapping, and its side effects on the monitored system."""
+
+    def init(self, ctx: MonitorContext) -> None:
+        """Set up the initial regions of targets that have none."""
+        ...
+
+    def update(self, ctx: MonitorContext) -> None:
+        """Refresh the regions from the address space (every ``update_us``)."""
+        ...
+
+    def prepare_access_checks(self, ctx: MonitorContext) -> None:
+        """Pick a sampling address per region and clear its accessed state."""
+        ...
+
+    def check_accesses(self, ctx: MonitorContext) -> int:
+        """Record whether each sampling address was accessed; return the
+        highest ``nr_accesses`` of all regions."""
+        ...
+
+    def reset_aggregated(self, ctx: MonitorContext) -> None:
+        """Hook at the end of each aggregation interval."""
+        ...
+
+    def target_valid(self, target: TargetState) -> bool:
+        """Whether the target can still be monitored (e.g. the process lives)."""
+        ...
+
+    def cleanup(self, ctx: MonitorContext) -> None:
+        """Release what :meth:`init` acquired."""
+        ...
+
+
+@runtime_checkable
+class SchemeOps(Protocol):
+    """Optional DAMOS support of an operations set (``apply_scheme``, ``get_scheme_score``)."""
+
+    def apply_scheme(self, ctx: MonitorContext, target: TargetState, start: int, end: int,
+                     scheme: Scheme) -> int:
+        """Apply ``scheme.action`` to ``[start, end)``; return the bytes it was applied to."""
+        ...
+
+    def score_kind(self, action: str) -> ScoreKind:
+        """Which score prioritises regions under a quota: ``hot``, ``cold``, or
+        ``max`` (every region scores 99)."""
+        ...

@@ -1,0 +1,235 @@
+"""The ways user space can tell whether a process touched a page, for vaddr.
+
+DAMON in the kernel clears and reads the accessed bit of the page table
+entry of each sampling address.  User space has coarser or narrower tools;
+each :class:`AccessCheck` says in :attr:`AccessCheck.description` what it
+observes and what it disturbs:
+
+============== ================= ========== =====================================
+kind           sees              per        needs
+============== ================= ========== =====================================
+``page_idle``  reads and writes  page       root, CONFIG_IDLE_PAGE_TRACKING
+``soft_dirty`` writes            page       CONFIG_MEM_SOFT_DIRTY
+``uffd``       writes            page       the process registers its memory for
+                                            userfaultfd async write-protect; 6.7+
+``smaps``      reads and writes  mapping    nothing (clear_refs + smaps)
+============== ================= ========== =====================================
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+from pathlib import Path
+from typing import Literal, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from kdamon.engine.ops.pagemap import (
+    PM_PFN_MASK,
+    PM_PRESENT,
+    PM_SOFT_DIRTY,
+    PagemapReader,
+    WrittenPageScanner,
+)
+from kdamon.engine.ops.procfs import CLEAR_REFS_ALL, CLEAR_REFS_SOFT_DIRTY, clear_refs, read_smaps
+from kdamon.errors import EngineError
+
+__all__ = [
+    "CHECK_DESCRIPTIONS",
+    "CHECK_KINDS",
+    "AccessCheck",
+    "CheckKind",
+    "PageIdleCheck",
+    "SmapsReferencedCheck",
+    "SoftDirtyCheck",
+    "UffdWriteCheck",
+    "open_check",
+]
+
+CheckKind = Literal["page_idle", "soft_dirty", "uffd", "smaps"]
+CHECK_KINDS: tuple[CheckKind, ...] = ("page_idle", "uffd", "soft_dirty", "smaps")
+"""Every kind, best first."""
+
+Addresses = npt.NDArray[np.int64]
+Seen = npt.NDArray[np.bool_]
+
+
+class AccessCheck(Protocol):
+    """Clear, then read, the accessed state of the pages at some addresses."""
+
+    kind: CheckKind
+    description: str
+
+    def prepare(self, addrs: Addresses) -> None:
+        """Start observing the pages of ``addrs`` afresh."""
+        ...
+
+    def check(self, addrs: Addresses) -> Seen:
+        """Whether each page was accessed since :meth:`prepare`."""
+        ...
+
+    def close(self) -> None:
+        ...
+
+
+class PageIdleCheck:
+    """Idle page tracking: set the page's idle flag, later see whether it was cleared."""
+
+    kind: CheckKind = "page_idle"
+    description = ("page_idle: sees reads and writes, per page, through "
+                   "/sys/kernel/mm/page_idle/bitmap (marking a page idle clears its young "
+                   "bits, kept for reclaim as DAMON does); needs root")
+
+    def __init__(self, pid: int, proc_root: Path = Path("/proc"),
+                 sys_root: Path = Path("/sys")) -> None:
+        self._pagemap = PagemapReader(pid, proc_root)
+        self._bitmap = open_idle_bitmap(sys_root)
+
+    def _pfns(self, addrs: Addresses) -> list[int | None]:
+        pfns: list[int | None] = []
+        for addr in addrs.tolist():
+            entry = self._pagemap.entry(addr)
+            pfn = entry & PM_PFN_MASK
+            pfns.append(pfn if entry & PM_PRESENT and pfn else None)
+        return pfns
+
+    def prepare(self, addrs: Addresses) -> None:
+        for pfn in self._pfns(addrs):
+            if pfn is not None:
+                set_idle(self._bitmap, pfn)
+
+    def check(self, addrs: Addresses) -> Seen:
+        return np.array([pfn is not None and not is_idle(self._bitmap, pfn)
+                         for pfn in self._pfns(addrs)], dtype=np.bool_)
+
+    def close(self) -> None:
+        self._pagemap.close()
+        os.close(self._bitmap)
+
+
+def open_idle_bitmap(sys_root: Path = Path("/sys")) -> int:
+    """Open the idle page bitmap for reading and writing."""
+    path = sys_root / "kernel" / "mm" / "page_idle" / "bitmap"
+    try:
+        return os.open(path, os.O_RDWR | os.O_CLOEXEC)
+    except FileNotFoundError as error:
+        raise EngineError(f"{path} does not exist: this kernel lacks "
+                          "CONFIG_IDLE_PAGE_TRACKING; use another access check") from error
+    except PermissionError as error:
+        raise EngineError(f"cannot open {path}: idle page tracking needs root") from error
+
+
+def set_idle(bitmap_fd: int, pfn: int) -> None:
+    """Mark the page frame idle (bits written as 0 leave other frames alone)."""
+    word = (1 << (pfn % 64)).to_bytes(8, "little")
+    try:
+        os.pwrite(bitmap_fd, word, pfn // 64 * 8)
+    except OSError:
+        pass  # frames the kernel cannot track (not on the LRU) stay "not accessed"
+
+
+def is_idle(bitmap_fd: int, pfn: int) -> bool:
+    try:
+        word = int.from_bytes(os.pread(bitmap_fd, 8, pfn // 64 * 8), "little")
+    except OSError:
+        return True
+    return bool(word >> (pfn % 64) & 1)
+
+
+class SoftDirtyCheck:
+    """Soft-dirty bits: clear them all, later read the sampled pages' bits."""
+
+    kind: CheckKind = "soft_dirty"
+    description = ("soft_dirty: sees writes only, per page; clearing soft-dirty bits "
+                   "write-protects every page of the process each sampling interval, so "
+                   "its next write to each page takes a minor fault")
+
+    def __init__(self, pid: int, proc_root: Path = Path("/proc")) -> None:
+        self.pid = pid
+        self.proc_root = proc_root
+        self._pagemap = PagemapReader(pid, proc_root)
+
+    def prepare(self, addrs: Addresses) -> None:
+        clear_refs(self.pid, CLEAR_REFS_SOFT_DIRTY, self.proc_root)
+
+    def check(self, addrs: Addresses) -> Seen:
+        return np.array([bool(self._pagemap.entry(a) & PM_SOFT_DIRTY) for a in addrs.tolist()],
+                        dtype=np.bool_)
+
+    def close(self) -> None:
+        self._pagemap.close()
+
+
+class UffdWriteCheck:
+    """userfaultfd async write-protect read and re-armed through ``PAGEMAP_SCAN``."""
+
+    kind: CheckKind = "uffd"
+    description = ("uffd: sees writes only, per page, and only in memory the process "
+                   "registered for userfaultfd async write-protect (elsewhere nothing is "
+                   "seen); re-protecting a sampled page costs the process a minor fault on "
+                   "its next write there and may split a transparent huge page")
+
+    def __init__(self, pid: int, proc_root: Path = Path("/proc")) -> None:
+        self._scanner = WrittenPageScanner(pid, proc_root)
+
+    def prepare(self, addrs: Addresses) -> None:
+        for addr in addrs.tolist():
+            self._scanner.written_and_rearm(addr)
+
+    def check(self, addrs: Addresses) -> Seen:
+        return np.array([self._scanner.written_and_rearm(a) is True for a in addrs.tolist()],
+                        dtype=np.bool_)
+
+    def close(self) -> None:
+        self._scanner.close()
+
+
+class SmapsReferencedCheck:
+    """``clear_refs`` then ``Referenced:`` of the mapping holding each address."""
+
+    kind: CheckKind = "smaps"
+    description = ("smaps: sees reads and writes, but per mapping (VMA) only: a sample counts "
+                   "as accessed when any page of its mapping was referenced; writing 1 to "
+                   "/proc/PID/clear_refs every sampling interval clears the referenced bits "
+                   "of all the process's pages, which disturbs the kernel's reclaim "
+                   "decisions (recently used pages look idle)")
+
+    def __init__(self, pid: int, proc_root: Path = Path("/proc")) -> None:
+        self.pid = pid
+        self.proc_root = proc_root
+
+    def prepare(self, addrs: Addresses) -> None:
+        clear_refs(self.pid, CLEAR_REFS_ALL, self.proc_root)
+
+    def check(self, addrs: Addresses) -> Seen:
+        vmas = read_smaps(self.pid, self.proc_root)
+        starts = [vma.start for vma in vmas]
+        seen = np.zeros(addrs.shape[0], dtype=np.bool_)
+        for index, addr in enumerate(addrs.tolist()):
+            position = bisect.bisect_right(starts, addr) - 1
+            if position >= 0 and addr < vmas[position].end:
+                seen[index] = vmas[position].referenced_kib > 0
+        return seen
+
+    def close(self) -> None:
+        """Nothing held open."""
+
+
+CHECK_DESCRIPTIONS: dict[CheckKind, str] = {
+    check.kind: check.description
+    for check in (PageIdleCheck, SoftDirtyCheck, UffdWriteCheck, SmapsReferencedCheck)}
+"""What each kind of check observes and disturbs."""
+
+
+def open_check(kind: CheckKind, pid: int, proc_root: Path = Path("/proc"),
+               sys_root: Path = Path("/sys")) -> AccessCheck:
+    """An access check of ``kind`` on process ``pid``."""
+    if kind == "page_idle":
+        return PageIdleCheck(pid, proc_root, sys_root)
+    if kind == "soft_dirty":
+        return SoftDirtyCheck(pid, proc_root)
+    if kind == "uffd":
+        return UffdWriteCheck(pid, proc_root)
+    return SmapsReferencedCheck(pid, proc_root)

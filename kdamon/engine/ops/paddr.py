@@ -1,0 +1,137 @@
+"""Monitoring physical memory from user space through idle page tracking.
+
+Like ``mm/damon/paddr.c``, the regions are the user-given physical ranges
+(in ``addr_unit`` units) and never change; a target without regions gets
+the biggest "System RAM" range of ``/proc/iomem`` (what damo and the DAMON
+modules default to; the kernel's paddr would idle).  A sampled frame counts
+as accessed when it is on an LRU list (``/proc/kpageflags``) and no longer
+idle (``/sys/kernel/mm/page_idle/bitmap``), as ``damon_pa_young()`` does.
+
+DAMOS actions on physical memory cannot be performed from user space:
+they are tried and apply nothing.  Needs root and a kernel with
+``CONFIG_IDLE_PAGE_TRACKING``; without them :class:`PaddrOps` raises
+:class:`EngineError` saying so.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+
+from kdamon.engine.context import MonitorContext, TargetState
+from kdamon.engine.ops.base import ScoreKind
+from kdamon.engine.ops.checks import is_idle, open_idle_bitmap, set_idle
+from kdamon.engine.regions import PAGE_SIZE
+from kdamon.errors import EngineError
+from kdamon.model.config import Scheme
+
+__all__ = ["PaddrOps", "biggest_system_ram"]
+
+_KPF_LRU = 1 << 5
+
+
+def biggest_system_ram(proc_root: Path = Path("/proc")) -> tuple[int, int]:
+    """The largest "System RAM" resource ``[start, end)`` of ``/proc/iomem``."""
+    path = proc_root / "iomem"
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise EngineError(f"cannot read {path} ({error.strerror})") from error
+    best = (0, 0)
+    for match in re.finditer(r"^\s*([0-9a-f]+)-([0-9a-f]+) : System RAM$", text, re.MULTILINE):
+        start, end = int(match.group(1), 16), int(match.group(2), 16) + 1
+        if end - start > best[1] - best[0]:
+            best = (start, end)
+    if best[1] - best[0] <= PAGE_SIZE:
+        raise EngineError(f"{path} shows no System RAM addresses (they read as zero without "
+                          "root): run as root or give the paddr target its regions")
+    return best
+
+
+class PaddrOps:
+    """Physical address space operations through idle page tracking."""
+
+    name = "paddr/page_idle"
+    capabilities = ("page_idle: sees reads and writes, per physical page frame, through "
+                    "/sys/kernel/mm/page_idle/bitmap and /proc/kpageflags (marking a frame "
+                    "idle clears its young bits in every mapping, kept for reclaim as DAMON "
+                    "does); needs root; DAMOS actions apply nothing")
+
+    def __init__(self, proc_root: Path = Path("/proc"), sys_root: Path = Path("/sys")) -> None:
+        self.proc_root = proc_root
+        self._bitmap = open_idle_bitmap(sys_root)
+        try:
+            self._kpageflags = os.open(proc_root / "kpageflags", os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as error:
+            os.close(self._bitmap)
+            raise EngineError(f"cannot open {proc_root / 'kpageflags'} ({error.strerror}): "
+                              "paddr monitoring needs root") from error
+
+    def _pfn(self, ctx: MonitorContext, addr: int) -> int:
+        return addr * ctx.config.addr_unit // PAGE_SIZE
+
+    def _on_lru(self, pfn: int) -> bool:
+        try:
+            flags = int.from_bytes(os.pread(self._kpageflags, 8, pfn * 8), "little")
+        except OSError:
+            return False
+        return bool(flags & _KPF_LRU)
+
+    # -- the seven primitives --------------------------------------------------
+
+    def init(self, ctx: MonitorContext) -> None:
+        for target in ctx.targets:
+            if not len(target.regions):
+                start, end = biggest_system_ram(self.proc_root)
+                unit = ctx.config.addr_unit
+                target.regions.set_ranges([(start // unit, end // unit)], ctx.min_region)
+
+    def update(self, ctx: MonitorContext) -> None:
+        """Physical regions never change."""
+
+    def prepare_access_checks(self, ctx: MonitorContext) -> None:
+        for target in ctx.targets:
+            for addr in target.regions.pick_sampling_addrs(ctx.rng).tolist():
+                set_idle(self._bitmap, self._pfn(ctx, addr))
+
+    def check_accesses(self, ctx: MonitorContext) -> int:
+        max_nr_accesses = 0
+        for target in ctx.targets:
+            regions = target.regions
+            if not len(regions):
+                continue
+            pfns = [self._pfn(ctx, a) for a in regions.sampling_addr.tolist()]
+            seen = np.array([self._on_lru(p) and not is_idle(self._bitmap, p) for p in pfns],
+                            dtype=np.bool_)
+            regions.record_accesses(seen, ctx.max_nr_accesses)
+            max_nr_accesses = max(max_nr_accesses, regions.max_nr_accesses())
+        return max_nr_accesses
+
+    def reset_aggregated(self, ctx: MonitorContext) -> None:
+        """Nothing to do at aggregation boundaries."""
+
+    def target_valid(self, target: TargetState) -> bool:
+        """Physical memory never goes away (the kernel's paddr has no target_valid)."""
+        return True
+
+    def cleanup(self, ctx: MonitorContext) -> None:
+        for fd in (self._bitmap, self._kpageflags):
+            if fd >= 0:
+                os.close(fd)
+        self._bitmap = self._kpageflags = -1
+
+    # -- DAMOS -----------------------------------------------------------------
+
+    def apply_scheme(self, ctx: MonitorContext, target: TargetState, start: int, end: int,
+                     scheme: Scheme) -> int:
+        return 0
+
+    def score_kind(self, action: str) -> ScoreKind:
+        if action in ("pageout", "lru_deprio", "migrate_cold"):
+            return "cold"
+        if action in ("lru_prio", "migrate_hot"):
+            return "hot"
+        return "max"

@@ -1,0 +1,150 @@
+"""procfs parsing, the per-page checks and paddr against fake /proc and /sys trees."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kdamon.engine.core import Callbacks, Monitor
+from kdamon.engine.ops.checks import PageIdleCheck, SoftDirtyCheck
+from kdamon.engine.ops.paddr import PaddrOps, biggest_system_ram
+from kdamon.engine.ops.pagemap import PM_PRESENT, PM_SOFT_DIRTY
+from kdamon.engine.ops.probe import probe
+from kdamon.engine.ops.procfs import process_alive, read_maps, read_smaps
+from kdamon.errors import EngineError
+from kdamon.model.config import Context, Target
+from kdamon.model.results import Snapshot
+
+PID = 4242
+SMAPS = """\
+55d0c0000000-55d0c0021000 rw-p 00000000 00:00 0                          [heap]
+Size:                132 kB
+Referenced:           12 kB
+VmFlags: rd wr mr mw me ac
+7f0000000000-7f0000800000 rw-p 00000000 00:00 0
+Size:               8192 kB
+Referenced:            0 kB
+VmFlags: rd wr mr mw me ac uw
+ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0                  [vsyscall]
+Size:                  4 kB
+Referenced:            0 kB
+VmFlags: ex
+"""
+
+
+def fake_process(root: Path, *, state: str = "S") -> Path:
+    directory = root / str(PID)
+    directory.mkdir(parents=True)
+    (directory / "smaps").write_text(SMAPS)
+    (directory / "maps").write_text("".join(
+        line + "\n" for line in SMAPS.splitlines() if "-" in line.split()[0]))
+    (directory / "stat").write_text(f"{PID} (my prog) {state} 1 1 1 0 -1\n")
+    (directory / "clear_refs").write_text("")
+    return directory
+
+
+def test_maps_and_smaps_leave_out_the_gate_area(tmp_path: Path) -> None:
+    fake_process(tmp_path)
+    assert read_maps(PID, tmp_path) == [(0x55D0C0000000, 0x55D0C0021000),
+                                        (0x7F0000000000, 0x7F0000800000)]
+    heap, anon = read_smaps(PID, tmp_path)
+    assert (heap.name, heap.referenced_kib, "uw" in heap.flags) == ("[heap]", 12, False)
+    assert (anon.name, anon.referenced_kib, "uw" in anon.flags) == ("", 0, True)
+
+
+@pytest.mark.parametrize(("state", "alive"), [("S", True), ("R", True), ("Z", False)])
+def test_process_alive(tmp_path: Path, state: str, alive: bool) -> None:
+    fake_process(tmp_path, state=state)
+    assert process_alive(PID, tmp_path) is alive
+    assert not process_alive(PID + 1, tmp_path)
+
+
+def write_pagemap(directory: Path, entries: dict[int, int]) -> None:
+    """A sparse pagemap: ``entries`` maps page numbers to 64-bit entries."""
+    with open(directory / "pagemap", "wb") as pagemap:
+        for page, entry in entries.items():
+            pagemap.seek(page * 8)
+            pagemap.write(entry.to_bytes(8, "little"))
+
+
+def test_soft_dirty_check_clears_then_reads_bit_55(tmp_path: Path) -> None:
+    directory = fake_process(tmp_path)
+    write_pagemap(directory, {0x10: PM_PRESENT | PM_SOFT_DIRTY, 0x11: PM_PRESENT})
+    check = SoftDirtyCheck(PID, tmp_path)
+    addrs = np.array([0x10 * 4096 + 5, 0x11 * 4096, 0x12 * 4096], dtype=np.int64)
+    check.prepare(addrs)
+    assert (directory / "clear_refs").read_text() == "4\n"
+    assert check.check(addrs).tolist() == [True, False, False]
+    check.close()
+
+
+def test_page_idle_check_marks_frames_idle_and_reads_them_back(tmp_path: Path) -> None:
+    directory = fake_process(tmp_path)
+    write_pagemap(directory, {0x10: PM_PRESENT | 70, 0x11: PM_PRESENT | 3, 0x12: 0})
+    bitmap = tmp_path / "sys" / "kernel" / "mm" / "page_idle" / "bitmap"
+    bitmap.parent.mkdir(parents=True)
+    bitmap.write_bytes(bytes(16))
+    check = PageIdleCheck(PID, tmp_path, tmp_path / "sys")
+    addrs = np.array([0x10 * 4096, 0x11 * 4096, 0x12 * 4096], dtype=np.int64)
+    check.prepare(addrs)
+    words = bitmap.read_bytes()
+    assert int.from_bytes(words[8:16], "little") == 1 << (70 - 64)
+    assert int.from_bytes(words[:8], "little") == 1 << 3
+    # the kernel clears the idle bit of frame 70 when it is accessed
+    with open(bitmap, "r+b") as raw:
+        raw.seek(8)
+        raw.write(bytes(8))
+    assert check.check(addrs).tolist() == [True, False, False]  # unmapped: not accessed
+    check.close()
+
+
+def test_probe_explains_a_missing_idle_page_tracking(tmp_path: Path) -> None:
+    result = probe(os.getpid(), sys_root=tmp_path)
+    reasons = dict(result.rejected)
+    assert "CONFIG_IDLE_PAGE_TRACKING" in reasons["page_idle"]
+    assert result.kind in ("uffd", "soft_dirty", "smaps")
+
+
+def test_paddr_without_idle_page_tracking_says_so(tmp_path: Path) -> None:
+    with pytest.raises(EngineError, match="CONFIG_IDLE_PAGE_TRACKING"):
+        PaddrOps(sys_root=tmp_path)
+
+
+IOMEM = """\
+00000000-00000fff : Reserved
+00001000-0009fbff : System RAM
+000a0000-000fffff : Reserved
+00100000-bffdffff : System RAM
+  01000000-01ffffff : Kernel code
+100000000-63fffffff : System RAM
+"""
+
+
+def test_biggest_system_ram(tmp_path: Path) -> None:
+    (tmp_path / "iomem").write_text(IOMEM)
+    assert biggest_system_ram(tmp_path) == (0x100000000, 0x640000000)
+    (tmp_path / "iomem").write_text("00000000-00000000 : System RAM\n")
+    with pytest.raises(EngineError, match="root"):
+        biggest_system_ram(tmp_path)
+
+
+def test_paddr_monitors_the_biggest_system_ram_in_addr_units(tmp_path: Path) -> None:
+    (tmp_path / "iomem").write_text(IOMEM)
+    (tmp_path / "kpageflags").write_bytes(bytes(8 * 16))
+    bitmap = tmp_path / "sys" / "kernel" / "mm" / "page_idle" / "bitmap"
+    bitmap.parent.mkdir(parents=True)
+    bitmap.write_bytes(b"")
+    seen: list[Snapshot] = []
+    context = Context(ops="paddr", addr_unit=4, targets=(Target(),))
+    monitor = Monitor(context, PaddrOps(tmp_path, tmp_path / "sys"), seed=1,
+                      callbacks=Callbacks(after_aggregation=lambda m: seen.extend(m.snapshots())))
+    monitor.run_virtual(300_000)
+    assert len(seen) == 3
+    regions = seen[-1].regions
+    assert (regions[0].start, regions[-1].end) == (0x100000000 // 4, 0x640000000 // 4)
+    # frames not on an LRU list are never "accessed", as in damon_pa_young()
+    assert all(r.nr_accesses == 0 for r in regions)
+    assert bitmap.stat().st_size > 0, "sampled frames must have been marked idle"

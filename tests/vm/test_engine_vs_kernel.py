@@ -1,0 +1,114 @@
+"""The pure-Python engine against the kernel's DAMON on the same process (guest only).
+
+A hot/cold workload is monitored first by a real kdamond (snapshots from
+tracefs), then by the engine with the best access check the guest offers.
+Sampling is random on both sides, so the comparison is of what a user
+relies on: the same initial regions (the three-biggest-gaps rule on the
+same mappings), region counts within bounds, and the hot area found hot.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("numpy", reason="the engine needs numpy in the guest image")
+
+from test_sysfs_guest import driver, fs  # noqa: E402,F401  (fixtures)
+
+from kdamon.engine.core import Callbacks, Monitor  # noqa: E402
+from kdamon.engine.workload import WorkloadLayout  # noqa: E402
+from kdamon.kernel.sysfs import SysfsDriver  # noqa: E402
+from kdamon.kernel.tracefs import TraceSession  # noqa: E402
+from kdamon.model import Context, Intervals, Kdamond, NrRegions, Snapshot, Target  # noqa: E402
+
+INTERVALS = Intervals(sample_us=5000, aggr_us=100_000, update_us=60_000_000)
+NR_REGIONS = NrRegions(10, 1000)
+SECONDS = 4.0
+
+
+@pytest.fixture
+def workload(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], WorkloadLayout]]:
+    layout_file = tmp_path / "layout.json"
+    process = subprocess.Popen([sys.executable, "-m", "kdamon.engine.workload", "--hot", "8MiB",
+                                "--cold", "64MiB", "--seconds", "300", "--layout",
+                                str(layout_file)])
+    while not layout_file.exists():
+        assert process.poll() is None, "the workload died"
+        time.sleep(0.05)
+    yield process, WorkloadLayout.from_json(layout_file.read_text())
+    process.kill()
+    process.wait()
+
+
+def covered(snapshot: Snapshot) -> list[tuple[int, int]]:
+    spans: list[tuple[int, int]] = []
+    for region in snapshot.regions:
+        if spans and spans[-1][1] == region.start:
+            spans[-1] = (spans[-1][0], region.end)
+        else:
+            spans.append((region.start, region.end))
+    return spans
+
+
+def mean_accesses(snapshots: list[Snapshot], lo: int, hi: int) -> float:
+    weighted = total = 0
+    for snapshot in snapshots:
+        for region in snapshot.regions:
+            overlap = min(region.end, hi) - max(region.start, lo)
+            if overlap > 0:
+                weighted += overlap * region.nr_accesses
+                total += overlap
+    assert total, "no region covered the area"
+    return weighted / total
+
+
+def kernel_snapshots(driver: SysfsDriver, pid: int) -> list[Snapshot]:  # noqa: F811
+    context = Context(ops="vaddr", intervals=INTERVALS, nr_regions=NR_REGIONS,
+                      targets=(Target(pid=pid),))
+    index, kdamond_pid = driver.launch(Kdamond(contexts=(context,)))
+    deadline = time.monotonic() + SECONDS
+    try:
+        with TraceSession(kdamond_pid, kdamond_idx=index, sample_us=INTERVALS.sample_us,
+                          aggr_us=INTERVALS.aggr_us) as session:
+            records = list(session.records(until=lambda: time.monotonic() > deadline))
+    finally:
+        driver.stop(index)
+    return [r for r in records if isinstance(r, Snapshot)]
+
+
+def engine_snapshots(pid: int) -> tuple[Monitor, list[Snapshot]]:
+    context = Context(ops="vaddr", intervals=INTERVALS, nr_regions=NR_REGIONS,
+                      targets=(Target(pid=pid),))
+    snapshots: list[Snapshot] = []
+    monitor = Monitor(context, seed=1, callbacks=Callbacks(
+        after_aggregation=lambda m: snapshots.extend(m.snapshots())))
+    monitor.run(duration_us=int(SECONDS * 1e6))
+    return monitor, snapshots
+
+
+def test_engine_and_kernel_agree_on_regions_and_the_hot_area(
+        driver: SysfsDriver,  # noqa: F811
+        workload: tuple[subprocess.Popen[bytes], WorkloadLayout]) -> None:
+    process, layout = workload
+    kernel = kernel_snapshots(driver, process.pid)
+    monitor, engine = engine_snapshots(process.pid)
+    assert len(kernel) >= 10 and len(engine) >= 10, monitor.ops.name
+
+    # the same three ranges from the same mappings (both sides keep covering them)
+    assert covered(kernel[0]) == covered(engine[0])
+    for snapshots in (kernel, engine):
+        for snapshot in snapshots:
+            assert len(snapshot.regions) <= NR_REGIONS.max
+    assert all(len(snapshot.regions) >= NR_REGIONS.min for snapshot in engine)
+
+    late_kernel, late_engine = kernel[len(kernel) // 2:], engine[len(engine) // 2:]
+    for late in (late_kernel, late_engine):
+        hot = mean_accesses(late, layout.hot_start, layout.hot_end)
+        cold = mean_accesses(late, layout.cold_start, layout.cold_end)
+        assert hot > cold + 5, (monitor.ops.name, hot, cold)
