@@ -35,6 +35,9 @@ STDLIB_SKIP = frozenset(
     {"test", "tests", "idlelib", "tkinter", "turtledemo", "lib2to3", "ensurepip", "site-packages", "pydoc_data",
      "__phello__", "distutils", "sqlite3", "curses", "dbm", "msilib", "venv"}
 )
+# Parts of distributions no guest run imports.
+SITE_SKIP_DIRS = frozenset({"tests", "test", "include", "distutils", "f2py", "_pyinstaller"})
+SITE_SKIP_SUFFIXES = frozenset({".pyi", ".h", ".c", ".pxd", ".f", ".a"})
 # Extension modules the guest never needs (GUI, terminals, databases, TLS, CPython's own tests).
 DYNLOAD_SKIP = re.compile(r"^(_tkinter|_test|_codecs_|_ctypes_test|xx|_xx|_curses|readline|_sqlite3|_dbm|_gdbm|nis|_ssl|_hashlib|ossaudiodev|spwd|audioop)")
 RESULT_PORT = "org.kdamon.result"
@@ -179,7 +182,8 @@ def _write_base(writer: CpioWriter, files: list[Path]) -> None:
         elif path.suffix == ".py" and path.is_relative_to(stdlib) and "site-packages" not in path.parts:
             source, dest = _stdlib_entry(path)
             writer.copy(source, dest)
-        elif path.suffix == ".so" or ".so." in path.name:
+        elif (path.suffix == ".so" or ".so." in path.name) and "site-packages" not in path.parts:
+            # Wheels' bundled libraries are patchelf'd: strip would break them.
             writer.file(str(path), _stripped(path), mode=0o755)
         else:
             writer.copy(path)
@@ -267,6 +271,9 @@ def _distribution_files() -> Iterator[Path]:
     tag = sys.implementation.cache_tag
     for dist in _guest_distributions():
         for f in dist.files or ():
+            parts = Path(str(f)).parts
+            if SITE_SKIP_DIRS & set(parts[:-1]) or Path(parts[-1]).suffix in SITE_SKIP_SUFFIXES:
+                continue  # test suites, build-time tools, headers and stubs
             p = Path(str(dist.locate_file(f)))
             if p.suffix == ".pyc" and (not p.name.endswith(f".{tag}.pyc") or ".opt-" in p.name):
                 continue
@@ -329,7 +336,7 @@ def _shared_libraries(binaries: list[Path]) -> Iterator[Path]:
         part = [str(b) for b in binaries[chunk : chunk + 64]]
         out = subprocess.run(["ldd", *part], capture_output=True, text=True, check=False).stdout
         for m in re.finditer(r"(?:=>\s*)?(/\S+)\s+\(0x", out):
-            found.add(Path(m.group(1)))
+            found.add(Path(os.path.normpath(m.group(1))))
     for lib in sorted(found):
         yield from _link_chain(lib)
 
