@@ -1,0 +1,207 @@
+"""kdamon's record file: binary, append-only, streaming, self-delimiting.
+
+Layout (all integers little-endian)::
+
+    header   magic "\\x89KDAMON\\n" (8 bytes), version u16, flags u16,
+             meta_len u32, meta_crc u32, then meta_len bytes of JSON (RecordMeta)
+    chunk    kind u32, length u32, crc u32, then `length` bytes of payload;
+             crc = zlib.crc32 over kind, length and payload
+    kind 1   a snapshot: time_ns i64, target_idx u64, sample_us u64,
+             aggr_us u64, kdamond_idx u32, context_idx u32, nr_regions u32,
+             reserved u32, then nr_regions packed REGION_DTYPE rows (24 bytes
+             each: start u64, end u64, nr_accesses u32, age u32)
+
+Each snapshot is written as one chunk, so a recorder killed mid-write leaves
+a file whose complete chunks are intact; readers stop at an incomplete or
+torn final chunk and report ``truncated``.  Readers skip chunks of kinds they
+do not know (their length says how far), which leaves room for new kinds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+
+from kdamon.errors import RecordFormatError
+from kdamon.records.types import REGION_DTYPE, RecordMeta, RegionArray, SnapshotArrays
+
+__all__ = [
+    "FORMAT_VERSION",
+    "KIND_SNAPSHOT",
+    "MAGIC",
+    "ChunkScanner",
+    "decode_snapshot",
+    "encode_header",
+    "encode_snapshot",
+    "read_header",
+]
+
+MAGIC = b"\x89KDAMON\n"
+FORMAT_VERSION = 1
+KIND_SNAPSHOT = 1
+
+_HEADER = struct.Struct("<8sHHII")
+_CHUNK = struct.Struct("<III")
+_KIND_LENGTH = struct.Struct("<II")
+_SNAPSHOT = struct.Struct("<qQQQIIII")
+_MAX_META_BYTES = 16 << 20
+
+
+def encode_header(meta: RecordMeta) -> bytes:
+    """The file header for ``meta``."""
+    body = json.dumps(
+        {
+            "producer": meta.producer,
+            "sample_us": meta.sample_us,
+            "aggr_us": meta.aggr_us,
+            "ops": meta.ops,
+            "targets": list(meta.targets),
+        },
+        sort_keys=True,
+    ).encode()
+    return _HEADER.pack(MAGIC, FORMAT_VERSION, 0, len(body), zlib.crc32(body)) + body
+
+
+def read_header(stream: BinaryIO, path: Path) -> tuple[RecordMeta, int]:
+    """Read the header at the start of ``stream``: the metadata and the format version."""
+    fixed = stream.read(_HEADER.size)
+    if fixed[: len(MAGIC)] != MAGIC[: len(fixed)] or not fixed:
+        raise RecordFormatError(
+            f"{path} is not a kdamon record file (bad magic); use open_any() to read damo's formats"
+        )
+    if len(fixed) < _HEADER.size:
+        raise RecordFormatError(f"{path}: the record header is incomplete (the recorder stopped as it started); nothing to read")
+    _, version, _, meta_len, meta_crc = _HEADER.unpack(fixed)
+    if version > FORMAT_VERSION:
+        raise RecordFormatError(
+            f"{path} uses record format version {version}, newer than this kdamon reads "
+            f"({FORMAT_VERSION}); upgrade kdamon to read it"
+        )
+    body = stream.read(meta_len) if meta_len <= _MAX_META_BYTES else b""
+    if len(body) < meta_len <= _MAX_META_BYTES:
+        raise RecordFormatError(f"{path}: the record header is incomplete (the recorder stopped as it started); nothing to read")
+    if len(body) != meta_len or zlib.crc32(body) != meta_crc:
+        raise RecordFormatError(f"{path}: the record header is damaged (metadata checksum mismatch); the file cannot be read")
+    try:
+        fields = json.loads(body)
+        meta = RecordMeta(
+            producer=str(fields["producer"]),
+            sample_us=int(fields["sample_us"]),
+            aggr_us=int(fields["aggr_us"]),
+            ops=str(fields["ops"]),
+            targets=tuple(dict(t) for t in fields["targets"]),
+        )
+    except (ValueError, KeyError, TypeError) as exc:
+        raise RecordFormatError(f"{path}: the record metadata is not valid ({exc}); the file cannot be read") from exc
+    return meta, version
+
+
+def encode_snapshot(snapshot: SnapshotArrays) -> tuple[bytes, memoryview]:
+    """A snapshot chunk, as its leading bytes and the region bytes that follow them."""
+    regions = np.ascontiguousarray(snapshot.regions, dtype=REGION_DTYPE)
+    body = regions.data.cast("B")
+    head = _SNAPSHOT.pack(
+        snapshot.time_ns,
+        snapshot.target_idx,
+        snapshot.sample_us,
+        snapshot.aggr_us,
+        snapshot.kdamond_idx,
+        snapshot.context_idx,
+        regions.shape[0],
+        0,
+    )
+    kind_length = _KIND_LENGTH.pack(KIND_SNAPSHOT, len(head) + body.nbytes)
+    crc = zlib.crc32(body, zlib.crc32(head, zlib.crc32(kind_length)))
+    return kind_length + struct.pack("<I", crc) + head, body
+
+
+def decode_snapshot(payload: bytes, path: Path, offset: int) -> SnapshotArrays:
+    """The snapshot in a kind-1 chunk payload (the regions are a view on ``payload``)."""
+    if len(payload) < _SNAPSHOT.size:
+        raise RecordFormatError(f"{path}: snapshot chunk at byte {offset} is too short; the file is damaged")
+    time_ns, target_idx, sample_us, aggr_us, kdamond_idx, context_idx, nr_regions, _ = _SNAPSHOT.unpack_from(payload)
+    if len(payload) != _SNAPSHOT.size + nr_regions * REGION_DTYPE.itemsize:
+        raise RecordFormatError(
+            f"{path}: snapshot chunk at byte {offset} holds {len(payload)} bytes for {nr_regions} regions; the file is damaged"
+        )
+    regions: RegionArray = np.frombuffer(payload, dtype=REGION_DTYPE, count=nr_regions, offset=_SNAPSHOT.size)
+    return SnapshotArrays(
+        time_ns=time_ns,
+        kdamond_idx=kdamond_idx,
+        context_idx=context_idx,
+        target_idx=target_idx,
+        regions=regions,
+        sample_us=sample_us,
+        aggr_us=aggr_us,
+    )
+
+
+class ChunkScanner:
+    """Walk the chunks of an open record file, checking each checksum.
+
+    Iterating yields ``(kind, offset, payload)``.  An incomplete final chunk,
+    a final chunk whose checksum fails (a torn write) or a zero-filled tail
+    ends the walk with ``truncated = True``.  A damaged chunk followed by more
+    data raises ``RecordFormatError``, unless ``skip_corrupt`` is set: then it
+    is skipped and counted in ``corrupted``.  ``end`` is the offset just past
+    the last good chunk (where an appending writer continues).
+    """
+
+    def __init__(self, stream: BinaryIO, path: Path, start: int, *, skip_corrupt: bool = False) -> None:
+        self._stream = stream
+        self._path = path
+        self._skip_corrupt = skip_corrupt
+        self.end = start
+        self.truncated = False
+        self.corrupted = 0
+
+    def _size(self) -> int:
+        return os.fstat(self._stream.fileno()).st_size
+
+    def __iter__(self) -> Iterator[tuple[int, int, bytes]]:
+        stream = self._stream
+        size = self._size()
+        offset = self.end
+        stream.seek(offset)
+        while True:
+            head = stream.read(_CHUNK.size)
+            if not head:
+                return
+            if len(head) < _CHUNK.size:
+                self.truncated = True
+                return
+            kind, length, crc = _CHUNK.unpack(head)
+            if kind == 0 and length == 0 and crc == 0:
+                self.truncated = True  # a zero-filled tail left by a crash
+                return
+            chunk_end = offset + _CHUNK.size + length
+            if chunk_end > size:
+                size = self._size()  # the file may still be growing
+                if chunk_end > size:
+                    self.truncated = True
+                    return
+            payload = stream.read(length)
+            if len(payload) < length:
+                self.truncated = True
+                return
+            if zlib.crc32(payload, zlib.crc32(head[: _KIND_LENGTH.size])) != crc:
+                if chunk_end >= size:
+                    self.truncated = True  # a torn final write
+                    return
+                if not self._skip_corrupt:
+                    raise RecordFormatError(
+                        f"{self._path}: the chunk at byte {offset} fails its checksum (the file is damaged); "
+                        "read it with skip_corrupt=True to skip damaged chunks"
+                    )
+                self.corrupted += 1
+            else:
+                yield kind, offset, payload
+            offset = chunk_end
+            self.end = offset

@@ -1,0 +1,61 @@
+"""Read kdamon record files as a stream of snapshots."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from kdamon.records.format import (
+    KIND_SNAPSHOT,
+    ChunkScanner,
+    decode_snapshot,
+    read_header,
+)
+from kdamon.records.types import RecordMeta, RecordSource, SnapshotArrays
+
+__all__ = ["RecordReader", "read_records"]
+
+_BUFFER_BYTES = 1 << 20
+
+
+class RecordReader(RecordSource):
+    """A kdamon record file.
+
+    The header is read at construction (a file that is not a kdamon record
+    raises ``RecordFormatError``); each iteration opens the file again and
+    streams its snapshots, one chunk in memory at a time.  After an
+    iteration, ``truncated`` tells whether the file ended in an incomplete
+    chunk (which was ignored) and ``corrupted`` how many damaged chunks were
+    skipped (only with ``skip_corrupt=True``; otherwise a damaged chunk in
+    the middle of the file raises ``RecordFormatError``).
+    """
+
+    format_name = "kdamon"
+
+    def __init__(self, path: str | Path, *, skip_corrupt: bool = False) -> None:
+        super().__init__(path)
+        self._skip_corrupt = skip_corrupt
+        self.corrupted = 0
+        with open(self.path, "rb") as stream:
+            self._meta, self.version = read_header(stream, self.path)
+            self._data_start = stream.tell()
+
+    @property
+    def meta(self) -> RecordMeta:
+        return self._meta
+
+    def arrays(self) -> Iterator[SnapshotArrays]:
+        with open(self.path, "rb", buffering=_BUFFER_BYTES) as stream:
+            scanner = ChunkScanner(stream, self.path, self._data_start, skip_corrupt=self._skip_corrupt)
+            try:
+                for kind, offset, payload in scanner:
+                    if kind == KIND_SNAPSHOT:
+                        yield decode_snapshot(payload, self.path, offset)
+            finally:
+                self.truncated = scanner.truncated
+                self.corrupted = scanner.corrupted
+
+
+def read_records(path: str | Path, *, skip_corrupt: bool = False) -> RecordReader:
+    """Open a kdamon record file for reading (see ``RecordReader``)."""
+    return RecordReader(path, skip_corrupt=skip_corrupt)
