@@ -1,0 +1,233 @@
+"""Stream a kdamond's DAMON trace events from a private tracefs instance.
+
+``TraceSession`` creates ``<tracefs>/instances/kdamon-<id>`` (its own ring
+buffer: nobody else's tracing is touched and nobody else consumes these
+events), enables ``damon:damon_aggregated`` plus ``damos_before_apply`` and
+``damon_monitor_intervals_tune`` where the kernel has them, each filtered to
+the kdamond's pid, and yields ``Snapshot``/``SchemeApply``/``IntervalsTune``.
+The instance is removed on exit, on error and on Ctrl-C (use it as a
+context manager).
+
+Two readers: the per-CPU binary ``trace_pipe_raw`` pages (default: faster,
+see ``benchmarks/trace_ingest.py``) and the ``trace_pipe`` text.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Callable, Iterator
+from operator import itemgetter
+from pathlib import Path
+from types import TracebackType
+
+from kdamon.errors import FeatureMissingError, KdamonError, KernelError
+from kdamon.kernel.sysfs_io import SysfsIO
+from kdamon.kernel.tracefs_format import AGGREGATED, EVENT_SPECS, RawDecoder, parse_format
+from kdamon.kernel.tracefs_parse import RawEvent, Record, RecordAssembler, TextParser, parse_page
+
+__all__ = ["TRACEFS_ROOTS", "TraceSession", "find_tracefs", "remove_stale_instances"]
+
+TRACEFS_ROOTS = (Path("/sys/kernel/tracing"), Path("/sys/kernel/debug/tracing"))
+_PREFIX = "kdamon-"
+
+
+def find_tracefs(io: SysfsIO, candidates: tuple[Path, ...] = TRACEFS_ROOTS) -> Path:
+    """The first mounted tracefs among ``candidates``."""
+    for root in candidates:
+        if io.exists(root / "instances"):
+            return root
+    raise FeatureMissingError(
+        f"no tracefs found at {', '.join(map(str, candidates))}: mount it "
+        "(mount -t tracefs nodev /sys/kernel/tracing) or pass its path"
+    )
+
+
+def remove_stale_instances(io: SysfsIO, root: Path) -> list[str]:
+    """Remove instances left by kdamon processes that no longer exist; returns their names."""
+    removed = []
+    for name in io.listdir(root / "instances"):
+        m = re.fullmatch(rf"{_PREFIX}(\d+)-.*", name)
+        if m is None or Path(f"/proc/{m[1]}").exists():
+            continue
+        io.rmdir(root / "instances" / name)
+        removed.append(name)
+    return removed
+
+
+class TraceSession:
+    """A private tracefs instance tracing one kdamond (a context manager)."""
+
+    def __init__(
+        self,
+        pid: int,
+        *,
+        kdamond_idx: int = 0,
+        sample_us: int = 5000,
+        aggr_us: int = 100000,
+        root: Path | None = None,
+        raw: bool = True,
+        buffer_size_kb: int = 8192,
+        io: SysfsIO | None = None,
+        poll_s: float = 0.05,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.pid = pid
+        self.raw = raw
+        self.io = io if io is not None else SysfsIO()
+        self.root = root if root is not None else find_tracefs(self.io)
+        self.instance = self.root / "instances" / f"{_PREFIX}{os.getpid()}-{kdamond_idx}-{pid}"
+        self.assembler = RecordAssembler(kdamond_idx, sample_us, aggr_us, pid)
+        self.events: tuple[str, ...] = ()
+        self._buffer_size_kb = buffer_size_kb
+        self._poll_s = poll_s
+        self._sleep = sleep
+        self._decoders: dict[int, RawDecoder] = {}
+        self._text = TextParser()
+        self._fds: list[int] = []
+        self._leftover = ""
+        self._created = False
+        self.missed_pages = 0  # raw pages whose header said events were lost before them
+
+    # -- life cycle -------------------------------------------------------
+    def __enter__(self) -> TraceSession:
+        self.open()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def open(self) -> None:
+        """Create and configure the instance, then open the pipes."""
+        self.io.mkdir(self.instance)
+        self._created = True
+        try:
+            self._configure()
+        except BaseException:
+            self.close()
+            raise
+
+    def _configure(self) -> None:
+        inst, damon = self.instance, self.instance / "events" / "damon"
+        self.io.write(inst / "buffer_size_kb", self._buffer_size_kb)
+        self.events = tuple(e for e in EVENT_SPECS if self.io.exists(damon / e / "enable"))
+        if AGGREGATED not in self.events:
+            raise FeatureMissingError(
+                f"{damon / AGGREGATED} does not exist: this kernel has no DAMON trace events "
+                "(CONFIG_DAMON with tracing)", path=str(damon)
+            )
+        for name in self.events:
+            fmt = parse_format(self.io.read_str(damon / name / "format"))
+            self._decoders[fmt.id] = RawDecoder.build(fmt, EVENT_SPECS[name])
+            self.io.write(damon / name / "filter", f"common_pid == {self.pid}")
+            self.io.write(damon / name / "enable", 1)
+        self.io.write(inst / "tracing_on", 1)
+        flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC
+        if self.raw:
+            for cpu in self._cpus():
+                self._fds.append(os.open(inst / "per_cpu" / cpu / "trace_pipe_raw", flags))
+        else:
+            self._fds.append(os.open(inst / "trace_pipe", flags))
+
+    def _cpus(self) -> list[str]:
+        names = self.io.listdir(self.instance / "per_cpu")
+        return sorted((n for n in names if n.startswith("cpu")), key=lambda n: int(n[3:]))
+
+    def _cleanup(self) -> None:
+        for fd in self._fds:
+            os.close(fd)
+        self._fds.clear()
+        if not self._created:
+            return
+        damon = self.instance / "events" / "damon"
+        for name in self.events:
+            try:
+                self.io.write(damon / name / "enable", 0)
+            except KdamonError:
+                pass  # rmdir below discards the instance's events anyway
+        self.io.rmdir(self.instance)
+        self._created = False
+
+    def close(self) -> None:
+        """Close the pipes and remove the instance (also when interrupted meanwhile)."""
+        try:
+            self._cleanup()
+        except KeyboardInterrupt:
+            self._cleanup()
+            raise
+
+    # -- reading ----------------------------------------------------------
+    def _page_size(self) -> int:
+        header = self.instance.parent.parent / "events" / "header_page"
+        if self.io.exists(header):
+            m = re.search(r"field: char data;\s*offset:(\d+);\s*size:(\d+);", self.io.read_str(header))
+            if m:
+                return int(m[1]) + int(m[2])
+        return os.sysconf("SC_PAGE_SIZE")
+
+    def _drain_raw(self, page_size: int) -> list[RawEvent]:
+        events: list[RawEvent] = []
+        busy_cpus = 0
+        for fd in self._fds:
+            before = len(events)
+            while True:
+                try:
+                    page = os.read(fd, page_size)
+                except BlockingIOError:
+                    break
+                if not page:
+                    break
+                if parse_page(page, self._decoders, events):
+                    self.missed_pages += 1
+            busy_cpus += len(events) > before
+        if busy_cpus > 1:  # the kdamond migrated between CPUs: merge by time
+            events.sort(key=itemgetter(0))
+        return events
+
+    def _drain_text(self) -> list[RawEvent]:
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(self._fds[0], 1 << 20)
+            except BlockingIOError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        text = self._leftover + b"".join(chunks).decode(errors="replace")
+        lines = text.split("\n")
+        self._leftover = lines.pop()
+        return list(self._text.parse_lines(lines))
+
+    def records(self, until: Callable[[], bool] | None = None) -> Iterator[Record]:
+        """Yield records until ``until()`` is true (checked every poll), then drain once more."""
+        if not self._fds:
+            raise KernelError("the trace session is not open: use it as a context manager")
+        page_size = self._page_size()
+        while True:
+            stop = until() if until is not None else False
+            events = self._drain_raw(page_size) if self.raw else self._drain_text()
+            yield from self.assembler.feed(events)
+            if stop:
+                self.assembler.finish()
+                return
+            if not events:
+                self._sleep(self._poll_s)
+
+    def lost_events(self) -> int:
+        """Events the kernel overwrote before they were read (``overrun`` of every CPU)."""
+        total = 0
+        for cpu in self._cpus():
+            stats = self.io.read_str(self.instance / "per_cpu" / cpu / "stats")
+            m = re.search(r"^overrun:\s*(\d+)", stats, re.M)
+            total += int(m[1]) if m else 0
+        return total
+
+    @property
+    def incomplete_snapshots(self) -> int:
+        """Snapshots dropped because some of their events were lost."""
+        return self.assembler.incomplete
+

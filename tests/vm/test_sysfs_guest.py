@@ -1,0 +1,304 @@
+"""SysfsDriver on a real DAMON kernel (6.12 and 7.3 guests, as root, KDAMON_GUEST=1)."""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import attrs
+import pytest
+
+from kdamon.errors import BusyError, KernelError, OwnershipError
+from kdamon.kernel.modules import DamonModules
+from kdamon.kernel.ownership import OwnershipRegistry
+from kdamon.kernel.sysfs import DEFAULT_ROOT, SysfsDriver
+from kdamon.kernel.sysfs_io import OsFs, RetryPolicy, SysfsIO
+from kdamon.kernel.sysfs_plan import canonical
+from kdamon.model import (
+    AccessPattern,
+    Context,
+    Dest,
+    Filter,
+    Intervals,
+    IntervalsGoal,
+    Kdamond,
+    NrRegions,
+    Quota,
+    QuotaGoal,
+    QuotaWeights,
+    Region,
+    Scheme,
+    Target,
+    Watermarks,
+)
+
+KDAMONDS = DEFAULT_ROOT / "kdamonds"
+T = TypeVar("T")
+
+
+class LoggingFs(OsFs):
+    """The real file system, remembering what was written."""
+
+    def __init__(self) -> None:
+        self.writes: list[tuple[Path, bytes]] = []
+
+    def write(self, path: Path, data: bytes) -> None:
+        self.writes.append((path, data))
+        super().write(path, data)
+
+
+def raw_write(path: Path, value: str) -> None:
+    """A write by another tool (not kdamon)."""
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.write(fd, value.encode())
+    finally:
+        os.close(fd)
+
+
+def reset_damon() -> None:
+    """Leave DAMON sysfs empty (the guest is the test's own)."""
+    nr = int((KDAMONDS / "nr_kdamonds").read_text())
+    for i in range(nr):
+        if (KDAMONDS / str(i) / "state").read_text().strip() == "on":
+            try:
+                raw_write(KDAMONDS / str(i) / "state", "off")
+            except OSError as exc:
+                if exc.errno != errno.EPERM:
+                    raise
+    raw_write(KDAMONDS / "nr_kdamonds", "0")
+
+
+@pytest.fixture
+def fs() -> LoggingFs:
+    return LoggingFs()
+
+
+@pytest.fixture
+def driver(tmp_path: Path, fs: LoggingFs) -> Iterator[SysfsDriver]:
+    reset_damon()
+    io = SysfsIO(fs)
+    yield SysfsDriver(io=io, owners=OwnershipRegistry(tmp_path / "run"), modules=DamonModules(io=io))
+    reset_damon()
+
+
+@pytest.fixture
+def child() -> Iterator[subprocess.Popen[bytes]]:
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    yield proc
+    proc.kill()
+    proc.wait()
+
+
+def unchecked(cls: type[T], **fields: Any) -> T:
+    """A model object built without its validators: to reach the kernel's own checks."""
+    obj = cls.__new__(cls)
+    for field in attrs.fields(cls):  # type: ignore[arg-type]
+        default = field.default.factory() if isinstance(field.default, attrs.Factory) else field.default  # type: ignore[arg-type, misc]
+        object.__setattr__(obj, field.name, fields.get(field.name, default))
+    return obj
+
+
+def vaddr(pid: int, **ctx: Any) -> Kdamond:
+    fields: dict[str, Any] = {"targets": (Target(pid=pid),), "schemes": (Scheme(),)} | ctx
+    return Kdamond(contexts=(Context(**fields),))
+
+
+def rich(pid: int, driver: SysfsDriver) -> Kdamond:
+    """A configuration using every file this kernel has (memcg paths aside)."""
+    feats = driver.features()
+    new = bool(feats.layered_filters)
+    filters = [Filter("anon", matching=True), Filter("addr", addr_start=0, addr_end=2**30, allow=new),
+               Filter("target", target_idx=0)]
+    if new:
+        filters.append(Filter("hugepage_size", min=4096, max=2**21))
+    goals = [QuotaGoal(target_value=10, current_value=3), QuotaGoal(metric="some_mem_psi_us", target_value=1000)]
+    if feats.has("goal", "nid"):
+        goals.append(QuotaGoal(metric="node_mem_used_bp", target_value=5000, nid=0))
+    scheme = Scheme(
+        action="cold",
+        access_pattern=AccessPattern(4096, 2**40, 0, 3, 10, 2**31),
+        apply_interval_us=200_000,
+        target_nid=0,
+        quota=Quota(ms=10, bytes=2**20, reset_interval_ms=1000, weights=QuotaWeights(1, 2, 3),
+                    goals=tuple(goals), goal_tuner="temporal" if feats.has("quotas", "goal_tuner") else None,
+                    fail_charge_num=1 if feats.has("quotas", "fail_charge_num") else 0,
+                    fail_charge_denom=2 if feats.has("quotas", "fail_charge_num") else 0),
+        watermarks=Watermarks("free_mem_rate", 5_000_000, 800, 500, 100),
+        filters=tuple(filters),
+        dests=(Dest(0, 3),) if feats.has("scheme", "dests") else (),
+        max_nr_snapshots=5 if feats.has("stats", "max_nr_snapshots") else 0,
+    )
+    goal = IntervalsGoal(400, 3, 1000, 10_000) if feats.intervals_goal else IntervalsGoal()
+    ctx = Context(
+        ops="vaddr",
+        addr_unit=1,
+        pause=bool(feats.has("context", "pause")),
+        intervals=Intervals(sample_us=2000, aggr_us=40_000, update_us=1_000_000, goal=goal),
+        nr_regions=NrRegions(3, 50),
+        targets=(Target(pid=pid, regions=(Region(0x10000, 0x20000), Region(0x30000, 0x50000))),),
+        schemes=(scheme, Scheme()),
+    )
+    return Kdamond(contexts=(ctx,), refresh_ms=1000 if feats.refresh_ms else 0)
+
+
+def test_every_file_is_written_and_read_back(driver: SysfsDriver, fs: LoggingFs, child: Any) -> None:
+    driver.apply(0, vaddr(child.pid, schemes=(Scheme(filters=(Filter("addr", addr_start=0, addr_end=4096),)),)))
+    kd = rich(child.pid, driver)
+    fs.writes.clear()
+    driver.apply(0, kd)
+    assert driver.read(0) == canonical(kd, layered=bool(driver.features().layered_filters))
+    written = {p.name for p, _ in fs.writes}
+    writable = {p.name for p in (KDAMONDS / "0").rglob("*")
+                if p.is_file() and p.stat().st_mode & 0o200 and "probes" not in p.parts}
+    # state is for commands; memcg paths need a cgroup; nr_* only change when counts differ
+    untouched = writable - written - {"state", "memcg_path", "path"}
+    assert {n for n in untouched if not n.startswith("nr_")} == set()
+
+
+def test_every_state_keyword(driver: SysfsDriver, child: Any) -> None:
+    stat_all = Scheme(access_pattern=AccessPattern(), quota=Quota(ms=100, reset_interval_ms=100))
+    driver.apply(0, vaddr(child.pid, schemes=(stat_all,)))
+    feats = driver.features()  # scheme files are visible now
+    if feats.intervals_goal:
+        tuned = Intervals(sample_us=5000, aggr_us=100_000, goal=IntervalsGoal(400, 2, 1000, 20_000))
+        driver.apply(0, vaddr(child.pid, schemes=(stat_all,), intervals=tuned))
+    pid = driver.start(0)
+    assert driver.state(0) == "on" and driver.pid(0) == pid
+    time.sleep(0.5)
+    driver.update_schemes_stats(0)
+    assert driver.scheme_stats(0)[0].nr_tried > 0
+    driver.update_tried_regions(0)
+    total, regions = driver.tried_regions(0, 0)
+    assert regions and total == sum(r.end - r.start for r in regions)
+    assert regions == sorted(regions, key=lambda r: r.start)
+    driver.update_tried_bytes(0)
+    assert driver.tried_regions(0, 0)[0] > 0
+    driver.clear_tried_regions(0)
+    assert driver.tried_regions(0, 0)[1] == []
+    driver.commit_quota_goals(0)
+    driver.update_effective_quotas(0)
+    assert driver.effective_quota(0, 0) >= 0
+    if "update_tuned_intervals" in feats.state_keywords:
+        driver.update_tuned_intervals(0)
+        sample_us, aggr_us = driver.tuned_intervals(0)
+        assert 1000 <= sample_us <= 20_000 and aggr_us >= sample_us
+    if feats.refresh_ms:
+        driver.set_refresh_ms(0, 200)
+    driver.commit(0, vaddr(child.pid, schemes=(stat_all, stat_all)))
+    assert driver.pid(0) == pid and len(driver.scheme_stats(0)) == 2
+    assert driver.stop(0) is True
+    assert driver.state(0) == "off"
+
+
+def _gone_pid() -> int:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+@pytest.mark.parametrize("case", ["nonexistent pid", "bad region", "min < 3", "sample > aggr", "paddr with two targets"])
+def test_kernel_rejections_are_typed_and_leave_nothing(driver: SysfsDriver, child: Any, case: str) -> None:
+    if case == "nonexistent pid":
+        kd = vaddr(_gone_pid())
+    elif case == "bad region":
+        kd = vaddr(child.pid, targets=(Target(pid=child.pid, regions=(unchecked(Region, start=0, end=0),)),))
+    elif case == "min < 3":
+        kd = vaddr(child.pid, nr_regions=unchecked(NrRegions, min=2, max=1000))
+    elif case == "sample > aggr":
+        kd = vaddr(child.pid, intervals=unchecked(Intervals, sample_us=200_000, aggr_us=100_000))
+    else:
+        kd = Kdamond(contexts=(unchecked(Context, ops="paddr", targets=(Target(), Target())),))
+    with pytest.raises(KernelError) as info:
+        driver.launch(kd)
+    assert info.value.errno == errno.EINVAL and "Likely causes" in str(info.value)
+    assert (KDAMONDS / "nr_kdamonds").read_text() == "0\n"
+    assert driver.owners.get(driver.root, 0) is None
+
+
+def test_ebusy_paths(driver: SysfsDriver, child: Any) -> None:
+    index, pid = driver.launch(vaddr(child.pid))
+    with pytest.raises(BusyError, match="already running"):
+        driver.start(index)
+    with pytest.raises(BusyError, match=f"pid {pid}"):
+        driver.apply(index + 1, vaddr(child.pid))
+    with pytest.raises(KernelError) as info:  # the kernel's own EBUSY, through the I/O layer
+        SysfsIO(retry=RetryPolicy(attempts=2)).write(KDAMONDS / "nr_kdamonds", 2)
+    assert info.value.errno == errno.EBUSY
+    driver.stop(index)
+
+
+def test_damon_reclaim_blocks_start_and_is_named(driver: SysfsDriver, child: Any) -> None:
+    enabled = Path("/sys/module/damon_reclaim/parameters/enabled")
+    if not enabled.exists():
+        pytest.skip("this kernel has no DAMON_RECLAIM")
+    raw_write(enabled, "Y")  # the test enables it itself, as a user would
+    try:
+        for _ in range(50):
+            if DamonModules().running():
+                break
+            time.sleep(0.1)
+        with pytest.raises(BusyError) as info:
+            driver.launch(vaddr(child.pid))
+        assert "DAMON_RECLAIM" in str(info.value) and "echo N > /sys/module/damon_reclaim" in str(info.value)
+        assert enabled.read_text().strip() == "Y"  # never disabled on the user's behalf
+    finally:
+        raw_write(enabled, "N")
+    assert (KDAMONDS / "nr_kdamonds").read_text() == "0\n"
+
+
+def test_damon_stat_blocks_start(driver: SysfsDriver, child: Any) -> None:
+    enabled = Path("/sys/module/damon_stat/parameters/enabled")
+    if not enabled.exists() or enabled.read_text().strip() != "Y":
+        pytest.skip("DAMON_STAT is not enabled (run the 7.3 guest with --cmdline damon_stat.enabled=Y)")
+    with pytest.raises(BusyError, match="DAMON_STAT") as info:
+        driver.launch(vaddr(child.pid))
+    assert "damon_stat.enabled=N" in str(info.value)
+    assert enabled.read_text().strip() == "Y"
+
+
+def test_all_targets_exiting_stops_the_kdamond_and_the_driver_says_so(driver: SysfsDriver) -> None:
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    index, pid = driver.launch(vaddr(proc.pid))
+    assert driver.ensure_running(index) == pid
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()  # reaped: a zombie would keep the kdamond alive
+    deadline = time.monotonic() + 10
+    while driver.state(index) == "on" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    with pytest.raises(KernelError, match="stopped by itself"):
+        driver.ensure_running(index)
+    assert driver.stop(index) is False
+
+
+def test_foreign_kdamond_is_untouched(driver: SysfsDriver, child: Any) -> None:
+    raw_write(KDAMONDS / "nr_kdamonds", "1")
+    ctx = KDAMONDS / "0" / "contexts"
+    raw_write(ctx / "nr_contexts", "1")
+    raw_write(ctx / "0" / "targets" / "nr_targets", "1")
+    raw_write(ctx / "0" / "targets" / "0" / "pid_target", str(child.pid))
+    raw_write(KDAMONDS / "0" / "state", "on")
+    pid = driver.pid(0)
+
+    def files() -> dict[str, str]:
+        return {str(p): p.read_text() for p in (KDAMONDS / "0").rglob("*")
+                if p.is_file() and p.stat().st_mode & 0o400 and "tried_regions" not in p.parts}
+
+    before = files()
+    with pytest.raises(OwnershipError, match=f"pid {pid}"):
+        driver.launch(vaddr(child.pid))
+    for mutate in (driver.stop, driver.start, driver.update_schemes_stats, driver.update_tried_regions,
+                   driver.clear_tried_regions, driver.release, lambda i: driver.commit(i, vaddr(child.pid)),
+                   lambda i: driver.apply(i, vaddr(child.pid))):
+        with pytest.raises(OwnershipError):
+            mutate(0)
+    driver.read(0)
+    driver.scheme_stats(0)
+    assert files() == before and driver.pid(0) == pid and driver.state(0) == "on"
