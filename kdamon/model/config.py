@@ -144,6 +144,16 @@ def _str(default: str = "") -> Any:
     return attrs.field(default=default, validator=_instance(str, "a string"))
 
 
+def _single_line(inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if isinstance(value, str) and (any(c in value for c in "\n\r\0") or value != value.strip()):
+        raise ConfigError(attribute.name, "must be one line without NUL or surrounding blanks (sysfs stores one line)")
+
+
+def _path_str() -> Any:
+    """A string written to a sysfs file as one value: a cgroup path."""
+    return attrs.field(default="", validator=[_instance(str, "a string"), _single_line])
+
+
 def _choice(default: str | None, choices: tuple[str, ...], *, optional: bool = False) -> Any:
     return attrs.field(default=default, validator=_one_of(choices, optional=optional))
 
@@ -278,7 +288,7 @@ class QuotaGoal:
     target_value: int = _ulong()
     current_value: int = _ulong()
     nid: int = attrs.field(default=0, validator=_int_between(0, INT_MAX, "a NUMA node id"))
-    path: str = _str()
+    path: str = _path_str()
 
     def __attrs_post_init__(self) -> None:
         if self.metric.startswith("node_memcg_") and not self.path:
@@ -343,7 +353,7 @@ class Filter:
     type: str = attrs.field(validator=_one_of(FILTER_TYPES))
     matching: bool = _bool()
     allow: bool = _bool()
-    memcg_path: str = _str()
+    memcg_path: str = _path_str()
     addr_start: int = _ulong(unit="bytes")
     addr_end: int = _ulong(unit="bytes")
     target_idx: int = attrs.field(default=0,

@@ -34,8 +34,10 @@ from kdamon.model import (
 
 ulongs = st.integers(0, ULONG_MAX)
 uints = st.integers(0, UINT_MAX)
-texts = st.text(max_size=12)
-paths = st.text(min_size=1, max_size=12)
+# Strings written to sysfs as one value: one line, no NUL, no surrounding blanks.
+_one_line = st.characters(blacklist_characters="\n\r\0")
+texts = st.text(_one_line, max_size=12).map(str.strip)
+paths = st.text(_one_line, min_size=1, max_size=12).map(str.strip).filter(bool)
 
 
 @st.composite

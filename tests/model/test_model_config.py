@@ -215,3 +215,15 @@ def test_prefix_error_keeps_the_message() -> None:
     error = prefix_error("contexts[0]", ConfigError("nr_regions.min", "must be at least 3"))
     assert (error.field, error.message) == ("contexts[0].nr_regions.min", "must be at least 3")
     assert str(error) == "contexts[0].nr_regions.min: must be at least 3"
+
+
+@pytest.mark.parametrize("bad", ["/a\nb", "/a\rb", "/a\0b"])
+def test_cgroup_paths_are_one_line(bad: str) -> None:
+    from kdamon.model import Filter, QuotaGoal
+
+    with pytest.raises(ConfigError) as info:
+        Filter(type="memcg", memcg_path=bad)
+    assert info.value.field == "memcg_path"
+    with pytest.raises(ConfigError) as info:
+        QuotaGoal(metric="node_memcg_used_bp", target_value=1, path=bad)
+    assert info.value.field == "path"
