@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -35,6 +36,7 @@ def run(
     qemu_args: Sequence[str] = (),
     qmp_client: Callable[[Path], None] | None = None,
     virtio_results: bool = True,
+    image: Path | None = None,
     output: LineSink | None = None,
     progress: Progress | None = None,
 ) -> GuestResult:
@@ -48,13 +50,15 @@ def run(
     the guest runs (``memory="1G,slots=4,maxmem=4G"`` makes room for hotplug).
     ``virtio_results=False`` leaves out the virtio-serial ports, as for a
     kernel without virtio console: the exit code then comes over the serial console.
+    ``image`` boots a base made by ``kdamon.vm.docker.image_base`` (a container
+    image's file system) instead of kdamon's Python base.
     """
     if not command:
         raise GuestError("no command to run in the guest: kdamon vm run [options] -- CMD ...")
     say = progress or (lambda _msg: None)
     cache = cache_dir()
     k = resolve_kernel(kernel, modules=modules, progress=say)
-    base = build_base(cache)
+    base = image if image is not None else build_base(cache)
     accel = choose_accel(k.vmlinuz, cache)
     if accel == "tcg":
         say("kdamon: KVM cannot run guests here; using TCG (software emulation) with pti=on")
@@ -63,6 +67,7 @@ def run(
     guest_env = _guest_env(k.name, env)
     run_dir = _new_run_dir(cache)
     module_files = _module_files(k.modules_dir, say) if k.modules_dir is not None else []
+    (run_dir / "command").write_text(shlex.join(command) + "\n")
     archive = run_dir / "run.cpio"
     write_run_archive(archive, command, cwd=cwd, env=guest_env, shares=shares, modules=module_files)
     initrd = run_dir / "initrd"

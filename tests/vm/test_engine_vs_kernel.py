@@ -30,13 +30,15 @@ from kdamon.model import Context, Intervals, Kdamond, NrRegions, Snapshot, Targe
 INTERVALS = Intervals(sample_us=5000, aggr_us=100_000, update_us=60_000_000)
 NR_REGIONS = NrRegions(10, 1000)
 SECONDS = 4.0
+ENGINE_AGGREGATIONS = 12
+ENGINE_TIMEOUT_S = 240.0
 
 
 @pytest.fixture
 def workload(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], WorkloadLayout]]:
     layout_file = tmp_path / "layout.json"
     process = subprocess.Popen([sys.executable, "-m", "kdamon.engine.workload", "--hot", "8MiB",
-                                "--cold", "64MiB", "--seconds", "300", "--layout",
+                                "--cold", "64MiB", "--seconds", "300", "--uffd", "--layout",
                                 str(layout_file)])
     while not layout_file.exists():
         assert process.poll() is None, "the workload died"
@@ -86,9 +88,14 @@ def engine_snapshots(pid: int) -> tuple[Monitor, list[Snapshot]]:
     context = Context(ops="vaddr", intervals=INTERVALS, nr_regions=NR_REGIONS,
                       targets=(Target(pid=pid),))
     snapshots: list[Snapshot] = []
-    monitor = Monitor(context, seed=1, callbacks=Callbacks(
-        after_aggregation=lambda m: snapshots.extend(m.snapshots())))
-    monitor.run(duration_us=int(SECONDS * 1e6))
+
+    def collect(m: Monitor) -> bool:
+        # Python under TCG samples far slower than the kernel: count aggregations, not seconds.
+        snapshots.extend(m.snapshots())
+        return len(snapshots) >= ENGINE_AGGREGATIONS
+
+    monitor = Monitor(context, seed=1, callbacks=Callbacks(after_aggregation=collect))
+    monitor.run(duration_us=int(ENGINE_TIMEOUT_S * 1e6))
     return monitor, snapshots
 
 
