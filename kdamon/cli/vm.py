@@ -28,8 +28,18 @@ def register(sub: Any) -> None:
     run.add_argument("--cmdline", action="append", default=[], help="extra kernel command line parameter (repeatable)")
     run.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", help="environment for CMD (repeatable)")
     run.add_argument("--quiet", action="store_true", help="do not stream the guest console")
+    run.add_argument("--image", type=Path, help="boot this base (from `kdamon vm image`) instead of kdamon's Python base")
     run.add_argument("cmd", nargs=argparse.REMAINDER, help="-- CMD [ARGS...]")
     run.set_defaults(handler=_run)
+
+    image = vm_sub.add_parser(
+        "image",
+        help="make a guest base from a container image (needs kdamon[docker])",
+        description="Export a Docker image's file system (the container never runs) into a cached guest base "
+        "and print its path, for `kdamon vm run --image PATH`. Python commands in such a guest use the image's python3.",
+    )
+    image.add_argument("--from-docker", required=True, metavar="IMAGE", help="a local image (no registry is pulled from)")
+    image.set_defaults(handler=_image)
 
     kernels = vm_sub.add_parser("kernels", help="list the kernel recipes of vm-images/")
     kernels.set_defaults(handler=_kernels)
@@ -67,11 +77,21 @@ def _run(args: argparse.Namespace) -> int:
         cmdline=args.cmdline,
         env=env,
         output=None if args.quiet else out,
+        image=args.image,
         progress=say,
     )
     if result.channel == "console":
         say("kdamon: the guest had no virtio console; its exit code came over the serial console")
     return result.exit_code
+
+
+def _image(args: argparse.Namespace) -> int:
+    from kdamon.vm import cache_dir
+    from kdamon.vm.docker import image_base
+
+    path = image_base(args.from_docker, cache_dir(), progress=lambda msg: print(msg, file=sys.stderr, flush=True))
+    print(path)
+    return 0
 
 
 def _kernels(args: argparse.Namespace) -> int:

@@ -33,13 +33,19 @@ GUEST_TOOLS = ("pytest", "hypothesis")
 HOST_ONLY = frozenset({"mypy", "ruff", "matplotlib", "types-pyyaml", "mypy-extensions"})
 STDLIB_SKIP = frozenset(
     {"test", "tests", "idlelib", "tkinter", "turtledemo", "lib2to3", "ensurepip", "site-packages", "pydoc_data",
-     "__phello__", "distutils", "sqlite3", "curses", "dbm", "msilib", "venv"}
+     "__phello__", "distutils", "curses", "dbm", "msilib", "venv"}
 )
+# Libraries loaded with ctypes (not seen by ldd): pyudev's libudev.
+CTYPES_LIBRARIES = ("libudev.so.1",)
+# ctypes.util.find_library asks ldconfig, which reads the loader's cache.
+LDCONFIG_FILES = (Path("/sbin/ldconfig"), Path("/etc/ld.so.cache"))
 # Parts of distributions no guest run imports.
 SITE_SKIP_DIRS = frozenset({"tests", "test", "include", "distutils", "f2py", "_pyinstaller"})
 SITE_SKIP_SUFFIXES = frozenset({".pyi", ".h", ".c", ".pxd", ".f", ".a"})
-# Extension modules the guest never needs (GUI, terminals, databases, TLS, CPython's own tests).
-DYNLOAD_SKIP = re.compile(r"^(_tkinter|_test|_codecs_|_ctypes_test|xx|_xx|_curses|readline|_sqlite3|_dbm|_gdbm|nis|_ssl|_hashlib|ossaudiodev|spwd|audioop)")
+# Extension modules the guest never needs (GUI, terminals, dbm databases, CPython's own tests).
+# _ssl and _sqlite3 stay: prometheus-client (kdamon exporter) imports ssl and pyroute2
+# (kdamon.events) imports sqlite3, both unconditionally.
+DYNLOAD_SKIP = re.compile(r"^(_tkinter|_test|_codecs_|_ctypes_test|xx|_xx|_curses|readline|_dbm|_gdbm|nis|ossaudiodev|spwd|audioop)")
 RESULT_PORT = "org.kdamon.result"
 DMESG_PORT = "org.kdamon.dmesg"
 SHARE_LIMIT_BYTES = 512 << 20
@@ -79,6 +85,11 @@ if [ -n "$res" ]; then echo "exit $rc" > "$res"; else echo "KDAMON-GUEST-EXIT $r
 sync
 poweroff -f
 """
+
+
+def init_script() -> str:
+    """The guest's /init, with the names of its result ports."""
+    return INIT.replace("@RESULT@", RESULT_PORT).replace("@DMESG@", DMESG_PORT)
 
 
 def build_base(cache: Path, progress: object = None) -> Path:
@@ -168,11 +179,11 @@ def _write_base(writer: CpioWriter, files: list[Path]) -> None:
     writer.char_device("/dev/null", 1, 3, mode=0o666)
     busybox = busybox_path()
     writer.copy(busybox, "/bin/busybox")
-    for applet in _busybox_applets(busybox):
+    for applet in busybox_applets(busybox):
         writer.symlink(f"/bin/{applet}", "busybox")
     writer.file("/etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n")
     writer.file("/etc/group", b"root:x:0:\n")
-    writer.file("/init", INIT.replace("@RESULT@", RESULT_PORT).replace("@DMESG@", DMESG_PORT).encode(), mode=0o755)
+    writer.file("/init", init_script().encode(), mode=0o755)
     stdlib = Path(sysconfig.get_path("stdlib"))
     for path in files:
         if path == busybox:
@@ -202,7 +213,11 @@ def _base_inputs() -> Iterator[Path]:
     yield from dist_files
     binaries = [Path(sys.executable).resolve()] + [p for p in dist_files if p.suffix == ".so" or ".so." in p.name]
     binaries += [p for p in (stdlib / "lib-dynload").glob("*.so") if not DYNLOAD_SKIP.match(p.name)]
-    yield from _shared_libraries(binaries)
+    ctypes_libraries = _host_libraries(CTYPES_LIBRARIES)
+    for lib in ctypes_libraries:
+        yield from _link_chain(lib)
+    yield from _shared_libraries(binaries + ctypes_libraries)
+    yield from (p for p in LDCONFIG_FILES if p.is_file())
 
 
 def _stripped(path: Path) -> bytes:
@@ -233,7 +248,7 @@ def busybox_path() -> Path:
     raise GuestError("a static busybox is needed for the guest: apt-get install busybox-static")
 
 
-def _busybox_applets(busybox: Path) -> list[str]:
+def busybox_applets(busybox: Path) -> list[str]:
     out = subprocess.run([str(busybox), "--list"], capture_output=True, text=True, check=True).stdout
     return [a for a in out.split() if a and "/" not in a and not a.startswith("python")]
 
@@ -326,6 +341,20 @@ def _plain_requirements(requires: Iterable[str]) -> list[str]:
 
 def _canonical(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _host_libraries(sonames: Iterable[str]) -> list[Path]:
+    """Where the host's loader finds these sonames (those it does not have are left out)."""
+    try:
+        out = subprocess.run(["/sbin/ldconfig", "-p"], capture_output=True, text=True, check=False).stdout
+    except OSError:
+        return []
+    found = {}
+    for line in out.splitlines():
+        m = re.match(r"\s*(\S+) \((.*)\) => (\S+)", line)
+        if m and "x86-64" in m.group(2) and m.group(1) not in found:
+            found[m.group(1)] = Path(m.group(3))
+    return [found[name] for name in sonames if name in found]
 
 
 def _shared_libraries(binaries: list[Path]) -> Iterator[Path]:
