@@ -6,22 +6,22 @@ import os
 
 import pytest
 
-import conftest
+import _host_guard
 
 
-@pytest.mark.skipif(conftest.IN_GUEST, reason="the guard is for host runs only")
+@pytest.mark.skipif(_host_guard.IN_GUEST, reason="the guard is for host runs only")
 @pytest.mark.parametrize(
     "path",
     ["/sys/kernel/mm/damon/admin/kdamonds/nr_kdamonds", "/sys/kernel/tracing/instances/x/trace", "/sys/kernel/debug/damon/attrs"],
 )
 def test_opening_a_guarded_path_is_refused(path: str) -> None:
-    before = len(conftest._violations)
-    with pytest.raises(conftest.HostDamonAccess):
+    before = len(_host_guard.violations)
+    with pytest.raises(_host_guard.HostDamonAccess):
         os.open(path, os.O_WRONLY)
-    with pytest.raises(conftest.HostDamonAccess):
+    with pytest.raises(_host_guard.HostDamonAccess):
         open(path).close()
-    assert conftest._violations[before:] == [path, path]
-    del conftest._violations[before:]  # expected here: don't fail this test's teardown
+    assert _host_guard.violations[before:] == [path, path]
+    del _host_guard.violations[before:]  # expected here: don't fail this test's teardown
 
 
 def test_other_paths_are_not_guarded(tmp_path: object) -> None:
