@@ -3,6 +3,8 @@
 Imports nothing of kdamon but :mod:`kdamon.errors`.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from kdamon.model.config import (
     ACTIONS,
     CORE_FILTER_TYPES,
@@ -44,16 +46,34 @@ from kdamon.model.results import (
     Snapshot,
     TriedRegion,
 )
-from kdamon.model.serial import (
-    DOCUMENT,
-    FORMATS,
-    Format,
-    config_from_dict,
-    config_to_dict,
-    dump_config,
-    load_config,
-    load_config_file,
+if TYPE_CHECKING:
+    from kdamon.model.serial import (
+        DOCUMENT,
+        FORMATS,
+        Format,
+        config_from_dict,
+        config_to_dict,
+        dump_config,
+        load_config,
+        load_config_file,
+    )
+
+# Serialisation pulls in cattrs, PyYAML and tomli_w: loaded on first use only,
+# so that commands that read no file (status, stop) start faster.
+_SERIAL = frozenset(
+    {"DOCUMENT", "FORMATS", "Format", "config_from_dict", "config_to_dict", "dump_config", "load_config",
+     "load_config_file"}
 )
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SERIAL:
+        from kdamon.model import serial
+
+        return getattr(serial, name)
+    raise AttributeError(f"module 'kdamon.model' has no attribute {name!r}")
+
+
 from kdamon.model.units import (
     Unit,
     format_duration_ms,

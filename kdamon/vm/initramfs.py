@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata as md
+import importlib.util
 import os
+import py_compile
 import re
 import shlex
 import shutil
@@ -119,13 +121,18 @@ def write_run_archive(
     env: Mapping[str, str],
     shares: Sequence[Path],
     modules: Sequence[Path] = (),
+    bytecode: Path | None = None,
 ) -> None:
-    """The per-run archive: shared trees, modules to load, and the command."""
+    """The per-run archive: shared trees, modules to load, and the command.
+
+    With ``bytecode`` (a host cache directory), Python sources in the shared
+    trees travel with their compiled bytecode.
+    """
     with out.open("wb") as f:
         writer = CpioWriter(f)
         total = 0
         for share in shares:
-            total += _add_tree(writer, share)
+            total += _add_tree(writer, share, bytecode)
             if total > SHARE_LIMIT_BYTES:
                 raise GuestError(
                     f"--share {share}: more than {SHARE_LIMIT_BYTES >> 20} MiB to copy into the guest; share a smaller directory"
@@ -149,14 +156,16 @@ def source_checkout() -> Path | None:
     return root if (root / "pyproject.toml").is_file() and (root / "kdamon").is_dir() else None
 
 
-def _add_tree(writer: CpioWriter, root: Path) -> int:
+def _add_tree(writer: CpioWriter, root: Path, bytecode: Path | None) -> int:
     total = 0
     root = root.resolve()
     if not root.is_dir():
         raise GuestError(f"--share {root}: not a directory")
     writer.directory(str(root))
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d not in CHECKOUT_SKIP and not d.endswith(".egg-info"))
+        dirnames[:] = sorted(
+            d for d in dirnames if d not in CHECKOUT_SKIP and d != "__pycache__" and not d.endswith(".egg-info")
+        )
         base = Path(dirpath)
         writer.directory(str(base), mtime=int(base.stat().st_mtime))
         for name in sorted(filenames):
@@ -166,7 +175,25 @@ def _add_tree(writer: CpioWriter, root: Path) -> int:
             elif p.is_file():
                 total += p.stat().st_size
                 writer.copy(p)
+                if bytecode is not None and name.endswith(".py"):
+                    _add_bytecode(writer, p, bytecode)
     return total
+
+
+def _add_bytecode(writer: CpioWriter, source: Path, cache: Path) -> None:
+    """The module's bytecode beside it, compiled once on the host (Python in a TCG guest compiles slowly)."""
+    st = source.stat()
+    key = hashlib.sha1(f"{source}\0{st.st_mtime_ns}\0{st.st_size}".encode()).hexdigest()
+    compiled = cache / key[:2] / f"{key}.pyc"
+    if not compiled.exists():
+        compiled.parent.mkdir(parents=True, exist_ok=True)
+        tmp = compiled.with_suffix(f".{os.getpid()}.tmp")
+        try:
+            py_compile.compile(str(source), cfile=str(tmp), doraise=True)
+        except py_compile.PyCompileError:
+            return  # the guest reports the syntax error when it imports the module
+        tmp.rename(compiled)
+    writer.file(importlib.util.cache_from_source(str(source)), compiled.read_bytes(), mtime=int(st.st_mtime))
 
 
 # ---------------------------------------------------------------- base image

@@ -69,7 +69,9 @@ def run(
     module_files = _module_files(k.modules_dir, say) if k.modules_dir is not None else []
     (run_dir / "command").write_text(shlex.join(command) + "\n")
     archive = run_dir / "run.cpio"
-    write_run_archive(archive, command, cwd=cwd, env=guest_env, shares=shares, modules=module_files)
+    write_run_archive(
+        archive, command, cwd=cwd, env=guest_env, shares=shares, modules=module_files, bytecode=cache / "pyc"
+    )
     initrd = run_dir / "initrd"
     with initrd.open("wb") as out:
         for part in (base, archive):
