@@ -141,7 +141,7 @@ class _Build:
         self.fragment = fragment
         self.say = progress
         self.jobs = os.cpu_count() or 1
-        self.make_vars: list[str] = ["CC=ccache gcc"] if shutil.which("ccache") else []
+        self.make_vars: list[str] = ["CC=ccache gcc", "HOSTCC=ccache gcc"] if shutil.which("ccache") else []
         self.env = dict(os.environ)
         if self.make_vars:
             self.env.setdefault("CCACHE_DIR", str(work.parent / "ccache"))
@@ -161,9 +161,9 @@ class _Build:
                 self._make(log, ["bzImage"], f"compiling {name}")
                 release = self._make(log, ["-s", "kernelrelease"], "reading the kernel release")[-1].strip()
             self._install(target, package, version, release)
+            self.say(f"kdamon: built {name} {release}: {target / 'vmlinuz'}; removing the source tree")
         finally:
             shutil.rmtree(self.tree, ignore_errors=True)
-        self.say(f"kdamon: built {name} {release}: {target / 'vmlinuz'}")
 
     def _unpack(self, deb: Path, package: str) -> None:
         self.say(f"kdamon: unpacking {deb.name}")

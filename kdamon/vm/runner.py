@@ -18,6 +18,7 @@ from kdamon.vm.qemu import BootSpec, GuestResult, LineSink, boot
 DEFAULT_KERNEL = "debian-6.12"
 DEFAULT_TIMEOUT_S = 900.0
 KEEP_RUNS = 20
+STALE_RUN_S = 6 * 3600
 # Modules a user's kernel may need as modules for the result channel.
 GUEST_MODULES = ("virtio_pci", "virtio_console")
 
@@ -178,8 +179,10 @@ def _new_run_dir(cache: Path) -> Path:
     runs = cache / "runs"
     runs.mkdir(parents=True, exist_ok=True)
     old = sorted(runs.iterdir(), key=lambda p: p.stat().st_mtime)
+    now = time.time()
     for stale in old[: max(0, len(old) - KEEP_RUNS + 1)]:
-        shutil.rmtree(stale, ignore_errors=True)
+        if now - stale.stat().st_mtime > STALE_RUN_S:  # never a run still going on beside this one
+            shutil.rmtree(stale, ignore_errors=True)
     run_dir = runs / time.strftime(f"%Y%m%d-%H%M%S-{os.getpid()}")
     suffix = 0
     while run_dir.exists():

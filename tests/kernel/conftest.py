@@ -6,23 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from kdamon.kernel.modules import DamonModules
-from kdamon.kernel.ownership import OwnershipRegistry
 from kdamon.kernel.sysfs import SysfsDriver
-from kdamon.kernel.sysfs_io import SysfsIO
-from fake_damon import FakeDamonFs
-
-
-def make_driver(tmp_path: Path, version: str) -> tuple[SysfsDriver, FakeDamonFs]:
-    fake = FakeDamonFs(tmp_path / "admin", version)
-    io = SysfsIO(fake, sleep=lambda _s: None)
-    driver = SysfsDriver(
-        tmp_path / "admin",
-        io=io,
-        owners=OwnershipRegistry(tmp_path / "run"),
-        modules=DamonModules(tmp_path / "module", io=io),
-    )
-    return driver, fake
+from fake_damon import FakeDamonFs, make_driver
 
 
 @pytest.fixture(params=["6.12", "7.3"])

@@ -20,6 +20,11 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+from kdamon.kernel.modules import DamonModules
+from kdamon.kernel.ownership import OwnershipRegistry
+from kdamon.kernel.sysfs import SysfsDriver
+from kdamon.kernel.sysfs_io import SysfsIO
+
 OPS = ("vaddr", "fvaddr", "paddr")
 ACTIONS = ("willneed", "cold", "pageout", "hugepage", "nohugepage", "lru_prio", "lru_deprio",
            "migrate_hot", "migrate_cold", "collapse", "stat")
@@ -301,3 +306,15 @@ class FakeDamonFs:
                     files = {"start": str(start), "end": str(end), "nr_accesses": str(acc), "age": str(age)}
                     self._dir(sdir / "tried_regions" / str(counter if not self.new else j), files)
                     counter += 1
+
+
+def make_driver(tmp_path: Path, version: str) -> tuple[SysfsDriver, FakeDamonFs]:
+    fake = FakeDamonFs(tmp_path / "admin", version)
+    io = SysfsIO(fake, sleep=lambda _s: None)
+    driver = SysfsDriver(
+        tmp_path / "admin",
+        io=io,
+        owners=OwnershipRegistry(tmp_path / "run"),
+        modules=DamonModules(tmp_path / "module", io=io),
+    )
+    return driver, fake

@@ -7,7 +7,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from conftest import make_driver
+from fake_damon import make_driver
 from hypothesis import HealthCheck, given, settings
 
 from kdamon.kernel.sysfs_plan import canonical

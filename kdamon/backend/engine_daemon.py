@@ -1,0 +1,134 @@
+"""The engine daemon: runs one engine kdamond in the background (``kdamon _engine-daemon``).
+
+It reads ``config.json`` from its directory of the :class:`EngineStore`,
+runs a :class:`~kdamon.engine.core.Monitor`, and publishes ``status.json``.
+SIGTERM or SIGINT stop it; SIGHUP re-reads ``config.json`` and restarts the
+monitor with it (the engine's ``commit``: region history starts over).  It
+ends by itself when every target has exited.
+
+Start-up is reported on ``ready_fd``: ``ok`` once the monitor runs, or the
+error that prevented it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING
+
+from kdamon.backend.engine_store import EngineState, EngineStore
+from kdamon.errors import KdamonError
+from kdamon.model import Kdamond, SchemeStats
+
+if TYPE_CHECKING:
+    from kdamon.engine.core import Monitor
+
+__all__ = ["run_daemon"]
+
+_PUBLISH_EVERY_NS = 500_000_000
+
+
+class _Daemon:
+    def __init__(self, store: EngineStore, index: int) -> None:
+        self.store = store
+        self.index = index
+        self.generation = 0
+        self.wake = threading.Event()
+        self.stop_requested = False
+        self.reload_requested = False
+        self._published_ns = 0
+
+    def on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        if signum == signal.SIGHUP:
+            self.reload_requested = True
+        else:
+            self.stop_requested = True
+        self.wake.set()
+
+    def publish(self, state: str, stats: tuple[SchemeStats, ...] = (), error: str = "") -> None:
+        self.store.write_state(self.index, EngineState(
+            pid=os.getpid(), state=state, generation=self.generation, stats=stats,
+            error=error, updated_ns=time.time_ns()))
+
+    def monitor(self, kdamond: Kdamond) -> Monitor:
+        """A started Monitor for the kdamond's context."""
+        from kdamon.engine.core import Callbacks, Monitor
+
+        if not kdamond.contexts:
+            raise KdamonError("the configuration has no context: give the engine something to monitor")
+
+        def after_aggregation(monitor: Monitor) -> None:
+            now = time.monotonic_ns()
+            if now - self._published_ns >= _PUBLISH_EVERY_NS:
+                self._published_ns = now
+                self.publish("on", monitor.scheme_stats())
+
+        def before_terminate(_monitor: Monitor) -> None:
+            self.wake.set()
+
+        monitor = Monitor(kdamond.contexts[0],
+                          callbacks=Callbacks(after_aggregation=after_aggregation,
+                                              before_terminate=before_terminate))
+        monitor.start()
+        return monitor
+
+    def reload(self, monitor: Monitor, current: Kdamond) -> tuple[Monitor, Kdamond]:
+        """Restart with ``config.json``; on failure keep ``current`` and publish why."""
+        monitor.stop()
+        monitor.join()
+        self.generation += 1
+        problem = ""
+        try:
+            wanted = self.store.read_config(self.index)
+            monitor, current = self.monitor(wanted), wanted
+        except (KdamonError, OSError) as failure:
+            problem = f"tune failed, kept the previous configuration: {failure}"
+            self.store.write_config(self.index, current)
+            monitor = self.monitor(current)
+        self.publish("on", monitor.scheme_stats(), problem)
+        return monitor, current
+
+    def run(self, ready_fd: int | None) -> int:
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, self.on_signal)
+        try:
+            current = self.store.read_config(self.index)
+            monitor = self.monitor(current)
+        except (KdamonError, OSError) as failure:
+            self.publish("off", error=str(failure))
+            _report(ready_fd, f"error: {failure}")
+            return 1
+        self.publish("on", monitor.scheme_stats())
+        _report(ready_fd, "ok")
+        while not self.stop_requested and monitor.running:
+            self.wake.wait(1.0)
+            self.wake.clear()
+            if self.reload_requested and not self.stop_requested:
+                self.reload_requested = False
+                monitor, current = self.reload(monitor, current)
+        monitor.stop()
+        problem = "" if self.stop_requested else "every target exited"
+        try:
+            monitor.join()
+        except KdamonError as failure:
+            problem = str(failure)
+        self.publish("off", monitor.scheme_stats(), problem)
+        return 0
+
+
+def _report(fd: int | None, message: str) -> None:
+    if fd is None:
+        return
+    try:
+        os.write(fd, message.encode() + b"\n")
+    finally:
+        os.close(fd)
+
+
+def run_daemon(directory: Path, ready_fd: int | None = None) -> int:
+    """Run the engine kdamond of ``directory`` (``<state_dir>/engine/<N>``); the exit status."""
+    return _Daemon(EngineStore(directory.parent), int(directory.name)).run(ready_fd)

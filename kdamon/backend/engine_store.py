@@ -1,0 +1,164 @@
+"""The state directory of engine daemons: one directory per engine kdamond.
+
+Layout under ``<state_dir>/engine/<N>/``:
+
+* ``config.json``: the kdamond's configuration (kdamon's JSON format, one
+  kdamond); ``kdamon tune`` replaces it, then sends SIGHUP;
+* ``status.json``: written by the daemon (atomically) when it starts, after
+  aggregations (at most twice a second), on every reload and when it ends;
+* ``daemon.log``: the daemon's standard error.
+
+Reading the store never writes anything.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from kdamon.errors import EngineError
+from kdamon.model import Config, Kdamond, SchemeStats
+
+__all__ = ["EngineState", "EngineStore"]
+
+_STATS_FIELDS = tuple(a.name for a in attrs.fields(SchemeStats))
+
+
+@attrs.frozen
+class EngineState:
+    """What an engine daemon last published about itself."""
+
+    pid: int
+    state: str  # "on" or "off"
+    generation: int = 0  # incremented by each reload (tune)
+    stats: tuple[SchemeStats, ...] = ()
+    error: str = ""
+    updated_ns: int = 0
+
+    def to_json(self) -> str:
+        data = attrs.asdict(self)
+        data["stats"] = [attrs.asdict(s) for s in self.stats]
+        return json.dumps(data)
+
+    @classmethod
+    def from_json(cls, text: str) -> EngineState:
+        data: dict[str, Any] = json.loads(text)
+        stats = tuple(SchemeStats(**{k: s.get(k) for k in _STATS_FIELDS}) for s in data.pop("stats", ()))
+        return cls(stats=stats, **data)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "w") as out:
+            out.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class EngineStore:
+    """Engine daemon directories under ``root`` (``<state_dir>/engine``)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def dir(self, index: int) -> Path:
+        return self.root / str(index)
+
+    def indexes(self) -> list[int]:
+        """The engine kdamonds that exist, in order (reads only)."""
+        try:
+            names = os.listdir(self.root)
+        except FileNotFoundError:
+            return []
+        return sorted(int(n) for n in names if n.isdigit())
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.root / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def create(self, kdamond: Kdamond) -> int:
+        """A new engine kdamond directory holding ``kdamond``; returns its index."""
+        with self._locked():
+            taken = set(self.indexes())
+            index = next(i for i in range(len(taken) + 1) if i not in taken)
+            self.dir(index).mkdir()
+            self.write_config(index, kdamond)
+        return index
+
+    def remove(self, index: int) -> None:
+        d = self.dir(index)
+        for name in ("config.json", "status.json", "daemon.log"):
+            (d / name).unlink(missing_ok=True)
+        try:
+            d.rmdir()
+        except FileNotFoundError:
+            pass
+        except OSError as error:
+            raise EngineError(f"cannot remove {d}: {error.strerror}; remove it by hand") from error
+
+    # -- configuration ------------------------------------------------------
+    def config_path(self, index: int) -> Path:
+        return self.dir(index) / "config.json"
+
+    def write_config(self, index: int, kdamond: Kdamond) -> None:
+        from kdamon.model.serial import dump_config  # cattrs: only when a config is stored
+
+        _write_atomic(self.config_path(index), dump_config(Config((kdamond,)), "json"))
+
+    def read_config(self, index: int) -> Kdamond:
+        try:
+            text = self.config_path(index).read_text()
+        except FileNotFoundError:
+            raise EngineError(f"there is no engine kdamond {index} (no {self.config_path(index)}); "
+                              "`kdamon status` lists them") from None
+        from kdamon.model.serial import load_config  # cattrs: only when a config is read
+
+        return load_config(text, "json").kdamonds[0]
+
+    # -- status ---------------------------------------------------------------
+    def log_path(self, index: int) -> Path:
+        return self.dir(index) / "daemon.log"
+
+    def write_state(self, index: int, state: EngineState) -> None:
+        _write_atomic(self.dir(index) / "status.json", state.to_json())
+
+    def read_state(self, index: int) -> EngineState | None:
+        """The daemon's last published state; None before its first one."""
+        try:
+            return EngineState.from_json((self.dir(index) / "status.json").read_text())
+        except FileNotFoundError:
+            return None
+        except (ValueError, TypeError) as error:
+            raise EngineError(f"{self.dir(index) / 'status.json'} is corrupt ({error}); "
+                              f"stop engine:{index} with `kdamon stop engine:{index}`") from None
+
+    def wait_state(self, index: int, accept: Any, timeout_s: float) -> EngineState | None:
+        """Poll the state until ``accept(state)`` is true; None on timeout."""
+        deadline = time.monotonic() + timeout_s
+        delay = 0.005
+        while True:
+            state = self.read_state(index)
+            if state is not None and accept(state):
+                return state
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)

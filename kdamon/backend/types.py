@@ -1,0 +1,125 @@
+"""The one Monitor API that the kernel drivers and the engine sit behind.
+
+A kdamond is named by a :class:`KdamondId`: the backend and that backend's
+key (``sysfs:0`` is kdamond directory 0 of DAMON sysfs, ``engine:1`` an
+engine daemon, ``debugfs:0`` the root context of legacy debugfs,
+``module:damon_stat`` a DAMON module's kdamond).  A bare
+number means a sysfs kdamond.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from typing import Literal, Protocol
+
+import attrs
+
+from kdamon.errors import ConfigError
+from kdamon.model import Kdamond, SchemeStats, Snapshot
+
+__all__ = [
+    "BACKENDS",
+    "Backend",
+    "BackendName",
+    "KdamondId",
+    "KdamondStatus",
+    "MonitorRequest",
+    "Owner",
+]
+
+BackendName = Literal["sysfs", "debugfs", "engine", "module"]
+BACKENDS: tuple[BackendName, ...] = ("sysfs", "debugfs", "engine", "module")
+Owner = Literal["kdamon", "foreign", "free"]
+
+
+@attrs.frozen
+class KdamondId:
+    """``backend:key``, e.g. ``sysfs:0`` or ``engine:3``."""
+
+    backend: BackendName
+    key: str
+
+    def __str__(self) -> str:
+        return f"{self.backend}:{self.key}"
+
+    @classmethod
+    def parse(cls, text: str) -> KdamondId:
+        """``"sysfs:0"``, ``"engine:2"``, or a bare index (a sysfs kdamond)."""
+        backend, sep, key = text.partition(":")
+        if not sep:
+            backend, key = "sysfs", text
+        for name in BACKENDS:
+            if backend == name and key:
+                if name != "module" and not key.isdigit():
+                    break
+                return cls(name, key)
+        raise ConfigError("ID", f"{text!r} names no kdamond: use sysfs:N (or just N), engine:N, "
+                                "debugfs:N, as `kdamon status` lists them")
+
+    @property
+    def index(self) -> int:
+        """The numeric key of a sysfs, debugfs or engine kdamond."""
+        return int(self.key)
+
+
+@attrs.frozen
+class KdamondStatus:
+    """One kdamond as ``kdamon status`` shows it (read without writing anything).
+
+    ``kdamond`` is the configuration (None if it could not be read, see
+    ``note``); ``stats`` each scheme's counters as the backend last
+    published them.
+    """
+
+    id: KdamondId
+    owner: Owner
+    running: bool
+    pid: int | None
+    kdamond: Kdamond | None = None
+    stats: tuple[SchemeStats, ...] = ()
+    note: str = ""
+
+
+@attrs.frozen
+class MonitorRequest:
+    """What a command needs from a backend: a kdamond to run, and whether its
+    snapshots must be streamed (``kdamon record``)."""
+
+    kdamond: Kdamond
+    stream: bool = False
+
+    @property
+    def ops(self) -> str:
+        contexts = self.kdamond.contexts
+        return contexts[0].ops if contexts else "vaddr"
+
+
+class Backend(Protocol):
+    """A place where kdamonds run: kernel DAMON (sysfs, debugfs) or the engine."""
+
+    name: BackendName
+
+    def start(self, kdamond: Kdamond) -> tuple[KdamondId, int | None]:
+        """Start a kdamond; returns its id and the pid of the thread or process running it."""
+        ...
+
+    def stop(self, kid: KdamondId) -> None:
+        """Stop a kdamond kdamon started (``OwnershipError`` for any other)."""
+        ...
+
+    def configuration(self, kid: KdamondId) -> Kdamond:
+        """The configuration a kdamond kdamon started runs with."""
+        ...
+
+    def tune(self, kid: KdamondId, kdamond: Kdamond) -> None:
+        """Commit a new configuration to a running kdamond kdamon started."""
+        ...
+
+    def status(self) -> list[KdamondStatus]:
+        """Every kdamond of this backend; reads only."""
+        ...
+
+    def stream(self, kdamond: Kdamond, until: Callable[[], bool]) -> Generator[Snapshot, None, None]:
+        """Run ``kdamond`` until ``until()`` is true or its targets exit, yielding
+        each target's snapshot at every aggregation; cleans up when closed."""
+        ...

@@ -1,0 +1,169 @@
+"""``kdamon start``, ``stop`` and ``tune``: run kdamonds on kernel DAMON or kdamon's engine."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from kdamon.cli import common
+from kdamon.cli.kdamond_options import add_kdamond_options, build_kdamond, kdamond_options_given
+
+if TYPE_CHECKING:
+    from kdamon.model import Config
+
+
+def register(sub: Any) -> None:
+    start = sub.add_parser(
+        "start", help="start monitoring (and DAMOS schemes) on kernel DAMON or kdamon's engine",
+        usage="kdamon start [CONFIG] [options] [-- CMD [ARGS...]]",
+        description="Start one kdamond per kdamond of CONFIG (kdamon's JSON/YAML/TOML, or damo's kdamonds "
+                    "JSON), or one described by the options, monitoring --target-pid or a command "
+                    "started with -- CMD. Prints the started kdamonds' ids.")
+    start.add_argument("--format", choices=("auto", "kdamon", "damo"), default="auto",
+                       help="CONFIG's layout (default: recognised from its content)")
+    common.add_backend_option(start)
+    add_kdamond_options(start)
+    start.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    start.set_defaults(handler=_start, parser=start)
+
+    stop = sub.add_parser("stop", help="stop kdamonds kdamon started (all of them without ID)",
+                          description="Stop kdamond ID, or every kdamond kdamon started. kdamon never "
+                                      "stops a kdamond it did not start.")
+    stop.add_argument("id", nargs="?", help="a kdamond id from `kdamon status` (sysfs:0, engine:1, ...)")
+    stop.set_defaults(handler=_stop)
+
+    tune = sub.add_parser("tune", help="commit new parameters to a running kdamond kdamon started",
+                          description="Commit CONFIG (one kdamond), or the current configuration changed by "
+                                      "the options, to the running kdamond ID. --scheme replaces every "
+                                      "scheme. The engine restarts its monitor with the new parameters.")
+    tune.add_argument("id", help="a kdamond id from `kdamon status`")
+    tune.add_argument("config", nargs="?", type=Path, help="a configuration file with one kdamond")
+    tune.add_argument("--format", choices=("auto", "kdamon", "damo"), default="auto")
+    add_kdamond_options(tune)
+    tune.set_defaults(handler=_tune)
+
+    daemon = sub.add_parser("_engine-daemon")
+    daemon.add_argument("directory", type=Path)
+    daemon.add_argument("--ready-fd", type=int)
+    daemon.set_defaults(handler=_engine_daemon)
+
+
+def load_any_config(path: Path, fmt: str) -> Config:
+    """kdamon's configuration file, or damo's kdamonds JSON (``fmt`` auto, kdamon or damo)."""
+    from kdamon.backend.damo_config import config_from_damo, looks_like_damo
+    from kdamon.errors import ConfigError
+    from kdamon.model import load_config_file
+
+    if fmt == "kdamon" or (fmt == "auto" and path.suffix.lower() != ".json"):
+        return load_config_file(path)
+    import json
+
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ConfigError("<document>", f"cannot read {path}: {error.strerror}") from None
+    except ValueError as error:
+        raise ConfigError("<document>", f"{path} is not valid JSON: {error}") from None
+    if fmt == "damo" or looks_like_damo(document):
+        return config_from_damo(document)
+    return load_config_file(path)
+
+
+def _split_rest(args: argparse.Namespace) -> tuple[Path | None, list[str]]:
+    """``[CONFIG] [options] [-- CMD...]`` from the remainder (options after CONFIG are parsed here)."""
+    rest: list[str] = list(args.rest)
+    if not rest or rest[0] == "--":
+        return None, rest[1:]
+    config = Path(rest[0])
+    after = rest[1:]
+    cmd: list[str] = []
+    if "--" in after:
+        cmd = after[after.index("--") + 1:]
+        after = after[:after.index("--")]
+    args.parser.parse_args(after, namespace=args)
+    return config, cmd
+
+
+def _start(args: argparse.Namespace) -> int:
+    from kdamon.backend.choose import choose_backend
+    from kdamon.backend.process import launch, terminate
+    from kdamon.backend.types import MonitorRequest
+    from kdamon.errors import ConfigError
+
+    config_path, cmd = _split_rest(args)
+    host = common.make_host()
+    child = None
+    if config_path is not None:
+        if cmd or kdamond_options_given(args):
+            raise ConfigError("CONFIG", "give either a configuration file or the monitoring options "
+                                        f"(and -- CMD), not both: {', '.join(kdamond_options_given(args)) or '-- CMD'}")
+        kdamonds = load_any_config(config_path, args.format).kdamonds
+        if not kdamonds:
+            raise ConfigError("kdamonds", f"{config_path} describes no kdamond")
+    else:
+        if cmd and args.target_pid:
+            raise ConfigError("--target-pid", "give either --target-pid or -- CMD, not both")
+        if cmd:
+            child = launch(cmd, detach=True)
+        kdamonds = (build_kdamond(args, pids=(child.pid,) if child else ()),)
+    try:
+        for kdamond in kdamonds:
+            backend, reason = choose_backend(MonitorRequest(kdamond), args.backend, host=host)
+            kid, pid = backend.start(kdamond)
+            where = f" (pid {pid})" if pid else ""
+            common.say(f"started {kid}{where} on {reason}")
+            print(kid, flush=True)
+    except BaseException:
+        if child is not None:
+            terminate(child.pid)
+        raise
+    if child is not None:
+        common.say(f"monitoring {cmd[0]} (pid {child.pid})")
+    return 0
+
+
+def _stop(args: argparse.Namespace) -> int:
+    from kdamon.backend.control import backend_of, owned_ids
+    from kdamon.backend.types import KdamondId
+
+    host = common.make_host()
+    ids = [KdamondId.parse(args.id)] if args.id else owned_ids(host)
+    if not ids:
+        common.say("no kdamond started by kdamon is left")
+    for kid in ids:
+        backend_of(kid, host).stop(kid)
+        common.say(f"stopped {kid}")
+    return 0
+
+
+def _tune(args: argparse.Namespace) -> int:
+    from kdamon.backend.control import backend_of
+    from kdamon.backend.types import KdamondId
+    from kdamon.errors import ConfigError
+
+    host = common.make_host()
+    kid = KdamondId.parse(args.id)
+    backend = backend_of(kid, host)
+    if args.config is not None:
+        if kdamond_options_given(args):
+            raise ConfigError("CONFIG", "give either a configuration file or options, not both")
+        kdamonds = load_any_config(args.config, args.format).kdamonds
+        if len(kdamonds) != 1:
+            raise ConfigError("kdamonds", f"{args.config} must describe exactly one kdamond to commit "
+                                          f"to {kid}, it has {len(kdamonds)}")
+        kdamond = kdamonds[0]
+    elif kdamond_options_given(args):
+        kdamond = build_kdamond(args, base=backend.configuration(kid))
+    else:
+        raise ConfigError("options", "nothing to tune: give a configuration file or options such as "
+                                     "--aggr 200ms or --scheme ...")
+    backend.tune(kid, kdamond)
+    common.say(f"committed the new parameters to {kid}")
+    return 0
+
+
+def _engine_daemon(args: argparse.Namespace) -> int:
+    from kdamon.backend.engine_daemon import run_daemon
+
+    return run_daemon(args.directory, args.ready_fd)

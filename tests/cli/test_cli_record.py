@@ -1,0 +1,75 @@
+"""kdamon record on the engine: a readable file, no progress line in a pipe, and a
+readable file after the recorder is killed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from cli_helpers import Kdamon
+
+from kdamon.backend.host import ENV_VARS, Host, HostPaths
+from kdamon.errors import RecordFormatError
+from kdamon.records.detect import open_any
+from kdamon.records.reader import RecordReader
+
+WORKLOAD = [sys.executable, "-m", "kdamon.engine.workload", "--hot", "1MiB", "--cold", "4MiB", "--uffd"]
+FAST = ["--sample", "2ms", "--aggr", "20ms"]
+
+
+def test_record_command_on_engine(tmp_path: Path, kdamon: Kdamon) -> None:
+    out = tmp_path / "rec.kdr"
+    code, stdout, err = kdamon(Host(HostPaths.under(tmp_path)), "record", "-o", str(out), "--duration", "2",
+                               *FAST, "--", *WORKLOAD, "--seconds", "30")
+    assert code == 0, err
+    assert "\r" not in err and "kdamon's engine" in err and "(after 2 s)" in err
+    source = open_any(out)
+    assert (source.meta.producer, source.meta.ops, source.meta.aggr_us) == ("engine", "vaddr", 20000)
+    snapshots = list(source.arrays())
+    assert len(snapshots) >= 2 and not source.truncated
+    assert all(len(s.regions) > 0 for s in snapshots)
+
+
+def test_record_stops_when_the_target_exits(tmp_path: Path, kdamon: Kdamon) -> None:
+    out = tmp_path / "rec.kdr"
+    code, _, err = kdamon(Host(HostPaths.under(tmp_path)), "record", "-o", str(out), "--duration", "600",
+                          *FAST, "--", *WORKLOAD, "--seconds", "1")
+    assert code == 0, err
+    assert "exited)" in err
+    assert RecordReader(out).meta.producer == "engine"
+
+
+def test_record_needs_one_target(tmp_path: Path, kdamon: Kdamon) -> None:
+    host = Host(HostPaths.under(tmp_path))
+    assert kdamon(host, "record", "--duration", "1")[0] == 2
+    code, _, err = kdamon(host, "record", "--pid", "1", "--", "true")
+    assert code == 2 and "exactly one target" in err
+
+
+def test_killed_recorder_leaves_a_readable_file(tmp_path: Path) -> None:
+    paths = HostPaths.under(tmp_path)
+    env = dict(os.environ)
+    for field, var in ENV_VARS.items():
+        env[var] = str(getattr(paths, field))
+    out = tmp_path / "rec.kdr"
+    recorder = subprocess.Popen([sys.executable, "-m", "kdamon", "record", "-o", str(out), *FAST,
+                                 "--", *WORKLOAD, "--seconds", "60"],
+                                env=env, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if sum(1 for _ in RecordReader(out).arrays()) >= 3:
+                    break
+            except (OSError, RecordFormatError):  # not created, or its header not written yet
+                pass
+            time.sleep(0.1)
+    finally:
+        os.killpg(recorder.pid, signal.SIGKILL)
+        recorder.wait()
+    reader = RecordReader(out)
+    assert sum(1 for _ in reader.arrays()) >= 3
