@@ -54,6 +54,15 @@ def _slot_verdict(host: Host) -> str | None:
     """Why no kdamond can be had without touching another; None if one can."""
     driver = host.sysfs
     nr = driver.nr_kdamonds()
+    # Lock-free first: a configured directory kdamon has no record of is another tool's,
+    # running or not, so its `state` and `pid` (which take DAMON's global lock and can
+    # make that tool's own sysfs writes fail with EBUSY meanwhile) need not be read.
+    foreign = [i for i in range(nr) if driver.owners.get(driver.root, i) is None
+               and driver.io.read_int(driver.kdamond_dir(i) / "contexts" / "nr_contexts") > 0]
+    if nr and len(foreign) == nr:
+        return (f"kdamond {foreign[0]} holds another tool's configuration, and a new kdamond directory "
+                "means rewriting nr_kdamonds, which would wipe it (and which the kernel refuses while "
+                "any kdamond runs)")
     views = [driver.view(i) for i in range(nr)]
     claims = [driver.claim(i) for i in range(nr)]
     if any(not v.running and c is not Claim.FOREIGN for v, c in zip(views, claims, strict=True)):

@@ -42,7 +42,7 @@ def test_running_foreign_kdamond_means_engine_and_no_write(kernel: tuple[Host, F
     before = tree(host.paths.sysfs_root)
     name, reason = _auto(host)
     assert name == "engine"
-    assert "kdamond 0 (another tool's, pid" in reason and "nr_kdamonds" in reason
+    assert "kdamond 0 holds another tool's configuration" in reason and "nr_kdamonds" in reason
     assert fake.writes == []
     assert tree(host.paths.sysfs_root) == before
 
@@ -52,7 +52,7 @@ def test_stopped_foreign_configuration_means_engine(kernel: tuple[Host, FakeDamo
     start_foreign(fake, run=False)
     name, reason = _auto(host)
     assert name == "engine"
-    assert "stopped configuration" in reason
+    assert "another tool's configuration" in reason and "wipe" in reason
 
 
 def test_own_stopped_kdamond_is_reused(kernel: tuple[Host, FakeDamonFs]) -> None:

@@ -82,7 +82,7 @@ class VaddrOps:
                 continue
             try:
                 ranges = self._three_ranges(pid)
-            except EngineError:
+            except (EngineError, OSError):  # a process exiting meanwhile fails its reads (ESRCH)
                 continue  # exited meanwhile
             if ranges is not None:
                 target.regions.set_ranges(ranges, ctx.min_region)
@@ -95,7 +95,7 @@ class VaddrOps:
                 continue
             try:
                 check.prepare(addrs)
-            except EngineError:
+            except (EngineError, OSError):  # a process exiting meanwhile fails its reads (ESRCH)
                 if not self._exited(target):
                     raise
 
@@ -108,7 +108,7 @@ class VaddrOps:
                 continue
             try:
                 seen = check.check(regions.sampling_addr)
-            except EngineError:
+            except (EngineError, OSError):  # a process exiting meanwhile fails its reads (ESRCH)
                 if not self._exited(target):
                     raise
                 continue
