@@ -103,8 +103,8 @@ def build_base(cache: Path, progress: object = None) -> Path:
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
     for old in path.parent.glob("base-*.cpio"):
-        old.unlink()
-    tmp = path.with_suffix(".tmp")
+        old.unlink(missing_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")  # concurrent runs may build the same base
     with tmp.open("wb") as out:
         writer = CpioWriter(out)
         _write_base(writer, files)

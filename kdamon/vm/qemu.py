@@ -76,7 +76,9 @@ def qemu_binary() -> str:
 
 
 def qemu_command(spec: BootSpec, run_dir: Path) -> list[str]:
-    accel = ["-accel", "kvm", "-cpu", "host"] if spec.accel == "kvm" else ["-accel", "tcg", "-cpu", "max"]
+    # TCG runs every vCPU on one host thread: with one thread per vCPU (QEMU 7.2), a vCPU can
+    # run stale kernel text after another patched it (enabling a trace event) and oops on int3.
+    accel = ["-accel", "kvm", "-cpu", "host"] if spec.accel == "kvm" else ["-accel", "tcg,thread=single", "-cpu", "max"]
     return [
         qemu_binary(),
         *accel,

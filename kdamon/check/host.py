@@ -1,0 +1,175 @@
+"""The host side of ``kdamon check``: boot a kernel, run checks in it, read the results.
+
+The guest runs ``python3 -m kdamon.check.guest`` and prints one line per
+check on the console (``results``); this module collects them from the
+runner's console stream, so that the results of a guest that crashes or
+times out half-way are kept.  Two checks are the host's own:
+``kernel.no_warn_bug`` (the guest kernel printed no BUG, WARNING, Oops or
+panic: the runner raises ``GuestCrash`` when it did) and ``suite.complete``
+(every result the guest announced arrived).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from kdamon.check.results import (
+    CheckResult,
+    ConsoleResults,
+    KernelReport,
+    Status,
+    parse_console,
+)
+from kdamon.errors import GuestCrash, GuestError, GuestTimeout
+
+__all__ = ["GUEST_COMMAND", "check_kernel", "default_cpus", "run_node_in_guest"]
+
+GUEST_COMMAND = ("python3", "-m", "kdamon.check.guest")
+# An overloaded TCG host can make the kernel's boot-time IO-APIC timer check panic.
+GUEST_CMDLINE = ("no_timer_check",)
+LineSink = Callable[[str], None]
+Progress = Callable[[str], None]
+
+
+class _Collector:
+    def __init__(self, output: LineSink | None) -> None:
+        self.lines: list[str] = []
+        self.output = output
+
+    def __call__(self, line: str) -> None:
+        self.lines.append(line)
+        if self.output is not None:
+            self.output(line)
+
+
+def default_cpus(kernel: str, progress: Progress | None = None) -> int:
+    """Two vCPUs under KVM, one under TCG.
+
+    Multi-threaded TCG runs vCPUs in parallel but does not always invalidate
+    code that another vCPU patches live (jump labels, static calls, which
+    tracing toggles): a stale int3 then crashes the guest ("Oops: int3").
+    One vCPU avoids it; DAMON itself needs only one.
+    """
+    from kdamon.vm.accel import choose_accel
+    from kdamon.vm.kernels import cache_dir, resolve_kernel
+
+    vmlinuz = resolve_kernel(kernel, progress=progress).vmlinuz
+    return 2 if choose_accel(vmlinuz, cache_dir()) == "kvm" else 1
+
+
+def _boot(
+    command: Sequence[str],
+    *,
+    kernel: str,
+    share: Sequence[Path],
+    timeout: float,
+    output: LineSink | None,
+    progress: Progress | None,
+    cmdline: Sequence[str] = (),
+    cpus: int | None = None,
+) -> tuple[ConsoleResults, CheckResult, str, float, int | None]:
+    """Run ``command`` in a guest; ``(console results, crash check, accel, seconds, exit code)``."""
+    from kdamon.vm import run
+
+    if cpus is None:
+        cpus = default_cpus(kernel, progress)
+    collect = _Collector(output)
+    started = time.monotonic()
+    accel, exit_code = "", None
+    crash = CheckResult(
+        id="kernel.no_warn_bug",
+        group="kernel",
+        title="the kernel printed no BUG, WARNING, Oops or panic during the run",
+        status=Status.PASS,
+    )
+    try:
+        result = run(command, kernel=kernel, share=share, timeout=timeout, output=collect, progress=progress,
+                     cmdline=(*GUEST_CMDLINE, *cmdline), cpus=cpus)
+        accel, exit_code = result.accel, result.exit_code
+    except GuestCrash as err:
+        crash = CheckResult(crash.id, crash.title, Status.FAIL, str(err), group="kernel")
+    except GuestTimeout as err:
+        crash = CheckResult(crash.id, crash.title, Status.ERROR, f"undecided: {err}", group="kernel")
+    elapsed = time.monotonic() - started
+    return parse_console(collect.lines), crash, accel, elapsed, exit_code
+
+
+def _completeness(console: ConsoleResults, exit_code: int | None) -> CheckResult:
+    title = "the guest reported every check it ran"
+    problems = []
+    if not console.began:
+        problems.append("the guest never started the suite")
+    if not console.ended:
+        problems.append(f"the guest stopped after {len(console.results)} results without finishing")
+    elif console.expected_count != len(console.results):
+        problems.append(f"the guest announced {console.expected_count} results, {len(console.results)} arrived")
+    if console.garbled:
+        problems.append(f"{len(console.garbled)} result lines were garbled on the console, e.g. {console.garbled[0][:200]!r}")
+    if exit_code not in (0, 1, None):
+        problems.append(f"the guest command exited with {exit_code}")
+    status = Status.ERROR if problems else Status.PASS
+    return CheckResult("suite.complete", title, status, "; ".join(problems), group="suite")
+
+
+def check_kernel(
+    kernel: str,
+    *,
+    select: str | None = None,
+    selftests: Path | None = None,
+    timeout: float = 1200.0,
+    cmdline: Sequence[str] = (),
+    cpus: int | None = None,
+    output: LineSink | None = None,
+    progress: Progress | None = None,
+) -> KernelReport:
+    """Boot ``kernel`` (a vm-images recipe or a bzImage path) and run the suite in it.
+
+    ``select`` is a pytest ``-k`` expression; ``selftests`` a directory
+    prepared by :func:`kdamon.check.selftests.prepare` to run as well;
+    ``cpus`` None means :func:`default_cpus`.
+    """
+    command = list(GUEST_COMMAND)
+    if select:
+        command += ["-k", select]
+    share: list[Path] = []
+    if selftests is not None:
+        command += ["--selftests", str(selftests)]
+        share.append(selftests)
+    console, crash, accel, elapsed, exit_code = _boot(
+        command, kernel=kernel, share=share, timeout=timeout, output=output, progress=progress, cmdline=cmdline,
+        cpus=cpus,
+    )
+    from kdamon.check.selftests import apply_limits
+
+    results = (*apply_limits(console.results, accel), crash, _completeness(console, exit_code))
+    return KernelReport(
+        kernel=kernel,
+        results=results,
+        release=str(console.info.get("release", "")),
+        accel=accel,
+        elapsed_s=elapsed,
+    )
+
+
+def run_node_in_guest(path: Path, nodeid: str, *, rootdir: Path, kernel: str, timeout: float) -> CheckResult:
+    """Run one pytest node (``nodeid`` of the test in ``path``) in a guest; its result."""
+    target = str(path.resolve())
+    rest = nodeid.split("::", 1)[1] if "::" in nodeid else ""
+    if rest:
+        target += "::" + rest
+    command = [*GUEST_COMMAND, "--rootdir", str(rootdir), "--node", target]
+    try:
+        console, crash, _accel, _elapsed, exit_code = _boot(
+            command, kernel=kernel, share=[rootdir], timeout=timeout, output=None, progress=None
+        )
+    except GuestError as err:
+        return CheckResult(nodeid, nodeid, Status.ERROR, f"the guest could not run the test: {err}")
+    if crash.status is not Status.PASS:
+        return CheckResult(nodeid, nodeid, Status.FAIL, crash.message, crash.duration_s)
+    if len(console.results) != 1:
+        complete = _completeness(console, exit_code)
+        found = ", ".join(r.id for r in console.results) or "none"
+        return CheckResult(nodeid, nodeid, Status.ERROR, f"expected one result from the guest, got {found}; {complete.message}")
+    return console.results[0]

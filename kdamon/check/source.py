@@ -1,0 +1,146 @@
+"""``kdamon check --source LINUX_TREE``: configure and build a developer's kernel tree for the check.
+
+The configuration is ``make tinyconfig`` plus the DAMON fragment that
+``vm-images`` keeps for the ``linux-6.1-dbgfs`` kernel, adjusted to the
+tree's Kconfig: options the tree does not declare are left out, and
+options it spells differently (``RENAMED``: the debugfs interface through
+``DAMON_DBGFS_DEPRECATED`` in 6.9-6.13, ``MITIGATION_PAGE_TABLE_ISOLATION``
+from 6.9) are asked for by their new names.  The build is out of tree
+(``O=``), with ccache when installed, so the developer's tree is not
+touched.  The fragment parsing and the landed-options check are
+``kdamon.vm.build``'s.
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TextIO
+
+from kdamon.errors import GuestError
+
+__all__ = ["FRAGMENT_RECIPE", "RENAMED", "adjust_fragment", "build_tree", "declared_symbols"]
+
+Progress = Callable[[str], None]
+FRAGMENT_RECIPE = "linux-6.1-dbgfs"
+_SKIP_DIRS = frozenset({".git", "Documentation", "tools", "scripts"})
+_CONFIG = re.compile(r"^\s*(?:menu)?config\s+([A-Za-z0-9_]+)\s*$", re.MULTILINE)
+# Options that newer trees spell differently: used instead where the tree declares them.
+RENAMED = {
+    "CONFIG_DAMON_DBGFS": "CONFIG_DAMON_DBGFS_DEPRECATED",  # 6.9-6.13: the old symbol is hidden behind this one
+    "CONFIG_PAGE_TABLE_ISOLATION": "CONFIG_MITIGATION_PAGE_TABLE_ISOLATION",  # 6.9+
+}
+
+
+def declared_symbols(tree: Path) -> frozenset[str]:
+    """Every ``config``/``menuconfig`` symbol declared in the tree's Kconfig files (as ``CONFIG_X``)."""
+    found: set[str] = set()
+    for dirpath, dirnames, filenames in os.walk(tree):
+        dirnames[:] = [d for d in dirnames if d not in _SKIP_DIRS]
+        for name in filenames:
+            if name.startswith("Kconfig"):
+                text = Path(dirpath, name).read_text(errors="replace")
+                found.update(f"CONFIG_{m}" for m in _CONFIG.findall(text))
+    return frozenset(found)
+
+
+def adjust_fragment(wanted: Mapping[str, str], declared: frozenset[str]) -> tuple[dict[str, str], list[str]]:
+    """The fragment's options this tree can take, and notes about what was changed."""
+    out: dict[str, str] = {}
+    notes: list[str] = []
+    for name, value in wanted.items():
+        other = RENAMED.get(name)
+        if other is not None and other in declared:
+            out[other] = value
+            notes.append(f"{name.removeprefix('CONFIG_')} as {other.removeprefix('CONFIG_')}")
+        elif name in declared:
+            out[name] = value
+        else:
+            notes.append(f"{name.removeprefix('CONFIG_')} left out (the tree does not declare it)")
+    return out, notes
+
+
+def _tree_version(tree: Path) -> str:
+    text = (tree / "Makefile").read_text(errors="replace")
+    fields = dict(re.findall(r"^(VERSION|PATCHLEVEL|SUBLEVEL)\s*=\s*(\d*)", text, re.MULTILINE))
+    return ".".join(fields.get(k, "?") for k in ("VERSION", "PATCHLEVEL", "SUBLEVEL"))
+
+
+def build_tree(tree: Path, *, build_dir: Path | None = None, progress: Progress | None = None) -> Path:
+    """Configure and build ``tree`` out of tree; the bzImage to boot."""
+    from kdamon.vm.build import options_not_landed, parse_fragment
+    from kdamon.vm.kernels import cache_dir, load_recipe, recipes_dir
+
+    say = progress or (lambda _m: None)
+    tree = tree.resolve()
+    if not (tree / "Makefile").is_file() or not (tree / "mm").is_dir():
+        raise GuestError(f"--source {tree}: not a Linux source tree (no Makefile and mm/ at its top)")
+    if not (tree / "mm" / "damon").is_dir():
+        raise GuestError(f"--source {tree}: this tree has no mm/damon (DAMON arrived in Linux 5.15)")
+    fragment_name = load_recipe(FRAGMENT_RECIPE).get_str("config_fragment")
+    wanted, notes = adjust_fragment(parse_fragment((recipes_dir() / fragment_name).read_text()), declared_symbols(tree))
+    digest = hashlib.sha256(str(tree).encode()).hexdigest()[:12]
+    out = (build_dir or cache_dir() / "source-builds" / digest).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    say(f"kdamon: configuring Linux {_tree_version(tree)} in {out}: tinyconfig + {fragment_name}"
+        + (f" ({'; '.join(notes)})" if notes else ""))
+    make = _Make(tree, out, cache_dir() / "ccache", say)
+    with (out / "kdamon-build.log").open("w") as log:
+        make.run(log, ["tinyconfig"], "make tinyconfig")
+        with (out / ".config").open("a") as config:
+            config.write("\n# kdamon check: the DAMON fragment\n")
+            config.write("".join(f"{k}={v}\n" if v != "n" else f"# {k} is not set\n" for k, v in wanted.items()))
+        make.run(log, ["olddefconfig"], "make olddefconfig")
+        missing = options_not_landed(wanted, (out / ".config").read_text())
+        if missing:
+            raise GuestError(f"--source {tree}: these options of {fragment_name} did not land in .config: "
+                             f"{', '.join(missing)}; the tree's Kconfig needs other options for them")
+        make.run(log, ["bzImage"], f"compiling Linux {_tree_version(tree)}")
+    image = out / "arch" / "x86" / "boot" / "bzImage"
+    if not image.is_file():
+        raise GuestError(f"the build of {tree} produced no {image}; see {out / 'kdamon-build.log'}")
+    say(f"kdamon: built {image}")
+    return image
+
+
+class _Make:
+    """``make -C TREE O=OUT`` with every line logged and a progress line now and then."""
+
+    def __init__(self, tree: Path, out: Path, ccache_dir: Path, say: Progress) -> None:
+        from kdamon.vm.build import COMPILED_REPORT_EVERY, LOG_TAIL_LINES
+
+        self.base = ["make", "-C", str(tree), f"O={out}", f"-j{os.cpu_count() or 1}"]
+        self.env = dict(os.environ)
+        if shutil.which("ccache"):
+            self.base.append("CC=ccache gcc")
+            self.env.setdefault("CCACHE_DIR", str(ccache_dir))
+        self.say = say
+        self.every = COMPILED_REPORT_EVERY
+        self.tail_lines = LOG_TAIL_LINES
+        self.log_path = out / "kdamon-build.log"
+
+    def run(self, log: TextIO, targets: Sequence[str], what: str) -> None:
+        tail: collections.deque[str] = collections.deque(maxlen=self.tail_lines)
+        compiled = 0
+        try:
+            proc = subprocess.Popen([*self.base, *targets], env=self.env, stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
+        except OSError as err:
+            raise GuestError(f"{what} failed: {err}; install make, gcc, flex, bison, bc and libelf-dev") from err
+        assert proc.stdout is not None
+        with proc:
+            for line in proc.stdout:
+                log.write(line)
+                tail.append(line.rstrip("\n"))
+                if line.startswith("  CC "):
+                    compiled += 1
+                    if compiled % self.every == 0:
+                        self.say(f"kdamon: {what}: {compiled} files compiled")
+        if proc.returncode != 0:
+            raise GuestError(f"{what} failed (exit {proc.returncode}): {' / '.join(list(tail)[-3:])}; full log: {self.log_path}")

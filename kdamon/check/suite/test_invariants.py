@@ -1,0 +1,88 @@
+"""Invariants of monitoring results, checked on the kernel and on kdamon's reference engine."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from kdamon.check.emit import NOTE
+from kdamon.check.harness import calibrate, observe
+from kdamon.check.invariants import area_mean_accesses, snapshot_violations
+from kdamon.check.workloads import Layout, Workload
+from kdamon.kernel.sysfs import SysfsDriver
+from kdamon.model import Context, Kdamond, NrRegions, Region, Snapshot, Target
+
+pytestmark = pytest.mark.usefixtures("trace_keepalive")  # see conftest.py
+RecordProperty = Callable[[str, object], None]
+NR_REGIONS = NrRegions(min=10, max=30)
+
+
+def _violations(snapshots: tuple[Snapshot, ...] | list[Snapshot], nr_regions: NrRegions) -> list[str]:
+    """Broken invariants of a run; the minimum region count only in its second half (settled)."""
+    found = []
+    for number, snapshot in enumerate(snapshots):
+        settled = number >= len(snapshots) // 2
+        found += [f"aggregation {number}: {v}" for v in snapshot_violations(snapshot, nr_regions, settled=settled)]
+    return found
+
+
+@pytest.fixture(scope="module")
+def kernel_run(raw_driver: SysfsDriver, shared_hot_cold: Workload) -> tuple[Context, list[Snapshot]]:
+    """The hot/cold workload's span monitored by the kernel: the context and its snapshots."""
+    layout = shared_hot_cold.layout
+    context = Context(intervals=calibrate(layout).intervals, nr_regions=NR_REGIONS,
+                      targets=(Target(pid=layout.pid, regions=(Region(*layout.span),)),))
+    return context, list(observe(raw_driver, Kdamond(contexts=(context,)), aggregations=12).snapshots)
+
+
+def test_kernel_snapshots_sound(kernel_run: tuple[Context, list[Snapshot]], record_property: RecordProperty) -> None:
+    """kernel snapshots: sorted, disjoint, page-aligned regions, at most max (and, settled, at least min), nr_accesses <= aggr/sample"""
+    _, snapshots = kernel_run
+    assert snapshots, "no snapshot was traced"
+    counts = [len(s.regions) for s in snapshots]
+    record_property(NOTE, f"{len(counts)} snapshots, {min(counts)}-{max(counts)} regions "
+                    f"(bounds {NR_REGIONS.min}-{NR_REGIONS.max})")
+    bad = _violations(snapshots, NR_REGIONS)
+    assert not bad, f"{len(bad)} violations, first: {'; '.join(bad[:3])}"
+
+
+def _engine_snapshots(layout: Layout, context: Context, aggregations: int) -> list[Snapshot]:
+    """The reference engine on a simulated copy of the workload (same areas, same intervals)."""
+    try:
+        from kdamon.engine.core import Callbacks, Monitor
+        from kdamon.engine.ops.patterns import SyntheticPattern
+        from kdamon.engine.ops.synthetic import SyntheticOps, synthetic_context
+    except ImportError as err:
+        pytest.skip(f"kdamon's reference engine cannot run in this guest: {err}")
+    start, end = layout.span
+    hot = layout.areas[0][1] - layout.areas[0][0]
+    pattern = SyntheticPattern(kind="hotcold", size=end - start, hot_size=hot, base=start)
+    sim = synthetic_context(1, intervals=context.intervals, nr_regions=context.nr_regions)
+    snapshots: list[Snapshot] = []
+    monitor = Monitor(sim, SyntheticOps([pattern]), seed=1,
+                      callbacks=Callbacks(after_aggregation=lambda m: snapshots.extend(m.snapshots())))
+    monitor.run_virtual(context.intervals.aggr_us * aggregations)
+    return snapshots
+
+
+def test_engine_agrees(
+    kernel_run: tuple[Context, list[Snapshot]], shared_hot_cold: Workload, record_property: RecordProperty
+) -> None:
+    """the kernel and the reference engine both keep the invariants and both find the hot area"""
+    layout = shared_hot_cold.layout
+    context, kernel = kernel_run
+    engine = _engine_snapshots(layout, context, 10)
+    top = context.max_nr_accesses
+    scores = {}
+    for name, snaps in (("kernel", kernel), ("engine", engine)):
+        assert len(snaps) >= 5, f"the {name} produced only {len(snaps)} snapshots"
+        late = snaps[len(snaps) // 2:]
+        hot = sum(area_mean_accesses(s.regions, *layout.areas[0]) for s in late) / len(late)
+        cold = sum(area_mean_accesses(s.regions, *layout.areas[1]) for s in late) / len(late)
+        scores[name] = (hot, cold, _violations(snaps, NR_REGIONS))
+    record_property(NOTE, "; ".join(f"{n}: hot {h:.1f}/{top}, cold {c:.1f}/{top}, {len(v)} violations"
+                                    for n, (h, c, v) in scores.items()))
+    for name, (hot, cold, bad) in scores.items():
+        assert not bad, f"the {name} broke invariants: {'; '.join(bad[:3])}"
+        assert hot >= top / 2 and cold <= top / 5, f"the {name} scored the hot area {hot:.1f} and the cold one {cold:.1f} of {top}"

@@ -1,0 +1,119 @@
+"""``kdamon check``: boot kernels, run kdamon's DAMON conformance suite in each, report and compare."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from kdamon.check.results import KernelReport
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "check",
+        help="run kdamon's DAMON conformance suite on kernels in QEMU guests and compare them",
+        description="Boot each kernel under QEMU, run kdamon's DAMON conformance suite in it (ABI presence by "
+        "version, state keywords, errnos, monitoring of bundled workloads, DAMOS actions, quotas, watermarks, "
+        "tracepoints, invariants against kdamon's engine, kernel WARN/BUG), print a table per kernel and, with "
+        "several kernels, what changed against the first one.  Exits 1 when any check fails.",
+    )
+    p.add_argument("--kernel", action="append", default=[], metavar="NAME|PATH",
+                   help="a vm-images recipe (kdamon vm kernels) or a bzImage path; repeat to compare kernels, "
+                        "the first one is the baseline")
+    p.add_argument("--source", type=Path, metavar="LINUX_TREE",
+                   help="configure (tinyconfig + the DAMON fragment of vm-images), build out of tree (with ccache "
+                        "when installed) and check this kernel source tree, after the --kernel ones")
+    p.add_argument("--build-dir", type=Path, metavar="DIR",
+                   help="where --source builds (default: a directory in kdamon's cache named after the tree)")
+    p.add_argument("--junit", type=Path, metavar="FILE", help="write JUnit XML (one testsuite per kernel)")
+    p.add_argument("--json", type=Path, metavar="FILE", help="write every result with its timing, and the comparisons, as JSON")
+    p.add_argument("--selftests", action="store_true",
+                   help="also run the kernel's own tools/testing/selftests/damon from the matching Debian "
+                        "linux-source package in the same guest")
+    p.add_argument("-k", dest="select", metavar="EXPR", help="run only the checks matching this pytest -k expression")
+    p.add_argument("--timeout", type=float, default=1500.0, help="seconds per kernel before its guest is killed (default 1500)")
+    p.add_argument("--cpus", type=int, help="guest vCPUs (default: 2 under KVM, 1 under TCG)")
+    p.add_argument("--verbose", action="store_true", help="stream each guest's console")
+    p.add_argument("--all", dest="show_all", action="store_true", help="list every check, not only the failing ones")
+    p.set_defaults(handler=_check)
+
+
+def _say(message: str) -> None:
+    print(message if message.startswith("kdamon:") else f"kdamon: {message}", file=sys.stderr, flush=True)
+
+
+def _stream(line: str) -> None:
+    sys.stderr.write(line)
+    sys.stderr.flush()
+
+
+def _kernels(args: argparse.Namespace) -> list[str]:
+    from kdamon.errors import ConfigError
+
+    kernels = list(args.kernel)
+    if args.source is not None:
+        from kdamon.check.source import build_tree
+
+        kernels.append(str(build_tree(args.source, build_dir=args.build_dir, progress=_say)))
+    if not kernels:
+        raise ConfigError("--kernel", "name a kernel to check: --kernel debian-6.12 (kdamon vm kernels lists them), "
+                                      "--kernel PATH/TO/bzImage, or --source LINUX_TREE")
+    return kernels
+
+
+def _with_selftests(kernel: str, args: argparse.Namespace) -> tuple[Path | None, str]:
+    """The prepared selftests directory for ``kernel``, or why there is none."""
+    from kdamon.check.selftests import prepare
+    from kdamon.errors import KdamonError
+
+    try:
+        return prepare(kernel, progress=_say), ""
+    except KdamonError as err:
+        return None, str(err)
+
+
+def _run_one(kernel: str, args: argparse.Namespace) -> KernelReport:
+    import attrs
+
+    from kdamon.check.host import check_kernel
+    from kdamon.check.results import CheckResult, Status
+
+    selftests, why = _with_selftests(kernel, args) if args.selftests else (None, "")
+    _say(f"checking {kernel}")
+    report = check_kernel(kernel, select=args.select, selftests=selftests, timeout=args.timeout, cpus=args.cpus,
+                          output=_stream if args.verbose else None, progress=_say)
+    if why:
+        missing = CheckResult("selftests.prepare", "the kernel's DAMON selftests were prepared", Status.ERROR,
+                              why, group="selftests")
+        report = attrs.evolve(report, results=(*report.results, missing))
+    return report
+
+
+def _check(args: argparse.Namespace) -> int:
+    from kdamon.check.compare import compare
+    from kdamon.check.render import comparison_table, results_table
+    from kdamon.check.report import to_json, to_junit
+
+    width = shutil.get_terminal_size((120, 24)).columns
+    reports = []
+    for kernel in _kernels(args):
+        report = _run_one(kernel, args)
+        reports.append(report)
+        print(results_table(report, width=width, failures_only=not args.show_all), flush=True)
+        print(flush=True)
+    comparisons = [compare(reports[0], other) for other in reports[1:]]
+    for comparison in comparisons:
+        print(comparison_table(comparison, width=width))
+        print()
+    if args.junit is not None:
+        args.junit.write_text(to_junit(reports))
+        _say(f"JUnit XML written to {args.junit}")
+    if args.json is not None:
+        args.json.write_text(json.dumps(to_json(reports, comparisons), indent=1) + "\n")
+        _say(f"JSON written to {args.json}")
+    return 0 if all(r.ok for r in reports) else 1

@@ -1,0 +1,187 @@
+"""kdamon's pytest plugin (entry point ``pytest11``): DAMON fixtures and guest-kernel tests.
+
+Fixtures:
+
+* ``damon``: a ready Monitor API backend (``kdamon.backend``): kernel DAMON
+  through sysfs inside a kdamon guest (``KDAMON_GUEST=1``), kdamon's engine
+  anywhere else.  Every kdamond it started is stopped after the test.
+* ``damon_sysfs``: the kernel's sysfs driver (``kdamon.kernel.sysfs``) in a
+  guest; skipped elsewhere (the host's DAMON is never touched).
+* ``hot_cold_workload``, ``stairs_workload``, ``zigzag_workload``: a running
+  workload process with a known access pattern (``kdamon.check.workloads``).
+
+Marker ``@pytest.mark.damon_guest(kernel="debian-6.12")``: on the host the
+test is run inside a QEMU guest booted from that kernel (``kdamon.vm.run``)
+and its outcome reported here; inside a guest it runs as it is.
+
+This module is loaded by every pytest run of anyone who installed kdamon,
+so it imports nothing of kdamon at import time.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from kdamon.backend.types import Backend
+    from kdamon.check.results import CheckResult
+    from kdamon.check.workloads import Workload
+    from kdamon.kernel.sysfs import SysfsDriver
+
+MARKER = "damon_guest"
+DEFAULT_KERNEL = "debian-6.12"
+
+
+def in_guest() -> bool:
+    """Whether this process runs inside a kdamon QEMU guest."""
+    return os.environ.get("KDAMON_GUEST") == "1"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("kdamon", "kdamon DAMON fixtures and guest tests")
+    group.addoption(
+        "--damon-guest-kernel",
+        metavar="NAME|PATH",
+        help=f"run every @{MARKER} test on this kernel instead of the marker's",
+    )
+    group.addoption(
+        "--damon-guest-timeout",
+        type=float,
+        default=600.0,
+        metavar="SECONDS",
+        help=f"seconds a @{MARKER} test may take in its guest, boot included (default 600)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"{MARKER}(kernel='{DEFAULT_KERNEL}'): run this test inside a QEMU guest booted from a "
+        "kdamon vm-images kernel (a recipe name or a bzImage path) when collected on the host",
+    )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
+    """On the host, run a ``damon_guest`` test in its guest and report the guest's outcome."""
+    marker = item.get_closest_marker(MARKER)
+    if marker is None or in_guest() or _skipped_here(item):
+        return None
+    from kdamon.check import host
+
+    kernel = item.config.getoption("--damon-guest-kernel") or marker.kwargs.get(
+        "kernel", marker.args[0] if marker.args else DEFAULT_KERNEL
+    )
+    ihook = item.ihook
+    ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+    result = host.run_node_in_guest(
+        item.path,
+        item.nodeid,
+        rootdir=item.config.rootpath,
+        kernel=str(kernel),
+        timeout=float(item.config.getoption("--damon-guest-timeout")),
+    )
+    for report in _reports(item, result, str(kernel)):
+        ihook.pytest_runtest_logreport(report=report)
+    ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+    return True
+
+
+def _skipped_here(item: pytest.Item) -> bool:
+    """Whether a skip or true skipif marker skips the test anyway (then pytest reports it as usual)."""
+    try:
+        from _pytest.skipping import evaluate_skip_marks
+    except ImportError:  # pytest moved it: honour plain skip markers
+        return item.get_closest_marker("skip") is not None
+    return evaluate_skip_marks(item) is not None
+
+
+def _reports(item: pytest.Item, result: CheckResult, kernel: str) -> list[pytest.TestReport]:
+    """Setup/call/teardown reports that tell pytest what happened in the guest."""
+    from kdamon.check.results import Status
+
+    def report(when: str, outcome: str, longrepr: Any = None, duration: float = 0.0) -> pytest.TestReport:
+        return pytest.TestReport(
+            item.nodeid,
+            item.location,
+            {k: 1 for k in item.keywords},
+            outcome,  # type: ignore[arg-type]
+            longrepr,
+            when,  # type: ignore[arg-type]
+            sections=[("kdamon guest", f"kernel {kernel}: {result.status.value} {result.message}".strip())],
+            duration=duration,
+        )
+
+    where = f"[in a {kernel} guest] {result.message}"
+    if result.status is Status.SKIP:
+        return [report("setup", "skipped", (str(item.path), item.location[1] or 0, f"Skipped: {where}"))]
+    if result.status is Status.ERROR:
+        return [report("setup", "failed", where, result.duration_s)]
+    call = report("call", "passed" if result.status is Status.PASS else "failed",
+                  None if result.status is Status.PASS else where, result.duration_s)
+    return [report("setup", "passed"), call, report("teardown", "passed")]
+
+
+# -- fixtures ----------------------------------------------------------------
+
+
+@pytest.fixture
+def damon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
+    """A ready backend: kernel DAMON (sysfs) in a kdamon guest, kdamon's engine elsewhere."""
+    from kdamon.backend.engine_backend import EngineBackend
+    from kdamon.backend.host import Host, HostPaths
+    from kdamon.backend.sysfs_backend import SysfsBackend
+
+    state = tmp_path_factory.mktemp("kdamon-state")
+    backend: Backend
+    if in_guest():
+        backend = SysfsBackend(Host(HostPaths(state_dir=state)))
+    else:
+        backend = EngineBackend(Host(HostPaths.under(state)))
+    yield backend
+    for status in backend.status():
+        if status.owner == "kdamon" and status.running:
+            backend.stop(status.id)
+
+
+@pytest.fixture
+def damon_sysfs(tmp_path_factory: pytest.TempPathFactory) -> SysfsDriver:
+    """The kernel's DAMON sysfs driver; only in a kdamon guest (skipped elsewhere)."""
+    if not in_guest():
+        pytest.skip(f"needs a kdamon guest's kernel DAMON: mark the test @pytest.mark.{MARKER}(kernel=...)")
+    from kdamon.kernel.ownership import OwnershipRegistry
+    from kdamon.kernel.sysfs import SysfsDriver
+
+    driver = SysfsDriver(owners=OwnershipRegistry(tmp_path_factory.mktemp("kdamon-owners")))
+    if not driver.available():
+        pytest.skip(f"this kernel ({os.uname().release}) has no DAMON sysfs interface (Linux 5.18+, CONFIG_DAMON_SYSFS)")
+    return driver
+
+
+def _workload(kind: str) -> Iterator[Workload]:
+    from kdamon.check.workloads import start
+
+    with start(kind) as workload:
+        yield workload
+
+
+@pytest.fixture
+def hot_cold_workload() -> Iterator[Workload]:
+    """A process writing a hot 8 MiB area all the time and never its cold 64 MiB area."""
+    yield from _workload("hot_cold")
+
+
+@pytest.fixture
+def stairs_workload() -> Iterator[Workload]:
+    """A process writing one of four 4 MiB areas per 1 s step, in order, cycling."""
+    yield from _workload("stairs")
+
+
+@pytest.fixture
+def zigzag_workload() -> Iterator[Workload]:
+    """A process writing one of four 4 MiB areas per 1 s step, back and forth."""
+    yield from _workload("zigzag")
