@@ -19,8 +19,8 @@ for kernel in ${KDAMON_TEST_KERNELS:-debian-6.12 debian-7.3 linux-6.1-dbgfs}; do
         python3 -m pytest -q -p no:cacheprovider tests/vm
 done
 
-echo "== kdamon check on debian-6.12 and debian-7.3"
+echo "== kdamon check on the kernel matrix"
 check_out=$(mktemp -d)
-python3 -m kdamon check --kernel debian-6.12 --kernel debian-7.3 \
+python3 -m kdamon check --kernel debian-6.12 --kernel debian-7.3 --kernel linux-6.1-dbgfs \
     --junit "$check_out/kdamon-check.xml" --json "$check_out/kdamon-check.json"
 echo "kdamon check: JUnit XML in $check_out/kdamon-check.xml"
