@@ -157,6 +157,11 @@ class DebugfsBackend(_KernelBackend):
         super().__init__(host, host.debugfs, host.paths.debugfs_root)
         self.debugfs = host.debugfs
 
+    def status(self) -> list[KdamondStatus]:
+        """Contexts that run or hold a configuration: the root context always exists,
+        so an empty idle one is no kdamond (``kdamon status`` would list it on every 6.1 host)."""
+        return [s for s in super().status() if s.owner != "free"]
+
     def tune(self, kid: KdamondId, kdamond: Kdamond) -> None:
         """debugfs has no online commit: stop, write the new files, start again."""
         index = self._index(kid)

@@ -215,7 +215,10 @@ class DamonCollector(Collector):
         if quota is not None:
             out.gauge("damon_scheme_effective_quota_bytes",
                       "Effective size quota as last copied (6.9+)", _SCHEME, labels, quota)
-        total, regions = self.driver.tried_regions(index, scheme)
+        try:
+            total, regions = self.driver.tried_regions(index, scheme)
+        except FeatureMissingError:  # no tried_regions/ before 6.2
+            return
         if not regions:
             return
         wss, hot, cold = region_temperatures(regions, sample_us, aggr_us, self.temperature)

@@ -18,7 +18,7 @@ from kdamon.errors import BusyError, FeatureMissingError, KdamonError, KernelErr
 from kdamon.kernel.modules import DamonModules
 from kdamon.kernel.ownership import Claim, KdamondView, OwnershipRegistry, classify
 from kdamon.kernel.sysfs_errors import ON_EINVAL_CAUSES
-from kdamon.kernel.sysfs_features import Features, detect_features
+from kdamon.kernel.sysfs_features import KEYWORD_EVIDENCE, KEYWORDS, Features, detect_features
 from kdamon.kernel.sysfs_io import SysfsIO
 from kdamon.kernel.sysfs_read import fingerprint, read_kdamond, read_scheme_stats, read_tried_regions
 from kdamon.kernel.sysfs_stage import Journal, stage
@@ -89,7 +89,10 @@ class SysfsDriver:
 
     def tried_regions(self, index: int, scheme: int) -> tuple[int, list[TriedRegion]]:
         """``(total_bytes, regions)`` from the last ``update_tried_regions``/``update_tried_bytes``."""
-        return read_tried_regions(self.io, self._scheme_dir(index, scheme))
+        scheme_dir = self._scheme_dir(index, scheme)
+        if self.io.exists(scheme_dir):
+            self._require_file(scheme_dir / "tried_regions", "tried regions", "6.2")
+        return read_tried_regions(self.io, scheme_dir)
 
     def effective_quota(self, index: int, scheme: int) -> int:
         """``quotas/effective_bytes`` as last copied by ``update_effective_quotas`` (6.9+)."""
@@ -122,6 +125,19 @@ class SysfsDriver:
             raise FeatureMissingError(
                 f"{what} need {path}, which this kernel lacks (Linux {since}+); use a newer kernel",
                 path=str(path),
+            )
+
+    def _require_keyword(self, keyword: str) -> None:
+        """Refuse a state keyword that the kernel's files show it does not know."""
+        if keyword not in KEYWORD_EVIDENCE:
+            return
+        feats = self.features()
+        if feats.knows(keyword) is False:
+            lacking = [entry for kind, entry in KEYWORD_EVIDENCE[keyword] if feats.has(kind, entry) is False]
+            raise FeatureMissingError(
+                f"'{keyword}' needs DAMON sysfs of Linux {dict(KEYWORDS)[keyword]}+, and this kernel "
+                f"lacks its {', '.join(lacking)} files, so it does not know the keyword; use a newer kernel",
+                path=str(self._kdamonds),
             )
 
     # -- ownership ------------------------------------------------------
@@ -318,6 +334,7 @@ class SysfsDriver:
             view = self._require_owned(index)
             if not view.running:
                 raise KernelError(f"kdamond {index} is not running: apply and start instead of commit")
+            self._require_keyword("commit")
             before = self.read(index)
             try:
                 stage(self.io, self.kdamond_dir(index), kdamond, Journal())
@@ -338,6 +355,7 @@ class SysfsDriver:
     def _command(self, index: int, keyword: str) -> None:
         with self.owners.locked():
             self._require_owned(index)
+            self._require_keyword(keyword)
             self._write_state(index, keyword)
 
     def commit_quota_goals(self, index: int) -> None:

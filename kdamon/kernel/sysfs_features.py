@@ -16,7 +16,7 @@ import attrs
 
 from kdamon.kernel.sysfs_io import SysfsIO
 
-__all__ = ["EVIDENCE", "KEYWORDS", "Features", "detect_features"]
+__all__ = ["EVIDENCE", "KEYWORDS", "KEYWORD_EVIDENCE", "Features", "detect_features"]
 
 # (release, kind of directory, entry): an entry that appeared in that release.
 EVIDENCE: tuple[tuple[str, str, str], ...] = (
@@ -62,6 +62,18 @@ KEYWORDS: tuple[tuple[str, str], ...] = (
     ("update_schemes_effective_quotas", "6.9"),
     ("update_tuned_intervals", "6.15"),
 )
+
+# The entries that came with a state keyword: where any of them is seen missing,
+# the kernel does not know the keyword (keywords not listed are as old as sysfs).
+KEYWORD_EVIDENCE: dict[str, tuple[tuple[str, str], ...]] = {
+    "commit": (("context", "avail_operations"),),
+    "update_schemes_tried_regions": (("scheme", "tried_regions"),),
+    "clear_schemes_tried_regions": (("scheme", "tried_regions"),),
+    "update_schemes_tried_bytes": (("scheme", "tried_regions"), ("tried_regions", "total_bytes")),
+    "commit_schemes_quota_goals": (("quotas", "goals"),),
+    "update_schemes_effective_quotas": (("quotas", "effective_bytes"),),
+    "update_tuned_intervals": (("intervals", "intervals_goal"),),
+}
 
 # Where each kind of directory lives below a kdamond directory
 # ("*" = any numbered child, "{a,b}" = either name).
@@ -110,6 +122,14 @@ class Features:
     @property
     def refresh_ms(self) -> bool | None:
         return self.has("kdamond", "refresh_ms")
+
+    def knows(self, keyword: str) -> bool | None:
+        """Whether the kernel knows state ``keyword``: False once an entry that came
+        with it is seen missing, None while the directories that would show it are absent."""
+        seen = [self.has(kind, entry) for kind, entry in KEYWORD_EVIDENCE.get(keyword, ())]
+        if False in seen:
+            return False
+        return None if None in seen else True
 
     def as_dict(self) -> dict[str, bool | None]:
         """Every known feature by ``kind/entry``."""

@@ -26,6 +26,7 @@ def _host(tmp_path: Path) -> tuple[Host, FakeDebugfs]:
 
 def test_auto_uses_debugfs_without_sysfs(tmp_path: Path) -> None:
     host, _ = _host(tmp_path)
+    assert collect_status(host) == []  # the ever-present root context, empty and idle, is no kdamond
     backend, reason = choose_backend(MonitorRequest(KDAMOND), "auto", host=host)
     assert backend.name == "debugfs" and "legacy debugfs" in reason
 
@@ -40,7 +41,8 @@ def test_auto_uses_debugfs_without_sysfs(tmp_path: Path) -> None:
     assert host.debugfs.pid(0) is not None
 
     backend.stop(kid)
-    assert not collect_status(host)[0].running
+    assert host.debugfs.pid(0) is None
+    assert collect_status(host) == []  # stopped and cleared: listed no more
 
 
 def test_running_damon_means_engine_and_foreign_context_untouched(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ import pytest
 
 from kdamon.engine.core import Callbacks, Monitor
 from kdamon.engine.ops.checks import PageIdleCheck, SoftDirtyCheck
+from kdamon.engine.ops.idle import KPF_COMPOUND_HEAD, KPF_COMPOUND_TAIL, KPF_LRU
 from kdamon.engine.ops.paddr import PaddrOps, biggest_system_ram
 from kdamon.engine.ops.pagemap import PM_PRESENT, PM_SOFT_DIRTY
 from kdamon.engine.ops.probe import probe
@@ -81,23 +82,61 @@ def test_soft_dirty_check_clears_then_reads_bit_55(tmp_path: Path) -> None:
     check.close()
 
 
+def write_kpageflags(root: Path, flags: dict[int, int]) -> None:
+    """A sparse /proc/kpageflags: ``flags`` maps frame numbers to their flags."""
+    with open(root / "kpageflags", "wb") as kpageflags:
+        for pfn, value in flags.items():
+            kpageflags.seek(pfn * 8)
+            kpageflags.write(value.to_bytes(8, "little"))
+
+
+def idle_bitmap(root: Path) -> Path:
+    bitmap = root / "sys" / "kernel" / "mm" / "page_idle" / "bitmap"
+    bitmap.parent.mkdir(parents=True)
+    bitmap.write_bytes(bytes(8 * 32))
+    return bitmap
+
+
+def clear_idle_word(bitmap: Path, word: int) -> None:
+    """What the kernel does when the frames of that bitmap word are accessed."""
+    with open(bitmap, "r+b") as raw:
+        raw.seek(word * 8)
+        raw.write(bytes(8))
+
+
 def test_page_idle_check_marks_frames_idle_and_reads_them_back(tmp_path: Path) -> None:
     directory = fake_process(tmp_path)
-    write_pagemap(directory, {0x10: PM_PRESENT | 70, 0x11: PM_PRESENT | 3, 0x12: 0})
-    bitmap = tmp_path / "sys" / "kernel" / "mm" / "page_idle" / "bitmap"
-    bitmap.parent.mkdir(parents=True)
-    bitmap.write_bytes(bytes(16))
+    write_pagemap(directory, {0x10: PM_PRESENT | 70, 0x11: PM_PRESENT | 3, 0x12: 0, 0x13: PM_PRESENT | 130})
+    write_kpageflags(tmp_path, {70: KPF_LRU, 3: KPF_LRU, 130: 0})
+    bitmap = idle_bitmap(tmp_path)
     check = PageIdleCheck(PID, tmp_path, tmp_path / "sys")
-    addrs = np.array([0x10 * 4096, 0x11 * 4096, 0x12 * 4096], dtype=np.int64)
+    addrs = np.array([0x10 * 4096, 0x11 * 4096, 0x12 * 4096, 0x13 * 4096], dtype=np.int64)
     check.prepare(addrs)
     words = bitmap.read_bytes()
     assert int.from_bytes(words[8:16], "little") == 1 << (70 - 64)
     assert int.from_bytes(words[:8], "little") == 1 << 3
-    # the kernel clears the idle bit of frame 70 when it is accessed
-    with open(bitmap, "r+b") as raw:
-        raw.seek(8)
-        raw.write(bytes(8))
-    assert check.check(addrs).tolist() == [True, False, False]  # unmapped: not accessed
+    assert int.from_bytes(words[16:24], "little") == 1 << (130 - 128)
+    clear_idle_word(bitmap, 1)  # frame 70 accessed
+    clear_idle_word(bitmap, 2)  # frame 130 reads "not idle" too: off the LRU, the kernel cannot track it
+    # idle still, unmapped, or off the LRU: not accessed
+    assert check.check(addrs).tolist() == [True, False, False, False]
+    check.close()
+
+
+def test_page_idle_check_tracks_a_huge_page_through_its_head_frame(tmp_path: Path) -> None:
+    directory = fake_process(tmp_path)
+    head = 512  # a 2 MiB transparent huge page: frames 512..1023
+    write_pagemap(directory, {0x10: PM_PRESENT | (head + 100), 0x11: PM_PRESENT | head})
+    write_kpageflags(tmp_path, {head: KPF_LRU | KPF_COMPOUND_HEAD}
+                     | {pfn: KPF_COMPOUND_TAIL for pfn in range(head + 1, head + 512)})
+    bitmap = idle_bitmap(tmp_path)
+    check = PageIdleCheck(PID, tmp_path, tmp_path / "sys")
+    tail_only = np.array([0x10 * 4096], dtype=np.int64)
+    check.prepare(tail_only)
+    assert int.from_bytes(bitmap.read_bytes()[head // 8:head // 8 + 8], "little") == 1  # the head's bit
+    assert check.check(tail_only).tolist() == [False]  # still idle
+    clear_idle_word(bitmap, head // 64)
+    assert check.check(np.array([0x10 * 4096, 0x11 * 4096], dtype=np.int64)).tolist() == [True, True]
     check.close()
 
 

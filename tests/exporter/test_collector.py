@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import urllib.request
 from pathlib import Path
 
@@ -121,6 +122,19 @@ def test_scheme_stats_and_tried_regions(tree: tuple[FakeDamonFs, SysfsDriver]) -
     assert _get(samples, "damon_hot_bytes", **scheme) == 0x100000
     assert _get(samples, "damon_cold_bytes", **scheme) == 0x1000000
     assert ("damon_working_set_bytes", frozenset({"kdamond": "1", "scheme": "0"}.items())) not in samples
+
+
+def test_kernels_without_tried_regions_lose_only_those_metrics(tree: tuple[FakeDamonFs, SysfsDriver]) -> None:
+    fake, driver = tree
+    # Linux 6.1: schemes have no tried_regions/ (6.2)
+    shutil.rmtree(fake.base / "kdamonds" / "0" / "contexts" / "0" / "schemes" / "0" / "tried_regions")
+    collector = DamonCollector(driver, driver.modules)
+    samples = _scrape(collector)
+    scheme = {"kdamond": "0", "scheme": "0"}
+    assert collector.read_errors == 0
+    assert _get(samples, "damon_scheme_tried_regions_total", **scheme) == 12
+    assert _get(samples, "damon_kdamond_running", kdamond="1") == 1
+    assert ("damon_scheme_last_tried_regions", frozenset(scheme.items())) not in samples
 
 
 def test_damon_stat_metrics(tree: tuple[FakeDamonFs, SysfsDriver]) -> None:

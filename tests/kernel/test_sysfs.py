@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import shutil
 from collections import Counter
 
 import pytest
@@ -208,6 +209,27 @@ def test_launch_start_stop_and_state_keywords(kernel: Kernel) -> None:
     assert driver.state(index) == "off" and driver.pid(index) is None
 
 
+def test_keywords_the_kernel_lacks_are_refused_by_name_before_any_write(kernel: Kernel) -> None:
+    driver, fake = kernel
+    index, _ = driver.launch(vaddr())
+    if not fake.new:  # 6.12: no intervals_goal/ (6.15)
+        fake.writes.clear()
+        with pytest.raises(FeatureMissingError, match=r"'update_tuned_intervals' needs .*6\.15\+.*intervals_goal"):
+            driver.update_tuned_intervals(index)
+        assert fake.writes == []
+    # Linux 6.1: schemes without tried_regions/ (6.2)
+    shutil.rmtree(fake.base / "kdamonds/0/contexts/0/schemes/0/tried_regions")
+    fake.writes.clear()
+    for method in (driver.update_tried_regions, driver.clear_tried_regions, driver.update_tried_bytes):
+        with pytest.raises(FeatureMissingError, match="lacks its tried_regions files"):
+            method(index)
+    with pytest.raises(FeatureMissingError, match=r"6\.2\+"):
+        driver.tried_regions(index, 0)
+    assert fake.writes == []
+    driver.update_schemes_stats(index)  # as old as sysfs: never refused
+    assert fake.writes == [("kdamonds/0/state", "update_schemes_stats")]
+
+
 def test_scheme_stats_and_tried_regions(kernel: Kernel) -> None:
     driver, fake = kernel
     index, _ = driver.launch(vaddr(schemes=2))
@@ -321,12 +343,14 @@ def test_features_from_file_presence(kernel: Kernel) -> None:
     driver, fake = kernel
     empty = driver.features()
     assert empty.min_version is None and empty.layered_filters is None and empty.state_keywords == ()
+    assert empty.knows("update_schemes_tried_regions") is None and empty.knows("update_schemes_stats") is True
     driver.apply(0, RICH)
     feats = driver.features()
     assert feats.avail_operations == ("vaddr", "fvaddr", "paddr")
     assert feats.layered_filters is fake.new and feats.intervals_goal is fake.new
     assert feats.has("tried_regions", "total_bytes") is True
     assert ("update_tuned_intervals" in feats.state_keywords) is fake.new
+    assert feats.knows("update_tuned_intervals") is fake.new and feats.knows("update_schemes_tried_bytes") is True
     assert "update_schemes_effective_quotas" in feats.state_keywords
     table = feats.as_dict()
     assert table["kdamond/refresh_ms"] is fake.new and table["quotas/effective_bytes"] is True

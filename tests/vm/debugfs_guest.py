@@ -5,14 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import attrs
 import pytest
-
-from kdamon.model import Snapshot
 
 DEBUGFS = Path("/sys/kernel/debug/damon")
 SYSFS = Path("/sys/kernel/mm/damon/admin")
@@ -64,20 +62,6 @@ def hot_cold_workload() -> Iterator[Workload]:
     finally:
         proc.kill()
         proc.wait()
-
-
-def mean_accesses(snapshots: Iterable[Snapshot], span: tuple[int, int]) -> float:
-    """The mean ``nr_accesses`` over ``span``, weighted by how many bytes of it each region covers."""
-    total = weight = 0
-    for snap in snapshots:
-        for r in snap.regions:
-            overlap = min(r.end, span[1]) - max(r.start, span[0])
-            if overlap > 0:
-                total += r.nr_accesses * overlap
-                weight += overlap
-    if weight == 0:
-        raise AssertionError(f"no region covered {span[0]:#x}-{span[1]:#x}")
-    return total / weight
 
 
 def raw_write(path: Path, text: str) -> None:

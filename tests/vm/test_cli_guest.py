@@ -1,4 +1,4 @@
-"""The kdamon command line on a real DAMON kernel (6.12 and 7.3 guests, as root).
+"""The kdamon command line on a real DAMON kernel (6.1, 6.12 and 7.3 guests, as root).
 
 Every command runs as its own process (``python3 -m kdamon``), as a user would
 run it.  A foreign kdamond is made with raw sysfs writes, as another tool
@@ -162,7 +162,7 @@ def test_foreign_kdamond_shown_and_never_touched(kdamon: Kdamon, sleeper: subpro
 
     started = kdamon("start", "--target-pid", str(sleeper.pid), "--aggr", "50ms")
     assert started.stdout.strip() == "engine:0"
-    assert "kdamond 0 (another tool's" in started.stderr
+    assert "kdamond 0 holds another tool's configuration" in started.stderr
     kdamon("stop", "engine:0")
 
     assert (KDAMONDS / "0" / "state").read_text().strip() == "on"

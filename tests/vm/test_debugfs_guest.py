@@ -13,10 +13,10 @@ from debugfs_guest import (
     HOT_BYTES,
     Workload,
     hot_cold_workload,
-    mean_accesses,
     needs_debugfs,
     reset_damon,
 )
+from hot_cold import mean_accesses
 
 from kdamon.kernel.debugfs import DebugfsDriver
 from kdamon.kernel.ownership import OwnershipRegistry

@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from kdamon.kernel.sysfs import SysfsDriver
+from kdamon.kernel.sysfs_features import Features
+
 ADMIN = Path("/sys/kernel/mm/damon/admin")
 EVENTS = Path("/sys/kernel/tracing/events/damon")
 
@@ -17,13 +20,28 @@ def _write(path: Path, value: str) -> None:
         os.close(fd)
 
 
+def _features() -> Features:
+    """What this kernel's DAMON sysfs offers, seen in a scheme directory made for it and removed."""
+    kdamonds = ADMIN / "kdamonds"
+    _write(kdamonds / "nr_kdamonds", "1")
+    try:
+        _write(kdamonds / "0" / "contexts" / "nr_contexts", "1")
+        _write(kdamonds / "0" / "contexts" / "0" / "schemes" / "nr_schemes", "1")
+        return SysfsDriver().features()
+    finally:
+        _write(kdamonds / "nr_kdamonds", "0")
+
+
 def test_damon_sysfs_root_exists() -> None:
     assert (ADMIN / "kdamonds" / "nr_kdamonds").read_text().strip() == "0"
 
 
 def test_damon_tracepoints_exist() -> None:
     events = {p.name for p in EVENTS.iterdir() if p.is_dir()}
-    assert {"damon_aggregated", "damos_before_apply"} <= events
+    assert "damon_aggregated" in events
+    # damos_before_apply came in 6.7 with the schemes' apply_interval_us file: the file says
+    # whether this kernel must have the event
+    assert ("damos_before_apply" in events) == _features().has("scheme", "apply_interval_us")
 
 
 def test_avail_operations_lists_vaddr_fvaddr_paddr() -> None:

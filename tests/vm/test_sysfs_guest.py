@@ -4,21 +4,23 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 import attrs
 import pytest
 
-from kdamon.errors import BusyError, KernelError, OwnershipError
+from kdamon.errors import BusyError, FeatureMissingError, KernelError, OwnershipError
 from kdamon.kernel.modules import DamonModules
 from kdamon.kernel.ownership import OwnershipRegistry
 from kdamon.kernel.sysfs import DEFAULT_ROOT, SysfsDriver
+from kdamon.kernel.sysfs_features import Features
 from kdamon.kernel.sysfs_io import OsFs, RetryPolicy, SysfsIO
 from kdamon.kernel.sysfs_plan import canonical
 from kdamon.model import (
@@ -41,6 +43,15 @@ from kdamon.model import (
 
 KDAMONDS = DEFAULT_ROOT / "kdamonds"
 T = TypeVar("T")
+# The driver's command for each state keyword that came after 5.19
+COMMANDS: dict[str, Callable[[SysfsDriver, int], None]] = {
+    "update_schemes_tried_regions": SysfsDriver.update_tried_regions,
+    "update_schemes_tried_bytes": SysfsDriver.update_tried_bytes,
+    "clear_schemes_tried_regions": SysfsDriver.clear_tried_regions,
+    "commit_schemes_quota_goals": SysfsDriver.commit_quota_goals,
+    "update_schemes_effective_quotas": SysfsDriver.update_effective_quotas,
+    "update_tuned_intervals": SysfsDriver.update_tuned_intervals,
+}
 
 
 class LoggingFs(OsFs):
@@ -111,22 +122,32 @@ def vaddr(pid: int, **ctx: Any) -> Kdamond:
     return Kdamond(contexts=(Context(**fields),))
 
 
-def rich(pid: int, driver: SysfsDriver) -> Kdamond:
-    """A configuration using every file this kernel has (memcg paths aside)."""
-    feats = driver.features()
+def rich(pid: int, feats: Features) -> Kdamond:
+    """A configuration using every file this kernel has (memcg paths aside).
+
+    ``feats`` must have seen a scheme with a filter and a quota goal where the
+    kernel has those directories (see ``test_every_file_is_written_and_read_back``).
+    """
     new = bool(feats.layered_filters)
-    filters = [Filter("anon", matching=True), Filter("addr", addr_start=0, addr_end=2**30, allow=new),
-               Filter("target", target_idx=0)]
+    filters: list[Filter] = []
+    if feats.has("scheme", "filters"):  # 6.3
+        filters.append(Filter("anon", matching=True))
+    if feats.has("filter", "addr_start"):  # addr and target filters: 6.6
+        filters += [Filter("addr", addr_start=0, addr_end=2**30, allow=new), Filter("target", target_idx=0)]
     if new:
         filters.append(Filter("hugepage_size", min=4096, max=2**21))
-    goals = [QuotaGoal(target_value=10, current_value=3), QuotaGoal(metric="some_mem_psi_us", target_value=1000)]
+    goals: list[QuotaGoal] = []
+    if feats.has("quotas", "goals"):  # 6.8
+        goals.append(QuotaGoal(target_value=10, current_value=3))
+    if feats.has("goal", "target_metric"):  # 6.9
+        goals.append(QuotaGoal(metric="some_mem_psi_us", target_value=1000))
     if feats.has("goal", "nid"):
         goals.append(QuotaGoal(metric="node_mem_used_bp", target_value=5000, nid=0))
     scheme = Scheme(
         action="cold",
         access_pattern=AccessPattern(4096, 2**40, 0, 3, 10, 2**31),
-        apply_interval_us=200_000,
-        target_nid=0,
+        apply_interval_us=200_000 if feats.has("scheme", "apply_interval_us") else 0,
+        target_nid=0 if feats.has("scheme", "target_nid") else -1,
         quota=Quota(ms=10, bytes=2**20, reset_interval_ms=1000, weights=QuotaWeights(1, 2, 3),
                     goals=tuple(goals), goal_tuner="temporal" if feats.has("quotas", "goal_tuner") else None,
                     fail_charge_num=1 if feats.has("quotas", "fail_charge_num") else 0,
@@ -150,8 +171,13 @@ def rich(pid: int, driver: SysfsDriver) -> Kdamond:
 
 
 def test_every_file_is_written_and_read_back(driver: SysfsDriver, fs: LoggingFs, child: Any) -> None:
-    driver.apply(0, vaddr(child.pid, schemes=(Scheme(filters=(Filter("addr", addr_start=0, addr_end=4096),)),)))
-    kd = rich(child.pid, driver)
+    driver.apply(0, vaddr(child.pid))  # a scheme directory shows which files this kernel has
+    feats = driver.features()
+    # a filter (6.3) and a quota goal (6.8) directory, where the kernel has them, show theirs
+    seen = Scheme(filters=(Filter("anon"),) if feats.has("scheme", "filters") else (),
+                  quota=Quota(goals=(QuotaGoal(target_value=1),) if feats.has("quotas", "goals") else ()))
+    driver.apply(0, vaddr(child.pid, schemes=(seen,)))
+    kd = rich(child.pid, driver.features())
     fs.writes.clear()
     driver.apply(0, kd)
     assert driver.read(0) == canonical(kd, layered=bool(driver.features().layered_filters))
@@ -170,22 +196,33 @@ def test_every_state_keyword(driver: SysfsDriver, child: Any) -> None:
     if feats.intervals_goal:
         tuned = Intervals(sample_us=5000, aggr_us=100_000, goal=IntervalsGoal(400, 2, 1000, 20_000))
         driver.apply(0, vaddr(child.pid, schemes=(stat_all,), intervals=tuned))
+    assert None not in {feats.knows(keyword) for keyword in COMMANDS}  # the directories were all seen
     pid = driver.start(0)
     assert driver.state(0) == "on" and driver.pid(0) == pid
     time.sleep(0.5)
     driver.update_schemes_stats(0)
     assert driver.scheme_stats(0)[0].nr_tried > 0
-    driver.update_tried_regions(0)
-    total, regions = driver.tried_regions(0, 0)
-    assert regions and total == sum(r.end - r.start for r in regions)
-    assert regions == sorted(regions, key=lambda r: r.start)
-    driver.update_tried_bytes(0)
-    assert driver.tried_regions(0, 0)[0] > 0
-    driver.clear_tried_regions(0)
-    assert driver.tried_regions(0, 0)[1] == []
-    driver.commit_quota_goals(0)
-    driver.update_effective_quotas(0)
-    assert driver.effective_quota(0, 0) >= 0
+    if feats.knows("update_schemes_tried_regions"):  # 6.2
+        driver.update_tried_regions(0)
+        total, regions = driver.tried_regions(0, 0)
+        assert regions and total == sum(r.end - r.start for r in regions)
+        assert regions == sorted(regions, key=lambda r: r.start)
+    if feats.knows("update_schemes_tried_bytes"):  # 6.6
+        driver.update_tried_bytes(0)
+        assert driver.tried_regions(0, 0)[0] > 0
+    if feats.knows("clear_schemes_tried_regions"):  # 6.2
+        driver.clear_tried_regions(0)
+        assert driver.tried_regions(0, 0)[1] == []
+    if feats.knows("commit_schemes_quota_goals"):  # 6.8
+        driver.commit_quota_goals(0)
+    if feats.knows("update_schemes_effective_quotas"):  # 6.9
+        driver.update_effective_quotas(0)
+        assert driver.effective_quota(0, 0) >= 0
+    for keyword, command in COMMANDS.items():  # what the files show missing is refused by name
+        if feats.knows(keyword) is False:
+            with pytest.raises(FeatureMissingError, match=f"'{keyword}' needs DAMON sysfs of Linux"):
+                command(driver, 0)
+    assert driver.state(0) == "on" and driver.pid(0) == pid
     if "update_tuned_intervals" in feats.state_keywords:
         driver.update_tuned_intervals(0)
         sample_us, aggr_us = driver.tuned_intervals(0)
@@ -204,12 +241,29 @@ def _gone_pid() -> int:
     return proc.pid
 
 
-@pytest.mark.parametrize("case", ["nonexistent pid", "bad region", "min < 3", "sample > aggr", "paddr with two targets"])
+def _release() -> tuple[int, int]:
+    major, minor = re.match(r"(\d+)\.(\d+)", os.uname().release).groups()  # type: ignore[union-attr]
+    return int(major), int(minor)
+
+
+# Rejections that no file shows, by the release that brought them (damon-abi.md):
+# sample_us > aggr_us from 6.4 (§2.5, §6.4); a zero-size region is started on 6.1
+# (whose sysfs checks only start > end and overlaps) and rejected on 6.12 and 7.3.
+REJECTED_SINCE = {"sample > aggr": (6, 4), "zero-size region": (6, 12)}
+
+
+@pytest.mark.parametrize("case", ["nonexistent pid", "zero-size region", "reversed region", "min < 3",
+                                  "sample > aggr", "paddr with two targets"])
 def test_kernel_rejections_are_typed_and_leave_nothing(driver: SysfsDriver, child: Any, case: str) -> None:
+    since = REJECTED_SINCE.get(case, (0, 0))
+    if _release() < since:
+        pytest.skip(f"Linux {os.uname().release} accepts a {case} configuration; the rejection is "
+                    f"checked from {since[0]}.{since[1]} on")
     if case == "nonexistent pid":
         kd = vaddr(_gone_pid())
-    elif case == "bad region":
-        kd = vaddr(child.pid, targets=(Target(pid=child.pid, regions=(unchecked(Region, start=0, end=0),)),))
+    elif case.endswith("region"):
+        start, end = (0, 0) if case == "zero-size region" else (0x20000, 0x10000)
+        kd = vaddr(child.pid, targets=(Target(pid=child.pid, regions=(unchecked(Region, start=start, end=end),)),))
     elif case == "min < 3":
         kd = vaddr(child.pid, nr_regions=unchecked(NrRegions, min=2, max=1000))
     elif case == "sample > aggr":

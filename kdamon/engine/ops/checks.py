@@ -8,7 +8,7 @@ observes and what it disturbs:
 ============== ================= ========== =====================================
 kind           sees              per        needs
 ============== ================= ========== =====================================
-``page_idle``  reads and writes  page       root, CONFIG_IDLE_PAGE_TRACKING
+``page_idle``  reads and writes  page/folio root, CONFIG_IDLE_PAGE_TRACKING
 ``soft_dirty`` writes            page       CONFIG_MEM_SOFT_DIRTY
 ``uffd``       writes            page       the process registers its memory for
                                             userfaultfd async write-protect; 6.7+
@@ -19,13 +19,13 @@ kind           sees              per        needs
 from __future__ import annotations
 
 import bisect
-import os
 from pathlib import Path
 from typing import Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
+from kdamon.engine.ops.idle import IdleTracker
 from kdamon.engine.ops.pagemap import (
     PM_PFN_MASK,
     PM_PRESENT,
@@ -34,7 +34,6 @@ from kdamon.engine.ops.pagemap import (
     WrittenPageScanner,
 )
 from kdamon.engine.ops.procfs import CLEAR_REFS_ALL, CLEAR_REFS_SOFT_DIRTY, clear_refs, read_smaps
-from kdamon.errors import EngineError
 
 __all__ = [
     "CHECK_DESCRIPTIONS",
@@ -78,14 +77,19 @@ class PageIdleCheck:
     """Idle page tracking: set the page's idle flag, later see whether it was cleared."""
 
     kind: CheckKind = "page_idle"
-    description = ("page_idle: sees reads and writes, per page, through "
-                   "/sys/kernel/mm/page_idle/bitmap (marking a page idle clears its young "
-                   "bits, kept for reclaim as DAMON does); needs root")
+    description = ("page_idle: sees reads and writes, per page (per huge page for a transparent "
+                   "huge page), through /sys/kernel/mm/page_idle/bitmap and /proc/kpageflags "
+                   "(marking a page idle clears its young bits, kept for reclaim as DAMON "
+                   "does); needs root")
 
     def __init__(self, pid: int, proc_root: Path = Path("/proc"),
                  sys_root: Path = Path("/sys")) -> None:
-        self._pagemap = PagemapReader(pid, proc_root)
-        self._bitmap = open_idle_bitmap(sys_root)
+        self._tracker = IdleTracker(proc_root, sys_root)
+        try:
+            self._pagemap = PagemapReader(pid, proc_root)
+        except BaseException:
+            self._tracker.close()
+            raise
 
     def _pfns(self, addrs: Addresses) -> list[int | None]:
         pfns: list[int | None] = []
@@ -98,44 +102,15 @@ class PageIdleCheck:
     def prepare(self, addrs: Addresses) -> None:
         for pfn in self._pfns(addrs):
             if pfn is not None:
-                set_idle(self._bitmap, pfn)
+                self._tracker.mark(pfn)
 
     def check(self, addrs: Addresses) -> Seen:
-        return np.array([pfn is not None and not is_idle(self._bitmap, pfn)
+        return np.array([pfn is not None and self._tracker.accessed(pfn)
                          for pfn in self._pfns(addrs)], dtype=np.bool_)
 
     def close(self) -> None:
         self._pagemap.close()
-        os.close(self._bitmap)
-
-
-def open_idle_bitmap(sys_root: Path = Path("/sys")) -> int:
-    """Open the idle page bitmap for reading and writing."""
-    path = sys_root / "kernel" / "mm" / "page_idle" / "bitmap"
-    try:
-        return os.open(path, os.O_RDWR | os.O_CLOEXEC)
-    except FileNotFoundError as error:
-        raise EngineError(f"{path} does not exist: this kernel lacks "
-                          "CONFIG_IDLE_PAGE_TRACKING; use another access check") from error
-    except PermissionError as error:
-        raise EngineError(f"cannot open {path}: idle page tracking needs root") from error
-
-
-def set_idle(bitmap_fd: int, pfn: int) -> None:
-    """Mark the page frame idle (bits written as 0 leave other frames alone)."""
-    word = (1 << (pfn % 64)).to_bytes(8, "little")
-    try:
-        os.pwrite(bitmap_fd, word, pfn // 64 * 8)
-    except OSError:
-        pass  # frames the kernel cannot track (not on the LRU) stay "not accessed"
-
-
-def is_idle(bitmap_fd: int, pfn: int) -> bool:
-    try:
-        word = int.from_bytes(os.pread(bitmap_fd, 8, pfn // 64 * 8), "little")
-    except OSError:
-        return True
-    return bool(word >> (pfn % 64) & 1)
+        self._tracker.close()
 
 
 class SoftDirtyCheck:

@@ -4,8 +4,8 @@ Like ``mm/damon/paddr.c``, the regions are the user-given physical ranges
 (in ``addr_unit`` units) and never change; a target without regions gets
 the biggest "System RAM" range of ``/proc/iomem`` (what damo and the DAMON
 modules default to; the kernel's paddr would idle).  A sampled frame counts
-as accessed when it is on an LRU list (``/proc/kpageflags``) and no longer
-idle (``/sys/kernel/mm/page_idle/bitmap``), as ``damon_pa_young()`` does.
+as accessed when its folio is on an LRU list and no longer idle, as
+``damon_pa_young()`` does (see :mod:`~kdamon.engine.ops.idle`).
 
 DAMOS actions on physical memory cannot be performed from user space:
 they are tried and apply nothing.  Needs root and a kernel with
@@ -15,7 +15,6 @@ they are tried and apply nothing.  Needs root and a kernel with
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -23,14 +22,12 @@ import numpy as np
 
 from kdamon.engine.context import MonitorContext, TargetState
 from kdamon.engine.ops.base import ScoreKind
-from kdamon.engine.ops.checks import is_idle, open_idle_bitmap, set_idle
+from kdamon.engine.ops.idle import IdleTracker
 from kdamon.engine.regions import PAGE_SIZE
 from kdamon.errors import EngineError
 from kdamon.model.config import Scheme
 
 __all__ = ["PaddrOps", "biggest_system_ram"]
-
-_KPF_LRU = 1 << 5
 
 
 def biggest_system_ram(proc_root: Path = Path("/proc")) -> tuple[int, int]:
@@ -62,23 +59,10 @@ class PaddrOps:
 
     def __init__(self, proc_root: Path = Path("/proc"), sys_root: Path = Path("/sys")) -> None:
         self.proc_root = proc_root
-        self._bitmap = open_idle_bitmap(sys_root)
-        try:
-            self._kpageflags = os.open(proc_root / "kpageflags", os.O_RDONLY | os.O_CLOEXEC)
-        except OSError as error:
-            os.close(self._bitmap)
-            raise EngineError(f"cannot open {proc_root / 'kpageflags'} ({error.strerror}): "
-                              "paddr monitoring needs root") from error
+        self._tracker = IdleTracker(proc_root, sys_root)
 
     def _pfn(self, ctx: MonitorContext, addr: int) -> int:
         return addr * ctx.config.addr_unit // PAGE_SIZE
-
-    def _on_lru(self, pfn: int) -> bool:
-        try:
-            flags = int.from_bytes(os.pread(self._kpageflags, 8, pfn * 8), "little")
-        except OSError:
-            return False
-        return bool(flags & _KPF_LRU)
 
     # -- the seven primitives --------------------------------------------------
 
@@ -95,7 +79,7 @@ class PaddrOps:
     def prepare_access_checks(self, ctx: MonitorContext) -> None:
         for target in ctx.targets:
             for addr in target.regions.pick_sampling_addrs(ctx.rng).tolist():
-                set_idle(self._bitmap, self._pfn(ctx, addr))
+                self._tracker.mark(self._pfn(ctx, addr))
 
     def check_accesses(self, ctx: MonitorContext) -> int:
         max_nr_accesses = 0
@@ -104,8 +88,7 @@ class PaddrOps:
             if not len(regions):
                 continue
             pfns = [self._pfn(ctx, a) for a in regions.sampling_addr.tolist()]
-            seen = np.array([self._on_lru(p) and not is_idle(self._bitmap, p) for p in pfns],
-                            dtype=np.bool_)
+            seen = np.array([self._tracker.accessed(p) for p in pfns], dtype=np.bool_)
             regions.record_accesses(seen, ctx.max_nr_accesses)
             max_nr_accesses = max(max_nr_accesses, regions.max_nr_accesses())
         return max_nr_accesses
@@ -118,10 +101,7 @@ class PaddrOps:
         return True
 
     def cleanup(self, ctx: MonitorContext) -> None:
-        for fd in (self._bitmap, self._kpageflags):
-            if fd >= 0:
-                os.close(fd)
-        self._bitmap = self._kpageflags = -1
+        self._tracker.close()
 
     # -- DAMOS -----------------------------------------------------------------
 
