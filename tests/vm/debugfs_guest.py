@@ -11,6 +11,7 @@ from pathlib import Path
 
 import attrs
 import pytest
+from raw_sysfs import raw_write
 
 DEBUGFS = Path("/sys/kernel/debug/damon")
 SYSFS = Path("/sys/kernel/mm/damon/admin")
@@ -63,14 +64,6 @@ def hot_cold_workload() -> Iterator[Workload]:
         proc.kill()
         proc.wait()
 
-
-def raw_write(path: Path, text: str) -> None:
-    """One ``write(2)``, as the kernel wants; raises OSError."""
-    fd = os.open(path, os.O_WRONLY)
-    try:
-        os.write(fd, text.encode())
-    finally:
-        os.close(fd)
 
 
 def _try_write(path: Path, text: str) -> None:

@@ -19,18 +19,12 @@ import pytest
 
 from kdamon.engine.workload import WorkloadLayout
 from kdamon.records.detect import open_any
+from raw_sysfs import raw_write
 
 ADMIN = Path("/sys/kernel/mm/damon/admin")
 KDAMONDS = ADMIN / "kdamonds"
 MODULES = Path("/sys/module")
 
-
-def raw_write(path: Path, value: str) -> None:
-    fd = os.open(path, os.O_WRONLY)
-    try:
-        os.write(fd, value.encode())
-    finally:
-        os.close(fd)
 
 
 def reset_damon() -> None:

@@ -22,6 +22,7 @@ from kdamon.exporter import DamonCollector, serve
 from kdamon.kernel.modules import DamonModules
 from kdamon.kernel.sysfs import DEFAULT_ROOT, SysfsDriver
 from kdamon.model import Context, Intervals, Kdamond, Scheme, Target
+from raw_sysfs import raw_write as _raw_write
 
 prometheus_parser = pytest.importorskip("prometheus_client.parser")
 
@@ -52,14 +53,6 @@ def _audit(event: str, args: tuple[object, ...]) -> None:
 
 sys.addaudithook(_audit)  # audit hooks stay for the process: _recording gates this one
 
-
-def _raw_write(path: Path, value: str) -> None:
-    """A write by another tool (not kdamon)."""
-    fd = os.open(path, os.O_WRONLY)
-    try:
-        os.write(fd, value.encode())
-    finally:
-        os.close(fd)
 
 
 def _read(path: Path) -> str:

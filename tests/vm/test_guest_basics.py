@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from kdamon.kernel.sysfs import SysfsDriver
 from kdamon.kernel.sysfs_features import Features
+from raw_sysfs import raw_write as _write
 
 ADMIN = Path("/sys/kernel/mm/damon/admin")
 EVENTS = Path("/sys/kernel/tracing/events/damon")
 
-
-def _write(path: Path, value: str) -> None:
-    fd = os.open(path, os.O_WRONLY)
-    try:
-        os.write(fd, value.encode())
-    finally:
-        os.close(fd)
 
 
 def _features() -> Features:

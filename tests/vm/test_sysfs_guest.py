@@ -40,6 +40,7 @@ from kdamon.model import (
     Target,
     Watermarks,
 )
+from raw_sysfs import raw_write
 
 KDAMONDS = DEFAULT_ROOT / "kdamonds"
 T = TypeVar("T")
@@ -64,14 +65,6 @@ class LoggingFs(OsFs):
         self.writes.append((path, data))
         super().write(path, data)
 
-
-def raw_write(path: Path, value: str) -> None:
-    """A write by another tool (not kdamon)."""
-    fd = os.open(path, os.O_WRONLY)
-    try:
-        os.write(fd, value.encode())
-    finally:
-        os.close(fd)
 
 
 def reset_damon() -> None:
