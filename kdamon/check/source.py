@@ -13,12 +13,10 @@ touched.  The fragment parsing and the landed-options check are
 
 from __future__ import annotations
 
-import collections
 import hashlib
 import os
 import re
 import shutil
-import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TextIO
@@ -113,34 +111,15 @@ class _Make:
     """``make -C TREE O=OUT`` with every line logged and a progress line now and then."""
 
     def __init__(self, tree: Path, out: Path, ccache_dir: Path, say: Progress) -> None:
-        from kdamon.vm.build import COMPILED_REPORT_EVERY, LOG_TAIL_LINES
-
         self.base = ["make", "-C", str(tree), f"O={out}", f"-j{os.cpu_count() or 1}"]
         self.env = dict(os.environ)
         if shutil.which("ccache"):
             self.base.append("CC=ccache gcc")
             self.env.setdefault("CCACHE_DIR", str(ccache_dir))
         self.say = say
-        self.every = COMPILED_REPORT_EVERY
-        self.tail_lines = LOG_TAIL_LINES
         self.log_path = out / "kdamon-build.log"
 
     def run(self, log: TextIO, targets: Sequence[str], what: str) -> None:
-        tail: collections.deque[str] = collections.deque(maxlen=self.tail_lines)
-        compiled = 0
-        try:
-            proc = subprocess.Popen([*self.base, *targets], env=self.env, stdin=subprocess.DEVNULL,
-                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace")
-        except OSError as err:
-            raise GuestError(f"{what} failed: {err}; install make, gcc, flex, bison, bc and libelf-dev") from err
-        assert proc.stdout is not None
-        with proc:
-            for line in proc.stdout:
-                log.write(line)
-                tail.append(line.rstrip("\n"))
-                if line.startswith("  CC "):
-                    compiled += 1
-                    if compiled % self.every == 0:
-                        self.say(f"kdamon: {what}: {compiled} files compiled")
-        if proc.returncode != 0:
-            raise GuestError(f"{what} failed (exit {proc.returncode}): {' / '.join(list(tail)[-3:])}; full log: {self.log_path}")
+        from kdamon.vm.build import run_make
+
+        run_make([*self.base, *targets], cwd=None, env=self.env, log=log, log_path=self.log_path, say=self.say, what=what)

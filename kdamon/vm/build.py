@@ -19,7 +19,7 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
@@ -195,31 +195,8 @@ class _Build:
             )
 
     def _make(self, log: TextIO, targets: Sequence[str], what: str) -> list[str]:
-        """Run make in the source tree, logging every line and reporting compiled files now and then."""
         cmd = ["make", f"-j{self.jobs}", *self.make_vars, *targets]
-        tail: collections.deque[str] = collections.deque(maxlen=LOG_TAIL_LINES)
-        compiled = 0
-        try:
-            proc = subprocess.Popen(
-                cmd, cwd=self.tree / "src", env=self.env, stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
-            )  # fmt: skip
-        except OSError as err:
-            raise GuestError(f"{what} failed: {err}; install the build tools (scripts/install-test-deps.sh)") from err
-        assert proc.stdout is not None
-        with proc:
-            for line in proc.stdout:
-                log.write(line)
-                tail.append(line.rstrip("\n"))
-                if line.startswith("  CC "):
-                    compiled += 1
-                    if compiled % COMPILED_REPORT_EVERY == 0:
-                        self.say(f"kdamon: {what}: {compiled} files compiled ({line.split()[-1]})")
-        if proc.returncode != 0:
-            raise GuestError(
-                f"{what} failed (exit {proc.returncode}): {' / '.join(list(tail)[-3:])}; full log: {self.log_path}"
-            )
-        return list(tail) or [""]
+        return run_make(cmd, cwd=self.tree / "src", env=self.env, log=log, log_path=self.log_path, say=self.say, what=what)
 
     def _run(self, cmd: list[str], what: str) -> None:
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
@@ -237,3 +214,37 @@ class _Build:
         (staging / ".complete").write_text(f"{package} {version}\n")
         shutil.rmtree(target, ignore_errors=True)
         staging.rename(target)
+
+
+def run_make(
+    cmd: Sequence[str],
+    *,
+    cwd: Path | None,
+    env: Mapping[str, str],
+    log: TextIO,
+    log_path: Path,
+    say: Callable[[str], None],
+    what: str,
+) -> list[str]:
+    """Run a kernel make, logging every line and reporting compiled files now and then; its last lines."""
+    tail: collections.deque[str] = collections.deque(maxlen=LOG_TAIL_LINES)
+    compiled = 0
+    try:
+        proc = subprocess.Popen(
+            list(cmd), cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
+        )  # fmt: skip
+    except OSError as err:
+        raise GuestError(f"{what} failed: {err}; install the build tools (scripts/install-test-deps.sh)") from err
+    assert proc.stdout is not None
+    with proc:
+        for line in proc.stdout:
+            log.write(line)
+            tail.append(line.rstrip("\n"))
+            if line.startswith("  CC "):
+                compiled += 1
+                if compiled % COMPILED_REPORT_EVERY == 0:
+                    say(f"kdamon: {what}: {compiled} files compiled ({line.split()[-1]})")
+    if proc.returncode != 0:
+        raise GuestError(f"{what} failed (exit {proc.returncode}): {' / '.join(list(tail)[-3:])}; full log: {log_path}")
+    return list(tail) or [""]
