@@ -43,11 +43,30 @@ STATE_KEYWORDS_612 = ("on", "off", "commit", "update_schemes_stats", "update_sch
                       "commit_schemes_quota_goals", "update_schemes_effective_quotas")
 
 
-def _oserr(code: int, path: Path) -> OSError:
+def oserr(code: int, path: Path) -> OSError:
     return OSError(code, errno.errorcode[code], str(path))
 
 
-class FakeDamonFs:
+class TreeQueries:
+    """What every fake shares: lookups straight on the tree, no mkdir or rmdir (sysfs refuses them)."""
+
+    def exists(self, path: Path) -> bool:
+        return path.exists()
+
+    def is_dir(self, path: Path) -> bool:
+        return path.is_dir()
+
+    def listdir(self, path: Path) -> list[str]:
+        return [p.name for p in path.iterdir()]
+
+    def mkdir(self, path: Path) -> None:
+        raise oserr(errno.EPERM, path)
+
+    def rmdir(self, path: Path) -> None:
+        raise oserr(errno.EPERM, path)
+
+
+class FakeDamonFs(TreeQueries):
     """The kernel's DAMON sysfs tree, emulated under ``base`` (see module docstring)."""
 
     def __init__(self, base: Path, version: str = "6.12") -> None:
@@ -133,23 +152,9 @@ class FakeDamonFs:
 
     def read(self, path: Path) -> str:
         if not path.exists():
-            raise _oserr(errno.ENOENT, path)
+            raise oserr(errno.ENOENT, path)
         return path.read_text()
 
-    def exists(self, path: Path) -> bool:
-        return path.exists()
-
-    def is_dir(self, path: Path) -> bool:
-        return path.is_dir()
-
-    def listdir(self, path: Path) -> list[str]:
-        return [p.name for p in path.iterdir()]
-
-    def mkdir(self, path: Path) -> None:
-        raise _oserr(errno.EPERM, path)
-
-    def rmdir(self, path: Path) -> None:
-        raise _oserr(errno.EPERM, path)
 
     def write(self, path: Path, data: bytes) -> None:
         text = data.decode()
@@ -157,22 +162,22 @@ class FakeDamonFs:
         self.writes.append((rel, text))
         pending = self.faults.get(rel)
         if pending:
-            raise _oserr(pending.pop(0), path)
+            raise oserr(pending.pop(0), path)
         if not path.is_file():
-            raise _oserr(errno.ENOENT, path)
+            raise oserr(errno.ENOENT, path)
         name = path.name
         value = text[:-1] if text.endswith("\n") else text
         if name in READ_ONLY or (name == "state" and path.parent.parent.name != "kdamonds"):
-            raise _oserr(errno.EACCES, path)
+            raise oserr(errno.EACCES, path)
         if name == "state":
             self._state(path.parent, value)
         elif name in KEYWORDS:
             if value not in KEYWORDS[name]:
-                raise _oserr(errno.EINVAL, path)
+                raise oserr(errno.EINVAL, path)
             path.write_text(value + "\n")
         elif name in BOOLS:
             if value not in ("Y", "y", "1", "N", "n", "0", "on", "off"):
-                raise _oserr(errno.EINVAL, path)
+                raise oserr(errno.EINVAL, path)
             path.write_text(("Y" if value in ("Y", "y", "1", "on") else "N") + "\n")
         elif name in STRINGS:
             path.write_text(value + "\n")
@@ -180,10 +185,10 @@ class FakeDamonFs:
             try:
                 number = int(value, 0)
             except ValueError:
-                raise _oserr(errno.EINVAL, path) from None
+                raise oserr(errno.EINVAL, path) from None
             signed = name in ("target_nid", "pid_target")
             if (number < 0 and not signed) or number >= 2**64:
-                raise _oserr(errno.EINVAL, path)
+                raise oserr(errno.EINVAL, path)
             self._number(path, number)
 
     def _number(self, path: Path, number: int) -> None:
@@ -192,9 +197,9 @@ class FakeDamonFs:
             path.write_text(f"{number}\n")
             return
         if path.name == "nr_kdamonds" and any(s == "running" for s in self._contexts.values()):
-            raise _oserr(errno.EBUSY, path)
+            raise oserr(errno.EBUSY, path)
         if path.name == "nr_contexts" and number > 1:
-            raise _oserr(errno.EINVAL, path)
+            raise oserr(errno.EINVAL, path)
         for child in path.parent.iterdir():
             if child.name.isdigit():
                 shutil.rmtree(child)
@@ -238,26 +243,26 @@ class FakeDamonFs:
         status = self._contexts.get(index)
         if keyword == "off":
             if status is None:
-                raise _oserr(errno.EINVAL, state_file)
+                raise oserr(errno.EINVAL, state_file)
             if status == "exited":
-                raise _oserr(errno.EPERM, state_file)
+                raise oserr(errno.EPERM, state_file)
             self._set(kdir, "stopped")
             return
         known = STATE_KEYWORDS_612 + (("update_tuned_intervals",) if self.new else ())
         if keyword not in known or self._int(kdir / "contexts" / "nr_contexts") != 1:
-            raise _oserr(errno.EINVAL, state_file)
+            raise oserr(errno.EINVAL, state_file)
         if keyword == "on":
             if status == "running" or self.exclusive_users:
-                raise _oserr(errno.EBUSY, state_file)
+                raise oserr(errno.EBUSY, state_file)
             if not self._valid(kdir):
-                raise _oserr(errno.EINVAL, state_file)
+                raise oserr(errno.EINVAL, state_file)
             self._set(kdir, "running")
             return
         if status != "running":
-            raise _oserr(errno.EINVAL, state_file)
+            raise oserr(errno.EINVAL, state_file)
         if keyword == "commit" and not self._valid(kdir):
             if self.new:
-                raise _oserr(errno.EINVAL, state_file)
+                raise oserr(errno.EINVAL, state_file)
             self._set(kdir, "exited")  # 6.12: success, but the kdamond dies
         elif keyword == "update_schemes_stats":
             self._fill_stats(kdir)

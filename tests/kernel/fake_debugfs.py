@@ -20,11 +20,9 @@ from pathlib import Path
 
 import attrs
 
+from fake_damon import TreeQueries, oserr
+
 CONTEXT_FILES = ("attrs", "schemes", "target_ids", "init_regions", "kdamond_pid")
-
-
-def _oserr(code: int, path: Path) -> OSError:
-    return OSError(code, errno.errorcode[code], str(path))
 
 
 @attrs.define
@@ -37,7 +35,7 @@ class FakeContext:
     kdamond: int | None = None
 
 
-class FakeDebugfs:
+class FakeDebugfs(TreeQueries):
     """DAMON's debugfs directory emulated at ``base`` (see the module docstring)."""
 
     def __init__(self, base: Path, version: str = "6.1") -> None:
@@ -80,31 +78,17 @@ class FakeDebugfs:
             return self.contexts[rel.parts[0]], rel.name
         return None, rel.name
 
-    def exists(self, path: Path) -> bool:
-        return path.exists()
-
-    def is_dir(self, path: Path) -> bool:
-        return path.is_dir()
-
-    def listdir(self, path: Path) -> list[str]:
-        return [p.name for p in path.iterdir()]
-
-    def mkdir(self, path: Path) -> None:
-        raise _oserr(errno.EPERM, path)
-
-    def rmdir(self, path: Path) -> None:
-        raise _oserr(errno.EPERM, path)
 
     def read(self, path: Path) -> str:
         if not path.is_file():
-            raise _oserr(errno.ENOENT, path)
+            raise oserr(errno.ENOENT, path)
         ctx, name = self._locate(path)
         if name == self.monitor:
             return "on\n" if self.running() else "off\n"
         if name == "DEPRECATED":
             return "DAMON debugfs interface is deprecated, so users should move to DAMON_SYSFS.\n"
         if ctx is None or name not in CONTEXT_FILES:
-            raise _oserr(errno.EINVAL, path)
+            raise oserr(errno.EINVAL, path)
         if name == "attrs":
             return " ".join(map(str, ctx.attributes)) + "\n"
         if name == "target_ids":
@@ -114,40 +98,40 @@ class FakeDebugfs:
         if name == "schemes":
             return "".join(" ".join(map(str, s)) + "\n" for s in ctx.schemes)
         if ctx.kdamond is not None:
-            raise _oserr(errno.EBUSY, path)
+            raise oserr(errno.EBUSY, path)
         ids = ctx.targets if self.ids_are_pids else range(len(ctx.targets))
         return "".join(f"{i} {s} {e}\n" for i, rs in zip(ids, ctx.regions) for s, e in rs)
 
     def write(self, path: Path, data: bytes) -> None:
         if not path.is_file():
-            raise _oserr(errno.ENOENT, path)
+            raise oserr(errno.ENOENT, path)
         text = data.decode()
         rel = str(path.relative_to(self.base))
         self.writes.append((rel, text))
         if self.faults.get(rel):
-            raise _oserr(self.faults[rel].pop(0), path)
+            raise oserr(self.faults[rel].pop(0), path)
         ctx, name = self._locate(path)
         if name == self.monitor:
             self._monitor(path, text.strip())
         elif name in ("mk_contexts", "rm_contexts"):
             self._mk_rm(path, name, text.split()[0] if text.split() else "")
         elif ctx is None or name not in ("attrs", "schemes", "target_ids", "init_regions"):
-            raise _oserr(errno.EINVAL, path)
+            raise oserr(errno.EINVAL, path)
         else:
             getattr(self, f"_write_{name}")(ctx, path, text)
 
     # -- the kernel's parsers ------------------------------------------------
     def _busy(self, ctx: FakeContext, path: Path) -> None:
         if ctx.kdamond is not None:
-            raise _oserr(errno.EBUSY, path)
+            raise oserr(errno.EBUSY, path)
 
     def _write_attrs(self, ctx: FakeContext, path: Path, text: str) -> None:
         values = [int(x) for x in text.split()[:5]]
         if len(values) != 5:
-            raise _oserr(errno.EINVAL, path)
+            raise oserr(errno.EINVAL, path)
         self._busy(ctx, path)
         if values[3] < 3 or values[3] > values[4]:
-            raise _oserr(errno.EINVAL, path)
+            raise oserr(errno.EINVAL, path)
         ctx.attributes = tuple(values)
 
     def _write_target_ids(self, ctx: FakeContext, path: Path, text: str) -> None:
@@ -159,7 +143,7 @@ class FakeDebugfs:
                     break
                 pids.append(int(token))
             if any(pid not in self.live_pids for pid in pids):
-                raise _oserr(errno.ENOMEM, path)
+                raise oserr(errno.ENOMEM, path)
         self._busy(ctx, path)
         ctx.targets, ctx.regions = [], []
         if paddr or pids:
@@ -181,7 +165,7 @@ class FakeDebugfs:
                 ok = False
             if not ok:
                 ctx.regions = [[] for _ in ctx.targets]
-                raise _oserr(errno.EINVAL, path)
+                raise oserr(errno.EINVAL, path)
             ctx.regions[idx].append((start, end))
 
     def _write_schemes(self, ctx: FakeContext, path: Path, text: str) -> None:
@@ -192,9 +176,9 @@ class FakeDebugfs:
                 break
             v = values[:18]
             if not 0 <= v[6] <= 5 or v[0] > v[1] or v[2] > v[3] or v[4] > v[5]:
-                raise _oserr(errno.EINVAL, path)
+                raise oserr(errno.EINVAL, path)
             if not v[15] >= v[16] >= v[17]:
-                raise _oserr(errno.EINVAL, path)
+                raise oserr(errno.EINVAL, path)
             schemes.append(v + [0, 0, 0, 0, 0])
         self._busy(ctx, path)
         ctx.schemes = schemes
@@ -202,9 +186,9 @@ class FakeDebugfs:
     def _monitor(self, path: Path, word: str) -> None:
         if word == "on":
             if any(not c.targets for c in self.contexts.values()):
-                raise _oserr(errno.EINVAL, path)
+                raise oserr(errno.EINVAL, path)
             if self.running():
-                raise _oserr(errno.EBUSY, path)
+                raise oserr(errno.EBUSY, path)
             for ctx in self.contexts.values():
                 if ctx.paddr or any(pid in self.live_pids for pid in ctx.targets):
                     ctx.kdamond = self._next_pid
@@ -214,30 +198,30 @@ class FakeDebugfs:
         elif word == "off":
             for ctx in self.contexts.values():  # damon_stop gives up at the first stopped one
                 if ctx.kdamond is None:
-                    raise _oserr(errno.EPERM, path)
+                    raise oserr(errno.EPERM, path)
                 ctx.kdamond = None
                 if not ctx.paddr:
                     ctx.targets = []
                 ctx.regions = [[] for _ in ctx.targets]
         else:
-            raise _oserr(errno.EINVAL, path)
+            raise oserr(errno.EINVAL, path)
 
     def _mk_rm(self, path: Path, name: str, ctx_name: str) -> None:
         if not ctx_name:
-            raise _oserr(errno.EINVAL, path)
+            raise oserr(errno.EINVAL, path)
         if self.running():
-            raise _oserr(errno.EBUSY, path)
+            raise oserr(errno.EBUSY, path)
         d = self.base / ctx_name
         if name == "mk_contexts":
             if d.exists():
-                raise _oserr(errno.EEXIST, path)
+                raise oserr(errno.EEXIST, path)
             d.mkdir()
             for f in CONTEXT_FILES:
                 (d / f).touch()
             self.contexts[ctx_name] = FakeContext()
         else:
             if ctx_name not in self.contexts or ctx_name == "":
-                raise _oserr(errno.ENOENT, path)
+                raise oserr(errno.ENOENT, path)
             for f in CONTEXT_FILES:
                 (d / f).unlink()
             d.rmdir()
