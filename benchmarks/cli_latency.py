@@ -5,7 +5,8 @@ The peer is damo 3.4.3 from PyPI (pure Python): its wheel is fetched with
 `pip download` into ~/.cache/kdamon/bench (never committed) and shared into the
 guest.  Both tools' sources are compiled to bytecode first (as pip does on
 install; the guest's copies are read-only).  Each round resets DAMON, starts a sleeping target process, and times
-each command as a fresh process, the way a user or a script runs it; the peer's
+each command as a fresh process, the way a user or a script runs it (both tools
+as their console scripts run them: import the main function and call it); the peer's
 first round runs without its feature cache (~/.damo.damon_feature_supports),
 as on a machine where it never ran.  Prints every round and the medians.
 Target: kdamon at most 1/3 of the peer's time.
@@ -35,7 +36,7 @@ from pathlib import Path
 DAMO_DIR, ROUNDS = sys.argv[1], int(sys.argv[2])
 KDAMONDS = Path("/sys/kernel/mm/damon/admin/kdamonds")
 DAMO = [sys.executable, "-c", "import sys; from damo.damo import main; sys.argv[0] = 'damo'; main()"]
-KDAMON = [sys.executable, "-m", "kdamon"]
+KDAMON = [sys.executable, "-c", "import sys; from kdamon.cli.main import main; sys.exit(main())"]
 env = dict(os.environ, PYTHONPATH=DAMO_DIR + os.pathsep + os.environ.get("PYTHONPATH", ""),
            HOME=tempfile.mkdtemp(),  # damo keeps its feature cache in $HOME
            PYTHONPYCACHEPREFIX="/tmp/pycache")  # the shared sources are read-only copies

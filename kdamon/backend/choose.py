@@ -24,14 +24,16 @@ free (debugfs starts and stops all its contexts at once).
 from __future__ import annotations
 
 import os
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from kdamon.backend.engine_backend import EngineBackend
 from kdamon.backend.host import Host
 from kdamon.backend.sysfs_backend import DebugfsBackend, SysfsBackend
 from kdamon.backend.types import Backend, MonitorRequest
 from kdamon.errors import ConfigError, FeatureMissingError
 from kdamon.kernel.ownership import Claim
+
+if TYPE_CHECKING:
+    from kdamon.backend.engine_backend import EngineBackend
 
 __all__ = ["PREFERENCES", "Preference", "choose_backend", "debugfs_verdict", "kernel_verdict"]
 
@@ -132,10 +134,16 @@ def debugfs_verdict(request: MonitorRequest, host: Host) -> str | None:
     return _stream_verdict(host) if request.stream else None
 
 
+def _engine(host: Host) -> EngineBackend:
+    from kdamon.backend.engine_backend import EngineBackend  # the engine's modules load only when it runs
+
+    return EngineBackend(host)
+
+
 def choose_backend(request: MonitorRequest, prefer: str = "auto", *, host: Host) -> tuple[Backend, str]:
     """The backend for ``request`` and a sentence saying why (shown to the user)."""
     if prefer == "engine":
-        return EngineBackend(host), "kdamon's engine, as --backend engine asks"
+        return _engine(host), "kdamon's engine, as --backend engine asks"
     if prefer == "sysfs":
         if not host.sysfs.available():
             raise FeatureMissingError(f"--backend sysfs: this kernel has no DAMON sysfs interface at "
@@ -158,4 +166,4 @@ def choose_backend(request: MonitorRequest, prefer: str = "auto", *, host: Host)
         if legacy is None:
             return DebugfsBackend(host), "kernel DAMON through its legacy debugfs interface: this kernel has no sysfs one"
         verdict = f"{verdict}, and in debugfs {legacy}"
-    return EngineBackend(host), f"kdamon's engine, because {verdict}"
+    return _engine(host), f"kdamon's engine, because {verdict}"

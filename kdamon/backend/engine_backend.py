@@ -9,9 +9,7 @@ that ``stop``, ``status`` and ``tune`` from later kdamon processes find it;
 from __future__ import annotations
 
 import os
-import queue
 import signal
-import subprocess
 import sys
 from collections.abc import Callable, Generator
 from pathlib import Path
@@ -69,6 +67,8 @@ class EngineBackend:
         return kid.index
 
     def start(self, kdamond: Kdamond) -> tuple[KdamondId, int | None]:
+        import subprocess
+
         # Build the monitor here first: configuration errors surface at once.
         self._check(kdamond)
         index = self.store.create(kdamond)
@@ -151,6 +151,8 @@ class EngineBackend:
         return out
 
     def stream(self, kdamond: Kdamond, until: Callable[[], bool]) -> Generator[Snapshot, None, None]:
+        import queue
+
         from kdamon.engine.core import Callbacks, Monitor
 
         self._check(kdamond)

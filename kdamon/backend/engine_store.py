@@ -16,7 +16,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,6 +26,7 @@ import attrs
 
 from kdamon.errors import EngineError
 from kdamon.model import Config, Kdamond, SchemeStats
+from kdamon.statefiles import write_atomic
 
 __all__ = ["EngineState", "EngineStore"]
 
@@ -54,17 +54,6 @@ class EngineState:
         data: dict[str, Any] = json.loads(text)
         stats = tuple(SchemeStats(**{k: s.get(k) for k in _STATS_FIELDS}) for s in data.pop("stats", ()))
         return cls(stats=stats, **data)
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "w") as out:
-            out.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class EngineStore:
@@ -121,7 +110,7 @@ class EngineStore:
     def write_config(self, index: int, kdamond: Kdamond) -> None:
         from kdamon.model.serial import dump_config  # cattrs: only when a config is stored
 
-        _write_atomic(self.config_path(index), dump_config(Config((kdamond,)), "json"))
+        write_atomic(self.config_path(index), dump_config(Config((kdamond,)), "json"))
 
     def read_config(self, index: int) -> Kdamond:
         try:
@@ -138,7 +127,7 @@ class EngineStore:
         return self.dir(index) / "daemon.log"
 
     def write_state(self, index: int, state: EngineState) -> None:
-        _write_atomic(self.dir(index) / "status.json", state.to_json())
+        write_atomic(self.dir(index) / "status.json", state.to_json())
 
     def read_state(self, index: int) -> EngineState | None:
         """The daemon's last published state; None before its first one."""

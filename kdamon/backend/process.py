@@ -10,10 +10,13 @@ from __future__ import annotations
 import os
 import select
 import signal
-import subprocess
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 from kdamon.errors import KdamonError
-from kdamon.events.proc import has_exited
+
+if TYPE_CHECKING:
+    import subprocess
 
 __all__ = ["launch", "pid_alive", "terminate", "wait_exit"]
 
@@ -21,6 +24,8 @@ __all__ = ["launch", "pid_alive", "terminate", "wait_exit"]
 def launch(cmd: Sequence[str], *, detach: bool = False) -> subprocess.Popen[bytes]:
     """Start ``cmd``; ``detach`` puts it in its own session with no terminal input,
     so that it outlives kdamon (``kdamon start -- CMD``)."""
+    import subprocess  # not on the path of the commands that only look at processes
+
     if not cmd:
         raise KdamonError("no command given after --: write `-- CMD [ARGS...]`")
     try:
@@ -44,6 +49,8 @@ def _reap(pid: int) -> bool:
 
 def pid_alive(pid: int) -> bool:
     """Whether process ``pid`` exists and is not a zombie (an exited child is reaped)."""
+    from kdamon.events.proc import has_exited  # the event machinery loads only when needed
+
     if _reap(pid):
         return False
     return not has_exited(pid)

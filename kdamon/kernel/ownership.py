@@ -30,7 +30,6 @@ import fcntl
 import hashlib
 import json
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -40,6 +39,7 @@ from pathlib import Path
 import attrs
 
 from kdamon.errors import KdamonError
+from kdamon.statefiles import write_atomic
 
 __all__ = ["Claim", "KdamondView", "OwnedKdamond", "OwnershipRegistry", "classify"]
 
@@ -143,16 +143,7 @@ class OwnershipRegistry:
             owner_pid=os.getpid(),
         )
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.state_dir, prefix=".tmp-", suffix=".json")
-        try:
-            with os.fdopen(fd, "w") as out:
-                json.dump(attrs.asdict(entry), out)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, self._path(root, index))
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(self._path(root, index), json.dumps(attrs.asdict(entry)), durable=True)
         return entry
 
     def forget(self, root: Path, index: int) -> None:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from fractions import Fraction
 from typing import Literal, NamedTuple
 
 from kdamon.errors import ConfigError
@@ -95,7 +94,9 @@ def _parse(value: object, field: str, family: _Family, per_unit: int, example: s
     match = _NUMBER_RE.fullmatch(value)
     if match is None:
         raise ConfigError(field, f"{expected}, got {value!r}")
-    number, suffix = Fraction(match.group(1)), (match.group(2) or "").lower()
+    number: str = match.group(1)
+    whole, _, decimals = number.partition(".")
+    suffix = (match.group(2) or "").lower()
     if not suffix:
         factor = per_unit
     elif suffix in family.table:
@@ -106,11 +107,13 @@ def _parse(value: object, field: str, family: _Family, per_unit: int, example: s
     else:
         raise ConfigError(field, f"unknown unit {match.group(2)!r} in {value!r}; "
                                  f"use {family.spellings}")
-    result = number * factor / per_unit
-    if result.denominator != 1:
+    # The decimal number is whole.decimals = int(whole + decimals) / 10**len(decimals): exact in integers.
+    numerator = int(whole + decimals) * factor
+    denominator: int = 10 ** len(decimals) * per_unit
+    if numerator % denominator:
         raise ConfigError(field, f"{value!r} is not a whole number of the field's unit; "
                                  "use a smaller unit or round the value")
-    return int(result)
+    return numerator // denominator
 
 
 def parse_duration_us(value: object, field: str = "") -> int:
