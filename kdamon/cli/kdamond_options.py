@@ -104,7 +104,6 @@ def build_kdamond(args: argparse.Namespace, *, base: Kdamond | None = None, pids
     ``tune``; kdamon's defaults otherwise).  ``pids`` are targets started by kdamon."""
     import attrs
 
-    from kdamon.cli.scheme_spec import parse_scheme
     from kdamon.model import Context, Kdamond, Target, parse_duration_ms
 
     given_pids = tuple(getattr(args, "target_pid", None) or ()) + pids
@@ -126,6 +125,8 @@ def build_kdamond(args: argparse.Namespace, *, base: Kdamond | None = None, pids
     intervals = _intervals(args, context.intervals)
     schemes = context.schemes
     if args.scheme is not None:
+        from kdamon.cli.scheme_spec import parse_scheme
+
         schemes = tuple(parse_scheme(text).resolve(intervals) for text in args.scheme)
     try:
         new_context = attrs.evolve(
