@@ -125,8 +125,7 @@ def _heatmap(args: argparse.Namespace) -> int:
     if args.address_range is not None:
         snapshots = _clip(snapshots, args.address_range)
     if args.png is not None:
-        time_bins = args.height or min(400, max(1, len(snapshots)))  # no empty columns between snapshots
-        write_heatmap_png(args.png, snapshots, width=time_bins, height=args.width or 200,
+        write_heatmap_png(args.png, snapshots, width=args.height or 400, height=args.width or 200,
                           target=target, max_nr_accesses=args.max_nr_accesses)
         common.say(f"wrote {args.png}")
         return 0

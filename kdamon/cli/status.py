@@ -54,12 +54,20 @@ def _scheme_line(scheme: Scheme) -> str:
     return "  ".join(words)
 
 
+def _known(value: int | None, fmt: Any = str) -> str:
+    """``value`` formatted, or ``-`` for a counter the kernel does not report."""
+    return "-" if value is None else str(fmt(value))
+
+
 def _stats_line(stats: SchemeStats) -> str:
     from kdamon.model import format_size
 
-    return (f"tried {stats.nr_tried} ({format_size(stats.sz_tried, approx=True)}), "
-            f"applied {stats.nr_applied} ({format_size(stats.sz_applied, approx=True)}), "
-            f"quota exceeded {stats.qt_exceeds}")
+    def size(value: int) -> str:
+        return format_size(value, approx=True)
+
+    return (f"tried {stats.nr_tried} ({size(stats.sz_tried)}), "
+            f"applied {_known(stats.nr_applied)} ({_known(stats.sz_applied, size)}), "
+            f"quota exceeded {_known(stats.qt_exceeds)}")
 
 
 def _context_lines(context: Context) -> list[str]:

@@ -198,7 +198,7 @@ class DebugfsDriver:
         return Kdamond(contexts=(context,))
 
     def scheme_stats(self, index: int) -> list[SchemeStats]:
-        """Each scheme's live counters (5.16: only ``nr_tried``/``sz_tried``; the rest read 0)."""
+        """Each scheme's live counters (5.16: only ``nr_tried``/``sz_tried``; the rest are None)."""
         path = self.context_dir(index) / "schemes"
         if not self.fs.exists(path):
             return []

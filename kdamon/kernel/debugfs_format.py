@@ -236,8 +236,8 @@ def _scheme(v: list[int]) -> Scheme:
 
 
 def _stats(v: list[int]) -> SchemeStats:
-    if len(v) == 2:  # 5.16 counted only the regions the action was tried on
-        return SchemeStats(nr_tried=v[0], sz_tried=v[1], nr_applied=0, sz_applied=0, qt_exceeds=0)
+    if len(v) == 2:  # 5.16 reports only the tried counts: the others are unknown
+        return SchemeStats(nr_tried=v[0], sz_tried=v[1], nr_applied=None, sz_applied=None, qt_exceeds=None)
     return SchemeStats(nr_tried=v[0], sz_tried=v[1], nr_applied=v[2], sz_applied=v[3], qt_exceeds=v[4])
 
 

@@ -62,14 +62,17 @@ class Snapshot:
 class SchemeStats:
     """A DAMOS scheme's cumulative counters (``stats/`` in sysfs).
 
-    Fields that older kernels lack are None.
+    A counter the kernel does not report is None (unknown, not 0):
+    ``nr_applied``, ``sz_applied`` and ``qt_exceeds`` on Linux 5.16's
+    debugfs, ``sz_ops_filter_passed`` before 6.14, ``nr_snapshots`` before
+    7.0.
     """
 
     nr_tried: int
     sz_tried: int
-    nr_applied: int
-    sz_applied: int
-    qt_exceeds: int
+    nr_applied: int | None
+    sz_applied: int | None
+    qt_exceeds: int | None
     sz_ops_filter_passed: int | None = None
     nr_snapshots: int | None = None
 

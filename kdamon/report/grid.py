@@ -5,7 +5,10 @@ of every snapshot's regions) are kept, laid end to end, so that the huge
 unmonitored gaps of a virtual address space (between heap, mmap area and
 stack) take no room.  Each cell holds the size-weighted mean of
 ``nr_accesses / max_nr_accesses`` over the part of the address axis it
-covers, averaged over the snapshots that fall in its time bin.
+covers, averaged over the snapshots that fall in its time bin.  A snapshot's
+access pattern holds until the next one, so a time bin no snapshot fell in
+(snapshots come at irregular times under load) shows the latest snapshot
+before it.  The time axis runs from the first snapshot to the last.
 """
 
 from __future__ import annotations
@@ -69,7 +72,7 @@ class AddressAreas:
 
 @attrs.frozen(eq=False)
 class HeatGrid:
-    """Access intensity per (time bin, address bin), in ``[0, 1]``; NaN where no snapshot fell."""
+    """Access intensity per (time bin, address bin), in ``[0, 1]``."""
 
     values: FloatArray
     time_edges_ns: npt.NDArray[np.int64]
@@ -151,8 +154,14 @@ def heat_grid(
     for snapshot, row in zip(snapshots, row_index.tolist(), strict=True):
         sums[row] += _row_of(snapshot, areas, edges, normaliser)
         counts[row] += 1
-    with np.errstate(invalid="ignore", divide="ignore"):
-        values = sums / counts[:, None]
+    # An empty bin shows the latest snapshot before it; the first snapshot is always in bin 0.
+    by_time = np.argsort(times, kind="stable")
+    empty = np.flatnonzero(counts == 0)
+    latest = by_time[np.searchsorted(row_index[by_time], empty) - 1]
+    for row, index in zip(empty.tolist(), latest.tolist(), strict=True):
+        sums[row] = _row_of(snapshots[index], areas, edges, normaliser)
+        counts[row] = 1
+    values = sums / counts[:, None]
     return HeatGrid(
         values=values,
         time_edges_ns=time_edges,

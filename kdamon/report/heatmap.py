@@ -48,10 +48,8 @@ def select_target(
 
 
 def _levels(values: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
-    """Level 0..9 per cell; -1 where no snapshot fell.  Any access at all shows as at least level 1."""
-    filled = np.nan_to_num(values, nan=0.0)
-    levels: npt.NDArray[np.int64] = np.clip(np.ceil(filled * (len(LEVELS) - 1)), 0, len(LEVELS) - 1).astype(np.int64)
-    levels[np.isnan(values)] = -1
+    """Level 0..9 per cell.  Any access at all shows as at least level 1."""
+    levels: npt.NDArray[np.int64] = np.clip(np.ceil(values * (len(LEVELS) - 1)), 0, len(LEVELS) - 1).astype(np.int64)
     return levels
 
 
@@ -108,10 +106,10 @@ def heatmap_text(
     for row, start_ns in zip(levels, grid.time_edges_ns[:-1].tolist(), strict=False):
         label = f"{_seconds(start_ns - origin):>{label_width}} "
         if color:
-            cells = "".join(" " if lv < 0 else f"\x1b[48;5;{_COLOURS[lv]}m{LEVELS[lv]}" for lv in row.tolist())
+            cells = "".join(f"\x1b[48;5;{_COLOURS[lv]}m{LEVELS[lv]}" for lv in row.tolist())
             lines.append(label + "|" + cells + _RESET + "|")
         else:
-            lines.append(label + "|" + "".join(" " if lv < 0 else LEVELS[lv] for lv in row.tolist()) + "|")
+            lines.append(label + "|" + "".join(LEVELS[lv] for lv in row.tolist()) + "|")
     lines.extend(_address_axis(grid, levels.shape[1], indent))
     return "\n".join(lines) + "\n"
 
@@ -173,7 +171,7 @@ def heatmap_figure(
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
     image = axes.imshow(
-        np.ma.masked_invalid(grid.values.T),
+        grid.values.T,
         origin="lower",
         aspect="auto",
         cmap="inferno",

@@ -13,11 +13,20 @@ import pytest
 
 from kdamon.backend.control import collect_status
 from kdamon.backend.engine_backend import EngineBackend
+from kdamon.backend.engine_store import EngineState
 from kdamon.backend.host import Host, HostPaths
 from kdamon.backend.process import pid_alive
 from kdamon.backend.types import KdamondId
 from kdamon.errors import EngineError
-from kdamon.model import AccessPattern, Context, Intervals, Kdamond, Scheme, Target
+from kdamon.model import (
+    AccessPattern,
+    Context,
+    Intervals,
+    Kdamond,
+    Scheme,
+    SchemeStats,
+    Target,
+)
 
 FAST = Intervals(sample_us=2000, aggr_us=20000, update_us=1_000_000)
 
@@ -89,3 +98,9 @@ def test_stream_yields_snapshots_until_told(tmp_path: Path, sleeper: subprocess.
     assert len(seen) >= 3
     assert all(s.target_idx == 0 and s.aggr_us == FAST.aggr_us and s.regions for s in seen)
     assert [s.time_ns for s in seen] == sorted(s.time_ns for s in seen)
+
+
+def test_published_stats_keep_unknown_counters_unknown() -> None:
+    state = EngineState(pid=1, state="on", stats=(SchemeStats(3, 12288, None, None, None),
+                                                  SchemeStats(3, 12288, 0, 0, 0, nr_snapshots=2)))
+    assert EngineState.from_json(state.to_json()) == state

@@ -23,6 +23,7 @@ from kdamon.model import (
     Kdamond,
     Region,
     Scheme,
+    SchemeStats,
     Target,
     TriedRegion,
 )
@@ -122,6 +123,23 @@ def test_scheme_stats_and_tried_regions(tree: tuple[FakeDamonFs, SysfsDriver]) -
     assert _get(samples, "damon_hot_bytes", **scheme) == 0x100000
     assert _get(samples, "damon_cold_bytes", **scheme) == 0x1000000
     assert ("damon_working_set_bytes", frozenset({"kdamond": "1", "scheme": "0"}.items())) not in samples
+
+
+def test_unknown_counters_give_no_sample(tree: tuple[FakeDamonFs, SysfsDriver],
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A counter the kernel does not report (None) is left out, not exported as 0."""
+    _fake, driver = tree
+    scheme = {"kdamond": "0", "scheme": "0"}
+    known = _scrape(DamonCollector(driver, driver.modules))
+    assert _get(known, "damon_scheme_ops_filter_passed_bytes_total", **scheme) == 0
+    assert _get(known, "damon_scheme_snapshots_total", **scheme) == 0
+    monkeypatch.setattr(driver, "scheme_stats", lambda _index: [SchemeStats(12, 4096 * 12, None, None, 0)])
+    samples = _scrape(DamonCollector(driver, driver.modules))
+    assert _get(samples, "damon_scheme_tried_regions_total", **scheme) == 12
+    assert _get(samples, "damon_scheme_quota_exceeds_total", **scheme) == 0  # known to be 0
+    for name in ("damon_scheme_applied_regions_total", "damon_scheme_applied_bytes_total",
+                 "damon_scheme_ops_filter_passed_bytes_total", "damon_scheme_snapshots_total"):
+        assert (name, frozenset(scheme.items())) not in samples
 
 
 def test_kernels_without_tried_regions_lose_only_those_metrics(tree: tuple[FakeDamonFs, SysfsDriver]) -> None:

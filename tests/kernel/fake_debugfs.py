@@ -8,7 +8,8 @@ it: one ``write()`` per input, ENOMEM for a missing pid, EBUSY while a context
 runs, regions (and vaddr targets) dropped when a context stops, exclusive
 starts.
 ``version`` "6.9" adds ``DEPRECATED`` and renames ``monitor_on``; "5.17" names
-the targets of ``init_regions`` by their ``target_ids`` value, not their index.
+the targets of ``init_regions`` by their ``target_ids`` value, not their index;
+"5.16" does too, and reads back only two stats per scheme (``nr_tried sz_tried``).
 
 Every write is logged in ``writes`` as ``(relative path, text)``.
 """
@@ -31,7 +32,7 @@ class FakeContext:
     paddr: bool = False
     targets: list[int] = attrs.field(factory=list)  # pids (paddr: one entry, 42)
     regions: list[list[tuple[int, int]]] = attrs.field(factory=list)
-    schemes: list[list[int]] = attrs.field(factory=list)  # 18 inputs + 5 stats
+    schemes: list[list[int]] = attrs.field(factory=list)  # 18 inputs + 5 stats (5.16: 2)
     kdamond: int | None = None
 
 
@@ -41,7 +42,8 @@ class FakeDebugfs(TreeQueries):
     def __init__(self, base: Path, version: str = "6.1") -> None:
         self.base = base
         self.deprecated = version == "6.9"
-        self.ids_are_pids = version == "5.17"
+        self.ids_are_pids = version in ("5.16", "5.17")
+        self.nr_stats = 2 if version == "5.16" else 5
         self.monitor = "monitor_on_DEPRECATED" if self.deprecated else "monitor_on"
         self.writes: list[tuple[str, str]] = []
         self.faults: dict[str, list[int]] = {}  # relative path -> errnos for the next writes
@@ -65,7 +67,8 @@ class FakeDebugfs(TreeQueries):
         ctx.kdamond = None
         ctx.targets, ctx.regions = [], []
 
-    def count_stats(self, name: str, stats: tuple[int, int, int, int, int]) -> None:
+    def count_stats(self, name: str, stats: tuple[int, ...]) -> None:
+        assert len(stats) == self.nr_stats
         for scheme in self.contexts[name].schemes:
             scheme[18:] = stats
 
@@ -179,7 +182,7 @@ class FakeDebugfs(TreeQueries):
                 raise oserr(errno.EINVAL, path)
             if not v[15] >= v[16] >= v[17]:
                 raise oserr(errno.EINVAL, path)
-            schemes.append(v + [0, 0, 0, 0, 0])
+            schemes.append(v + [0] * self.nr_stats)
         self._busy(ctx, path)
         ctx.schemes = schemes
 

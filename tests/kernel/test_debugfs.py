@@ -181,6 +181,14 @@ def test_live_scheme_stats(dbg: tuple[DebugfsDriver, FakeDebugfs]) -> None:
     assert driver.scheme_stats(0) == [SchemeStats(3, 12288, 2, 8192, 1)] * 2
 
 
+def test_5_16_stats_report_only_the_tried_counts(tmp_path: Path) -> None:
+    driver, fake = make(tmp_path, "5.16", release="5.16.20")
+    driver.launch(VADDR)
+    fake.count_stats("", (3, 12288))
+    # unknown, not 0: 5.16 does not count applications or quota exceeds
+    assert driver.scheme_stats(0) == [SchemeStats(3, 12288, None, None, None)] * 2
+
+
 def test_start_is_busy_while_another_damon_user_runs(dbg: tuple[DebugfsDriver, FakeDebugfs]) -> None:
     driver, fake = dbg
     driver.apply(0, VADDR)

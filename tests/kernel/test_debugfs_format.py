@@ -95,7 +95,7 @@ def test_encode_then_decode_is_identity(ctx: Context, indices: bool) -> None:
 def test_stats_of_both_layouts() -> None:
     line = "0 10 0 5 0 7 5 0 0 0 0 0 0 0 0 0 0 0"
     assert parse_schemes(f"{line} 1 4096 1 4096 0\n")[0][1] == SchemeStats(1, 4096, 1, 4096, 0)
-    assert parse_schemes(f"{line} 3 8192\n")[0][1] == SchemeStats(3, 8192, 0, 0, 0)  # 5.16
+    assert parse_schemes(f"{line} 3 8192\n")[0][1] == SchemeStats(3, 8192, None, None, None)  # 5.16: unknown
     assert parse_schemes(f"{line} 3 8192\n")[0][0].access_pattern == AccessPattern(0, 10, 0, 5, 0, 7)
     with pytest.raises(KernelError, match="20 or 23"):
         parse_schemes(line + "\n")

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import io
+import random
 from pathlib import Path
 
+import attrs
 import pytest
 from report_data import AREA_A, AREA_B, AREA_SIZE, MIB, two_area_snapshot
 
 from kdamon.errors import ConfigError
 from kdamon.records import SnapshotArrays, regions_array
+from kdamon.report.grid import heat_grid
 from kdamon.report.heatmap import LEVELS, heatmap_text, write_heatmap
 
 
@@ -83,6 +86,28 @@ def test_a_single_snapshot_is_one_row() -> None:
     assert rows == ["    @@@@"]
 
 
+def irregular() -> list[SnapshotArrays]:
+    """Snapshots in bursts, as a loaded engine takes them: A hot at 0, 0.1 and 0.2 s, B hot at 3.0 s,
+    B half-hot at 3.1 s, A hot again at 9.0 s."""
+    hot_a = [(AREA_A, AREA_A + AREA_SIZE, 20)]
+    hot_b, half_b = [(AREA_B, AREA_B + AREA_SIZE, 20)], [(AREA_B, AREA_B + AREA_SIZE, 10)]
+    times = [(0.0, hot_a), (0.1, hot_a), (0.2, hot_a), (3.0, hot_b), (3.1, half_b), (9.0, hot_a)]
+    return [attrs.evolve(two_area_snapshot(0, hot), time_ns=1_000_000_000 + round(s * 1e9)) for s, hot in times]
+
+
+def test_irregular_snapshots_leave_no_empty_bins() -> None:
+    snapshots = irregular()
+    shuffled = random.Random(1).sample(snapshots, len(snapshots))
+    for given in (snapshots, shuffled):
+        grid = heat_grid(given, time_bins=6, addr_bins=2)  # bins of 1.5 s; columns: area A, area B
+        # empty bins hold the latest snapshot before them: 0.2 s in bin 1, 3.1 s (not the mean of bin 2) in 3 and 4
+        assert grid.values.tolist() == [[1.0, 0.0], [1.0, 0.0], [0.0, 0.75], [0.0, 0.5], [0.0, 0.5], [1.0, 0.0]]
+        # the time axis runs from the first snapshot to just after the last: no bin lies before or after them
+        assert (grid.time_edges_ns[0], grid.time_edges_ns[-1]) == (snapshots[0].time_ns, snapshots[-1].time_ns + 1)
+    rows = map_rows(heatmap_text(snapshots, width=2, height=6))
+    assert rows == ["@ ", "@ ", " #", " +", " +", "@ "]
+
+
 def test_png_hot_band_is_brighter(moving_hot_band: list[SnapshotArrays], tmp_path: Path) -> None:
     pytest.importorskip("matplotlib")
     from matplotlib.image import imread
@@ -106,3 +131,23 @@ def test_png_hot_band_is_brighter(moving_hot_band: list[SnapshotArrays], tmp_pat
     assert axes.get_xlabel() == "time (s)"
     assert "address" in axes.get_ylabel()
     assert [t.get_text() for t in axes.get_yticklabels()][:2] == [f"{AREA_A:#x}", f"{AREA_B:#x}"]
+
+
+def test_png_has_no_blank_columns_between_irregular_snapshots(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    from matplotlib.image import imread
+
+    from kdamon.report.heatmap import heatmap_figure, write_heatmap_png
+
+    path = tmp_path / "heatmap.png"
+    write_heatmap_png(path, irregular(), width=6, height=2)
+    image = imread(path)
+    (axes, _colorbar) = heatmap_figure(irregular(), width=6, height=2).axes
+
+    def brightness(seconds: float, compact_mib: float) -> float:
+        x, y = axes.transData.transform((seconds, compact_mib * MIB))
+        return float(image[image.shape[0] - round(y), round(x), :3].mean())
+
+    # 2 s and 6 s fall between snapshots: A is still hot and B still cold, not blank (white)
+    assert brightness(2.0, 20) > 0.5 and brightness(2.0, 60) < 0.1
+    assert brightness(6.0, 20) < 0.1 and 0.2 < brightness(6.0, 60) < 0.9
