@@ -9,7 +9,9 @@ each command as a fresh process, the way a user or a script runs it (both tools
 as their console scripts run them: import the main function and call it); the peer's
 first round runs without its feature cache (~/.damo.damon_feature_supports),
 as on a machine where it never ran.  Prints every round and the medians.
-Target: kdamon at most 1/3 of the peer's time.
+Target: kdamon at most 1/3 of the peer's time.  It also times the interpreter
+alone and ``import attrs`` (the library of kdamon's model classes): the floor
+of any Python command built on that model in this guest.
 """
 
 from __future__ import annotations
@@ -81,6 +83,9 @@ for round_ in range(ROUNDS):
     figures["damo start"] = timed(DAMO + ["start", pid])
     figures["damo report damon"] = timed(DAMO + ["report", "damon"])
     timed(DAMO + ["stop"])
+    # The floor under any Python CLI built on an attrs model, in this guest.
+    figures["python3 -c pass"] = timed([sys.executable, "-c", "pass"])
+    figures["import attrs"] = timed([sys.executable, "-c", "import attrs"])
     print("CLI-LATENCY " + json.dumps(figures), flush=True)
 reset()
 target.kill()
@@ -132,6 +137,11 @@ def main() -> None:
         verdict = "meets" if ratio <= 1 / 3 else "misses"
         print(f"{ours}: {ratio:.2f} of {theirs} (first round {rounds[0][ours] / rounds[0][theirs]:.2f}); "
               f"{verdict} the target of at most 0.33")
+    interpreter = statistics.median(r["python3 -c pass"] for r in rounds)
+    floor = statistics.median(r["import attrs"] for r in rounds)
+    print(f"floor: the interpreter alone starts in {interpreter:.2f} s and `import attrs` (the model's "
+          f"class library) takes {floor:.2f} s: {floor / median['damo start']:.2f} of damo start and "
+          f"{floor / median['damo report damon']:.2f} of damo report damon before kdamon runs a line")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Monitoring a real child process on this host (smaps and uffd + PAGEMAP_SCAN checks)."""
+"""Monitoring a real child process on this host (smaps and uffd + PAGEMAP_SCAN checks),
+and switching to a better check once the process allows it."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ import pytest
 
 import kdamon
 from kdamon.engine.core import Callbacks, Monitor
-from kdamon.engine.ops.checks import CheckKind
+from kdamon.engine.ops import vaddr
+from kdamon.engine.ops.checks import CheckKind, process_problem
 from kdamon.engine.ops.pagemap import pagemap_scan_supported
 from kdamon.engine.ops.probe import ops_for_context, probe
 from kdamon.engine.ops.vaddr import VaddrOps
@@ -22,6 +24,8 @@ from kdamon.engine.workload import WorkloadLayout
 from kdamon.errors import EngineError
 from kdamon.model.config import AccessPattern, Context, Intervals, Scheme, Target
 from kdamon.model.results import Snapshot
+
+Workload = tuple[subprocess.Popen[bytes], WorkloadLayout]
 
 INTERVALS = Intervals(sample_us=5000, aggr_us=100_000, update_us=1_000_000)
 
@@ -39,15 +43,21 @@ needs_uffd = pytest.mark.skipif(not uffd_available(),
                                        "(Linux 6.7+)")
 
 
+def workload_command(layout_file: Path, *, uffd: bool, seconds: float = 60.0) -> list[str]:
+    command = [sys.executable, "-m", "kdamon.engine.workload", "--hot", "8MiB", "--cold",
+               "64MiB", "--seconds", str(seconds), "--layout", str(layout_file)]
+    return [*command, "--uffd"] if uffd else command
+
+
+def spawn(command: list[str]) -> subprocess.Popen[bytes]:
+    package_root = str(Path(kdamon.__file__).resolve().parents[1])
+    return subprocess.Popen(command, env={**os.environ, "PYTHONPATH": package_root})
+
+
 def start_workload(tmp_path: Path, *, uffd: bool, seconds: float = 60.0
                    ) -> tuple[subprocess.Popen[bytes], WorkloadLayout]:
     layout_file = tmp_path / "layout.json"
-    command = [sys.executable, "-m", "kdamon.engine.workload", "--hot", "8MiB", "--cold",
-               "64MiB", "--seconds", str(seconds), "--layout", str(layout_file)]
-    if uffd:
-        command.append("--uffd")
-    package_root = str(Path(kdamon.__file__).resolve().parents[1])
-    process = subprocess.Popen(command, env={**os.environ, "PYTHONPATH": package_root})
+    process = spawn(workload_command(layout_file, uffd=uffd, seconds=seconds))
     while not layout_file.exists():
         if process.poll() is not None:
             raise AssertionError(f"the workload exited with {process.returncode}")
@@ -100,6 +110,10 @@ def monitor_live(pid: int, kind: CheckKind, aggregations: int,
 
 def assert_hot_found(snapshots: list[Snapshot], layout: WorkloadLayout) -> None:
     assert len(snapshots) == 12
+    assert_hot_found_lately(snapshots, layout)
+
+
+def assert_hot_found_lately(snapshots: list[Snapshot], layout: WorkloadLayout) -> None:
     for snapshot in snapshots[-3:]:
         hot = mean_accesses(snapshot, layout.hot_start, layout.hot_end)
         cold = mean_accesses(snapshot, layout.cold_start, layout.cold_end)
@@ -135,7 +149,9 @@ def test_probe_prefers_uffd_for_a_cooperating_process(
     assert cooperating.kind == "uffd"
     assert plain.kind in ("soft_dirty", "smaps")
     assert any(kind == "uffd" and "userfaultfd" in why for kind, why in plain.rejected)
+    assert (plain.awaited, cooperating.awaited) == (("uffd",), ())
     assert str(plain_workload[0].pid) in plain.explain()
+    assert "asked again at each update" in plain.explain()
     ops = ops_for_context(Context(targets=(Target(pid=uffd_workload[0].pid),
                                            Target(pid=plain_workload[0].pid))))
     assert ops.name == f"vaddr/{plain.kind}+uffd"
@@ -167,3 +183,124 @@ def test_monitor_stops_when_the_process_exits(tmp_path: Path) -> None:
 def test_missing_process_is_reported() -> None:
     with pytest.raises(EngineError, match="does not exist"):
         probe(2**22 + 12345)
+
+
+def count_process_problems(monkeypatch: pytest.MonkeyPatch, ops: VaddrOps) -> list[CheckKind]:
+    """Patch the vaddr operations' re-probe; each call logs the kind in use then."""
+    in_use: list[CheckKind] = []
+
+    def counted(kind: CheckKind, pid: int, proc_root: Path) -> str | None:
+        in_use.append(ops.kinds[0])
+        return process_problem(kind, pid, proc_root)
+
+    monkeypatch.setattr(vaddr, "process_problem", counted)
+    return in_use
+
+
+@needs_uffd
+def test_switches_to_uffd_once_a_late_process_registers_its_memory(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As ``kdamon record -- CMD``: monitoring starts before the command maps anything."""
+    layout_file = tmp_path / "layout.json"
+    command = workload_command(layout_file, uffd=True)
+    process = spawn(["sh", "-c", 'sleep 1; exec "$@"', "sh", *command])
+    try:
+        context = Context(targets=(Target(pid=process.pid),),
+                          intervals=Intervals(sample_us=5000, aggr_us=100_000, update_us=200_000))
+        ops = ops_for_context(context)
+        assert isinstance(ops, VaddrOps)
+        if ops.kinds == ("page_idle",):
+            pytest.skip("idle page tracking is available here and beats uffd")
+        assert ops.kinds in (("soft_dirty",), ("smaps",))
+        asked_on = count_process_problems(monkeypatch, ops)
+        seen: list[tuple[CheckKind, Snapshot]] = []
+
+        def after_aggregation(monitor: Monitor) -> bool:
+            seen.extend((ops.kinds[0], snapshot) for snapshot in monitor.snapshots())
+            return sum(kind == "uffd" for kind, _ in seen) >= 12
+
+        Monitor(context, ops, seed=7, callbacks=Callbacks(after_aggregation=after_aggregation)
+                ).run(duration_us=30_000_000)  # a safety net only
+        assert process.poll() is None, "the workload must outlive the monitoring"
+    finally:
+        process.kill()
+        process.wait()
+    kinds = [kind for kind, _ in seen]
+    assert "uffd" in kinds, f"never switched from {kinds[0]}; asked {len(asked_on)} times"
+    switched = kinds.index("uffd")
+    assert switched > 0 and kinds[:switched] == [kinds[0]] * switched
+    assert kinds[switched:] == ["uffd"] * 12
+    assert ops.name == "vaddr/uffd" and "writes only" in ops.capabilities
+    assert asked_on and "uffd" not in asked_on, "a target on uffd must not be asked again"
+    assert_hot_found_lately([snapshot for _, snapshot in seen],
+                            WorkloadLayout.from_json(layout_file.read_text()))
+
+
+@needs_uffd
+def test_a_target_on_its_best_check_is_not_probed_again(
+        uffd_workload: Workload, monkeypatch: pytest.MonkeyPatch) -> None:
+    process, _ = uffd_workload
+    context = Context(targets=(Target(pid=process.pid),),
+                      intervals=Intervals(sample_us=5000, aggr_us=50_000, update_us=50_000))
+    ops = ops_for_context(context)
+    assert isinstance(ops, VaddrOps) and ops.kinds in (("uffd",), ("page_idle",))
+    asked_on = count_process_problems(monkeypatch, ops)
+    updates: list[int] = []
+    update = VaddrOps.update
+    monkeypatch.setattr(VaddrOps, "update", lambda self, ctx: updates.append(1) or update(self, ctx))
+    Monitor(context, ops, seed=7).run(duration_us=500_000)
+    assert len(updates) >= 5
+    assert asked_on == []
+
+
+class FailingCheck:
+    """A ``uffd`` check that fails in ``prepare`` or ``check``."""
+
+    kind: CheckKind = "uffd"
+    description = "fails"
+
+    def __init__(self, failing: str) -> None:
+        self.failing = failing
+        self.calls: list[str] = []
+
+    def prepare(self, addrs: object) -> None:
+        self.calls.append("prepare")
+        if self.failing == "prepare":
+            raise EngineError("prepare failed")
+
+    def check(self, addrs: object) -> object:
+        self.calls.append("check")
+        raise EngineError("check failed")
+
+    def close(self) -> None:
+        self.calls.append("close")
+
+
+@pytest.mark.parametrize("failing", ["prepare", "check"])
+def test_falls_back_when_the_switched_to_check_fails(
+        plain_workload: Workload, monkeypatch: pytest.MonkeyPatch, failing: str) -> None:
+    process, layout = plain_workload
+    asked: list[CheckKind] = []
+    monkeypatch.setattr(vaddr, "process_problem",
+                        lambda kind, pid, proc_root: asked.append(kind))  # "allowed"
+    failing_check = FailingCheck(failing)
+    open_check = vaddr.open_check
+    monkeypatch.setattr(vaddr, "open_check", lambda kind, *args: (
+        failing_check if kind == "uffd" else open_check(kind, *args)))
+    ops = VaddrOps(["smaps"], awaited=[("smaps", "uffd")])  # smaps is no better: left out
+    context = Context(targets=(Target(pid=process.pid),),
+                      intervals=Intervals(sample_us=5000, aggr_us=100_000, update_us=100_000))
+    monitor = Monitor(context, ops, seed=7)
+    monitor.run_virtual(1_000_000)
+    assert asked == ["uffd"], "the failed kind must not be awaited any more"
+    assert failing_check.calls[-1] == "close" and failing in failing_check.calls
+    assert ops.kinds == ("smaps",) and ops.name == "vaddr/smaps"
+    assert mean_accesses(monitor.last_snapshots[0], layout.hot_start, layout.hot_end) > 0
+
+
+def test_a_failing_check_without_a_switch_still_stops_the_monitor(
+        plain_workload: Workload, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(vaddr, "open_check", lambda *args: FailingCheck("prepare"))
+    context = Context(targets=(Target(pid=plain_workload[0].pid),), intervals=INTERVALS)
+    with pytest.raises(EngineError, match="prepare failed"):
+        Monitor(context, VaddrOps(["uffd"]), seed=7).run_virtual(100_000)

@@ -7,7 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from kdamon.engine.ops.pagemap import WrittenPageScanner, pagemap_scan_supported
+from kdamon.engine.ops.pagemap import (
+    WrittenPageScanner,
+    has_wp_async_memory,
+    pagemap_scan_supported,
+)
 from kdamon.engine.ops.procfs import read_smaps
 from kdamon.engine.uffd import AsyncWriteProtect
 from kdamon.engine.workload import HotColdWorkload, WorkloadLayout, main
@@ -61,6 +65,15 @@ def test_uffd_registration_makes_writes_visible_per_page() -> None:
             assert scanner.written_and_rearm(layout.cold_start) is False
         finally:
             scanner.close()
+
+
+@pytest.mark.skipif(not uffd_works(), reason="needs userfaultfd async write-protect (6.7+)")
+def test_registered_memory_is_found_while_the_userfaultfd_is_open() -> None:
+    with HotColdWorkload(MiB, MiB):
+        assert not has_wp_async_memory(os.getpid())
+    with HotColdWorkload(MiB, MiB, uffd=True):
+        assert has_wp_async_memory(os.getpid())
+    assert not has_wp_async_memory(os.getpid())  # closing the userfaultfd unregisters
 
 
 def test_program_writes_its_layout(tmp_path: Path) -> None:

@@ -14,11 +14,19 @@ kind           sees              per        needs
                                             userfaultfd async write-protect; 6.7+
 ``smaps``      reads and writes  mapping    nothing (clear_refs + smaps)
 ============== ================= ========== =====================================
+
+:func:`host_problem` says why this host cannot offer a kind at all, which
+holds while it runs; :func:`process_problem` why a kind cannot watch a
+given process now, which can change as the process runs (it may register
+memory for userfaultfd later).
 """
 
 from __future__ import annotations
 
 import bisect
+import ctypes
+import mmap
+import os
 from pathlib import Path
 from typing import Literal, Protocol
 
@@ -32,8 +40,16 @@ from kdamon.engine.ops.pagemap import (
     PM_SOFT_DIRTY,
     PagemapReader,
     WrittenPageScanner,
+    has_wp_async_memory,
+    pagemap_scan_supported,
 )
-from kdamon.engine.ops.procfs import CLEAR_REFS_ALL, CLEAR_REFS_SOFT_DIRTY, clear_refs, read_smaps
+from kdamon.engine.ops.procfs import (
+    CLEAR_REFS_ALL,
+    CLEAR_REFS_SOFT_DIRTY,
+    clear_refs,
+    read_smaps,
+)
+from kdamon.errors import EngineError
 
 __all__ = [
     "CHECK_DESCRIPTIONS",
@@ -44,7 +60,9 @@ __all__ = [
     "SmapsReferencedCheck",
     "SoftDirtyCheck",
     "UffdWriteCheck",
+    "host_problem",
     "open_check",
+    "process_problem",
 ]
 
 CheckKind = Literal["page_idle", "soft_dirty", "uffd", "smaps"]
@@ -208,3 +226,61 @@ def open_check(kind: CheckKind, pid: int, proc_root: Path = Path("/proc"),
     if kind == "uffd":
         return UffdWriteCheck(pid, proc_root)
     return SmapsReferencedCheck(pid, proc_root)
+
+
+def _soft_dirty_missing(proc_root: Path) -> bool:
+    """Whether a page this process just wrote lacks the soft-dirty bit."""
+    page = mmap.mmap(-1, mmap.PAGESIZE)
+    try:
+        page[0] = 1
+        address = ctypes.addressof(ctypes.c_char.from_buffer(page))
+        reader = PagemapReader(os.getpid(), proc_root)
+        try:
+            return not reader.entry(address) & PM_SOFT_DIRTY
+        finally:
+            reader.close()
+    finally:
+        page.close()
+
+
+def host_problem(kind: CheckKind, proc_root: Path = Path("/proc"),
+                 sys_root: Path = Path("/sys")) -> str | None:
+    """Why this host offers checks of ``kind`` to no process, or None if it offers them."""
+    if kind == "page_idle":
+        path = sys_root / "kernel" / "mm" / "page_idle" / "bitmap"
+        if not path.exists():
+            return f"{path} is missing (kernel built without CONFIG_IDLE_PAGE_TRACKING)"
+        if os.geteuid() != 0 or not os.access(path, os.R_OK | os.W_OK):
+            return f"{path} and page frame numbers in pagemap need root"
+    if kind == "uffd" and not pagemap_scan_supported(proc_root):
+        return "the PAGEMAP_SCAN ioctl is missing (needs Linux 6.7+)"
+    if kind == "soft_dirty" and _soft_dirty_missing(proc_root):
+        return ("a freshly written page shows no soft-dirty bit (kernel built without "
+                "CONFIG_MEM_SOFT_DIRTY)")
+    return None
+
+
+def process_problem(kind: CheckKind, pid: int, proc_root: Path = Path("/proc")) -> str | None:
+    """Why a check of ``kind`` cannot watch process ``pid`` now, or None if it can.
+
+    Only the process's side is looked at (see :func:`host_problem` for the
+    host's); for ``uffd`` that is one ``PAGEMAP_SCAN``, cheap enough to ask
+    again while the process runs.
+    """
+    directory = proc_root / str(pid)
+    if kind == "page_idle":
+        return None
+    if kind == "uffd":
+        try:
+            registered = has_wp_async_memory(pid, proc_root)
+        except (EngineError, OSError) as error:  # e.g. exiting meanwhile (ESRCH)
+            return str(error)
+        if not registered:
+            return ("the process has no memory registered for userfaultfd async "
+                    "write-protect; only cooperating processes can be watched so")
+        return None
+    if kind == "smaps" and not os.access(directory / "smaps", os.R_OK):
+        return f"cannot read {directory / 'smaps'}"
+    if not os.access(directory / "clear_refs", os.W_OK):
+        return f"cannot write {directory / 'clear_refs'} (needs root or the same user)"
+    return None

@@ -7,10 +7,20 @@ recomputed and applied with ``damon_set_regions()``.  With ``fixed=True``
 (``fvaddr``) only the user's regions are monitored, never updated.
 
 What an access check sees depends on the :mod:`~kdamon.engine.ops.checks`
-kind of each target (see :attr:`VaddrOps.capabilities`).  DAMOS actions go
-through ``process_madvise()`` (``cold``, ``pageout``, ``willneed``,
-``collapse``); other actions apply nothing, as ``hugepage`` and
-``nohugepage`` cannot be given to another process.
+kind of each target, :attr:`VaddrOps.kinds` (see also
+:attr:`VaddrOps.capabilities`).  A target may await better kinds that its
+process does not allow yet, such as ``uffd`` before the process registers
+its memory (a command just started has not).  Each update asks the process
+again, one cheap test per awaited kind (a single ``PAGEMAP_SCAN`` for
+``uffd``; registering memory does not show in ``/proc/PID/maps``, so a
+change there cannot be the trigger), and switches to the best kind it
+allows; a target on the best kind it can get is not asked again.  If a
+check switched to fails while its process lives, the target goes back to
+the kind it replaced and no longer awaits the failed one.
+
+DAMOS actions go through ``process_madvise()`` (``cold``, ``pageout``,
+``willneed``, ``collapse``); other actions apply nothing, as ``hugepage``
+and ``nohugepage`` cannot be given to another process.
 """
 
 from __future__ import annotations
@@ -20,7 +30,14 @@ from pathlib import Path
 
 from kdamon.engine.context import MonitorContext, TargetState
 from kdamon.engine.ops.base import ScoreKind
-from kdamon.engine.ops.checks import CHECK_DESCRIPTIONS, AccessCheck, CheckKind, open_check
+from kdamon.engine.ops.checks import (
+    CHECK_DESCRIPTIONS,
+    CHECK_KINDS,
+    AccessCheck,
+    CheckKind,
+    open_check,
+    process_problem,
+)
 from kdamon.engine.ops.madvise import ProcessAdvisor
 from kdamon.engine.ops.procfs import process_alive, read_maps
 from kdamon.engine.regions import evenly_split, three_regions
@@ -33,18 +50,34 @@ __all__ = ["VaddrOps"]
 class VaddrOps:
     """Virtual address space operations on live processes."""
 
-    def __init__(self, kinds: Sequence[CheckKind], *, fixed: bool = False,
+    def __init__(self, kinds: Sequence[CheckKind], *,
+                 awaited: Sequence[Sequence[CheckKind]] = (), fixed: bool = False,
                  proc_root: Path = Path("/proc"), sys_root: Path = Path("/sys")) -> None:
-        """``kinds[i]`` is the access check of target ``i``."""
+        """``kinds[i]`` is the access check target ``i`` starts with; ``awaited[i]``
+        (none if not given) the better kinds it switches to once its process
+        allows them, as :attr:`ProbeResult.awaited
+        <kdamon.engine.ops.probe.ProbeResult.awaited>` lists them."""
+        if awaited and len(awaited) != len(kinds):
+            raise EngineError(f"VaddrOps was given {len(awaited)} awaited kind lists for "
+                              f"{len(kinds)} targets: give one per target")
         self.kinds = tuple(kinds)
+        """The access check kind each target uses now."""
         self.fixed = fixed
         self.proc_root = proc_root
         self.sys_root = sys_root
-        distinct = sorted(set(self.kinds))
-        self.name = ("fvaddr/" if fixed else "vaddr/") + "+".join(distinct)
-        self.capabilities = "; ".join(CHECK_DESCRIPTIONS[kind] for kind in distinct)
+        self._awaited = [  # best first, and only kinds better than the one in use
+            tuple(k for k in CHECK_KINDS[:CHECK_KINDS.index(kind)] if k in wanted)
+            for kind, wanted in zip(self.kinds, awaited or [()] * len(self.kinds), strict=True)]
+        self._replaced: list[list[CheckKind]] = [[] for _ in self.kinds]
+        """Per target, the kinds its switches replaced, the latest last."""
         self._checks: dict[int, AccessCheck] = {}
         self._advisors: dict[int, ProcessAdvisor] = {}
+        self._describe()
+
+    def _describe(self) -> None:
+        distinct = sorted(set(self.kinds))
+        self.name = ("fvaddr/" if self.fixed else "vaddr/") + "+".join(distinct)
+        self.capabilities = "; ".join(CHECK_DESCRIPTIONS[kind] for kind in distinct)
 
     def _pid(self, target: TargetState) -> int:
         if target.pid is None:
@@ -74,11 +107,13 @@ class VaddrOps:
                     ctx.min_region)
 
     def update(self, ctx: MonitorContext) -> None:
-        if self.fixed:
-            return
         for target in ctx.targets:
             pid = self._pid(target)
             if not process_alive(pid, self.proc_root):
+                continue
+            if self._awaited[target.index]:
+                self._switch_to_awaited(target, pid)
+            if self.fixed:
                 continue
             try:
                 ranges = self._three_ranges(pid)
@@ -96,7 +131,7 @@ class VaddrOps:
             try:
                 check.prepare(addrs)
             except (EngineError, OSError):  # a process exiting meanwhile fails its reads (ESRCH)
-                if not self._exited(target):
+                if not self._exited(target) and not self._fall_back(target):
                     raise
 
     def check_accesses(self, ctx: MonitorContext) -> int:
@@ -109,7 +144,7 @@ class VaddrOps:
             try:
                 seen = check.check(regions.sampling_addr)
             except (EngineError, OSError):  # a process exiting meanwhile fails its reads (ESRCH)
-                if not self._exited(target):
+                if not self._exited(target) and not self._fall_back(target):
                     raise
                 continue
             regions.record_accesses(seen, ctx.max_nr_accesses)
@@ -145,3 +180,41 @@ class VaddrOps:
     def _exited(self, target: TargetState) -> bool:
         """A process that exited meanwhile just gives no result (its errors are expected)."""
         return target.pid is not None and not process_alive(target.pid, self.proc_root)
+
+    def _use(self, target: TargetState, kind: CheckKind, check: AccessCheck) -> None:
+        self._checks.pop(target.index).close()
+        self._checks[target.index] = check
+        kinds = list(self.kinds)
+        kinds[target.index] = kind
+        self.kinds = tuple(kinds)
+        self._describe()
+
+    def _switch_to_awaited(self, target: TargetState, pid: int) -> None:
+        """Switch to the best awaited kind the process allows now, if any."""
+        awaited = self._awaited[target.index]
+        for position, kind in enumerate(awaited):
+            if process_problem(kind, pid, self.proc_root) is not None:
+                continue
+            try:
+                check = open_check(kind, pid, self.proc_root, self.sys_root)
+            except (EngineError, OSError):  # e.g. exiting meanwhile: asked again next update
+                continue
+            self._replaced[target.index].append(self.kinds[target.index])
+            self._awaited[target.index] = awaited[:position]
+            self._use(target, kind, check)
+            return
+
+    def _fall_back(self, target: TargetState) -> bool:
+        """Replace the failed check of a live process by the one it replaced.
+
+        The new check starts observing the current sampling addresses; the
+        failed kind is not awaited any more.  False if no switch preceded.
+        """
+        replaced = self._replaced[target.index]
+        if not replaced:
+            return False
+        kind = replaced.pop()
+        check = open_check(kind, self._pid(target), self.proc_root, self.sys_root)
+        self._use(target, kind, check)
+        check.prepare(target.regions.sampling_addr)
+        return True
