@@ -12,7 +12,10 @@ Fixtures:
 
 Marker ``@pytest.mark.damon_guest(kernel="debian-6.12")``: on the host the
 test is run inside a QEMU guest booted from that kernel (``kdamon.vm.run``)
-and its outcome reported here; inside a guest it runs as it is.
+and its outcome reported here; inside a guest it runs as it is.  One guest
+per kernel runs all the session's marked tests for that kernel: the first
+such test to come up boots it, with every later one not run yet, and each
+test's result is reported when pytest reaches that test.
 
 This module is loaded by every pytest run of anyone who installed kdamon,
 so it imports nothing of kdamon at import time.
@@ -21,7 +24,8 @@ so it imports nothing of kdamon at import time.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from itertools import dropwhile
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -34,6 +38,8 @@ if TYPE_CHECKING:
 
 MARKER = "damon_guest"
 DEFAULT_KERNEL = "debian-6.12"
+# Guest results of the session's marked tests not reported yet, by nodeid.
+_GUEST_RESULTS = pytest.StashKey[dict[str, "CheckResult"]]()
 
 
 def in_guest() -> bool:
@@ -53,7 +59,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type=float,
         default=600.0,
         metavar="SECONDS",
-        help=f"seconds a @{MARKER} test may take in its guest, boot included (default 600)",
+        help=f"seconds a @{MARKER} test may take in its guest, boot included (default 600); "
+        "a guest that runs N tests gets N times this",
     )
 
 
@@ -67,28 +74,59 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
-    """On the host, run a ``damon_guest`` test in its guest and report the guest's outcome."""
-    marker = item.get_closest_marker(MARKER)
-    if marker is None or in_guest() or _skipped_here(item):
+    """On the host, report a ``damon_guest`` test's outcome in its guest (booting the guest if need be)."""
+    kernel = _guest_kernel(item)
+    if kernel is None:
         return None
-    from kdamon.check import host
-
-    kernel = item.config.getoption("--damon-guest-kernel") or marker.kwargs.get(
-        "kernel", marker.args[0] if marker.args else DEFAULT_KERNEL
-    )
     ihook = item.ihook
     ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
-    result = host.run_node_in_guest(
-        item.path,
-        item.nodeid,
-        rootdir=item.config.rootpath,
-        kernel=str(kernel),
-        timeout=float(item.config.getoption("--damon-guest-timeout")),
-    )
-    for report in _reports(item, result, str(kernel)):
+    results = item.session.stash.setdefault(_GUEST_RESULTS, {})
+    if item.nodeid not in results:
+        results.update(_run_in_guest(item, kernel, results))
+    for report in _reports(item, results.pop(item.nodeid), kernel):
         ihook.pytest_runtest_logreport(report=report)
     ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
     return True
+
+
+def _guest_kernel(item: pytest.Item) -> str | None:
+    """The kernel a test is sent to from here; None when it runs here (unmarked, in a guest, or skipped)."""
+    marker = item.get_closest_marker(MARKER)
+    if marker is None or in_guest() or _skipped_here(item):
+        return None
+    kernel = item.config.getoption("--damon-guest-kernel") or marker.kwargs.get(
+        "kernel", marker.args[0] if marker.args else DEFAULT_KERNEL
+    )
+    return str(kernel)
+
+
+def _run_in_guest(item: pytest.Item, kernel: str, done: Mapping[str, CheckResult]) -> dict[str, CheckResult]:
+    """Run ``item`` and every later test of the session bound for ``kernel`` in one guest; results by nodeid.
+
+    Tests in ``done`` already have a result.  A guest's results carry check ids
+    (``kdamon.check.emit.check_identity``), so a test whose id is taken in this
+    guest (a same-named file elsewhere) waits for a guest of its own.
+    """
+    from kdamon.check import host
+    from kdamon.check.emit import check_identity
+
+    batch = {check_identity(item)[0]: item}
+    for other in dropwhile(lambda test: test is not item, item.session.items):
+        if other.nodeid not in done and _guest_kernel(other) == kernel:
+            batch.setdefault(check_identity(other)[0], other)
+    results = host.run_nodes_in_guest(
+        {check_id: _target(test) for check_id, test in batch.items()},
+        rootdir=item.config.rootpath,
+        kernel=kernel,
+        timeout=float(item.config.getoption("--damon-guest-timeout")) * len(batch),
+    )
+    return {test.nodeid: results[check_id] for check_id, test in batch.items()}
+
+
+def _target(item: pytest.Item) -> str:
+    """The pytest argument that selects ``item`` in the guest (its file's absolute path, then the rest of its nodeid)."""
+    _, sep, rest = item.nodeid.partition("::")
+    return str(item.path.resolve()) + sep + rest
 
 
 def _skipped_here(item: pytest.Item) -> bool:

@@ -12,7 +12,7 @@ panic: the runner raises ``GuestCrash`` when it did) and ``suite.complete``
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from kdamon.check.results import (
@@ -24,7 +24,7 @@ from kdamon.check.results import (
 )
 from kdamon.errors import GuestCrash, GuestError, GuestTimeout
 
-__all__ = ["GUEST_COMMAND", "check_kernel", "default_cpus", "run_node_in_guest"]
+__all__ = ["GUEST_COMMAND", "check_kernel", "default_cpus", "run_nodes_in_guest"]
 
 GUEST_COMMAND = ("python3", "-m", "kdamon.check.guest")
 # An overloaded TCG host can make the kernel's boot-time IO-APIC timer check panic.
@@ -69,8 +69,8 @@ def _boot(
     progress: Progress | None,
     cmdline: Sequence[str] = (),
     cpus: int | None = None,
-) -> tuple[ConsoleResults, CheckResult, str, float, int | None]:
-    """Run ``command`` in a guest; ``(console results, crash check, accel, seconds, exit code)``."""
+) -> tuple[ConsoleResults, GuestCrash | GuestTimeout | None, str, float, int | None]:
+    """Run ``command`` in a guest; ``(console results, crash or timeout, accel, seconds, exit code)``."""
     from kdamon.vm import run
 
     if cpus is None:
@@ -78,22 +78,25 @@ def _boot(
     collect = _Collector(output)
     started = time.monotonic()
     accel, exit_code = "", None
-    crash = CheckResult(
-        id="kernel.no_warn_bug",
-        group="kernel",
-        title="the kernel printed no BUG, WARNING, Oops or panic during the run",
-        status=Status.PASS,
-    )
+    stopped: GuestCrash | GuestTimeout | None = None
     try:
         result = run(command, kernel=kernel, share=share, timeout=timeout, output=collect, progress=progress,
                      cmdline=(*GUEST_CMDLINE, *cmdline), cpus=cpus)
         accel, exit_code = result.accel, result.exit_code
-    except GuestCrash as err:
-        crash = CheckResult(crash.id, crash.title, Status.FAIL, str(err), group="kernel")
-    except GuestTimeout as err:
-        crash = CheckResult(crash.id, crash.title, Status.ERROR, f"undecided: {err}", group="kernel")
+    except (GuestCrash, GuestTimeout) as err:
+        stopped = err
     elapsed = time.monotonic() - started
-    return parse_console(collect.lines), crash, accel, elapsed, exit_code
+    return parse_console(collect.lines), stopped, accel, elapsed, exit_code
+
+
+def _crash_check(stopped: GuestCrash | GuestTimeout | None) -> CheckResult:
+    """``kernel.no_warn_bug``: failed by a crash, undecided after a timeout."""
+    check_id, title = "kernel.no_warn_bug", "the kernel printed no BUG, WARNING, Oops or panic during the run"
+    if isinstance(stopped, GuestCrash):
+        return CheckResult(check_id, title, Status.FAIL, str(stopped), group="kernel")
+    if isinstance(stopped, GuestTimeout):
+        return CheckResult(check_id, title, Status.ERROR, f"undecided: {stopped}", group="kernel")
+    return CheckResult(check_id, title, Status.PASS, group="kernel")
 
 
 def _completeness(console: ConsoleResults, exit_code: int | None) -> CheckResult:
@@ -137,13 +140,13 @@ def check_kernel(
     if selftests is not None:
         command += ["--selftests", str(selftests)]
         share.append(selftests)
-    console, crash, accel, elapsed, exit_code = _boot(
+    console, stopped, accel, elapsed, exit_code = _boot(
         command, kernel=kernel, share=share, timeout=timeout, output=output, progress=progress, cmdline=cmdline,
         cpus=cpus,
     )
     from kdamon.check.selftests import apply_limits
 
-    results = (*apply_limits(console.results, accel), crash, _completeness(console, exit_code))
+    results = (*apply_limits(console.results, accel), _crash_check(stopped), _completeness(console, exit_code))
     return KernelReport(
         kernel=kernel,
         results=results,
@@ -153,23 +156,30 @@ def check_kernel(
     )
 
 
-def run_node_in_guest(path: Path, nodeid: str, *, rootdir: Path, kernel: str, timeout: float) -> CheckResult:
-    """Run one pytest node (``nodeid`` of the test in ``path``) in a guest; its result."""
-    target = str(path.resolve())
-    rest = nodeid.split("::", 1)[1] if "::" in nodeid else ""
-    if rest:
-        target += "::" + rest
-    command = [*GUEST_COMMAND, "--rootdir", str(rootdir), "--node", target]
+def run_nodes_in_guest(nodes: Mapping[str, str], *, rootdir: Path, kernel: str, timeout: float) -> dict[str, CheckResult]:
+    """Run pytest nodes in one guest booted from ``kernel``; each node's result by its check id.
+
+    ``nodes`` maps the id that a node's result carries
+    (:func:`kdamon.check.emit.check_identity`) to its pytest target
+    (``/abs/path/test_x.py::test_y[a]``); ``rootdir`` is shared into the
+    guest and is pytest's rootdir there.  Results that arrived before a crash
+    or timeout are kept; every other node gets an error saying why it has none.
+    """
+    command = [*GUEST_COMMAND, "--rootdir", str(rootdir)]
+    for target in nodes.values():
+        command += ["--node", target]
     try:
-        console, crash, _accel, _elapsed, exit_code = _boot(
+        console, stopped, _accel, _elapsed, exit_code = _boot(
             command, kernel=kernel, share=[rootdir], timeout=timeout, output=None, progress=None
         )
     except GuestError as err:
-        return CheckResult(nodeid, nodeid, Status.ERROR, f"the guest could not run the test: {err}")
-    if crash.status is not Status.PASS:
-        return CheckResult(nodeid, nodeid, Status.FAIL, crash.message, crash.duration_s)
-    if len(console.results) != 1:
-        complete = _completeness(console, exit_code)
-        found = ", ".join(r.id for r in console.results) or "none"
-        return CheckResult(nodeid, nodeid, Status.ERROR, f"expected one result from the guest, got {found}; {complete.message}")
-    return console.results[0]
+        return {i: CheckResult(i, i, Status.ERROR, f"the guest could not run the tests: {err}") for i in nodes}
+    if stopped is not None:
+        why = f"the guest stopped before this test's result: {stopped}"
+    else:
+        others = "; ".join(f"{r.id}: {r.message}" for r in console.results if r.id not in nodes)
+        why = "; ".join(filter(None, ["the guest printed no result line for this test",
+                                      others and f"it reported instead {others}",
+                                      _completeness(console, exit_code).message]))
+    arrived = {r.id: r for r in console.results if r.id in nodes}
+    return {i: arrived.get(i) or CheckResult(i, i, Status.ERROR, why) for i in nodes}

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 import kdamon.vm
-from kdamon.check.host import check_kernel, run_node_in_guest
+from kdamon.check.host import check_kernel, run_nodes_in_guest
 from kdamon.check.results import CheckResult, Status, begin_line, end_line, result_line
-from kdamon.errors import GuestCrash
+from kdamon.errors import GuestCrash, GuestError, GuestTimeout
 from kdamon.vm import GuestResult
 
 
@@ -84,21 +84,59 @@ def test_a_guest_that_never_started(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "never started" in report.results[1].message
 
 
-def test_run_node_in_guest(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    node = CheckResult("test_x.something", "t", Status.FAIL, "assert 1 == 2")
-    fake = FakeRun([begin_line({}), result_line(node), end_line(1)])
+def test_a_timeout_leaves_the_kernel_check_undecided(monkeypatch: pytest.MonkeyPatch) -> None:
+    timeout = GuestTimeout("the guest did not finish within 1200 s; QEMU was killed", log_path="/x/console.log")
+    check = _run(monkeypatch, FakeRun([begin_line({}), result_line(R1)], error=timeout)).by_id()["kernel.no_warn_bug"]
+    assert check.status is Status.ERROR and check.message.startswith("undecided: the guest did not finish within 1200 s")
+
+
+FIRST = CheckResult("x.first", "first", Status.PASS)
+SECOND = CheckResult("x.second[a]", "second", Status.FAIL, "assert 1 == 2")
+
+
+def _run_nodes(monkeypatch: pytest.MonkeyPatch, fake: FakeRun, rootdir: Path) -> dict[str, CheckResult]:
     monkeypatch.setattr(kdamon.vm, "run", fake)
     monkeypatch.setattr("kdamon.check.host.default_cpus", lambda kernel, progress=None: 1)
-    test_file = tmp_path / "test_x.py"
-    result = run_node_in_guest(test_file, "test_x.py::test_something[a]", rootdir=tmp_path, kernel="debian-7.3", timeout=60)
-    assert result == node
-    assert fake.commands[0][-2:] == ["--node", f"{test_file}::test_something[a]"]
-    assert fake.kwargs["share"] == [tmp_path]
+    nodes = {"x.first": f"{rootdir}/test_x.py::test_first", "x.second[a]": f"{rootdir}/test_x.py::test_second[a]"}
+    return run_nodes_in_guest(nodes, rootdir=rootdir, kernel="debian-7.3", timeout=60)
 
 
-def test_run_node_in_guest_reports_a_crash_as_a_failure(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_run_nodes_in_guest_runs_them_in_one_guest(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    fake = FakeRun([begin_line({}), result_line(FIRST), "noise", result_line(SECOND), end_line(2)], exit_code=1)
+    results = _run_nodes(monkeypatch, fake, tmp_path)
+    assert results == {"x.first": FIRST, "x.second[a]": SECOND}
+    assert fake.commands == [["python3", "-m", "kdamon.check.guest", "--rootdir", str(tmp_path),
+                              "--node", f"{tmp_path}/test_x.py::test_first",
+                              "--node", f"{tmp_path}/test_x.py::test_second[a]"]]
+    assert fake.kwargs["share"] == [tmp_path] and fake.kwargs["kernel"] == "debian-7.3" and fake.kwargs["timeout"] == 60
+
+
+def test_a_crash_mid_batch_keeps_the_results_so_far(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     crash = GuestCrash("the guest kernel reported: BUG: unable to handle page fault", log_path="/x")
-    monkeypatch.setattr(kdamon.vm, "run", FakeRun([begin_line({})], error=crash))
-    monkeypatch.setattr("kdamon.check.host.default_cpus", lambda kernel, progress=None: 1)
-    result = run_node_in_guest(tmp_path / "t.py", "t.py::test_a", rootdir=tmp_path, kernel="k", timeout=60)
-    assert result.status is Status.FAIL and "BUG: unable to handle" in result.message
+    results = _run_nodes(monkeypatch, FakeRun([begin_line({}), result_line(FIRST)], error=crash), tmp_path)
+    assert results["x.first"] == FIRST
+    second = results["x.second[a]"]
+    assert second.status is Status.ERROR and "before this test's result" in second.message
+    assert "BUG: unable to handle page fault" in second.message
+
+
+def test_a_timeout_mid_batch_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    timeout = GuestTimeout("the guest did not finish within 60 s; QEMU was killed", log_path="/x")
+    results = _run_nodes(monkeypatch, FakeRun([begin_line({}), result_line(FIRST)], error=timeout), tmp_path)
+    assert results["x.first"] == FIRST
+    assert results["x.second[a]"].status is Status.ERROR and "did not finish within 60 s" in results["x.second[a]"].message
+
+
+def test_a_node_without_a_result_line_is_an_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    collect = CheckResult("x.collect", "collect", Status.ERROR, "SyntaxError: invalid syntax")
+    fake = FakeRun([begin_line({}), result_line(FIRST), result_line(collect), end_line(2)])
+    results = _run_nodes(monkeypatch, fake, tmp_path)
+    assert results["x.first"] == FIRST
+    second = results["x.second[a]"]
+    assert second.status is Status.ERROR and "no result line for this test" in second.message
+    assert "x.collect: SyntaxError" in second.message
+
+
+def test_a_guest_that_cannot_boot_fails_every_node(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    results = _run_nodes(monkeypatch, FakeRun([], error=GuestError("no such kernel: debian-7.3")), tmp_path)
+    assert [(r.status, "no such kernel" in r.message) for r in results.values()] == [(Status.ERROR, True)] * 2
