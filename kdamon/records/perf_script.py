@@ -12,16 +12,24 @@ deletes the ``.`` of the timestamp, so ``secs.frac`` becomes one number),
 one row per line.  A sentinel number appended to each line marks line ends
 among the runs, which makes the split into lines exact; lines whose prefixes
 differ in their digits (``trace_pipe`` flags) are read from their last runs.
+Every line must carry the event's name as the block's first line spells it.
 Blocks that mix in other events are filtered first; what the fast path
 cannot read goes through a per-line regular expression.
 Lines are then cut into snapshots per (kdamond, target) by ``nr_regions``.
+
+A file is read in 1 MiB blocks that are not copied to end at a line end:
+the line a block cuts is completed from the file and parsed on its own.
+``numpy.fromstring`` releases the GIL, so a worker thread converts one
+block's digit runs while the reading thread translates the next block, and
+the two halves of the work overlap on two CPUs.
 """
 
 from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
@@ -49,8 +57,8 @@ _KEEP = frozenset(b"0123456789 \n")
 _TABLE = bytes(32 if c in b"-\t" else c for c in range(256))
 _DELETE = bytes(c for c in range(256) if c not in _KEEP and c not in b"-\t")
 _LINE = re.compile(
-    rb"(?P<prefix>[^\n]*?)(?P<secs>\d+)\.(?P<frac>\d+): (?:damon:)?damon_aggregated: "
-    rb"target_id=(?P<tid>\d+|None) nr_regions=(?P<nr>\d+) (?P<start>\d+)-(?P<end>\d+): "
+    rb"(?P<prefix>[^\n]*?)(?P<secs>\d+)\.(?P<frac>\d+): (?P<marker>(?:damon:)?damon_aggregated: target_id=)"
+    rb"(?P<tid>\d+|None) nr_regions=(?P<nr>\d+) (?P<start>\d+)-(?P<end>\d+): "
     rb"(?P<nacc>-?\d+)(?: (?P<age>-?\d+))?\s*"
 )
 _KDAMOND = re.compile(rb"kdamond\.(\d+)")
@@ -76,6 +84,7 @@ class _Layout(NamedTuple):
     kdamond_col: int
     frac_digits: int
     has_age: bool
+    marker: bytes  # the event's name as the line spells it: perf script's longer one is counted faster
 
 
 def _digit_runs(text: bytes) -> int:
@@ -96,6 +105,7 @@ def _layout_of(line: bytes) -> _Layout | None:
         kdamond_col=_digit_runs(prefix[: kdamond.start(1)]) if kdamond else -1,
         frac_digits=len(match["frac"]),
         has_age=has_age,
+        marker=match["marker"],
     )
 
 
@@ -139,21 +149,43 @@ def _fields_before_ends(
     return kdamond, fields
 
 
-def _parse_fast(block: bytes) -> _Lines | None:
-    """Parse a block of damon_aggregated lines ending in a newline; None if it needs the slow path.
+class _Prepared(NamedTuple):
+    """A block made ready for ``numpy.fromstring``: its digit runs, a sentinel after each line."""
 
-    A sentinel number is appended to every line before parsing, so that line
-    ends are known among the digit runs.  The fields are taken from one row
-    per line when all lines hold as many runs as the first one, else from
-    the last runs before each line end (after the timestamp, the kernel's
-    format fixes the fields).  Every line must carry the event's marker.
+    layout: _Layout
+    nr_lines: int
+    text: bytes
+    cut_runs: int  # the runs of a line cut by the block's end, last in ``text``: not the block's to parse
+
+
+def _prepare(block: bytes, end: int) -> _Prepared | None:
+    """The fast path's work on the bytes of the whole lines ``block[:end]``; None if the first is not one it reads.
+
+    The whole block is translated (cutting it at ``end`` would copy it); the
+    runs after ``end`` are counted instead, to be dropped from the numbers.
     """
     layout = _layout_of(block[: block.find(b"\n")])
     if layout is None:
         return None
-    nr_lines = block.count(_MARKER)
     text = block.translate(_TABLE, _DELETE).replace(b"\n", _SENTINEL_TEXT)
-    values = np.fromstring(text, dtype=np.uint64, sep=" ")
+    return _Prepared(layout, block.count(layout.marker, 0, end), text, _digit_runs(block[end:]))
+
+
+def _numbers(text: bytes) -> U64Array:
+    """Every digit run of a prepared text (numpy releases the GIL meanwhile)."""
+    return np.fromstring(text, dtype=np.uint64, sep=" ")
+
+
+def _lines_of(prepared: _Prepared, numbers: U64Array) -> _Lines | None:
+    """Cut a prepared block's numbers into lines; None if they are not as the first line promised.
+
+    The sentinels mark the line ends among the numbers.  The fields are taken
+    from one row per line when all lines hold as many runs as the first one,
+    else from the last runs before each line end (after the timestamp, the
+    kernel's format fixes the fields).  Every line must carry the event's marker.
+    """
+    layout, nr_lines = prepared.layout, prepared.nr_lines
+    values = numbers[: numbers.size - prepared.cut_runs]
     is_end = values == _SENTINEL
     found = _fields_in_rows(values, is_end, nr_lines, layout) or _fields_before_ends(values, is_end, nr_lines, layout)
     if found is None:
@@ -169,6 +201,12 @@ def _parse_fast(block: bytes) -> _Lines | None:
         nr_regions=fields[:, 2],
         regions=regions_array(starts, ends, fields[:, 5], fields[:, 6] if layout.has_age else 0),
     )
+
+
+def _parse_fast(block: bytes) -> _Lines | None:
+    """Parse a block of damon_aggregated lines ending in a newline; None if it needs the slow path."""
+    prepared = _prepare(block, len(block))
+    return None if prepared is None else _lines_of(prepared, _numbers(prepared.text))
 
 
 def _parse_slow(lines: list[bytes]) -> _Lines:
@@ -208,14 +246,52 @@ def _parse_slow(lines: list[bytes]) -> _Lines:
 def _parse_block(block: bytes) -> _Lines:
     """Parse complete lines (``block`` ends with a newline)."""
     parsed = _parse_fast(block)
-    if parsed is not None:
-        return parsed
+    return parsed if parsed is not None else _parse_slower(block)
+
+
+def _parse_slower(block: bytes) -> _Lines:
+    """Parse what the fast path declined: without the other events' lines if that is enough, else line by line."""
     lines = [line for line in block.split(b"\n") if _MARKER in line]
     if lines and len(lines) < block.count(b"\n"):
-        parsed = _parse_fast(b"\n".join(lines) + b"\n")  # without the other events
+        parsed = _parse_fast(b"\n".join(lines) + b"\n")
         if parsed is not None:
             return parsed
     return _parse_slow(lines)
+
+
+class _Pending(NamedTuple):
+    """One of ``_blocks`` and, unless the fast path declined it, the worker thread's reading of its numbers."""
+
+    block: bytes
+    end: int
+    cut: bytes
+    fast: tuple[_Prepared, Future[U64Array]] | None
+
+    def lines(self) -> Iterator[_Lines]:
+        """The block's whole lines, then its cut line."""
+        parsed = None if self.fast is None else _lines_of(self.fast[0], self.fast[1].result())
+        yield parsed if parsed is not None else _parse_slower(self.block[: self.end])
+        if self.cut:
+            yield _parse_block(self.cut)
+
+
+def _parse_blocks(blocks: Iterable[tuple[bytes, int, bytes]]) -> Iterator[_Lines]:
+    """The lines of ``_blocks``, in order, a block's numbers read in a worker thread.
+
+    ``numpy.fromstring`` releases the GIL: while the worker converts one
+    block's digit runs, this thread prepares the next block and then cuts
+    the converted block into lines.
+    """
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kdamon-perf-script") as pool:
+        pending: _Pending | None = None
+        for block, end, cut in blocks:
+            prepared = _prepare(block, end)
+            fast = None if prepared is None else (prepared, pool.submit(_numbers, prepared.text))
+            if pending is not None:
+                yield from pending.lines()
+            pending = _Pending(block, end, cut, fast)
+        if pending is not None:
+            yield from pending.lines()
 
 
 @attrs.define
@@ -315,6 +391,9 @@ class PerfScriptParser:
                 self._partials[key] = partial
         while pos < count:
             size = int(nr_regions[pos])
+            if size == 0:
+                pos += 1  # a line that claims no regions belongs to no snapshot
+                continue
             end = min(pos + size, count)
             mismatch = np.flatnonzero(nr_regions[pos:end] != size)
             if mismatch.size:
@@ -343,15 +422,24 @@ class PerfScriptRecords(RecordSource):
     def arrays(self) -> Iterator[SnapshotArrays]:
         parser = PerfScriptParser(sample_us=self._meta.sample_us, aggr_us=self._meta.aggr_us)
         with open(self.path, "rb") as stream:
-            for block in _blocks(stream):
-                yield from parser.feed(block)
+            for lines in _parse_blocks(_blocks(stream)):
+                yield from parser._assemble(lines)
         yield from parser.finish()
         self.truncated = parser.truncated
 
 
-def _blocks(stream: BinaryIO) -> Iterator[bytes]:
-    """Blocks of about ``_BLOCK_BYTES`` that end at a line end (except maybe the last)."""
+def _blocks(stream: BinaryIO) -> Iterator[tuple[bytes, int, bytes]]:
+    """Blocks of about ``_BLOCK_BYTES``, each with where its last whole line ends and the line it cuts there.
+
+    The cut line is completed from the stream (with a newline if the file's
+    last line lacks one) and parsed on its own, so that no block is copied
+    to end at a line end.
+    """
     while block := stream.read(_BLOCK_BYTES):
-        if not block.endswith(b"\n"):
-            block += stream.readline()
-        yield block
+        end = block.rfind(b"\n") + 1
+        cut = b""
+        if end < len(block):
+            cut = block[end:] + stream.readline()
+            if not cut.endswith(b"\n"):
+                cut += b"\n"  # the file's last line has no newline
+        yield block, end, cut

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import tempfile
+import threading
+from collections.abc import Callable, Generator
 from pathlib import Path
 
 import numpy as np
@@ -9,8 +12,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kdamon.records import PerfScriptParser, PerfScriptRecords, SnapshotArrays
-from kdamon.records.perf_script import _parse_fast, _parse_slow
+from kdamon.records import (
+    PerfScriptParser,
+    PerfScriptRecords,
+    SnapshotArrays,
+    perf_script,
+)
+from kdamon.records.perf_script import _SENTINEL, _parse_block, _parse_fast, _parse_slow
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -140,6 +148,124 @@ def test_lost_lines_close_the_snapshot_early() -> None:
     assert not truncated
 
 
+def test_a_field_that_reads_as_the_sentinel_leaves_the_fast_path_and_is_read_exactly() -> None:
+    sentinel = int(_SENTINEL)
+    regions = [(sentinel - 4097, sentinel, 1, 2), (sentinel, sentinel + 4095, 3, 4)]
+    text = "".join(snapshot_lines(1_000_000, 0, regions)).encode()
+    assert _parse_fast(text) is None
+    (only,), truncated = parse_all(text)
+    assert only.regions.tolist() == regions
+    assert not truncated
+
+
+def test_lines_that_spell_the_event_differently_are_read_exactly() -> None:
+    perf = perf_line(1_000_000, 0, 2, 4096, 8192, 1, 2)
+    trace_pipe = perf_line(1_000_001, 0, 2, 8192, 12288, 3, 4)
+    trace_pipe = trace_pipe.replace("damon:damon_aggregated", "damon_aggregated")
+    for text in (perf + trace_pipe, trace_pipe + perf):
+        block = text.encode()
+        parsed, slow = _parse_block(block), _parse_slow(block.split(b"\n"))
+        assert parsed.regions.tolist() == slow.regions.tolist() != []
+        for name in ("kdamond", "time_ns", "target", "nr_regions"):
+            assert np.array_equal(getattr(parsed, name), getattr(slow, name)), name
+
+
+Summary = list[tuple[int, tuple[int, int, int], list[tuple[int, int, int, int]]]]
+
+
+def two_kdamonds(*, flag_step: int = 0, other_event: bool = False) -> tuple[bytes, Summary]:
+    """Two kdamonds' snapshots, their lines interleaved; with another event's line among them if asked."""
+    lines: list[str] = []
+    expected: Summary = []
+    for step in range(4):
+        time_us = 5_000_000 + step * 100_000
+        pair = []
+        for kdamond in (0, 1):
+            regions = [(4096 * (i + 1), 4096 * (i + 2), i + kdamond, step + i) for i in range(5)]
+            pair.append(snapshot_lines(time_us, 0, regions, kdamond=kdamond, pid=100 + kdamond, flag_step=flag_step))
+            expected.append((time_us * 1000, (kdamond, 0, 0), regions))
+        lines += [line for both in zip(*pair, strict=True) for line in both]
+        if other_event:
+            other = f"       kdamond.0  100 [002]  {time_us // 10**6:5d}.999999: damon:damos_before_apply: ctx_idx=0\n"
+            lines.append(other)
+    return "".join(lines).encode(), expected
+
+
+@pytest.mark.parametrize("block_bytes", [40, 137, 1000, 1 << 20])
+@pytest.mark.parametrize(("flag_step", "other_event"), [(0, False), (1, False), (0, True)])
+def test_a_file_read_in_blocks_that_cut_lines_gives_every_snapshot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block_bytes: int, flag_step: int, other_event: bool
+) -> None:
+    text, expected = two_kdamonds(flag_step=flag_step, other_event=other_event)
+    path = tmp_path / "perf.txt"
+    path.write_bytes(text.rstrip(b"\n"))  # the last line without its newline, too
+    monkeypatch.setattr(perf_script, "_BLOCK_BYTES", block_bytes)
+    source = PerfScriptRecords(path)
+    assert sorted(summary(list(source.arrays()))) == sorted(expected)
+    assert source.truncated is False
+
+
+def test_a_last_line_without_its_newline_is_read_exactly(tmp_path: Path) -> None:
+    # the fast path needs every line to end in a newline: without one, a last
+    # field that reads as the sentinel would pass for a line end
+    text = "".join(snapshot_lines(1_000_000, 0, [(4096, 8192, 1, 2), (8192, 12288, 3, int(_SENTINEL))])).rstrip("\n")
+    path = tmp_path / "perf.txt"
+    path.write_text(text)
+    (only,) = PerfScriptRecords(path).arrays()
+    assert only.time_ns == 1_000_000_000
+    assert only.regions.tolist() == _parse_slow(text.encode().split(b"\n")).regions.tolist()
+
+
+def test_blocks_cut_mid_line_stay_on_the_fast_paths_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    text, expected = two_kdamonds()
+    path = tmp_path / "perf.txt"
+    path.write_bytes(text)
+    declined: list[str] = []
+    for name in ("_parse_slower", "_fields_before_ends"):  # the slow path, the fast path's slower half
+        original = getattr(perf_script, name)
+        def counted(*args: object, name: str = name, original: Callable[..., object] = original) -> object:
+            declined.append(name)
+            return original(*args)
+
+        monkeypatch.setattr(perf_script, name, counted)
+    monkeypatch.setattr(perf_script, "_BLOCK_BYTES", 1000)  # about 7 lines: most blocks end inside a line
+    assert sorted(summary(list(PerfScriptRecords(path).arrays()))) == sorted(expected)
+    assert declined == []
+
+
+def test_closing_the_snapshots_early_stops_the_worker_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "perf.txt"
+    path.write_bytes(two_kdamonds()[0])
+    monkeypatch.setattr(perf_script, "_BLOCK_BYTES", 1000)
+
+    def workers() -> list[threading.Thread]:
+        return [thread for thread in threading.enumerate() if thread.name.startswith("kdamon-perf-script")]
+
+    snapshots = PerfScriptRecords(path).arrays()
+    assert isinstance(snapshots, Generator)
+    next(snapshots)
+    assert workers()
+    snapshots.close()
+    assert workers() == []
+
+
+def test_a_line_that_claims_no_regions_is_dropped() -> None:
+    lines = snapshot_lines(1_000_000, 0, [(0, 4096, 1, 1), (4096, 8192, 2, 2)])
+    lines.append(perf_line(1_050_000, 0, 0, 8192, 12288, 3, 3))
+    lines += snapshot_lines(1_100_000, 0, [(0, 8192, 4, 4), (8192, 12288, 5, 5)])
+    result: list[tuple[list[SnapshotArrays], bool]] = []
+    reader = threading.Thread(target=lambda: result.append(parse_all("".join(lines).encode())), daemon=True)
+    reader.start()
+    reader.join(timeout=10)
+    assert result, "the parser loops on nr_regions=0"
+    snapshots, truncated = result[0]
+    assert [s.regions.tolist() for s in snapshots] == [
+        [(0, 4096, 1, 1), (4096, 8192, 2, 2)],
+        [(0, 8192, 4, 4), (8192, 12288, 5, 5)],
+    ]
+    assert not truncated
+
+
 region_lists = st.lists(
     st.tuples(st.integers(0, 2**46), st.integers(1, 2**30), st.integers(0, 400), st.integers(0, 10**6)),
     min_size=1,
@@ -152,9 +278,10 @@ region_lists = st.lists(
     plan=st.lists(st.tuples(st.integers(0, 2), st.integers(0, 2), region_lists), min_size=1, max_size=8),
     pieces=st.integers(1, 7),
     flag_step=st.integers(0, 3),
+    block_bytes=st.integers(16, 600),
 )
 def test_any_split_of_the_text_gives_the_same_snapshots(
-    plan: list[tuple[int, int, list[tuple[int, int, int, int]]]], pieces: int, flag_step: int
+    plan: list[tuple[int, int, list[tuple[int, int, int, int]]]], pieces: int, flag_step: int, block_bytes: int
 ) -> None:
     lines: list[str] = []
     expected = []
@@ -168,9 +295,20 @@ def test_any_split_of_the_text_gives_the_same_snapshots(
     assert sorted(summary(whole)) == sorted(expected)
     split, _ = parse_all(text, pieces)
     assert sorted(summary(split)) == sorted(expected)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "perf.txt"
+        path.write_bytes(text)
+        default_block_bytes, perf_script._BLOCK_BYTES = perf_script._BLOCK_BYTES, block_bytes
+        try:
+            read = list(PerfScriptRecords(path).arrays())
+        finally:
+            perf_script._BLOCK_BYTES = default_block_bytes
+    assert sorted(summary(read)) == sorted(expected)
     slow = _parse_slow(text.split(b"\n"))
     fast = _parse_fast(text)
-    assert fast is not None
+    if fast is None:  # only an address that reads as the line-end sentinel sends the fast path away
+        assert any(int(_SENTINEL) in region[:2] for _, _, regions in plan for region in regions)
+        return
     assert fast.regions.tolist() == slow.regions.tolist()
     for name in ("kdamond", "time_ns", "target", "nr_regions"):
         assert np.array_equal(getattr(fast, name), getattr(slow, name)), name
