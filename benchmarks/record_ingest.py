@@ -13,7 +13,8 @@ Cases (each in its own process):
   perf_script stream  parse and drop each snapshot (the streaming footprint)
   kdamon keep         read the record file, keeping all SnapshotArrays
   kdamon stream       read and drop
-  kdamon objects      read into model Snapshot objects (one RegionState a region)
+  kdamon objects      read into model Snapshot objects (one RegionState a region);
+                      what the Python API costs, not an ingest case of the target
   baseline            import kdamon.records and do nothing (the floor of the RSS)
 
     python3 benchmarks/record_ingest.py [--snapshots 1000] [--regions 1000] [--keep-files DIR]
@@ -123,7 +124,10 @@ def report(fmt: str, mode: str, figures: dict[str, float]) -> None:
     cpu_rate = figures["lines"] / max(figures["cpu_seconds"], 1e-9)
     speedup = rate / PEER_LINES_PER_S
     memory_ratio = PEER_PEAK_BYTES / figures["peak_bytes"]
-    ok = "ok" if speedup >= TARGET_SPEEDUP and memory_ratio >= TARGET_MEMORY_FRACTION else "BELOW TARGET"
+    if mode == "objects":
+        ok = "(model objects: beside the target, which is for ingest)"
+    else:
+        ok = "ok" if speedup >= TARGET_SPEEDUP and memory_ratio >= TARGET_MEMORY_FRACTION else "BELOW TARGET"
     print(
         f"{fmt + ' ' + mode:24s} {rate:14,.0f} {figures['seconds']:8.3f}s {cpu_rate:14,.0f} {peak_mb:9.1f} MB"
         f"   x{speedup:6.1f} faster  1/{memory_ratio:5.1f} memory  {ok}"
