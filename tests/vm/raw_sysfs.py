@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
+
+KDAMONDS = Path("/sys/kernel/mm/damon/admin/kdamonds")
+MODULES = Path("/sys/module")
 
 
 def raw_write(path: Path, value: str) -> None:
@@ -13,3 +17,19 @@ def raw_write(path: Path, value: str) -> None:
         os.write(fd, value.encode())
     finally:
         os.close(fd)
+
+
+def reset_damon() -> None:
+    """Leave DAMON sysfs empty and the DAMON modules off (the guest is the test's own)."""
+    for name in ("damon_reclaim", "damon_lru_sort", "damon_stat"):
+        enabled = MODULES / name / "parameters" / "enabled"
+        if enabled.exists() and enabled.read_text().strip() == "Y":
+            raw_write(enabled, "N")
+    for i in range(int((KDAMONDS / "nr_kdamonds").read_text())):
+        if (KDAMONDS / str(i) / "state").read_text().strip() == "on":
+            try:
+                raw_write(KDAMONDS / str(i) / "state", "off")
+            except OSError as exc:
+                if exc.errno != errno.EPERM:  # a kdamond that stopped by itself meanwhile
+                    raise
+    raw_write(KDAMONDS / "nr_kdamonds", "0")

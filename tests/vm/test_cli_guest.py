@@ -7,7 +7,6 @@ would; kdamon must show it and never touch it.
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import subprocess
@@ -19,28 +18,12 @@ import pytest
 
 from kdamon.engine.workload import WorkloadLayout
 from kdamon.records.detect import open_any
-from raw_sysfs import raw_write
+from raw_sysfs import raw_write, reset_damon
 
 ADMIN = Path("/sys/kernel/mm/damon/admin")
 KDAMONDS = ADMIN / "kdamonds"
 MODULES = Path("/sys/module")
 
-
-
-def reset_damon() -> None:
-    """Leave DAMON sysfs empty and the modules off (the guest is the test's own)."""
-    for name in ("damon_reclaim", "damon_lru_sort", "damon_stat"):
-        enabled = MODULES / name / "parameters" / "enabled"
-        if enabled.exists() and enabled.read_text().strip() == "Y":
-            raw_write(enabled, "N")
-    for i in range(int((KDAMONDS / "nr_kdamonds").read_text())):
-        if (KDAMONDS / str(i) / "state").read_text().strip() == "on":
-            try:
-                raw_write(KDAMONDS / str(i) / "state", "off")
-            except OSError as exc:
-                if exc.errno != errno.EPERM:
-                    raise
-    raw_write(KDAMONDS / "nr_kdamonds", "0")
 
 
 def damon_tree() -> dict[str, str]:

@@ -40,7 +40,7 @@ from kdamon.model import (
     Target,
     Watermarks,
 )
-from raw_sysfs import raw_write
+from raw_sysfs import raw_write, reset_damon
 
 KDAMONDS = DEFAULT_ROOT / "kdamonds"
 T = TypeVar("T")
@@ -65,19 +65,6 @@ class LoggingFs(OsFs):
         self.writes.append((path, data))
         super().write(path, data)
 
-
-
-def reset_damon() -> None:
-    """Leave DAMON sysfs empty (the guest is the test's own)."""
-    nr = int((KDAMONDS / "nr_kdamonds").read_text())
-    for i in range(nr):
-        if (KDAMONDS / str(i) / "state").read_text().strip() == "on":
-            try:
-                raw_write(KDAMONDS / str(i) / "state", "off")
-            except OSError as exc:
-                if exc.errno != errno.EPERM:
-                    raise
-    raw_write(KDAMONDS / "nr_kdamonds", "0")
 
 
 @pytest.fixture
