@@ -139,8 +139,8 @@ def main() -> None:
               f"{verdict} the target of at most 0.33")
     interpreter = statistics.median(r["python3 -c pass"] for r in rounds)
     floor = statistics.median(r["import attrs"] for r in rounds)
-    print(f"floor: the interpreter alone starts in {interpreter:.2f} s and `import attrs` (the model's "
-          f"class library) takes {floor:.2f} s: {floor / median['damo start']:.2f} of damo start and "
+    print(f"floor: a process that only imports attrs (the model's class library) takes {floor:.2f} s "
+          f"(the interpreter alone {interpreter:.2f} s): {floor / median['damo start']:.2f} of damo start and "
           f"{floor / median['damo report damon']:.2f} of damo report damon before kdamon runs a line")
 
 
