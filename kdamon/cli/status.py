@@ -33,14 +33,19 @@ def _range(low: int, high: int, top: int, fmt: Any = str) -> str:
     return f"{fmt(low)}..{'max' if high >= top else fmt(high)}"
 
 
-def _scheme_line(scheme: Scheme) -> str:
+def _scheme_line(scheme: Scheme, aggr_us: int) -> str:
+    """One scheme; its ages (counted in aggregation intervals) also as durations at ``aggr_us``."""
     from kdamon.model import format_duration_us, format_size
+
+    def age(value: int) -> str:
+        return format_duration_us(value * aggr_us, approx=True)
 
     p = scheme.access_pattern
     words = [scheme.action,
              f"sz {_range(p.sz_min, p.sz_max, p.SZ_MAX, lambda v: format_size(v, approx=True))}",
              f"nr_accesses {_range(p.nr_accesses_min, p.nr_accesses_max, p.NR_ACCESSES_MAX)}",
-             f"age {_range(p.age_min, p.age_max, p.AGE_MAX)}"]
+             f"age {_range(p.age_min, p.age_max, p.AGE_MAX)} aggregations "
+             f"({_range(p.age_min, p.age_max, p.AGE_MAX, age)})"]
     if scheme.apply_interval_us:
         words.append(f"every {format_duration_us(scheme.apply_interval_us, approx=True)}")
     q = scheme.quota
@@ -95,7 +100,7 @@ def format_status(status: KdamondStatus) -> list[str]:
     if context is not None:
         body += _context_lines(context)
         for index, scheme in enumerate(context.schemes):
-            body.append(f"scheme {index}: {_scheme_line(scheme)}")
+            body.append(f"scheme {index}: {_scheme_line(scheme, context.intervals.aggr_us)}")
             if index < len(status.stats):
                 body.append(f"    {_stats_line(status.stats[index])}")
     if status.note:

@@ -1,4 +1,4 @@
-"""kdamon status shows scheme counters a kernel does not report as unknown, never as 0."""
+"""kdamon status: scheme counters a kernel does not report are unknown, never 0; ages read as durations."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from fake_debugfs import FakeDebugfs
 from kdamon.backend.host import Host, HostPaths
 from kdamon.backend.types import KdamondId, KdamondStatus
 from kdamon.cli.status import format_status, status_json
-from kdamon.model import Context, Kdamond, Scheme, SchemeStats, Target
+from kdamon.model import AccessPattern, Context, Intervals, Kdamond, Scheme, SchemeStats, Target
 
 STAT = "0 18446744073709551615 0 4294967295 0 4294967295 5 0 0 0 0 0 0 0 0 0 0 0\n"
 
@@ -53,3 +53,12 @@ def test_status_of_a_5_16_debugfs_context(tmp_path: Path, kdamon: Kdamon) -> Non
     [entry] = json.loads(out)
     assert entry["stats"] == [{"nr_tried": 3, "sz_tried": 12288, "nr_applied": None, "sz_applied": None,
                                "qt_exceeds": None, "sz_ops_filter_passed": None, "nr_snapshots": None}]
+
+
+def test_scheme_ages_are_also_shown_as_durations_at_the_aggregation_interval() -> None:
+    scheme = Scheme(action="cold", access_pattern=AccessPattern(age_min=50, age_max=600))
+    kdamond = Kdamond(contexts=(Context(intervals=Intervals(aggr_us=200_000), targets=(Target(pid=7),),
+                                        schemes=(scheme,)),))
+    lines = format_status(KdamondStatus(KdamondId("engine", "0"), "kdamon", True, 9, kdamond, ()))
+    [line] = [line for line in lines if "scheme 0:" in line]
+    assert "age 50..600 aggregations (10s..2m)" in line
