@@ -111,7 +111,11 @@ def test_engine_and_kernel_agree_on_regions_and_the_hot_area(
     for snapshots in (kernel, engine):
         for snapshot in snapshots:
             assert len(snapshot.regions) <= NR_REGIONS.max
-    assert all(len(snapshot.regions) >= NR_REGIONS.min for snapshot in engine)
+    # The first aggregation still has the initial split, which (in the kernel too) cuts each of
+    # the three ranges into floor(range / (total / min)) pieces and may give fewer than min;
+    # every later one has been split and then merged under the total / min size limit.
+    counts = [len(snapshot.regions) for snapshot in engine]
+    assert min(counts[1:]) >= NR_REGIONS.min, counts
 
     late_kernel, late_engine = kernel[len(kernel) // 2:], engine[len(engine) // 2:]
     for who, late in (("kernel", late_kernel), (f"engine ({monitor.ops.name})", late_engine)):
