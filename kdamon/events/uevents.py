@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -91,6 +92,9 @@ class PaddrFollower:
     On each memory event the regions are recomputed (``regions``, default
     :func:`~kdamon.events.memory.paddr_regions` from ``/proc/iomem``); when
     they changed, ``update(regions)`` is called from the observer's thread.
+    The kernel announces a block's ``remove`` before it releases the range
+    from ``/proc/iomem``, so a ``remove`` that changed nothing yet is followed
+    by re-reads for up to ``settle_s`` seconds from a second thread.
     An exception from ``update`` stops following and is re-raised by
     :meth:`wait_updates` and :meth:`stop`.
     """
@@ -101,10 +105,15 @@ class PaddrFollower:
         *,
         regions: Callable[[], tuple[Region, ...]] = paddr_regions,
         observe: Callable[[Handler], Observer] = udev_memory_observer,
+        settle_s: float = 10.0,
     ) -> None:
         self._update = update
         self._compute = regions
         self._observe = observe
+        self._settle_s = settle_s
+        self._settle_until = 0.0
+        self._settler: threading.Thread | None = None
+        self._stopping = False
         self._observer: Observer | None = None
         self._changed = threading.Condition()
         self.regions: tuple[Region, ...] = ()
@@ -114,6 +123,7 @@ class PaddrFollower:
 
     def start(self) -> PaddrFollower:
         """Read the current regions and start following memory events."""
+        self._stopping = False
         self._observer = self._observe(self._on_event)  # subscribe first: miss nothing
         self.regions = self._compute()
         self._observer.start()
@@ -124,6 +134,12 @@ class PaddrFollower:
         if self._observer is not None:
             self._observer.stop()
             self._observer = None
+        with self._changed:
+            self._stopping = True
+            self._changed.notify_all()
+            settler, self._settler = self._settler, None
+        if settler is not None:
+            settler.join()
         self._raise_error()
 
     def __enter__(self) -> PaddrFollower:
@@ -135,17 +151,44 @@ class PaddrFollower:
     def _on_event(self, event: MemoryEvent) -> None:
         with self._changed:
             self.events.append(event)
-            if self.error is not None:
-                return
-            try:
-                new = self._compute()
-                if new != self.regions:
-                    self._update(new)
-                    self.regions = new
-                    self.nr_updates += 1
-            except BaseException as exc:  # kept for the caller's thread
-                self.error = exc
-            self._changed.notify_all()
+            if not self._refresh() and event.action == "remove" and not self._stopping:
+                self._settle_until = time.monotonic() + self._settle_s
+                if self._settler is None:
+                    self._settler = threading.Thread(target=self._settle, name="kdamon-iomem-settle",
+                                                     daemon=True)
+                    self._settler.start()
+
+    def _refresh(self) -> bool:
+        """Recompute the regions and hand on a change (lock held); True when they changed."""
+        if self.error is not None:
+            return False
+        changed = False
+        try:
+            new = self._compute()
+            if new != self.regions:
+                self._update(new)
+                self.regions = new
+                self.nr_updates += 1
+                changed = True
+        except BaseException as exc:  # kept for the caller's thread
+            self.error = exc
+        self._changed.notify_all()
+        return changed
+
+    def _settle(self) -> None:
+        """Re-read the regions after a ``remove`` until they change or the window closes."""
+        delay = 0.005
+        with self._changed:
+            while not self._stopping and self.error is None:
+                left = self._settle_until - time.monotonic()
+                if left <= 0:
+                    break
+                self._changed.wait(min(delay, left))
+                delay = min(delay * 2, 0.25)
+                if not self._stopping and self._refresh():
+                    self._settle_until = 0.0
+            if self._settler is threading.current_thread():
+                self._settler = None
 
     def wait_updates(self, count: int, timeout: float | None = None) -> bool:
         """Wait until ``update`` was called ``count`` times in all; False on timeout."""

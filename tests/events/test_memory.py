@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 import types
 from collections.abc import Callable
 
@@ -111,15 +113,15 @@ BASE: tuple[Region, ...] = (Region(0x100000, 0x40000000),)
 GROWN: tuple[Region, ...] = BASE + (Region(0x100000000, 0x110000000),)
 
 
-def _follower(ram: list[tuple[Region, ...]], update: Callable[[tuple[Region, ...]], None]
-              ) -> tuple[PaddrFollower, list[FakeObserver]]:
+def _follower(ram: list[tuple[Region, ...]], update: Callable[[tuple[Region, ...]], None],
+              settle_s: float = 10.0) -> tuple[PaddrFollower, list[FakeObserver]]:
     observers: list[FakeObserver] = []
 
     def observe(handler: object) -> FakeObserver:
         observers.append(FakeObserver(handler))
         return observers[-1]
 
-    follower = PaddrFollower(update, regions=lambda: ram[0], observe=observe)
+    follower = PaddrFollower(update, regions=lambda: ram[0], observe=observe, settle_s=settle_s)
     return follower, observers
 
 
@@ -142,6 +144,33 @@ def test_follower_updates_on_add_and_remove_only_when_regions_change() -> None:
     assert updates == [GROWN, BASE]
     assert follower.nr_updates == 2 and [e.action for e in follower.events] == [
         "add", "online", "offline", "remove"]
+
+
+def test_follower_rereads_after_a_remove_announced_before_the_range_is_released() -> None:
+    # The kernel sends a block's remove uevent before it drops the range from /proc/iomem.
+    ram = [GROWN]
+    updates: list[tuple[Region, ...]] = []
+    follower, observers = _follower(ram, updates.append)
+    with follower:
+        observers[0].handler(MemoryEvent("remove", 32, "x"))  # type: ignore[operator]
+        assert follower.nr_updates == 0
+        release = threading.Timer(0.05, lambda: ram.__setitem__(0, BASE))
+        release.start()
+        assert follower.wait_updates(1, timeout=30)
+        release.join()
+    assert updates == [BASE]
+
+
+def test_follower_rereads_only_within_the_settle_window() -> None:
+    ram = [GROWN]
+    follower, observers = _follower(ram, lambda regions: None, settle_s=0.02)
+    with follower:
+        observers[0].handler(MemoryEvent("remove", 32, "x"))  # type: ignore[operator]
+        time.sleep(0.2)  # the window closed long ago
+        ram[0] = BASE
+        assert not follower.wait_updates(1, timeout=0.2)
+        observers[0].handler(MemoryEvent("offline", 32, "x"))  # type: ignore[operator]
+        assert follower.wait_updates(1, timeout=0)  # any later event still catches up
 
 
 def test_follower_reports_a_failed_update() -> None:

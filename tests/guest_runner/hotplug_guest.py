@@ -16,7 +16,7 @@ from kdamon.events.uevents import PaddrFollower
 from kdamon.kernel.sysfs import SysfsDriver
 from kdamon.model import Context, Kdamond, Region, Scheme, Target
 
-WAIT_S = 600.0
+WAIT_S = 120.0
 
 
 def monitored(driver: SysfsDriver, index: int) -> list[tuple[int, int]]:

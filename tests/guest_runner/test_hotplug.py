@@ -25,7 +25,7 @@ qmp_legacy = pytest.importorskip("qemu.qmp.legacy", reason="qemu.qmp is not inst
 
 GUEST_SCRIPT = Path(__file__).with_name("hotplug_guest.py")
 DIMM_BYTES = 256 << 20
-WAIT_S = 600.0  # safety nets against a guest that died, not measured bounds
+WAIT_S = 300.0  # safety nets against a guest that died, not measured bounds
 def _wait(event: threading.Event, qmp: object) -> None:
     """Wait for ``event``; give up when QEMU is gone (a QMP command fails then)."""
     for _ in range(int(WAIT_S)):
@@ -80,7 +80,7 @@ def test_paddr_regions_follow_a_hot_added_and_removed_dimm() -> None:
         cmdline=["memhp_default_state=online_movable"],
         qmp_client=_hotplug(ready, unplug),
         output=output,
-        timeout=1200,
+        timeout=600,
     )
     assert result.exit_code == 0, "\n".join(lines[-30:])
     before, grown, shrunk = (_ranges(lines, t) for t in ("REGIONS-BEFORE", "REGIONS-GROWN", "REGIONS-SHRUNK"))
