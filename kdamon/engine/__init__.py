@@ -18,7 +18,8 @@ or, on simulated time with known access patterns::
 from kdamon.engine.clock import Clock, RealClock, VirtualClock
 from kdamon.engine.core import Callback, Callbacks, Monitor
 from kdamon.engine.ops.patterns import SyntheticPattern
-from kdamon.engine.ops.probe import ProbeResult, ops_for_context, probe
+from kdamon.engine.ops.probe import ProbeResult, probe
+from kdamon.engine.ops.registry import ops_for_context
 from kdamon.engine.ops.synthetic import SyntheticOps, synthetic_context
 
 __all__ = [

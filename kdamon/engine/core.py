@@ -36,7 +36,7 @@ from kdamon.engine.clock import Clock, RealClock, VirtualClock
 from kdamon.engine.context import MonitorContext
 from kdamon.engine.metrics import ProcMetrics, SystemMetrics, watermark_wait_us
 from kdamon.engine.ops.base import Operations
-from kdamon.engine.ops.probe import ops_for_context
+from kdamon.engine.ops.registry import ops_for_context
 from kdamon.engine.schemes import apply_schemes, check_schemes_supported, scheme_stats
 from kdamon.engine.tuning import tune_intervals
 from kdamon.errors import EngineError

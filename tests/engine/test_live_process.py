@@ -17,7 +17,8 @@ from kdamon.engine.core import Callbacks, Monitor
 from kdamon.engine.ops import vaddr
 from kdamon.engine.ops.checks import CheckKind, process_problem
 from kdamon.engine.ops.pagemap import pagemap_scan_supported
-from kdamon.engine.ops.probe import ops_for_context, probe
+from kdamon.engine.ops.probe import probe
+from kdamon.engine.ops.registry import ops_for_context
 from kdamon.engine.ops.vaddr import VaddrOps
 from kdamon.engine.uffd import AsyncWriteProtect
 from kdamon.engine.workload import WorkloadLayout
@@ -253,6 +254,43 @@ def test_a_target_on_its_best_check_is_not_probed_again(
     assert asked_on == []
 
 
+def test_a_process_that_execs_is_probed_again(tmp_path: Path) -> None:
+    """A check bound to the old address space would read every sample as "not accessed"."""
+    first, second = tmp_path / "first.json", tmp_path / "second.json"
+    uffd = uffd_available()
+    code = ("import os, sys; from kdamon.engine.workload import main; "
+            f"main({workload_command(first, uffd=uffd, seconds=1.0)[3:]!r}); "
+            f"os.execv(sys.executable, {workload_command(second, uffd=False)!r})")
+    process = spawn([sys.executable, "-c", code])
+    try:
+        while not first.exists():
+            assert process.poll() is None, f"the workload exited with {process.returncode}"
+            time.sleep(0.02)
+        context = Context(targets=(Target(pid=process.pid),),
+                          intervals=Intervals(sample_us=5000, aggr_us=100_000, update_us=200_000))
+        ops = ops_for_context(context)
+        assert isinstance(ops, VaddrOps)
+        seen: list[tuple[CheckKind, Snapshot]] = []
+
+        def after_aggregation(monitor: Monitor) -> bool:
+            if second.exists():
+                seen.extend((ops.kinds[0], snapshot) for snapshot in monitor.snapshots())
+            return len(seen) >= 12
+
+        first_kind = ops.kinds[0]
+        Monitor(context, ops, seed=7, callbacks=Callbacks(after_aggregation=after_aggregation)
+                ).run(duration_us=30_000_000)  # a safety net only
+        assert process.poll() is None, "the workload must outlive the monitoring"
+        assert ops.kinds == (probe(process.pid).kind,)
+    finally:
+        process.kill()
+        process.wait()
+    if uffd:
+        assert first_kind in ("uffd", "page_idle") and ops.kinds[0] != "uffd"
+    assert_hot_found_lately([snapshot for _, snapshot in seen],
+                            WorkloadLayout.from_json(second.read_text()))
+
+
 class FailingCheck:
     """A ``uffd`` check that fails in ``prepare`` or ``check``."""
 
@@ -271,6 +309,9 @@ class FailingCheck:
     def check(self, addrs: object) -> object:
         self.calls.append("check")
         raise EngineError("check failed")
+
+    def lost(self) -> str | None:
+        return None
 
     def close(self) -> None:
         self.calls.append("close")

@@ -87,8 +87,23 @@ class AccessCheck(Protocol):
         """Whether each page was accessed since :meth:`prepare`."""
         ...
 
+    def lost(self) -> str | None:
+        """Why the check no longer observes its process, None while it does.
+
+        A check holding the process's pagemap sees nothing once the process
+        exec'd (a new address space); ``uffd`` sees nothing once the memory
+        is no longer registered.  Cheap enough for every update.
+        """
+        ...
+
     def close(self) -> None:
         ...
+
+
+def _exec_lost(pid: int, reader: PagemapReader | WrittenPageScanner) -> str | None:
+    if reader.gone():
+        return f"process {pid} replaced its address space (exec)"
+    return None
 
 
 class PageIdleCheck:
@@ -126,6 +141,9 @@ class PageIdleCheck:
         return np.array([pfn is not None and self._tracker.accessed(pfn)
                          for pfn in self._pfns(addrs)], dtype=np.bool_)
 
+    def lost(self) -> str | None:
+        return _exec_lost(self._pagemap.pid, self._pagemap)
+
     def close(self) -> None:
         self._pagemap.close()
         self._tracker.close()
@@ -151,6 +169,9 @@ class SoftDirtyCheck:
         return np.array([bool(self._pagemap.entry(a) & PM_SOFT_DIRTY) for a in addrs.tolist()],
                         dtype=np.bool_)
 
+    def lost(self) -> str | None:
+        return _exec_lost(self.pid, self._pagemap)
+
     def close(self) -> None:
         self._pagemap.close()
 
@@ -165,6 +186,8 @@ class UffdWriteCheck:
                    "its next write there and may split a transparent huge page")
 
     def __init__(self, pid: int, proc_root: Path = Path("/proc")) -> None:
+        self.pid = pid
+        self.proc_root = proc_root
         self._scanner = WrittenPageScanner(pid, proc_root)
 
     def prepare(self, addrs: Addresses) -> None:
@@ -174,6 +197,10 @@ class UffdWriteCheck:
     def check(self, addrs: Addresses) -> Seen:
         return np.array([self._scanner.written_and_rearm(a) is True for a in addrs.tolist()],
                         dtype=np.bool_)
+
+    def lost(self) -> str | None:
+        return _exec_lost(self.pid, self._scanner) or process_problem("uffd", self.pid,
+                                                                      self.proc_root)
 
     def close(self) -> None:
         self._scanner.close()
@@ -205,6 +232,10 @@ class SmapsReferencedCheck:
             if position >= 0 and addr < vmas[position].end:
                 seen[index] = vmas[position].referenced_kib > 0
         return seen
+
+    def lost(self) -> str | None:
+        """Never: smaps and clear_refs are opened afresh each time."""
+        return None
 
     def close(self) -> None:
         """Nothing held open."""

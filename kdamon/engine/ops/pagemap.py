@@ -91,6 +91,10 @@ class PagemapReader:
             return 0
         return int.from_bytes(data, "little") if len(data) == 8 else 0
 
+    def gone(self) -> bool:
+        """Whether the address space this reader was opened on is gone (see :func:`mm_gone`)."""
+        return mm_gone(self._fd)
+
     def close(self) -> None:
         if self._fd >= 0:
             os.close(self._fd)
@@ -130,10 +134,26 @@ class WrittenPageScanner:
                               f"({error.strerror}); the kernel may be older than 6.7") from error
         return found > 0
 
+    def gone(self) -> bool:
+        """Whether the address space this scanner was opened on is gone (see :func:`mm_gone`)."""
+        return mm_gone(self._fd)
+
     def close(self) -> None:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+
+
+def mm_gone(fd: int) -> bool:
+    """Whether the address space a pagemap descriptor was opened on is gone.
+
+    The descriptor stays bound to the process's address space of the time it
+    was opened: after an exec (or exit) the kernel reads nothing through it.
+    """
+    try:
+        return len(os.pread(fd, 8, 0)) != 8
+    except OSError:
+        return True
 
 
 def has_wp_async_memory(pid: int, proc_root: Path = Path("/proc")) -> bool:

@@ -3,9 +3,9 @@
 :func:`probe` tries the checks best first (page_idle, uffd, soft_dirty,
 smaps) and returns the first usable one with the reasons the others were
 passed over, and the better ones that only wait for the process (see
-:attr:`ProbeResult.awaited`).  :func:`ops_for_context` builds the
-operations set a :class:`~kdamon.model.config.Context` asks for; its vaddr
-operations keep asking for the awaited checks at each update.
+:attr:`ProbeResult.awaited`).  The vaddr operations keep asking for the
+awaited checks at each update, and probe again when a process replaced its
+address space (exec).
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from pathlib import Path
 
 import attrs
 
-from kdamon.engine.ops.base import Operations
 from kdamon.engine.ops.checks import (
     CHECK_DESCRIPTIONS,
     CHECK_KINDS,
@@ -22,12 +21,9 @@ from kdamon.engine.ops.checks import (
     host_problem,
     process_problem,
 )
-from kdamon.engine.ops.paddr import PaddrOps
-from kdamon.engine.ops.vaddr import VaddrOps
 from kdamon.errors import EngineError
-from kdamon.model.config import Context
 
-__all__ = ["ProbeResult", "ops_for_context", "probe"]
+__all__ = ["ProbeResult", "probe"]
 
 
 @attrs.frozen
@@ -68,18 +64,3 @@ def probe(pid: int, proc_root: Path = Path("/proc"), sys_root: Path = Path("/sys
         rejected.append((kind, problem))
     raise EngineError(f"no way to watch process {pid} from user space: "
                       + "; ".join(f"{kind}: {why}" for kind, why in rejected))
-
-
-def ops_for_context(context: Context, proc_root: Path = Path("/proc"),
-                    sys_root: Path = Path("/sys")) -> Operations:
-    """The operations set for ``context.ops``, with the best check per target."""
-    if context.ops == "paddr":
-        return PaddrOps(proc_root, sys_root)
-    results: list[ProbeResult] = []
-    for index, target in enumerate(context.targets):
-        if target.pid is None:
-            raise EngineError(f"targets[{index}] has no pid: {context.ops} monitors processes")
-        results.append(probe(target.pid, proc_root, sys_root))
-    return VaddrOps([result.kind for result in results],
-                    awaited=[result.awaited for result in results],
-                    fixed=context.ops == "fvaddr", proc_root=proc_root, sys_root=sys_root)

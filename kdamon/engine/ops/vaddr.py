@@ -16,7 +16,14 @@ again, one cheap test per awaited kind (a single ``PAGEMAP_SCAN`` for
 change there cannot be the trigger), and switches to the best kind it
 allows; a target on the best kind it can get is not asked again.  If a
 check switched to fails while its process lives, the target goes back to
-the kind it replaced and no longer awaits the failed one.
+the kind it replaced and no longer awaits the failed one.  Each update also
+asks the check in use whether it still observes its process
+(:meth:`AccessCheck.lost <kdamon.engine.ops.checks.AccessCheck.lost>`): a
+process that exec'd has a new address space, which a check bound to the old
+pagemap no longer sees, and a ``uffd`` target may unregister its memory;
+the process is then probed afresh (:func:`~kdamon.engine.ops.probe.probe`),
+as at the start.  Without this every sample would read as "not accessed"
+and a ``cold`` or ``pageout`` scheme would act on hot memory.
 
 DAMOS actions go through ``process_madvise()`` (``cold``, ``pageout``,
 ``willneed``, ``collapse``); other actions apply nothing, as ``hugepage``
@@ -39,6 +46,7 @@ from kdamon.engine.ops.checks import (
     process_problem,
 )
 from kdamon.engine.ops.madvise import ProcessAdvisor
+from kdamon.engine.ops.probe import probe
 from kdamon.engine.ops.procfs import process_alive, read_maps
 from kdamon.engine.regions import evenly_split, three_regions
 from kdamon.errors import EngineError
@@ -111,6 +119,7 @@ class VaddrOps:
             pid = self._pid(target)
             if not process_alive(pid, self.proc_root):
                 continue
+            self._probe_again_if_lost(target, pid)
             if self._awaited[target.index]:
                 self._switch_to_awaited(target, pid)
             if self.fixed:
@@ -203,6 +212,21 @@ class VaddrOps:
             self._awaited[target.index] = awaited[:position]
             self._use(target, kind, check)
             return
+
+    def _probe_again_if_lost(self, target: TargetState, pid: int) -> None:
+        """Choose the check afresh when the one in use no longer observes the process."""
+        check = self._checks.get(target.index)
+        if check is None or check.lost() is None:
+            return
+        try:
+            result = probe(pid, self.proc_root, self.sys_root)
+            new = open_check(result.kind, pid, self.proc_root, self.sys_root)
+        except (EngineError, OSError):  # e.g. exiting meanwhile: asked again next update
+            return
+        self._awaited[target.index] = result.awaited
+        self._replaced[target.index] = []
+        self._use(target, result.kind, new)
+        new.prepare(target.regions.sampling_addr)
 
     def _fall_back(self, target: TargetState) -> bool:
         """Replace the failed check of a live process by the one it replaced.
