@@ -249,7 +249,8 @@ def test_a_target_on_its_best_check_is_not_probed_again(
     updates: list[int] = []
     update = VaddrOps.update
     monkeypatch.setattr(VaddrOps, "update", lambda self, ctx: updates.append(1) or update(self, ctx))
-    Monitor(context, ops, seed=7).run(duration_us=500_000)
+    enough = Callbacks(after_aggregation=lambda monitor: len(updates) >= 5)
+    Monitor(context, ops, seed=7, callbacks=enough).run(duration_us=30_000_000)  # a safety net
     assert len(updates) >= 5
     assert asked_on == []
 
