@@ -37,6 +37,7 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from kdamon.errors import RecordFormatError
 from kdamon.records.types import (
     RecordMeta,
     RecordSource,
@@ -53,6 +54,8 @@ _MARKER = b"damon_aggregated: target_id="
 # it; a timestamp that happens to equal it only sends its block to the slow path.
 _SENTINEL = np.uint64(2**32 + 1)
 _SENTINEL_TEXT = b" %d\n" % (2**32 + 1)
+_U64_MAX = 2**64 - 1  # numpy.fromstring saturates a bigger number to it
+_U32_MAX = 2**32 - 1  # nr_accesses and age are 32-bit in records
 _KEEP = frozenset(b"0123456789 \n")
 _TABLE = bytes(32 if c in b"-\t" else c for c in range(256))
 _DELETE = bytes(c for c in range(256) if c not in _KEEP and c not in b"-\t")
@@ -194,6 +197,8 @@ def _lines_of(prepared: _Prepared, numbers: U64Array) -> _Lines | None:
     starts, ends = fields[:, 3], fields[:, 4]
     if not (ends > starts).all():
         return None  # e.g. damo's placeholder region "0-0: -1 -1"
+    if fields.max(initial=0) == _U64_MAX or fields[:, 5:].max(initial=0) > _U32_MAX:
+        return None  # maybe a number too big for its field: the slow path names the line
     return _Lines(
         kdamond=kdamond,
         time_ns=_to_ns(fields[:, 0], layout.frac_digits),
@@ -221,18 +226,20 @@ def _parse_slow(lines: list[bytes]) -> _Lines:
         time_ns = int(match["secs"]) * 10**9 + int(frac.ljust(9, b"0")[:9])
         tid = match["tid"]
         age = match["age"]
-        fields.append(
-            (
-                int(kdamond[1]) if kdamond else 0,
-                time_ns,
-                0 if tid == b"None" else int(tid),
-                int(match["nr"]),
-                int(match["start"]),
-                int(match["end"]),
-                int(match["nacc"]),
-                int(age) if age is not None else 0,
-            )
+        row = (
+            int(kdamond[1]) if kdamond else 0,
+            time_ns,
+            0 if tid == b"None" else int(tid),
+            int(match["nr"]),
+            int(match["start"]),
+            int(match["end"]),
+            int(match["nacc"]),
+            int(age) if age is not None else 0,
         )
+        if max(row) > _U64_MAX or max(row[6:]) > _U32_MAX:
+            raise RecordFormatError(f"a number of this damon_aggregated line is too big for its field "
+                                    f"(64 bits, 32 for nr_accesses and age): {line[:300].decode(errors='replace')}")
+        fields.append(row)
     columns = np.array(fields, dtype=np.uint64).reshape(len(fields), 8)
     return _Lines(
         kdamond=columns[:, 0],

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from kdamon.errors import RecordFormatError
 from kdamon.records import (
     PerfScriptParser,
     PerfScriptRecords,
@@ -158,6 +159,21 @@ def test_a_field_that_reads_as_the_sentinel_leaves_the_fast_path_and_is_read_exa
     assert not truncated
 
 
+@pytest.mark.parametrize("end, nacc", [(2**64, 1), (10**23, 1), (8192, 2**32)])
+def test_a_number_too_big_for_its_field_is_refused_not_clamped(end: int, nacc: int) -> None:
+    # numpy.fromstring saturates a u64 overflow and a u32 field would wrap: both must be said.
+    text = "".join(snapshot_lines(1_000_000, 0, [(4096, end, nacc, 2)])).encode()
+    assert _parse_fast(text) is None
+    with pytest.raises(RecordFormatError, match="too big for its field"):
+        parse_all(text)
+
+
+def test_the_largest_numbers_that_fit_are_read_exactly() -> None:
+    regions = [(4096, 2**64 - 1, 2**32 - 1, 2**32 - 1)]
+    (only,), _ = parse_all("".join(snapshot_lines(1_000_000, 0, regions)).encode())
+    assert only.regions.tolist() == regions
+
+
 def test_lines_that_spell_the_event_differently_are_read_exactly() -> None:
     perf = perf_line(1_000_000, 0, 2, 4096, 8192, 1, 2)
     trace_pipe = perf_line(1_000_001, 0, 2, 8192, 12288, 3, 4)
@@ -207,13 +223,17 @@ def test_a_file_read_in_blocks_that_cut_lines_gives_every_snapshot(
 
 def test_a_last_line_without_its_newline_is_read_exactly(tmp_path: Path) -> None:
     # the fast path needs every line to end in a newline: without one, a last
-    # field that reads as the sentinel would pass for a line end
-    text = "".join(snapshot_lines(1_000_000, 0, [(4096, 8192, 1, 2), (8192, 12288, 3, int(_SENTINEL))])).rstrip("\n")
+    # field that reads as the sentinel would pass for a line end (the last
+    # field is a 32-bit age, which the sentinel exceeds: such a line is refused)
+    regions = [(4096, 8192, 1, 2), (8192, 12288, 3, 4)]
     path = tmp_path / "perf.txt"
-    path.write_text(text)
+    path.write_text("".join(snapshot_lines(1_000_000, 0, regions)).rstrip("\n"))
     (only,) = PerfScriptRecords(path).arrays()
-    assert only.time_ns == 1_000_000_000
-    assert only.regions.tolist() == _parse_slow(text.encode().split(b"\n")).regions.tolist()
+    assert only.time_ns == 1_000_000_000 and only.regions.tolist() == regions
+    regions[-1] = (8192, 12288, 3, int(_SENTINEL))
+    path.write_text("".join(snapshot_lines(1_000_000, 0, regions)).rstrip("\n"))
+    with pytest.raises(RecordFormatError, match="too big"):
+        list(PerfScriptRecords(path).arrays())
 
 
 def test_blocks_cut_mid_line_stay_on_the_fast_paths_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
