@@ -139,6 +139,8 @@ class EngineBackend:
             state = self.store.read_state(index)
             pid = _daemon_of(state)
             notes = [f"engine daemon, log {self.store.log_path(index)}"]
+            if state is not None and state.ops:
+                notes.append(f"operations {state.ops}")
             if state is not None and state.error:
                 notes.append(state.error)
             try:

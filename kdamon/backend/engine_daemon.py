@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from kdamon.backend.engine_store import EngineState, EngineStore
 from kdamon.errors import KdamonError
-from kdamon.model import Kdamond, SchemeStats
+from kdamon.model import Kdamond
 
 if TYPE_CHECKING:
     from kdamon.engine.core import Monitor
@@ -49,10 +49,13 @@ class _Daemon:
             self.stop_requested = True
         self.wake.set()
 
-    def publish(self, state: str, stats: tuple[SchemeStats, ...] = (), error: str = "") -> None:
+    def publish(self, state: str, monitor: Monitor | None = None, error: str = "") -> None:
+        """Write ``status.json``: the state, and the monitor's scheme stats and operations."""
         self.store.write_state(self.index, EngineState(
-            pid=os.getpid(), state=state, generation=self.generation, stats=stats,
-            error=error, updated_ns=time.time_ns()))
+            pid=os.getpid(), state=state, generation=self.generation,
+            stats=monitor.scheme_stats() if monitor is not None else (),
+            error=error, updated_ns=time.time_ns(),
+            ops=monitor.ops.name if monitor is not None else ""))
 
     def monitor(self, kdamond: Kdamond) -> Monitor:
         """A started Monitor for the kdamond's context."""
@@ -65,7 +68,7 @@ class _Daemon:
             now = time.monotonic_ns()
             if now - self._published_ns >= _PUBLISH_EVERY_NS:
                 self._published_ns = now
-                self.publish("on", monitor.scheme_stats())
+                self.publish("on", monitor)
 
         def before_terminate(_monitor: Monitor) -> None:
             self.wake.set()
@@ -89,7 +92,7 @@ class _Daemon:
             problem = f"tune failed, kept the previous configuration: {failure}"
             self.store.write_config(self.index, current)
             monitor = self.monitor(current)
-        self.publish("on", monitor.scheme_stats(), problem)
+        self.publish("on", monitor, problem)
         return monitor, current
 
     def run(self, ready_fd: int | None) -> int:
@@ -102,7 +105,7 @@ class _Daemon:
             self.publish("off", error=str(failure))
             _report(ready_fd, f"error: {failure}")
             return 1
-        self.publish("on", monitor.scheme_stats())
+        self.publish("on", monitor)
         _report(ready_fd, "ok")
         while not self.stop_requested and monitor.running:
             self.wake.wait(1.0)
@@ -116,7 +119,7 @@ class _Daemon:
             monitor.join()
         except KdamonError as failure:
             problem = str(failure)
-        self.publish("off", monitor.scheme_stats(), problem)
+        self.publish("off", monitor, problem)
         return 0
 
 

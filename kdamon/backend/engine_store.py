@@ -43,6 +43,7 @@ class EngineState:
     stats: tuple[SchemeStats, ...] = ()
     error: str = ""
     updated_ns: int = 0
+    ops: str = ""  # the operations set as it watches now, e.g. "vaddr/smaps+uffd"
 
     def to_json(self) -> str:
         data = attrs.asdict(self)

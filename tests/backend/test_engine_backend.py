@@ -54,6 +54,8 @@ def test_daemon_start_status_tune_stop(tmp_path: Path, sleeper: subprocess.Popen
     assert (status.owner, status.running, status.pid) == ("kdamon", True, pid)
     assert status.kdamond == kdamond
     assert len(status.stats) == 1
+    ops = backend.store.read_state(0).ops  # type: ignore[union-attr]
+    assert ops.startswith("vaddr/") and f"operations {ops}" in status.note
 
     slower = attrs.evolve(kdamond.contexts[0], intervals=attrs.evolve(FAST, aggr_us=40000))
     backend.tune(kid, Kdamond(contexts=(slower,)))
