@@ -63,31 +63,23 @@ def test_process_alive(tmp_path: Path, state: str, alive: bool) -> None:
     assert not process_alive(PID + 1, tmp_path)
 
 
-def write_pagemap(directory: Path, entries: dict[int, int]) -> None:
-    """A sparse pagemap: ``entries`` maps page numbers to 64-bit entries."""
-    with open(directory / "pagemap", "wb") as pagemap:
-        for page, entry in entries.items():
-            pagemap.seek(page * 8)
-            pagemap.write(entry.to_bytes(8, "little"))
+def write_u64s(path: Path, entries: dict[int, int]) -> None:
+    """A sparse file of 64-bit entries (pagemap, kpageflags): ``entries`` maps indexes to values."""
+    with open(path, "wb") as table:
+        for index, entry in entries.items():
+            table.seek(index * 8)
+            table.write(entry.to_bytes(8, "little"))
 
 
 def test_soft_dirty_check_clears_then_reads_bit_55(tmp_path: Path) -> None:
     directory = fake_process(tmp_path)
-    write_pagemap(directory, {0x10: PM_PRESENT | PM_SOFT_DIRTY, 0x11: PM_PRESENT})
+    write_u64s(directory / "pagemap", {0x10: PM_PRESENT | PM_SOFT_DIRTY, 0x11: PM_PRESENT})
     check = SoftDirtyCheck(PID, tmp_path)
     addrs = np.array([0x10 * 4096 + 5, 0x11 * 4096, 0x12 * 4096], dtype=np.int64)
     check.prepare(addrs)
     assert (directory / "clear_refs").read_text() == "4\n"
     assert check.check(addrs).tolist() == [True, False, False]
     check.close()
-
-
-def write_kpageflags(root: Path, flags: dict[int, int]) -> None:
-    """A sparse /proc/kpageflags: ``flags`` maps frame numbers to their flags."""
-    with open(root / "kpageflags", "wb") as kpageflags:
-        for pfn, value in flags.items():
-            kpageflags.seek(pfn * 8)
-            kpageflags.write(value.to_bytes(8, "little"))
 
 
 def idle_bitmap(root: Path) -> Path:
@@ -106,8 +98,8 @@ def clear_idle_word(bitmap: Path, word: int) -> None:
 
 def test_page_idle_check_marks_frames_idle_and_reads_them_back(tmp_path: Path) -> None:
     directory = fake_process(tmp_path)
-    write_pagemap(directory, {0x10: PM_PRESENT | 70, 0x11: PM_PRESENT | 3, 0x12: 0, 0x13: PM_PRESENT | 130})
-    write_kpageflags(tmp_path, {70: KPF_LRU, 3: KPF_LRU, 130: 0})
+    write_u64s(directory / "pagemap", {0x10: PM_PRESENT | 70, 0x11: PM_PRESENT | 3, 0x12: 0, 0x13: PM_PRESENT | 130})
+    write_u64s(tmp_path / "kpageflags", {70: KPF_LRU, 3: KPF_LRU, 130: 0})
     bitmap = idle_bitmap(tmp_path)
     check = PageIdleCheck(PID, tmp_path, tmp_path / "sys")
     addrs = np.array([0x10 * 4096, 0x11 * 4096, 0x12 * 4096, 0x13 * 4096], dtype=np.int64)
@@ -126,9 +118,9 @@ def test_page_idle_check_marks_frames_idle_and_reads_them_back(tmp_path: Path) -
 def test_page_idle_check_tracks_a_huge_page_through_its_head_frame(tmp_path: Path) -> None:
     directory = fake_process(tmp_path)
     head = 512  # a 2 MiB transparent huge page: frames 512..1023
-    write_pagemap(directory, {0x10: PM_PRESENT | (head + 100), 0x11: PM_PRESENT | head})
-    write_kpageflags(tmp_path, {head: KPF_LRU | KPF_COMPOUND_HEAD}
-                     | {pfn: KPF_COMPOUND_TAIL for pfn in range(head + 1, head + 512)})
+    write_u64s(directory / "pagemap", {0x10: PM_PRESENT | (head + 100), 0x11: PM_PRESENT | head})
+    write_u64s(tmp_path / "kpageflags", {head: KPF_LRU | KPF_COMPOUND_HEAD}
+               | {pfn: KPF_COMPOUND_TAIL for pfn in range(head + 1, head + 512)})
     bitmap = idle_bitmap(tmp_path)
     check = PageIdleCheck(PID, tmp_path, tmp_path / "sys")
     tail_only = np.array([0x10 * 4096], dtype=np.int64)
