@@ -119,8 +119,7 @@ class VaddrOps:
             pid = self._pid(target)
             if not process_alive(pid, self.proc_root):
                 continue
-            self._probe_again_if_lost(target, pid)
-            if self._awaited[target.index]:
+            if not self._probe_again_if_lost(target, pid) and self._awaited[target.index]:
                 self._switch_to_awaited(target, pid)
             if self.fixed:
                 continue
@@ -213,20 +212,24 @@ class VaddrOps:
             self._use(target, kind, check)
             return
 
-    def _probe_again_if_lost(self, target: TargetState, pid: int) -> None:
-        """Choose the check afresh when the one in use no longer observes the process."""
+    def _probe_again_if_lost(self, target: TargetState, pid: int) -> bool:
+        """Choose the check afresh when the one in use no longer observes the process.
+
+        True when it was chosen afresh (the awaited kinds were just asked).
+        """
         check = self._checks.get(target.index)
         if check is None or check.lost() is None:
-            return
+            return False
         try:
             result = probe(pid, self.proc_root, self.sys_root)
             new = open_check(result.kind, pid, self.proc_root, self.sys_root)
         except (EngineError, OSError):  # e.g. exiting meanwhile: asked again next update
-            return
+            return False
         self._awaited[target.index] = result.awaited
         self._replaced[target.index] = []
         self._use(target, result.kind, new)
         new.prepare(target.regions.sampling_addr)
+        return True
 
     def _fall_back(self, target: TargetState) -> bool:
         """Replace the failed check of a live process by the one it replaced.
