@@ -23,14 +23,18 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import attrs
 
 from kdamon.backend.host import Host
 from kdamon.backend.types import KdamondId, KdamondStatus, Owner
 from kdamon.errors import FeatureMissingError, KdamonError
-from kdamon.model import IntervalsTune, Kdamond
+from kdamon.model import IntervalsTune, Kdamond, SchemeApply
 from kdamon.model.snapshot import Snapshot
+
+if TYPE_CHECKING:
+    from kdamon.trace.assemble import Record
 
 __all__ = [
     "LATEST_FILE",
@@ -114,10 +118,13 @@ def watchable(host: Host) -> list[Watched]:
 
 @attrs.frozen
 class Frame:
-    """One aggregation of a kdamond: each target's snapshot."""
+    """One aggregation of a kdamond: each target's snapshot, and the scheme applications
+    and interval tunes traced since the frame before."""
 
     time_ns: int
     snapshots: tuple[Snapshot, ...]
+    applies: tuple[SchemeApply, ...] = ()
+    tunes: tuple[IntervalsTune, ...] = ()
 
 
 class Watch(abc.ABC):
@@ -141,17 +148,27 @@ class Watch(abc.ABC):
 
 
 class Framer:
-    """Groups a stream of snapshots into per-aggregation frames and fixes tuned intervals."""
+    """Groups a stream of records into per-aggregation frames and fixes tuned intervals."""
 
     def __init__(self, watched: Watched) -> None:
         self.expected = max(len(watched.targets), 1)
         self.ratio = max(round(watched.aggr_us / max(watched.sample_us, 1)), 1)
         self.estimate = watched.tuned  # until a tune event says the intervals
         self._current: dict[int, Snapshot] = {}
+        self._applies: list[SchemeApply] = []
+        self._tunes: list[IntervalsTune] = []
         self._last_time: int | None = None
 
-    def tuned(self, _event: IntervalsTune) -> None:
-        self.estimate = False
+    def feed(self, record: Record) -> Frame | None:
+        """The frame a record completes (or the one it closes), if any."""
+        if isinstance(record, SchemeApply):
+            self._applies.append(record)
+            return None
+        if isinstance(record, IntervalsTune):
+            self.estimate = False
+            self._tunes.append(record)
+            return None
+        return self.add(record)
 
     def add(self, snapshot: Snapshot) -> Frame | None:
         """The frame ``snapshot`` completes (or the one it closes), if any."""
@@ -163,9 +180,14 @@ class Framer:
             done = done or self._close()
         return done
 
+    def flush(self) -> Frame | None:
+        """The frame still waiting for targets, at the end of the stream."""
+        return self._close() if self._current else None
+
     def _close(self) -> Frame | None:
         snapshots = tuple(sorted(self._current.values(), key=lambda s: s.target_idx))
-        self._current = {}
+        applies, tunes = tuple(self._applies), tuple(self._tunes)
+        self._current, self._applies, self._tunes = {}, [], []
         time_ns = snapshots[0].time_ns
         previous, self._last_time = self._last_time, time_ns
         if self.estimate:
@@ -174,7 +196,21 @@ class Framer:
             sample_us = max((time_ns - previous) // 1000 // self.ratio, 1)
             aggr_us = sample_us * self.ratio
             snapshots = tuple(attrs.evolve(s, sample_us=sample_us, aggr_us=aggr_us) for s in snapshots)
-        return Frame(time_ns, snapshots)
+        return Frame(time_ns, snapshots, applies, tunes)
+
+
+def _frames_of(records: Iterator[Record], framer: Framer, warmup: int = 0) -> Iterator[Frame]:
+    """The frames of a record stream, the first ``warmup`` ones left out."""
+    seen = 0
+    for record in records:
+        frame = framer.feed(record)
+        if frame is not None:
+            seen += 1
+            if seen > warmup:
+                yield frame
+    last = framer.flush()
+    if last is not None and seen >= warmup:
+        yield last
 
 
 class TraceWatch(Watch):
@@ -188,23 +224,19 @@ class TraceWatch(Watch):
         if root is None:
             raise FeatureMissingError("watching a kernel kdamond reads DAMON's trace events, and no tracefs is "
                                       "mounted: mount it (mount -t tracefs nodev /sys/kernel/tracing)")
+        # Poll often enough that a view is at most a quarter of an aggregation late (and at least every 50 ms).
+        poll_s = min(0.05, watched.aggr_us / 4e6) if watched.aggr_us else 0.05
         self.session = TraceSession(watched.pid, kdamond_idx=watched.id.index if watched.id.key.isdigit() else 0,
-                                    sample_us=watched.sample_us, aggr_us=watched.aggr_us, root=root, io=host.io)
+                                    sample_us=watched.sample_us, aggr_us=watched.aggr_us, root=root, io=host.io,
+                                    poll_s=poll_s)
         self.session.open()
 
     def close(self) -> None:
         self.session.close()
 
     def frames(self, until: Callable[[], bool]) -> Iterator[Frame]:
-        framer = Framer(self.watched)
         alive = _alive(self.watched.pid)
-        for record in self.session.records(lambda: until() or not alive()):
-            if isinstance(record, Snapshot):
-                frame = framer.add(record)
-                if frame is not None:
-                    yield frame
-            elif isinstance(record, IntervalsTune):
-                framer.tuned(record)
+        yield from _frames_of(self.session.records(lambda: until() or not alive()), Framer(self.watched))
 
     @property
     def lost(self) -> int:
@@ -299,16 +331,8 @@ class StreamWatch(Watch):
                                  sample_us, aggr_us, tuned, targets))
 
     def frames(self, until: Callable[[], bool]) -> Iterator[Frame]:
-        framer = Framer(self.watched)
         stream = self.backend.stream(self.kdamond, until)
-        seen = 0
         try:
-            for snapshot in stream:
-                frame = framer.add(snapshot)
-                if frame is None:
-                    continue
-                seen += 1
-                if seen > self.warmup:
-                    yield frame
+            yield from _frames_of(stream, Framer(self.watched), self.warmup)
         finally:
             stream.close()

@@ -65,6 +65,16 @@ def register(sub: Any) -> None:
     add_view_options(access)
     access.set_defaults(handler=_access)
 
+    trace = kinds.add_parser(
+        "trace", help="scheme applications per scheme over time (regions, bytes), and interval tunes",
+        description="Count the scheme applications a kdamon record keeps (damos_before_apply events, recorded "
+                    "from kernel DAMON 6.7+) per scheme and time bin, and list the interval tunes.")
+    trace.add_argument("file", type=Path, help="a kdamon record file")
+    trace.add_argument("--interval", default="1s", metavar="DURATION",
+                       help="time bin width (default 1s; plain numbers are seconds)")
+    trace.add_argument("--json", action="store_true", help="one JSON document")
+    trace.set_defaults(handler=_trace)
+
     raw = kinds.add_parser("raw", help="every snapshot's regions, as text or JSON Lines")
     _add_common(raw)
     raw.add_argument("--json", action="store_true",
@@ -216,4 +226,30 @@ def _access(args: argparse.Namespace) -> int:
             texts.append(access_text(snapshot, title=title, temperature=temperature, region_filter=region_filter,
                                      sort=args.sort, limit=args.limit))
     sys.stdout.write(("" if args.json else "\n").join(texts))
+    return 0
+
+
+def _trace(args: argparse.Namespace) -> int:
+    from kdamon.errors import ConfigError
+    from kdamon.model import parse_seconds_us
+    from kdamon.records.detect import open_any
+    from kdamon.records.reader import RecordReader
+    from kdamon.report.trace import apply_bins, trace_json, trace_text
+
+    width_ns = parse_seconds_us(args.interval, "--interval") * 1000
+    source = open_any(args.file)
+    if not isinstance(source, RecordReader):
+        raise ConfigError("FILE", f"{args.file} is a {source.format_name} record, which keeps no scheme "
+                                  "applications; record with `kdamon record` from kernel DAMON")
+    chunks = list(source.applies())
+    tunes = list(source.tunes())
+    firsts = [int(rows["time_ns"][0]) for _, rows in chunks if rows.size] + [t.time_ns for t in tunes]
+    first_snapshot = next(source.snapshots(), None)
+    if first_snapshot is not None:
+        firsts.append(first_snapshot.time_ns)
+    origin = min(firsts, default=0)
+    bins = apply_bins(chunks, origin_ns=origin, width_ns=width_ns)
+    write = trace_json if args.json else trace_text
+    sys.stdout.write(write(bins, tunes, origin_ns=origin, width_ns=width_ns))
+    _warn_truncated(source)
     return 0

@@ -35,6 +35,7 @@ from kdamon.model.access import (
     summarise,
 )
 from kdamon.model.snapshot import Snapshot
+from kdamon.report.raw import regions_json
 
 __all__ = ["SORTS", "RegionFilter", "Sort", "access_json", "access_text", "parse_address_range", "sort_regions"]
 
@@ -215,9 +216,6 @@ def access_text(
 
 # -- JSON -------------------------------------------------------------------------
 
-_REGION_JSON = '{"start":%d,"end":%d,"nr_accesses":%d,"age":%d}'
-
-
 def access_json(
     snapshot: Snapshot,
     *,
@@ -238,5 +236,5 @@ def access_json(
         **(extra or {}),
         "summary": summarise(kept, temperature).to_json(),
     }
-    regions = ",".join([_REGION_JSON % row for row in shown.rows()])
+    regions = regions_json(shown.regions)
     return json.dumps(head, separators=(",", ":"))[:-1] + ',"regions":[' + regions + "]}\n"

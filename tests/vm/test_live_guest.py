@@ -26,6 +26,7 @@ import pytest
 
 from hot_cold import assert_hot_stands_out
 from kdamon.engine.workload import WorkloadLayout
+from kdamon.records.detect import open_any
 from raw_sysfs import raw_write, reset_damon
 from test_cli_guest import KDAMONDS, MODULES, Kdamon, damon_tree, start_foreign
 
@@ -182,3 +183,60 @@ def run_top(kdamon: Kdamon, *argv: str, frames: int = 2, timeout_s: float = 120)
     assert os.waitstatus_to_exitcode(status) == 0, text[-2000:]
     assert text.count("intervals: sample") >= frames, text[-2000:]
     return text
+
+
+def test_record_paddr(kdamon: Kdamon, tmp_path: Path) -> None:
+    out = tmp_path / "paddr.kdr"
+    done = kdamon("record", "-o", str(out), "--paddr", "--duration", "3")
+    assert "recording physical memory with kernel DAMON through sysfs" in done.stderr
+    reader = open_any(out)
+    [target] = reader.meta.targets
+    assert reader.meta.ops == "paddr" and target["paddr"][0][1] > target["paddr"][0][0]
+    snapshots = list(reader.snapshots())
+    assert len(snapshots) >= 10 and all(s.total_size == snapshots[0].total_size for s in snapshots)
+    assert (KDAMONDS / "0" / "state").read_text().strip() == "off"
+
+
+def test_record_a_pageout_scheme_and_report_its_applications(kdamon: Kdamon, workload: WorkloadLayout,
+                                                             tmp_path: Path) -> None:
+    out = tmp_path / "pageout.kdr"
+    kdamon("record", "-o", str(out), "--pid", str(workload.pid), "--duration", "6",
+           "--scheme", "action=pageout,nr_accesses=0-0,age=1s-max")
+    report = json.loads(kdamon("report", "trace", "--json", str(out)).stdout)
+    applied = [a for a in report["applications"] if a["scheme_idx"] == 0]
+    assert applied and sum(a["bytes"] for a in applied) >= 32 << 20, report  # much of the cold 64 MiB
+    text = kdamon("report", "trace", str(out)).stdout
+    assert "total" in text
+
+
+def test_record_a_foreign_kdamond_read_only(kdamon: Kdamon, workload: WorkloadLayout, tmp_path: Path) -> None:
+    start_foreign(workload.pid)
+    time.sleep(2)
+    before = damon_tree()
+    out = tmp_path / "attached.kdr"
+    done = kdamon("record", "-o", str(out), "--kdamond", "sysfs:0", "--duration", "3")
+    assert "read-only" in done.stderr
+    reader = open_any(out)
+    assert reader.meta.targets == ({"kdamond": "sysfs:0", "target": f"pid {workload.pid}"},)
+    assert sum(1 for _ in reader.snapshots()) >= 10
+    assert damon_tree() == before
+    assert kdamon_instances() == []
+
+
+def test_status_refresh_asks_kdamons_own_kdamond_for_fresh_results(kdamon: Kdamon, workload: WorkloadLayout) -> None:
+    kdamon("start", "--target-pid", str(workload.pid), "--scheme", "action=stat", "--scheme",
+           "action=pageout,nr_accesses=0-0,age=1s-max,quota_size=4M,quota_reset=1s")
+    time.sleep(3)
+    [before] = json.loads(kdamon("status", "--json").stdout)
+    assert before["stats"][0]["nr_tried"] == 0, "stats are copied only on request"
+    [entry] = json.loads(kdamon("status", "--json", "--refresh").stdout)
+    assert entry["stats"][0]["nr_tried"] > 0 and entry["stats"][1]["sz_tried"] > 0
+    refreshed = entry["refreshed"]
+    count, size = refreshed["tried"][0]
+    assert count > 0 and size >= 64 << 20  # the stat scheme tries every region
+    assert refreshed["effective_quota_bytes"][1] == 4 << 20  # 6.9+: the size quota, no goal
+    if (KDAMONDS / "0" / "contexts" / "0" / "monitoring_attrs" / "intervals" / "intervals_goal").exists():
+        assert refreshed["tuned_intervals"] == [5000, 100000]  # no goal: as configured
+    else:
+        assert refreshed["tuned_intervals"] is None and any("update_tuned_intervals" in n or "6.15" in n
+                                                             for n in refreshed["notes"])
