@@ -155,6 +155,10 @@ class SysfsBackend(_KernelBackend):
     def tune(self, kid: KdamondId, kdamond: Kdamond) -> None:
         self.sysfs.commit(self._index(kid), kdamond)
 
+    def tune_goals(self, kid: KdamondId, kdamond: Kdamond) -> None:
+        """Commit only the schemes' quota goals of ``kdamond`` (``commit_schemes_quota_goals``)."""
+        self.sysfs.commit_goals(self._index(kid), kdamond)
+
     def refresh(self, kid: KdamondId) -> Refreshed:
         index = self._index(kid)
         sysfs = self.sysfs

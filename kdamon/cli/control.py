@@ -40,6 +40,10 @@ def register(sub: Any) -> None:
     tune.add_argument("id", help="a kdamond id from `kdamon status`")
     tune.add_argument("config", nargs="?", type=Path, help="a configuration file with one kdamond")
     tune.add_argument("--format", choices=("auto", "kdamon", "damo"), default="auto")
+    tune.add_argument("--goals-only", action="store_true",
+                      help="commit only the schemes' quota goals (e.g. a user_input goal's current value): "
+                           "the kernel's commit_schemes_quota_goals (6.8+), which leaves monitoring and "
+                           "regions undisturbed; give one --scheme per running scheme")
     add_kdamond_options(tune)
     tune.set_defaults(handler=_tune)
 
@@ -158,6 +162,15 @@ def _tune(args: argparse.Namespace) -> int:
     else:
         raise ConfigError("options", "nothing to tune: give a configuration file or options such as "
                                      "--aggr 200ms or --scheme ...")
+    if args.goals_only:
+        from kdamon.backend.sysfs_backend import SysfsBackend
+
+        if not isinstance(backend, SysfsBackend):
+            raise ConfigError("--goals-only", f"{kid}: only kernel DAMON's sysfs interface commits quota goals "
+                                              "alone; tune it without --goals-only")
+        backend.tune_goals(kid, kdamond)
+        common.say(f"committed the quota goals to {kid}")
+        return 0
     backend.tune(kid, kdamond)
     common.say(f"committed the new parameters to {kid}")
     return 0

@@ -18,7 +18,17 @@ A scheme is ``KEY=VALUE`` pairs separated by commas, e.g.::
 ``quota_weights=S:A:G``   prioritisation weights of size, access rate and age (permil or %)
 ``wmarks=M:INT:H:MID:L``  watermarks: metric (``free_mem_rate``), check interval, high,
                           mid and low thresholds (permil or %)
+``quota_goal=METRIC:TARGET[:NID|MEMCG]``
+                          a quota auto-tuning goal (repeatable): the quota grows or shrinks
+                          to drive METRIC (``some_mem_psi_us``, ``node_mem_used_bp``,
+                          ``user_input``, ...) to TARGET (a duration for ``_us`` metrics, a
+                          ratio like ``70%`` for ``_bp`` ones); the node id for ``node_*``
+                          metrics, and the memory cgroup path for ``node_memcg_*`` ones
+                          (``node_memcg_used_bp:30%:0:/workload``); ``user_input:TARGET:CURRENT``
+                          takes the value you measured (``kdamon tune --goals-only`` updates it)
+``quota_goal_tuner=NAME`` how the quota follows its goals: ``consist`` or ``temporal`` (7.1+)
 ``target_nid=N``          the destination NUMA node of ``migrate_hot``/``migrate_cold``
+``dest=NID:WEIGHT``       a migration destination and its share (repeatable; 6.17+)
 ``filter=[allow|reject:][!]TYPE[:ARG]``
                           a filter (repeatable): ``reject:anon``, ``allow:!young``,
                           ``reject:memcg:/workload``, ``reject:addr:0x1000-0x2000``,
@@ -42,15 +52,18 @@ from kdamon.model import (
     UINT_MAX,
     ULONG_MAX,
     AccessPattern,
+    Dest,
     Filter,
     Intervals,
     Quota,
+    QuotaGoal,
     QuotaWeights,
     Scheme,
     Watermarks,
     parse_duration_ms,
     parse_access_bound,
     parse_duration_us,
+    parse_ratio_bp,
     parse_ratio_permil,
     parse_size,
 )
@@ -59,7 +72,8 @@ __all__ = ["SchemeSpec", "parse_scheme"]
 
 _Resolver = Callable[[Intervals], int]
 _KEYS = ("action", "sz", "nr_accesses", "age", "apply_interval", "quota_time", "quota_size", "quota_reset",
-         "quota_weights", "wmarks", "target_nid", "filter")
+         "quota_weights", "quota_goal", "quota_goal_tuner", "wmarks", "target_nid", "dest", "filter")
+_REPEATABLE = ("filter", "quota_goal", "dest")
 
 
 def _bound(text: str, high: int, parse: Callable[[str], _Resolver]) -> _Resolver:
@@ -174,13 +188,13 @@ class SchemeSpec:
 def parse_scheme(text: str) -> SchemeSpec:
     """Parse one ``--scheme`` value (see the module docstring)."""
     values: dict[str, str] = {}
-    filters: list[Filter] = []
+    repeated: dict[str, list[str]] = {key: [] for key in _REPEATABLE}
     for item in filter(None, (part.strip() for part in text.split(","))):
         key, sep, value = item.partition("=")
         if not sep or key not in _KEYS:
             raise ConfigError("--scheme", f"{item!r} in {text!r}: use KEY=VALUE with KEY among {', '.join(_KEYS)}")
-        if key == "filter":
-            filters.append(_filter(value))
+        if key in repeated:
+            repeated[key].append(value)
         elif key in values:
             raise ConfigError("--scheme", f"{key} is given twice in {text!r}")
         else:
@@ -193,9 +207,10 @@ def parse_scheme(text: str) -> SchemeSpec:
             action=action,
             apply_interval_us=parse_duration_us(values.get("apply_interval", 0), "apply_interval"),
             target_nid=int(values.get("target_nid", -1)),
-            quota=_quota(values),
+            quota=_quota(values, repeated["quota_goal"]),
             watermarks=_watermarks(values.get("wmarks")),
-            filters=tuple(filters),
+            filters=tuple(_filter(value) for value in repeated["filter"]),
+            dests=tuple(_dest(value) for value in repeated["dest"]),
         )
     except (ConfigError, ValueError) as error:
         raise ConfigError("--scheme", f"{text!r}: {error}") from None
@@ -207,7 +222,37 @@ def parse_scheme(text: str) -> SchemeSpec:
                       bounds("age", UINT_MAX, _age), scheme)
 
 
-def _quota(values: dict[str, str]) -> Quota:
+def _goal(value: str) -> QuotaGoal:
+    """``METRIC:TARGET[:NID]``; ``node_memcg_*``: ``METRIC:TARGET:NID:MEMCG``; ``user_input:TARGET[:CURRENT]``."""
+    metric, _, rest = value.partition(":")
+    target, _, where = rest.partition(":")
+    if not target:
+        raise ConfigError("quota_goal", f"expected METRIC:TARGET[:NID|MEMCG], got {value!r}")
+    if metric.endswith("_us"):
+        target_value = parse_duration_us(target, "quota_goal")
+    elif metric.endswith("_bp"):
+        target_value = parse_ratio_bp(target, "quota_goal")
+    else:
+        target_value = _count(target, "quota_goal")
+    fields: dict[str, Any] = {"metric": metric, "target_value": target_value}
+    if metric.startswith("node_memcg_"):
+        nid, _, path = where.partition(":")
+        fields["nid"], fields["path"] = _count(nid, "quota_goal"), path
+    elif metric.startswith("node_"):
+        fields["nid"] = _count(where or "0", "quota_goal")
+    elif metric == "user_input":
+        fields["current_value"] = _count(where or "0", "quota_goal")  # what the user measured, updated by tune
+    elif where:
+        raise ConfigError("quota_goal", f"{metric} takes no node or cgroup, got {value!r}")
+    return QuotaGoal(**fields)
+
+
+def _dest(value: str) -> Dest:
+    nid, weight = _parts(value, "dest", 2, "NID:WEIGHT")
+    return Dest(_count(nid, "dest"), _count(weight, "dest"))
+
+
+def _quota(values: dict[str, str], goals: list[str]) -> Quota:
     weights = QuotaWeights()
     if "quota_weights" in values:
         sz, acc, age = _parts(values["quota_weights"], "quota_weights", 3, "SIZE:ACCESSES:AGE weights")
@@ -217,6 +262,8 @@ def _quota(values: dict[str, str]) -> Quota:
         bytes=parse_size(values.get("quota_size", 0), "quota_size"),
         reset_interval_ms=parse_duration_ms(values.get("quota_reset", 0), "quota_reset"),
         weights=weights,
+        goals=tuple(_goal(value) for value in goals),
+        goal_tuner=values.get("quota_goal_tuner"),
     )
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import errno
 from pathlib import Path
 
-from kdamon.errors import BusyError, FeatureMissingError, KdamonError, KernelError, OwnershipError
+from kdamon.errors import BusyError, ConfigError, FeatureMissingError, KdamonError, KernelError, OwnershipError
 from kdamon.kernel.modules import DamonModules
 from kdamon.kernel.ownership import Claim, KdamondView, OwnershipRegistry, classify
 from kdamon.kernel.sysfs_errors import ON_EINVAL_CAUSES
@@ -24,7 +24,7 @@ from kdamon.kernel.sysfs_read import fingerprint, read_kdamond, read_scheme_stat
 from kdamon.kernel.sysfs_stage import Journal, stage
 from kdamon.model import Kdamond, SchemeStats, TriedRegion
 
-__all__ = ["DEFAULT_ROOT", "SysfsDriver"]
+__all__ = ["DEFAULT_ROOT", "SysfsDriver", "with_goals"]
 
 DEFAULT_ROOT = Path("/sys/kernel/mm/damon/admin")
 
@@ -328,22 +328,28 @@ class SysfsDriver:
             )
         raise KernelError(f"kdamond {index} is not running; start it first")
 
+    def _stage_running(self, index: int, kdamond: Kdamond, keyword: str) -> KdamondView:
+        """Stage ``kdamond`` into running kdamond ``index`` and write ``keyword``; undo on failure."""
+        view = self._require_owned(index)
+        if not view.running:
+            raise KernelError(f"kdamond {index} is not running: {keyword} applies to a running kdamond "
+                              "(apply and start a stopped one)")
+        self._require_keyword(keyword)
+        before = self.read(index)
+        try:
+            stage(self.io, self.kdamond_dir(index), kdamond, Journal())
+            self._write_state(index, keyword)
+        except BaseException as exc:
+            self._undo(index, before, Journal(), exc)
+            raise
+        finally:
+            self._record(index, view.pid)
+        return view
+
     def commit(self, index: int, kdamond: Kdamond) -> None:
         """Stage ``kdamond`` into running kdamond ``index`` and write ``commit``."""
         with self.owners.locked():
-            view = self._require_owned(index)
-            if not view.running:
-                raise KernelError(f"kdamond {index} is not running: apply and start instead of commit")
-            self._require_keyword("commit")
-            before = self.read(index)
-            try:
-                stage(self.io, self.kdamond_dir(index), kdamond, Journal())
-                self._write_state(index, "commit")
-            except BaseException as exc:
-                self._undo(index, before, Journal(), exc)
-                raise
-            finally:
-                self._record(index, view.pid)
+            view = self._stage_running(index, kdamond, "commit")
             if self.state(index) != "on":
                 raise KernelError(
                     f"the kernel accepted 'commit' but kdamond {index} (pid {view.pid}) stopped: "
@@ -361,6 +367,12 @@ class SysfsDriver:
     def commit_quota_goals(self, index: int) -> None:
         """``commit_schemes_quota_goals``: re-read only the quota goals (6.8+)."""
         self._command(index, "commit_schemes_quota_goals")
+
+    def commit_goals(self, index: int, kdamond: Kdamond) -> None:
+        """Give running kdamond ``index`` the schemes' quota goals of ``kdamond`` and nothing else
+        (``commit_schemes_quota_goals``, 6.8+): its monitoring and regions go on undisturbed."""
+        with self.owners.locked():
+            self._stage_running(index, with_goals(self.read(index), kdamond), "commit_schemes_quota_goals")
 
     def update_schemes_stats(self, index: int) -> None:
         self._command(index, "update_schemes_stats")
@@ -404,3 +416,19 @@ class SysfsDriver:
             if view.configured:
                 self.io.write(self.kdamond_dir(index) / "contexts" / "nr_contexts", 0)
             self.owners.forget(self.root, index)
+
+
+def with_goals(running: Kdamond, wanted: Kdamond) -> Kdamond:
+    """``running`` with each scheme's quota goals (and goal tuner) taken from ``wanted``."""
+    import attrs
+
+    have = running.contexts[0].schemes if running.contexts else ()
+    new = wanted.contexts[0].schemes if wanted.contexts else ()
+    if len(have) != len(new):
+        raise ConfigError("schemes", f"the kdamond runs {len(have)} schemes and {len(new)} were given: "
+                                     "goals-only commits keep the schemes, give one per running scheme")
+    schemes = tuple(attrs.evolve(old, quota=attrs.evolve(old.quota, goals=fresh.quota.goals,
+                                                          goal_tuner=fresh.quota.goal_tuner))
+                    for old, fresh in zip(have, new, strict=True))
+    return attrs.evolve(running, contexts=(attrs.evolve(running.contexts[0], schemes=schemes),
+                                           *running.contexts[1:]))

@@ -27,22 +27,13 @@ import pytest
 from hot_cold import assert_hot_stands_out
 from kdamon.engine.workload import WorkloadLayout
 from kdamon.records.detect import open_any
-from raw_sysfs import raw_write, reset_damon
-from test_cli_guest import KDAMONDS, MODULES, Kdamon, damon_tree, start_foreign
+from raw_sysfs import raw_write
+from test_cli_guest import KDAMONDS, MODULES, Kdamon, damon_tree, kdamon, start_foreign  # noqa: F401 (a fixture)
 
 TRACING = Path("/sys/kernel/tracing")
 STAT = MODULES / "damon_stat" / "parameters"
 # What DAMON_STAT itself rewrites while it runs: its outputs, not a configuration anyone writes.
 STAT_OUTPUTS = ("estimated_memory_bandwidth", "memory_idle_ms_percentiles", "aggr_interval_us")
-
-
-@pytest.fixture
-def kdamon(tmp_path: Path) -> Iterator[Kdamon]:
-    reset_damon()
-    runner = Kdamon(tmp_path / "run")
-    yield runner
-    runner("stop", check=False)
-    reset_damon()
 
 
 @pytest.fixture
@@ -193,7 +184,7 @@ def test_record_paddr(kdamon: Kdamon, tmp_path: Path) -> None:
     [target] = reader.meta.targets
     assert reader.meta.ops == "paddr" and target["paddr"][0][1] > target["paddr"][0][0]
     snapshots = list(reader.snapshots())
-    assert len(snapshots) >= 10 and all(s.total_size == snapshots[0].total_size for s in snapshots)
+    assert len(snapshots) >= 3 and all(s.total_size == snapshots[0].total_size for s in snapshots)
     assert (KDAMONDS / "0" / "state").read_text().strip() == "off"
 
 
@@ -218,7 +209,7 @@ def test_record_a_foreign_kdamond_read_only(kdamon: Kdamon, workload: WorkloadLa
     assert "read-only" in done.stderr
     reader = open_any(out)
     assert reader.meta.targets == ({"kdamond": "sysfs:0", "target": f"pid {workload.pid}"},)
-    assert sum(1 for _ in reader.snapshots()) >= 10
+    assert sum(1 for _ in reader.snapshots()) >= 3  # about 30 at full speed; TCG on a loaded host gives fewer
     assert damon_tree() == before
     assert kdamon_instances() == []
 
@@ -240,3 +231,28 @@ def test_status_refresh_asks_kdamons_own_kdamond_for_fresh_results(kdamon: Kdamo
     else:
         assert refreshed["tuned_intervals"] is None and any("update_tuned_intervals" in n or "6.15" in n
                                                              for n in refreshed["notes"])
+
+
+def test_quota_goal_and_goals_only_tune(kdamon: Kdamon, workload: WorkloadLayout) -> None:
+    kdamon("start", "--target-pid", str(workload.pid), "--scheme",
+           "action=pageout,nr_accesses=0-0,age=1s-max,quota_size=64M,quota_reset=1s,quota_goal=user_input:1000:100")
+    goal = KDAMONDS / "0" / "contexts" / "0" / "schemes" / "0" / "quotas" / "goals" / "0"
+    assert (goal / "current_value").read_text().strip() == "100"
+    pid = (KDAMONDS / "0" / "pid").read_text()
+    done = kdamon("tune", "sysfs:0", "--goals-only", "--scheme", "quota_goal=user_input:1000:900")
+    assert "committed the quota goals" in done.stderr
+    assert (goal / "current_value").read_text().strip() == "900"
+    assert (KDAMONDS / "0" / "state").read_text().strip() == "on" and (KDAMONDS / "0" / "pid").read_text() == pid
+
+
+def test_intervals_goal(kdamon: Kdamon, workload: WorkloadLayout) -> None:
+    goal = KDAMONDS / "0" / "contexts" / "0" / "monitoring_attrs" / "intervals" / "intervals_goal"
+    kdamon("start", "--target-pid", str(workload.pid), "--intervals-goal", "4%:3:5ms:200ms")
+    if not goal.exists():
+        pytest.skip("this kernel has no intervals auto-tuning (Linux 6.15+)")
+    assert [(goal / f).read_text().strip() for f in ("access_bp", "aggrs", "min_sample_us", "max_sample_us")] == \
+        ["400", "3", "5000", "200000"]
+    time.sleep(3)
+    [entry] = json.loads(kdamon("status", "--json", "--refresh").stdout)
+    sample_us, aggr_us = entry["refreshed"]["tuned_intervals"]
+    assert 5000 <= sample_us <= 200000 and aggr_us == 20 * sample_us
