@@ -36,6 +36,14 @@ STAT = MODULES / "damon_stat" / "parameters"
 STAT_OUTPUTS = ("estimated_memory_bandwidth", "memory_idle_ms_percentiles", "aggr_interval_us")
 
 
+def configuration() -> dict[str, str]:
+    """DAMON's sysfs tree and the modules' parameters, without what the modules update by themselves
+    while they run (read-only statistics, DAMON_STAT's outputs)."""
+    return {path: text for path, text in damon_tree().items()
+            if not path.startswith(str(MODULES)) or (os.stat(path).st_mode & 0o200
+                                                     and Path(path).name not in STAT_OUTPUTS)}
+
+
 @pytest.fixture
 def workload(tmp_path: Path) -> Iterator[WorkloadLayout]:
     layout_file = tmp_path / "layout.json"
@@ -126,7 +134,7 @@ def test_show_and_top_of_damon_stat_write_nothing(kdamon: Kdamon) -> None:
     raw_write(STAT / "enabled", "Y")  # another user of DAMON turns DAMON_STAT on
     try:
         time.sleep(2)
-        before = {k: v for k, v in damon_tree().items() if Path(k).name not in STAT_OUTPUTS}
+        before = configuration()
         [listed] = [e for e in json.loads(kdamon("status", "--json").stdout) if e["id"] == "module:damon_stat"]
         assert listed["owner"] == "foreign"
         view = show_json(kdamon, "module:damon_stat")
@@ -136,8 +144,7 @@ def test_show_and_top_of_damon_stat_write_nothing(kdamon: Kdamon) -> None:
         assert int(view["aggr_us"]) == 20 * int(view["sample_us"])  # type: ignore[call-overload]
         screen = run_top(kdamon, "module:damon_stat")
         assert "module:damon_stat (paddr, foreign)" in screen and "heatmap" in screen
-        after = {k: v for k, v in damon_tree().items() if Path(k).name not in STAT_OUTPUTS}
-        assert after == before, "show/top changed DAMON_STAT's parameters or DAMON's sysfs tree"
+        assert configuration() == before, "show/top changed DAMON_STAT's parameters or DAMON's sysfs tree"
         assert kdamon_instances() == []
     finally:
         raw_write(STAT / "enabled", "N")
@@ -256,3 +263,43 @@ def test_intervals_goal(kdamon: Kdamon, workload: WorkloadLayout) -> None:
     [entry] = json.loads(kdamon("status", "--json", "--refresh").stdout)
     sample_us, aggr_us = entry["refreshed"]["tuned_intervals"]
     assert 5000 <= sample_us <= 200000 and aggr_us == 20 * sample_us
+
+
+def test_show_damon_reclaim_writes_nothing(kdamon: Kdamon) -> None:
+    reclaim = MODULES / "damon_reclaim" / "parameters"
+    if not (reclaim / "enabled").exists():
+        pytest.skip("this kernel has no DAMON_RECLAIM")
+    raw_write(reclaim / "enabled", "Y")  # another user of DAMON turns DAMON_RECLAIM on
+    try:
+        time.sleep(1)
+        before = configuration()
+        view = show_json(kdamon, "module:damon_reclaim")
+        assert view["kdamond"] == "module:damon_reclaim"
+        assert (view["sample_us"], view["aggr_us"]) == (int((reclaim / "sample_interval").read_text()),
+                                                        int((reclaim / "aggr_interval").read_text()))
+        assert view["summary"]["total_bytes"] > 256 << 20  # type: ignore[index]
+        assert configuration() == before, "show changed DAMON_RECLAIM's parameters or DAMON's sysfs tree"
+        assert kdamon_instances() == []
+    finally:
+        raw_write(reclaim / "enabled", "N")
+
+
+def test_show_a_foreign_debugfs_context(kdamon: Kdamon, workload: WorkloadLayout) -> None:
+    from debugfs_guest import DEBUGFS, HAS_DEBUGFS, reset_damon
+
+    if not HAS_DEBUGFS:
+        pytest.skip("no DAMON debugfs interface in this kernel: run on linux-6.1-dbgfs")
+    reset_damon()
+    try:
+        raw_write(DEBUGFS / "target_ids", str(workload.pid))  # another tool drives debugfs
+        raw_write(DEBUGFS / "monitor_on", "on")
+        time.sleep(3)
+        before = {p.name: p.read_text() for p in DEBUGFS.iterdir() if p.is_file() and os.access(p, os.R_OK)}
+        view = show_json(kdamon, "debugfs:0")
+        assert view["kdamond"] == "debugfs:0"
+        assert_hot_area_hot(view, workload)
+        after = {p.name: p.read_text() for p in DEBUGFS.iterdir() if p.is_file() and os.access(p, os.R_OK)}
+        assert after == before, "show changed the debugfs files"
+        assert kdamon_instances() == []
+    finally:
+        reset_damon()
