@@ -26,6 +26,9 @@ def register(sub: Any) -> None:
     parser.add_argument("--no-trace", action="store_true",
                         help="do not read DAMON's trace events (hosts without tracefs): no hot/warm/cold "
                              "metrics for kernel kdamonds, only for kdamon's engine kdamonds")
+    parser.add_argument("--print-file", metavar="KIND",
+                        help="print a shipped file and exit: dashboard (Grafana, JSON), rules (Prometheus "
+                             "alert rules, YAML) or unit (the hardened systemd unit)")
     parser.set_defaults(handler=_exporter)
 
 
@@ -36,6 +39,15 @@ def _exporter(args: argparse.Namespace) -> int:
     from kdamon.cli import common
     from kdamon.cli.view_options import temperature_of
     from kdamon.exporter import DEFAULT_ADDRESS, DEFAULT_PORT, AccessWatches, DamonCollector, serve
+
+    if args.print_file is not None:
+        from kdamon.errors import ConfigError
+        from kdamon.exporter.shipped import SHIPPED, shipped_file
+
+        if args.print_file not in SHIPPED:
+            raise ConfigError("--print-file", f"no shipped file {args.print_file!r}: use one of {', '.join(SHIPPED)}")
+        sys.stdout.write(shipped_file(args.print_file).read_text())
+        return 0
 
     def report(line: str) -> None:
         print(f"kdamon exporter: {line}", file=sys.stderr, flush=True)

@@ -1,8 +1,9 @@
 """``kdamon exporter`` as a command: serves the trees its environment names, stops on SIGTERM,
-refuses bad thresholds."""
+prints its shipped files, refuses bad thresholds."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -11,6 +12,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import yaml
 
 from fake_damon import FakeDamonFs  # tests/kernel, see conftest.py
 from kdamon.cli.main import main
@@ -40,6 +42,17 @@ def test_the_command_serves_metrics_and_stops_on_sigterm(tmp_path: Path) -> None
     assert 'damon_kdamond_running{kdamond="sysfs:0"} 0.0' in text
     assert 'damon_kdamond_info{kdamond="sysfs:0",ops="",owner="free"} 1.0' in text
     assert "damon_exporter_tracefs_available 0.0" in text
+
+
+def test_the_shipped_files_are_printed(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["exporter", "--print-file", "dashboard"]) == 0
+    assert json.loads(capsys.readouterr().out)["title"]
+    assert main(["exporter", "--print-file", "rules"]) == 0
+    assert yaml.safe_load(capsys.readouterr().out)["groups"]
+    assert main(["exporter", "--print-file", "unit"]) == 0
+    assert "ExecStart=" in capsys.readouterr().out
+    assert main(["exporter", "--print-file", "grafana"]) == 2
+    assert "no shipped file 'grafana': use one of dashboard, rules, unit" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("hot", ["0", "101%"])
