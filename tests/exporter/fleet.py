@@ -12,8 +12,11 @@ its parent, init): a watch ends when its kdamond's process is gone.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import attrs
@@ -23,7 +26,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from fake_damon import FakeDamonFs  # tests/kernel, see conftest.py
 from fake_tracefs import FakeTracefs
 from kdamon.backend.host import Host, HostPaths
-from kdamon.exporter import DamonCollector
+from kdamon.exporter import AccessWatches, DamonCollector
+from kdamon.model.access import Temperature
 from kdamon.model import AccessPattern, Context, Intervals, Kdamond, Region, Scheme, Target
 from kdamon.trace.events import AGGREGATED, INTERVALS_TUNE
 from kdamon.trace.synth import pages
@@ -158,3 +162,41 @@ def parse(text: str) -> Samples:
 
 def get(samples: Samples, name: str, **labels: str) -> float:
     return samples[(name, frozenset(labels.items()))]
+
+
+@attrs.define
+class Exporting:
+    collector: DamonCollector
+    access: AccessWatches
+    lines: list[str]
+
+    def scrape_until(self, ready: Callable[[Samples], bool], timeout_s: float = 60) -> Samples:
+        """Scrape until ``ready`` holds (the watches read their pages in background threads)."""
+        deadline = time.monotonic() + timeout_s
+        samples = scrape(self.collector)
+        while not ready(samples) and time.monotonic() < deadline:
+            time.sleep(0.05)
+            samples = scrape(self.collector)
+        return samples
+
+
+@contextlib.contextmanager
+def exporting(host: Host, *, trace: bool = True, retry_s: float = 60) -> Iterator[Exporting]:
+    """A collector with access watches on ``host`` (hot from 50%, cold after 1 s), closed on exit."""
+    lines: list[str] = []
+    access = AccessWatches(host, Temperature(hot_permil=500, cold_idle_us=1_000_000), trace=trace,
+                           report=lines.append, retry_s=retry_s)
+    try:
+        access.start()
+        yield Exporting(DamonCollector(host, access=access), access, lines)
+    finally:
+        access.close()
+
+
+def has_frames(*kdamonds: str) -> Callable[[Samples], bool]:
+    """Whether a scrape has the access gauges of each of ``kdamonds``."""
+
+    def ready(samples: Samples) -> bool:
+        found = {dict(labels)["kdamond"] for name, labels in samples if name == "damon_hot_bytes"}
+        return set(kdamonds) <= found
+    return ready

@@ -4,55 +4,17 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 
-import attrs
 import pytest
 
-from fleet import MiB, Fleet, Samples, get, scrape
-from kdamon.backend.host import Host
-from kdamon.exporter import AccessWatches, DamonCollector
-from kdamon.model.access import Temperature
-
-
-@attrs.define
-class Exporting:
-    collector: DamonCollector
-    access: AccessWatches
-    lines: list[str]
-
-    def scrape_until(self, ready: Callable[[Samples], bool], timeout_s: float = 60) -> Samples:
-        """Scrape until ``ready`` holds (the watches read their pages in background threads)."""
-        deadline = time.monotonic() + timeout_s
-        samples = scrape(self.collector)
-        while not ready(samples) and time.monotonic() < deadline:
-            time.sleep(0.05)
-            samples = scrape(self.collector)
-        return samples
-
-
-def exporting(host: Host, *, trace: bool = True, retry_s: float = 60) -> Iterator[Exporting]:
-    lines: list[str] = []
-    access = AccessWatches(host, Temperature(hot_permil=500, cold_idle_us=1_000_000), trace=trace,
-                           report=lines.append, retry_s=retry_s)
-    try:
-        access.start()
-        yield Exporting(DamonCollector(host, access=access), access, lines)
-    finally:
-        access.close()
+from fleet import MiB, Exporting, Fleet, exporting, get, has_frames, scrape
 
 
 @pytest.fixture
 def exported(fleet: Fleet) -> Iterator[Exporting]:
-    yield from exporting(fleet.host)
-
-
-def has_frames(*kdamonds: str) -> Callable[[Samples], bool]:
-    def ready(samples: Samples) -> bool:
-        found = {dict(labels)["kdamond"] for name, labels in samples if name == "damon_hot_bytes"}
-        return set(kdamonds) <= found
-    return ready
+    with exporting(fleet.host) as exported:
+        yield exported
 
 
 ALL = ("sysfs:0", "sysfs:1", "module:damon_stat")
@@ -125,7 +87,7 @@ def test_watches_follow_kdamonds_that_stop_and_start(fleet: Fleet, exported: Exp
 
 
 def test_no_trace_makes_no_instance(fleet: Fleet) -> None:
-    for exported in exporting(fleet.host, trace=False):
+    with exporting(fleet.host, trace=False) as exported:
         samples = scrape(exported.collector)
         assert get(samples, "damon_exporter_trace_enabled") == 0
         for kdamond, owner in (("sysfs:0", "kdamon"), ("sysfs:1", "foreign"), ("module:damon_stat", "foreign")):
@@ -137,7 +99,7 @@ def test_no_trace_makes_no_instance(fleet: Fleet) -> None:
 
 def test_missing_tracefs_is_said(fleet: Fleet) -> None:
     (fleet.base / "tracing" / "instances").rmdir()  # tracefs not mounted
-    for exported in exporting(fleet.host):
+    with exporting(fleet.host) as exported:
         samples = scrape(exported.collector)
         assert get(samples, "damon_exporter_tracefs_available") == 0
         assert get(samples, "damon_access_watch_up", kdamond="sysfs:0", owner="kdamon") == 0
@@ -149,7 +111,7 @@ def test_missing_tracefs_is_said(fleet: Fleet) -> None:
 
 def test_a_failing_watch_is_counted_reported_once_and_retried(fleet: Fleet) -> None:
     fleet.fs.tracing.damon_events = ()  # a kernel built without DAMON's trace events
-    for exported in exporting(fleet.host, retry_s=0):
+    with exporting(fleet.host, retry_s=0) as exported:
         samples = exported.scrape_until(lambda s: get(s, "damon_exporter_watch_errors_total") >= 6)
         assert get(samples, "damon_exporter_watch_errors_total") >= 6  # three kdamonds, tried again
         failures = [line for line in exported.lines if line.startswith("cannot watch sysfs:0")]
@@ -163,6 +125,6 @@ def test_instances_of_dead_kdamon_processes_are_removed_at_start(fleet: Fleet) -
     gone.wait()
     stale = fleet.base / "tracing" / "instances" / f"kdamon-{gone.pid}-0-77"
     stale.mkdir()
-    for exported in exporting(fleet.host):
+    with exporting(fleet.host) as exported:
         assert f"removed the tracefs instance {stale.name} of a kdamon process that is gone" in exported.lines
         assert not stale.exists()

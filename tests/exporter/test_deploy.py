@@ -16,9 +16,8 @@ from typing import Any
 import pytest
 import yaml
 
-from fleet import Fleet
+from fleet import Fleet, exporting, has_frames, make_fleet
 from kdamon.exporter.shipped import SHIPPED, shipped_file
-from test_access import exporting, has_frames
 
 RULES_TESTS = Path(__file__).with_name("rules_tests.yml")
 _KEYWORDS = {"and", "or", "unless", "bool", "by", "without", "on", "ignoring", "group_left", "group_right",
@@ -65,11 +64,9 @@ def rules_queries() -> list[str]:
 @pytest.fixture(scope="module")
 def emitted(tmp_path_factory: pytest.TempPathFactory) -> set[str]:
     """Every metric name a collector emits on the fake machine (samples and families)."""
-    from fleet import make_fleet
-
     fleet: Fleet = make_fleet(tmp_path_factory.mktemp("fleet"))
     names: set[str] = set()
-    for exported in exporting(fleet.host):
+    with exporting(fleet.host) as exported:
         samples = exported.scrape_until(has_frames("sysfs:0", "sysfs:1", "module:damon_stat"))
         assert has_frames("sysfs:0", "sysfs:1", "module:damon_stat")(samples)
         for name, _labels in samples:
