@@ -6,6 +6,8 @@ import argparse
 import sys
 from typing import Any
 
+from kdamon.cli.view_options import add_temperature_options
+
 
 def register(sub: Any) -> None:
     parser = sub.add_parser(
@@ -19,10 +21,7 @@ def register(sub: Any) -> None:
     )
     parser.add_argument("--port", type=int, default=None, help="TCP port (default 9795; 0 picks a free one)")
     parser.add_argument("--address", default=None, help="address to listen on (default 127.0.0.1)")
-    parser.add_argument("--hot", "--hot-percent", dest="hot", default="50%", metavar="PERCENT",
-                        help="hot: accessed in at least this share of the samples (default 50%%)")
-    parser.add_argument("--cold-idle", default="1s", metavar="DURATION",
-                        help="cold: not accessed for at least this long (default 1s)")
+    add_temperature_options(parser)
     parser.add_argument("--no-trace", action="store_true",
                         help="do not read DAMON's trace events (hosts without tracefs): no hot/warm/cold "
                              "metrics for kernel kdamonds, only for kdamon's engine kdamonds")
