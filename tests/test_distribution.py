@@ -119,3 +119,15 @@ def test_the_check_extra_is_installed_here() -> None:
     assert distribution.missing("check") == []
     distribution.require_extra("check", "kdamon check")  # raises nothing
 
+
+def test_the_lowest_versions_pin_every_floor_of_the_named_extras() -> None:
+    out = subprocess.run([sys.executable, str(ROOT / "scripts" / "lowest_requirements.py"), "test"],
+                         capture_output=True, text=True, check=True).stdout.splitlines()
+    floors = {}
+    for text in [*PYPROJECT["dependencies"], *PYPROJECT["optional-dependencies"]["check"],
+                 *PYPROJECT["optional-dependencies"]["events"], *PYPROJECT["optional-dependencies"]["test"]]:
+        name, sep, floor = text.partition(">=")
+        if not name.startswith("kdamon["):
+            floors[name] = floor if sep else None
+    assert out == [f"{name}=={floor}" if floor else name for name, floor in floors.items()]
+    assert "matplotlib" not in " ".join(out)  # the plot extra was not asked for
