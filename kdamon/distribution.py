@@ -67,13 +67,14 @@ def missing(extra: str) -> list[str]:
     """The requirements of ``extra`` that are not installed here, each with what was found."""
     absent = []
     for req in requirements(extra):
+        wanted = f"{req.name}{req.specifier}"  # without the metadata's marker (extra == ...)
         try:
             found = md.version(req.name)
         except md.PackageNotFoundError:
-            absent.append(f"{req} (not installed)")
+            absent.append(f"{wanted} (not installed)")
             continue
         if not req.specifier.contains(found, prereleases=True):
-            absent.append(f"{req} (found {found})")
+            absent.append(f"{wanted} (found {found})")
     return absent
 
 

@@ -31,6 +31,8 @@ Requires-Dist: pyroute2>=0.9.1; extra == "events"
 Provides-Extra: test
 Requires-Dist: kdamon[check,events]; extra == "test"
 Requires-Dist: hypothesis>=6.100; extra == "test"
+Provides-Extra: broken
+Requires-Dist: kdamon-no-such-package>=1; extra == "broken"
 """
 
 
@@ -91,9 +93,10 @@ def test_an_extra_naming_other_extras_brings_theirs_from_metadata(installed_only
     assert [str(r) for r in distribution.requirements("test")] == [
         "pytest>=8; extra == \"check\"", "pyroute2>=0.9.1; extra == \"events\"", "hypothesis>=6.100; extra == \"test\"",
     ]
-    assert distribution.declared_names() == ["attrs", "pytest", "pyroute2", "hypothesis"]
+    assert distribution.declared_names() == ["attrs", "pytest", "pyroute2", "hypothesis", "kdamon-no-such-package"]
     with pytest.raises(ValueError, match="no extra 'plot'"):
         distribution.requirements("plot")
+    assert distribution.missing("broken") == ["kdamon-no-such-package>=1 (not installed)"]  # no marker
 
 
 def test_an_extra_naming_other_extras_brings_theirs_from_pyproject() -> None:
