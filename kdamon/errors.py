@@ -53,6 +53,10 @@ class RecordFormatError(KdamonError):
     """A record file could not be parsed."""
 
 
+class MissingExtraError(KdamonError):
+    """An optional dependency is not installed; the message names the kdamon extra that brings it."""
+
+
 class GuestError(KdamonError):
     """A QEMU guest could not be prepared, booted or run."""
 

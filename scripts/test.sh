@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command: installs what the tests need, then runs every test:
-# type checks, host tests, and the guest tests on each kernel of the matrix.
+# type checks, host tests (also with the lowest dependency versions allowed),
+# and the guest tests on each kernel of the matrix.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-test-deps.sh
@@ -10,6 +11,9 @@ python3 -m mypy
 
 echo "== host tests"
 python3 -m pytest -q -p no:cacheprovider tests
+
+echo "== host tests with the lowest versions pyproject.toml allows"
+bash scripts/test-lowest-deps.sh
 
 # linux-6.1-dbgfs is built from source on first use (about 11 min on two cores
 # cold, a few minutes with a warm ccache: keep ~/.cache/kdamon between CI runs).

@@ -1,12 +1,17 @@
-"""Shared test set-up: the host safety net of ``_host_guard`` fails any test that opened a guarded path."""
+"""Shared test set-up: the host safety net of ``_host_guard`` fails any test that opened a guarded path; no hypothesis deadline."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import settings
 
 import _host_guard
+
+# No test is timed: on a loaded machine any example can take longer than hypothesis's default deadline.
+settings.register_profile("kdamon", deadline=None)
+settings.load_profile("kdamon")
 
 
 @pytest.fixture(autouse=True)

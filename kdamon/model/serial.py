@@ -143,6 +143,9 @@ def _make_converter() -> cattrs.Converter:
             if not isinstance(value, Mapping):
                 raise ConfigError("", f"expected a mapping with keys among {keys}, "
                                       f"got {_describe(value)}")
+            odd = sorted((k for k in value if not isinstance(k, str)), key=str)
+            if odd:  # (cattrs before 25.3 fails on such keys with a TypeError of its own)
+                raise ConfigError(str(odd[0]), f"unknown key; valid keys are {keys}")
             return generated(value, cls)
         return structure
 
