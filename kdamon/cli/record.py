@@ -126,7 +126,8 @@ def _record(args: argparse.Namespace) -> int:
         if child is not None and args.ready_file is not None:
             _wait_ready(child, args.ready_file)
         kdamond = build_kdamond(args, pids=(pid,))
-        backend, reason = choose_backend(MonitorRequest(kdamond, stream=True), args.backend, host=host)
+        request = MonitorRequest(kdamond, stream=True, engine_stat_only=args.engine_stat_only)
+        backend, reason = choose_backend(request, args.backend, host=host)
         common.say(f"recording pid {pid} with {reason}")
         context = kdamond.contexts[0]
         target: dict[str, Any] = {"pid": pid, "cmd": " ".join(cmd)} if cmd else {"pid": pid}
