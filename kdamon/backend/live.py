@@ -325,11 +325,13 @@ class StreamWatch(Watch):
     that the regions have adapted.
     """
 
-    def __init__(self, host: Host, kdamond: Kdamond, prefer: str = "auto", *, warmup: int = 0) -> None:
+    def __init__(self, host: Host, kdamond: Kdamond, prefer: str = "auto", *, warmup: int = 0,
+                 engine_stat_only: bool = False) -> None:
         from kdamon.backend.choose import choose_backend
         from kdamon.backend.types import MonitorRequest
 
-        backend, self.reason = choose_backend(MonitorRequest(kdamond, stream=True), prefer, host=host)
+        request = MonitorRequest(kdamond, stream=True, engine_stat_only=engine_stat_only)
+        backend, self.reason = choose_backend(request, prefer, host=host)
         self.backend = backend
         self.kdamond = kdamond
         self.warmup = warmup

@@ -113,7 +113,8 @@ def _start(args: argparse.Namespace) -> int:
         kdamonds = (build_kdamond(args, pids=(child.pid,) if child else ()),)
     try:
         for kdamond in kdamonds:
-            backend, reason = choose_backend(MonitorRequest(kdamond), args.backend, host=host)
+            request = MonitorRequest(kdamond, engine_stat_only=args.engine_stat_only)
+            backend, reason = choose_backend(request, args.backend, host=host)
             kid, pid = backend.start(kdamond)
             where = f" (pid {pid})" if pid else ""
             common.say(f"started {kid}{where} on {reason}")
@@ -148,7 +149,7 @@ def _tune(args: argparse.Namespace) -> int:
 
     host = common.make_host()
     kid = KdamondId.parse(args.id)
-    backend = backend_of(kid, host)
+    backend = backend_of(kid, host, engine_stat_only=args.engine_stat_only)
     if args.config is not None:
         if kdamond_options_given(args):
             raise ConfigError("CONFIG", "give either a configuration file or options, not both")

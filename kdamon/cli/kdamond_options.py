@@ -46,6 +46,9 @@ def add_kdamond_options(parser: argparse.ArgumentParser, *, targets: bool = True
                             "(repeatable; see README)")
     group.add_argument("--refresh", metavar="DURATION",
                        help="let the kernel refresh scheme stats this often (Linux 6.17+)")
+    group.add_argument("--engine-stat-only", action="store_true",
+                       help="if kdamon's engine runs the kdamond, only count (as stat schemes) the "
+                            "schemes whose action it cannot apply, instead of refusing them")
 
 
 def kdamond_options_given(args: argparse.Namespace) -> list[str]:

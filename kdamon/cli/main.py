@@ -9,10 +9,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from collections.abc import Sequence
+from typing import TextIO
 
 from kdamon import __version__
-from kdamon.errors import KdamonError
+from kdamon.errors import KdamonError, KdamonWarning
 
 # Each command's module; a module's register(subparsers) adds its commands with a `handler` default.
 COMMANDS = {
@@ -47,9 +49,21 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: TextIO | None = None, line: str | None = None) -> None:
+    """kdamon's warnings as ``kdamon: MESSAGE`` lines; any other as Python shows it."""
+    if issubclass(category, KdamonWarning):
+        text = f"kdamon: {message}\n"
+    else:
+        text = warnings.formatwarning(message, category, filename, lineno, line)
+    (file or sys.stderr).write(text)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     args = build_parser(args_list).parse_args(args_list)
+    warnings.showwarning = _show_warning
+    warnings.simplefilter("always", KdamonWarning)  # each is given once where it applies
     try:
         code: int = args.handler(args)
     except KdamonError as err:

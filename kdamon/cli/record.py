@@ -165,7 +165,7 @@ def _record(args: argparse.Namespace) -> int:
                                                         for what in watch.watched.targets)
         else:
             kdamond = build_kdamond(args, pids=pids)
-            watch = StreamWatch(host, kdamond, args.backend)
+            watch = StreamWatch(host, kdamond, args.backend, engine_stat_only=args.engine_stat_only)
             what = f"pid {', '.join(map(str, pids))}" if pids else "physical memory"
             common.say(f"recording {what} with {watch.reason}")
             regions = kdamond.contexts[0].targets[0].regions if not pids else ()
