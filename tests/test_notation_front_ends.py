@@ -100,27 +100,28 @@ def size_bounds(draw: st.DrawFn) -> Written:
 
 
 @st.composite
-def access_bounds(draw: st.DrawFn) -> Written:
-    choice = draw(st.sampled_from(["min", "max", "count", "percent"]))
+def counted_bounds(draw: st.DrawFn, suffix: str, relative: st.SearchStrategy[Written]) -> Written:
+    """``min``, ``max``, a count (``7``, ``7 samples``) or a value relative to the intervals."""
+    choice = draw(st.sampled_from(["min", "max", "count", "relative", "relative", "relative"]))
     if choice in ("min", "max"):
         return Written(choice, choice)
     if choice == "count":
         count = draw(st.integers(0, UINT_MAX))
-        return Written(draw(st.sampled_from([str(count), f"{count} samples"])), f"{count:,} samples")
-    percent = _decimal(Fraction(draw(st.integers(0, 100_000)), 1000))  # 0 % to 100 % by 0.001 %
-    return Written(f"{percent}%", draw(st.sampled_from([f"{percent} %", percent])))
+        return Written(draw(st.sampled_from([str(count), f"{count} {suffix}"])), f"{count:,} {suffix}")
+    return draw(relative)
 
 
 @st.composite
-def age_bounds(draw: st.DrawFn) -> Written:
-    choice = draw(st.sampled_from(["min", "max", "count", "duration"]))
-    if choice in ("min", "max"):
-        return Written(choice, choice)
-    if choice == "count":
-        count = draw(st.integers(0, UINT_MAX))
-        return Written(draw(st.sampled_from([str(count), f"{count} aggr_intervals"])), f"{count:,} aggr_intervals")
-    ns = draw(st.one_of(st.integers(0, 10**13), st.integers(0, 1000 * ULONG_MAX)))
-    return draw(durations(Fraction(ns, 1000)))
+def percents(draw: st.DrawFn) -> Written:
+    thousandths = draw(st.one_of(st.integers(0, 100).map(lambda n: n * 1000), st.integers(0, 100_000)))
+    percent = _decimal(Fraction(thousandths, 1000))  # 0 % to 100 % by 0.001 %
+    return Written(f"{percent}%", draw(st.sampled_from([f"{percent} %", percent])))
+
+
+_ages = st.one_of(st.integers(0, 10**13), st.integers(0, 1000 * ULONG_MAX)).flatmap(
+    lambda ns: durations(Fraction(ns, 1000)))
+access_bounds = counted_bounds("samples", percents())
+age_bounds = counted_bounds("aggr_intervals", _ages)
 
 
 @attrs.frozen
@@ -135,8 +136,10 @@ class Case:
 
 @st.composite
 def cases(draw: st.DrawFn) -> Case:
-    sample_us = draw(st.integers(0, 10**6))
-    aggr_us = draw(st.integers(max(sample_us, 1), 10**8))
+    # Round intervals and percentages too, where a bound lands exactly on a count.
+    sample_us = draw(st.one_of(st.sampled_from([1000, 3000, 5000, 10_000]), st.integers(0, 10**6)))
+    aggr_us = draw(st.one_of(st.integers(1, 1000).map(lambda n: n * max(sample_us, 1)),
+                             st.integers(max(sample_us, 1), 10**8)))
     apply_us = draw(st.integers(0, ULONG_MAX))
     quota_ms, reset_ms = draw(st.integers(0, ULONG_MAX // 1000)), draw(st.integers(0, ULONG_MAX // 1000))
     quota_bytes = draw(st.integers(0, ULONG_MAX))
@@ -158,8 +161,8 @@ def cases(draw: st.DrawFn) -> Case:
     return Case(
         sample=draw(durations(Fraction(sample_us))), aggr=draw(durations(Fraction(aggr_us))),
         ranges={"sz": (draw(size_bounds()), draw(size_bounds())),
-                "nr_accesses": (draw(access_bounds()), draw(access_bounds())),
-                "age": (draw(age_bounds()), draw(age_bounds()))},
+                "nr_accesses": (draw(access_bounds), draw(access_bounds)),
+                "age": (draw(age_bounds), draw(age_bounds))},
         scalars=scalars, intervals=Intervals(sample_us=sample_us, aggr_us=aggr_us), expected=expected)
 
 
@@ -224,7 +227,7 @@ _DUMPS: dict[str, Callable[[dict[str, Any]], str]] = {
     "json": json.dumps, "yaml": yaml.safe_dump, "toml": tomli_w.dumps}
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=400, deadline=None)
 @given(case=cases())
 def test_front_ends_resolve_the_same_scheme(case: Case) -> None:
     by_options = _by_options(case)
