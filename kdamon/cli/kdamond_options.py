@@ -57,7 +57,7 @@ def kdamond_options_given(args: argparse.Namespace) -> list[str]:
 
 
 def _regions(text: str) -> tuple[Region, ...]:
-    from kdamon.model import Region
+    from kdamon.model import Region, parse_address
 
     out = []
     for item in text.split(","):
@@ -65,43 +65,35 @@ def _regions(text: str) -> tuple[Region, ...]:
         if not sep:
             raise ConfigError("--regions", f"expected START-END, got {item!r}")
         try:
-            out.append(Region(_address(start), _address(end)))
+            out.append(Region(parse_address(start, "--regions"), parse_address(end, "--regions")))
         except ConfigError as error:
             raise ConfigError("--regions", f"{item!r}: {error.message}") from None
     return tuple(out)
 
 
-def _address(text: str) -> int:
-    from kdamon.model import parse_size
-
-    try:
-        return int(text.strip(), 0)
-    except ValueError:
-        return parse_size(text.strip(), "--regions")
-
-
 def _nr_regions(text: str) -> NrRegions:
-    from kdamon.model import NrRegions
+    from kdamon.model import NrRegions, parse_count
 
     low, sep, high = text.partition(",")
-    if not sep or not low.strip().isdigit() or not high.strip().isdigit():
+    if not sep:
         raise ConfigError("--nr-regions", f"expected MIN,MAX, got {text!r}")
     try:
-        return NrRegions(int(low), int(high))
+        return NrRegions(parse_count(low, "--nr-regions"), parse_count(high, "--nr-regions"))
     except ConfigError as error:
-        raise ConfigError("--nr-regions", error.message) from None
+        raise ConfigError("--nr-regions", f"{error.message} (MIN,MAX)") from None
 
 
 def _intervals_goal(text: str) -> IntervalsGoal:
-    from kdamon.model import IntervalsGoal, parse_duration_us, parse_ratio_bp
+    from kdamon.model import IntervalsGoal, parse_count, parse_duration_us, parse_ratio_bp
 
     if text.strip() == "0":
         return IntervalsGoal()
     parts = text.split(":")
-    if len(parts) != 4 or not parts[1].strip().isdigit():
+    if len(parts) != 4:
         raise ConfigError("--intervals-goal", f"expected ACCESS:AGGRS:MIN:MAX like 4%:3:5ms:10s, got {text!r}")
     try:
-        return IntervalsGoal(access_bp=parse_ratio_bp(parts[0], "--intervals-goal"), aggrs=int(parts[1]),
+        return IntervalsGoal(access_bp=parse_ratio_bp(parts[0], "--intervals-goal"),
+                             aggrs=parse_count(parts[1], "--intervals-goal"),
                              min_sample_us=parse_duration_us(parts[2], "--intervals-goal"),
                              max_sample_us=parse_duration_us(parts[3], "--intervals-goal"))
     except ConfigError as error:

@@ -10,7 +10,6 @@ A scheme is ``KEY=VALUE`` pairs separated by commas, e.g.::
 ``nr_accesses=MIN-MAX``   accesses per aggregation: a count of sampling intervals, or a
                           percentage of the maximum (``0%-10%``)
 ``age=MIN-MAX``           age: a count of aggregation intervals, or a duration (``5s``)
-                          divided by the aggregation interval
 ``apply_interval=DUR``    how often the scheme is applied (default: every aggregation)
 ``quota_time=DUR``        time quota per reset interval (milliseconds or more)
 ``quota_size=SIZE``       size quota per reset interval
@@ -37,11 +36,12 @@ A scheme is ``KEY=VALUE`` pairs separated by commas, e.g.::
 ========================  ==============================================================
 
 Any range bound may be ``min`` or ``max``; omitted ranges match everything.
+Percentages and durations become the counts inside the range (a lower bound
+rounds up, an upper one down; see :mod:`kdamon.model.bounds`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -49,19 +49,19 @@ import attrs
 from kdamon.errors import ConfigError
 from kdamon.model import (
     ACTIONS,
-    UINT_MAX,
-    ULONG_MAX,
-    AccessPattern,
     Dest,
     Filter,
     Intervals,
+    PatternBounds,
     Quota,
     QuotaGoal,
     QuotaWeights,
     Scheme,
     Watermarks,
+    parse_address,
+    parse_bounds,
+    parse_count,
     parse_duration_ms,
-    parse_access_bound,
     parse_duration_us,
     parse_ratio_bp,
     parse_ratio_permil,
@@ -70,56 +70,9 @@ from kdamon.model import (
 
 __all__ = ["SchemeSpec", "parse_scheme"]
 
-_Resolver = Callable[[Intervals], int]
 _KEYS = ("action", "sz", "nr_accesses", "age", "apply_interval", "quota_time", "quota_size", "quota_reset",
          "quota_weights", "quota_goal", "quota_goal_tuner", "wmarks", "target_nid", "dest", "filter")
 _REPEATABLE = ("filter", "quota_goal", "dest")
-
-
-def _bound(text: str, high: int, parse: Callable[[str], _Resolver]) -> _Resolver:
-    text = text.strip()
-    if text == "min":
-        return lambda _iv: 0
-    if text == "max":
-        return lambda _iv: high
-    return parse(text)
-
-
-def _range(value: str, field: str, high: int, parse: Callable[[str], _Resolver]) -> tuple[_Resolver, _Resolver]:
-    low_text, sep, high_text = value.partition("-")
-    if not sep:
-        raise ConfigError(field, f"expected MIN-MAX, got {value!r}")
-    return _bound(low_text, high, parse), _bound(high_text, high, parse)
-
-
-def _size(field: str) -> Callable[[str], _Resolver]:
-    def parse(text: str) -> _Resolver:
-        size = parse_size(text, field)
-        return lambda _iv: size
-    return parse
-
-
-def _accesses(field: str) -> Callable[[str], _Resolver]:
-    def parse(text: str) -> _Resolver:
-        bound = parse_access_bound(text, field)
-        return lambda iv: bound.resolve(iv.max_nr_accesses)
-    return parse
-
-
-def _age(field: str) -> Callable[[str], _Resolver]:
-    def parse(text: str) -> _Resolver:
-        if text.isdigit():
-            count = int(text)
-            return lambda _iv: count
-        us = parse_duration_us(text, field)
-        return lambda iv: us // max(iv.aggr_us, 1)
-    return parse
-
-
-def _count(text: str, field: str) -> int:
-    if not text.isdigit():
-        raise ConfigError(field, f"expected a whole number, got {text!r}")
-    return int(text)
 
 
 def _parts(value: str, field: str, count: int, example: str) -> list[str]:
@@ -141,9 +94,9 @@ def _filter(value: str) -> Filter:
         fields["memcg_path"] = arg
     elif kind == "addr":
         start, _, end = arg.partition("-")
-        fields["addr_start"], fields["addr_end"] = (_address(start, field), _address(end, field))
+        fields["addr_start"], fields["addr_end"] = parse_address(start, field), parse_address(end, field)
     elif kind == "target":
-        fields["target_idx"] = _count(arg, field)
+        fields["target_idx"] = parse_count(arg, field)
     elif kind == "hugepage_size":
         low, _, high = arg.partition("-")
         fields["min"], fields["max"] = parse_size(low, field), parse_size(high, field)
@@ -155,13 +108,6 @@ def _filter(value: str) -> Filter:
         raise ConfigError(field, f"{value!r}: {error}") from None
 
 
-def _address(text: str, field: str) -> int:
-    try:
-        return int(text, 0)
-    except ValueError:
-        return parse_size(text, field)
-
-
 @attrs.frozen
 class SchemeSpec:
     """A parsed ``--scheme``; ``resolve`` turns it into a Scheme once the
@@ -169,18 +115,12 @@ class SchemeSpec:
 
     text: str
     action: str
-    sz: tuple[_Resolver, _Resolver] | None
-    nr_accesses: tuple[_Resolver, _Resolver] | None
-    age: tuple[_Resolver, _Resolver] | None
+    pattern: PatternBounds
     scheme: Scheme  # every field that needs no intervals
 
     def resolve(self, intervals: Intervals) -> Scheme:
-        pattern: dict[str, int] = {}
-        for name, bounds in (("sz", self.sz), ("nr_accesses", self.nr_accesses), ("age", self.age)):
-            if bounds is not None:
-                pattern[f"{name}_min"], pattern[f"{name}_max"] = (b(intervals) for b in bounds)
         try:
-            return attrs.evolve(self.scheme, access_pattern=AccessPattern(**pattern))
+            return attrs.evolve(self.scheme, access_pattern=self.pattern.resolve(intervals))
         except ConfigError as error:
             raise ConfigError("--scheme", f"{self.text!r}: {error}") from None
 
@@ -215,11 +155,12 @@ def parse_scheme(text: str) -> SchemeSpec:
     except (ConfigError, ValueError) as error:
         raise ConfigError("--scheme", f"{text!r}: {error}") from None
 
-    def bounds(key: str, high: int, parse: Callable[[str], Callable[[str], _Resolver]]) -> tuple[_Resolver, _Resolver] | None:
-        return _range(values[key], key, high, parse(key)) if key in values else None
-
-    return SchemeSpec(text, action, bounds("sz", ULONG_MAX, _size), bounds("nr_accesses", UINT_MAX, _accesses),
-                      bounds("age", UINT_MAX, _age), scheme)
+    try:
+        pattern = PatternBounds(**{key: parse_bounds(values[key], key, key)
+                                   for key in ("sz", "nr_accesses", "age") if key in values})
+    except ConfigError as error:
+        raise ConfigError("--scheme", f"{text!r}: {error}") from None
+    return SchemeSpec(text, action, pattern, scheme)
 
 
 def _goal(value: str) -> QuotaGoal:
@@ -233,15 +174,15 @@ def _goal(value: str) -> QuotaGoal:
     elif metric.endswith("_bp"):
         target_value = parse_ratio_bp(target, "quota_goal")
     else:
-        target_value = _count(target, "quota_goal")
+        target_value = parse_count(target, "quota_goal")
     fields: dict[str, Any] = {"metric": metric, "target_value": target_value}
     if metric.startswith("node_memcg_"):
         nid, _, path = where.partition(":")
-        fields["nid"], fields["path"] = _count(nid, "quota_goal"), path
+        fields["nid"], fields["path"] = parse_count(nid, "quota_goal"), path
     elif metric.startswith("node_"):
-        fields["nid"] = _count(where or "0", "quota_goal")
+        fields["nid"] = parse_count(where or "0", "quota_goal")
     elif metric == "user_input":
-        fields["current_value"] = _count(where or "0", "quota_goal")  # what the user measured, updated by tune
+        fields["current_value"] = parse_count(where or "0", "quota_goal")  # what the user measured, updated by tune
     elif where:
         raise ConfigError("quota_goal", f"{metric} takes no node or cgroup, got {value!r}")
     return QuotaGoal(**fields)
@@ -249,7 +190,7 @@ def _goal(value: str) -> QuotaGoal:
 
 def _dest(value: str) -> Dest:
     nid, weight = _parts(value, "dest", 2, "NID:WEIGHT")
-    return Dest(_count(nid, "dest"), _count(weight, "dest"))
+    return Dest(parse_count(nid, "dest"), parse_count(weight, "dest"))
 
 
 def _quota(values: dict[str, str], goals: list[str]) -> Quota:
