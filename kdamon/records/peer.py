@@ -32,6 +32,7 @@ from typing import Any
 
 from kdamon.errors import RecordFormatError
 from kdamon.records.types import RecordMeta, RecordSource, SnapshotArrays, regions_array
+from kdamon.userfiles import reading
 
 __all__ = ["DamoJsonRecords"]
 
@@ -148,7 +149,8 @@ class DamoJsonRecords(RecordSource):
     def __init__(self, path: str | Path, *, compressed: bool) -> None:
         super().__init__(path)
         self.format_name = "json_compressed" if compressed else "json"
-        data = self.path.read_bytes()
+        with reading(self.path):
+            data = self.path.read_bytes()
         try:
             if compressed:
                 data = zlib.decompress(data)

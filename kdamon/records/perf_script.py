@@ -45,6 +45,7 @@ from kdamon.records.types import (
     SnapshotArrays,
     regions_array,
 )
+from kdamon.userfiles import reading
 
 __all__ = ["PerfScriptParser", "PerfScriptRecords"]
 
@@ -428,7 +429,7 @@ class PerfScriptRecords(RecordSource):
 
     def arrays(self) -> Iterator[SnapshotArrays]:
         parser = PerfScriptParser(sample_us=self._meta.sample_us, aggr_us=self._meta.aggr_us)
-        with open(self.path, "rb") as stream:
+        with reading(self.path), open(self.path, "rb") as stream:
             for lines in _parse_blocks(_blocks(stream)):
                 yield from parser._assemble(lines)
         yield from parser.finish()

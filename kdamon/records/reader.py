@@ -12,6 +12,7 @@ from kdamon.records.format import (
     read_header,
 )
 from kdamon.records.types import RecordMeta, RecordSource, SnapshotArrays
+from kdamon.userfiles import reading
 
 __all__ = ["RecordReader", "read_records"]
 
@@ -36,7 +37,7 @@ class RecordReader(RecordSource):
         super().__init__(path)
         self._skip_corrupt = skip_corrupt
         self.corrupted = 0
-        with open(self.path, "rb") as stream:
+        with reading(self.path), open(self.path, "rb") as stream:
             self._meta, self.version = read_header(stream, self.path)
             self._data_start = stream.tell()
 
@@ -45,7 +46,7 @@ class RecordReader(RecordSource):
         return self._meta
 
     def arrays(self) -> Iterator[SnapshotArrays]:
-        with open(self.path, "rb", buffering=_BUFFER_BYTES) as stream:
+        with reading(self.path), open(self.path, "rb", buffering=_BUFFER_BYTES) as stream:
             scanner = ChunkScanner(stream, self.path, self._data_start, skip_corrupt=self._skip_corrupt)
             try:
                 for kind, offset, payload in scanner:

@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from kdamon.errors import GuestError
+from kdamon.userfiles import reading, require_dir, require_file
 from kdamon.vm.accel import choose_accel
 from kdamon.vm.initramfs import build_base, source_checkout, write_run_archive
 from kdamon.vm.kernels import Progress, cache_dir, resolve_kernel
@@ -57,13 +58,17 @@ def run(
     if not command:
         raise GuestError("no command to run in the guest: kdamon vm run [options] -- CMD ...")
     say = progress or (lambda _msg: None)
+    shares = _shares(share)  # the user's paths first, before kernels are fetched or probed
+    if modules is not None:
+        require_dir(modules)
+    if image is not None:
+        require_file(image)
     cache = cache_dir()
     k = resolve_kernel(kernel, modules=modules, progress=say)
     base = image if image is not None else build_base(cache)
     accel = choose_accel(k.vmlinuz, cache)
     if accel == "tcg":
         say("kdamon: KVM cannot run guests here; using TCG (software emulation) with pti=on")
-    shares = _shares(share)
     cwd = _guest_cwd(shares)
     guest_env = _guest_env(k.name, env)
     run_dir = _new_run_dir(cache)
@@ -76,7 +81,7 @@ def run(
     initrd = run_dir / "initrd"
     with initrd.open("wb") as out:
         for part in (base, archive):
-            with part.open("rb") as src:
+            with reading(part), part.open("rb") as src:
                 shutil.copyfileobj(src, out, 1 << 20)
     archive.unlink()
     spec = BootSpec(
@@ -111,9 +116,8 @@ def _shares(share: Sequence[Path]) -> list[Path]:
     if checkout is not None:
         shares.append(checkout)
     for s in share:
+        require_dir(s)
         path = Path(s).resolve()
-        if not path.is_dir():
-            raise GuestError(f"--share {s}: no such directory")
         if path not in shares:
             shares.append(path)
     return shares
