@@ -31,7 +31,8 @@ def register(sub: Any) -> None:
                     "update interval defaults to 1s here, so that memory the target maps later is "
                     "monitored soon.")
     record.add_argument("-o", "--output", type=Path, default=Path("kdamon.kdr"),
-                        help="record file (default kdamon.kdr; replaced if it exists)")
+                        help="record file (default kdamon.kdr); an existing one is replaced once the first "
+                             "snapshot is in, and left as it was if recording fails before")
     record.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
     record.add_argument("--pid", type=int, help="a running process to record")
     record.add_argument("--ready-file", type=Path, metavar="FILE",
@@ -105,15 +106,17 @@ def _record(args: argparse.Namespace) -> int:
     from kdamon.backend.choose import choose_backend
     from kdamon.backend.process import launch, pid_alive, terminate
     from kdamon.backend.types import MonitorRequest
-    from kdamon.errors import ConfigError
+    from kdamon.errors import ConfigError, KdamonError
     from kdamon.records.types import RecordMeta
     from kdamon.records.writer import RecordWriter
+    from kdamon.userfiles import ensure_writable
 
     cmd = common.strip_dashes(list(args.cmd))
     if (args.pid is None) == (not cmd):
         raise ConfigError("--pid", "give exactly one target: --pid PID or -- CMD [ARGS...]")
     if args.ready_file is not None and not cmd:
         raise ConfigError("--ready-file", "--ready-file waits for a command started with -- CMD")
+    ensure_writable(args.output)
     host = common.make_host()
     if args.ready_file is not None:
         args.ready_file.unlink(missing_ok=True)
@@ -154,6 +157,12 @@ def _record(args: argparse.Namespace) -> int:
                     progress.update(writer.nr_snapshots)
             finally:
                 snapshots.close()
+            if not writer.nr_snapshots:
+                writer.discard()
+                done()
+                why = progress.reason or "the kdamond ended: its targets exited"
+                raise KdamonError(f"no snapshot was recorded ({why}); {args.output} was left as it was. "
+                                  "Record for longer than one aggregation interval (--aggr)")
         if not done():
             progress.reason = "the kdamond ended: its targets exited"
         progress.finish()

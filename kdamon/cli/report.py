@@ -117,7 +117,10 @@ def _clip(snapshots: list[SnapshotArrays], text: str) -> list[SnapshotArrays]:
 
 def _heatmap(args: argparse.Namespace) -> int:
     from kdamon.report.heatmap import write_heatmap, write_heatmap_png
+    from kdamon.userfiles import ensure_writable
 
+    if args.png is not None:
+        ensure_writable(args.png)
     source = _open(args)
     snapshots = list(source.arrays())
     _warn_truncated(source)
