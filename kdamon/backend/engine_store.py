@@ -94,10 +94,11 @@ class EngineStore:
         return index
 
     def remove(self, index: int) -> None:
+        """Remove the directory and all in it (also what a killed kdamon left half-written)."""
         d = self.dir(index)
-        for name in ("config.json", "status.json", "daemon.log"):
-            (d / name).unlink(missing_ok=True)
         try:
+            for name in os.listdir(d):
+                (d / name).unlink(missing_ok=True)
             d.rmdir()
         except FileNotFoundError:
             pass

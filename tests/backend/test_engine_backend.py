@@ -106,3 +106,16 @@ def test_published_stats_keep_unknown_counters_unknown() -> None:
     state = EngineState(pid=1, state="on", stats=(SchemeStats(3, 12288, None, None, None),
                                                   SchemeStats(3, 12288, 0, 0, 0, nr_snapshots=2)))
     assert EngineState.from_json(state.to_json()) == state
+
+
+def test_what_a_killed_start_left_is_shown_and_removed(tmp_path: Path) -> None:
+    host = Host(HostPaths.under(tmp_path))
+    backend = EngineBackend(host)
+    left = backend.store.dir(0)
+    left.mkdir(parents=True)  # killed after mkdir, in the middle of writing its configuration
+    (left / ".tmp-4242-00aa00aa00aa-config.json").write_text('{"kdamonds": [')
+    [status] = EngineBackend(host).status()
+    assert (status.id, status.owner, status.running) == (KdamondId("engine", "0"), "kdamon", False)
+    assert "configuration unreadable" in status.note
+    EngineBackend(host).stop(status.id)
+    assert backend.store.indexes() == []
