@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -292,6 +293,40 @@ def test_a_process_that_execs_is_probed_again(tmp_path: Path) -> None:
                             WorkloadLayout.from_json(second.read_text()))
 
 
+def cpu_time_ns(pid: int) -> int:
+    """How long ``pid``'s main thread has run on a CPU (``/proc/PID/schedstat``)."""
+    return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0])
+
+
+class AfterTheProcessRan:
+    """An access check whose ``check`` waits until the process has run for 1 ms of CPU time
+    since ``prepare``.  A monitor on a virtual clock samples back to back: on a loaded machine
+    (measured: load 7 on 2 CPUs) the workload often does not run at all between the two, and a
+    whole aggregation can then see nothing of an area it writes all the time."""
+
+    def __init__(self, inner: Any, pid: int) -> None:
+        self.inner, self.pid = inner, pid
+        self.kind, self.description = inner.kind, inner.description
+        self._ran_since = 0
+
+    def prepare(self, addrs: object) -> None:
+        self.inner.prepare(addrs)
+        self._ran_since = cpu_time_ns(self.pid)
+
+    def check(self, addrs: object) -> object:
+        deadline = time.monotonic() + 60  # a safety net against a workload that never runs
+        while cpu_time_ns(self.pid) < self._ran_since + 1_000_000:
+            assert time.monotonic() < deadline, f"process {self.pid} did not run for 60 s"
+            time.sleep(0.0005)
+        return self.inner.check(addrs)
+
+    def lost(self) -> str | None:
+        return self.inner.lost()  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        self.inner.close()
+
+
 class FailingCheck:
     """A ``uffd`` check that fails in ``prepare`` or ``check``."""
 
@@ -328,7 +363,7 @@ def test_falls_back_when_the_switched_to_check_fails(
     failing_check = FailingCheck(failing)
     open_check = vaddr.open_check
     monkeypatch.setattr(vaddr, "open_check", lambda kind, *args: (
-        failing_check if kind == "uffd" else open_check(kind, *args)))
+        failing_check if kind == "uffd" else AfterTheProcessRan(open_check(kind, *args), process.pid)))
     ops = VaddrOps(["smaps"], awaited=[("smaps", "uffd")])  # smaps is no better: left out
     context = Context(targets=(Target(pid=process.pid),),
                       intervals=Intervals(sample_us=5000, aggr_us=100_000, update_us=100_000))
