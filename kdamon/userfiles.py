@@ -5,10 +5,11 @@ command line can say ``kdamon: error: PATH: REASON``: ``reading(path)`` adds
 the name to read errors (a failed ``read(2)`` carries none), and
 ``require_file``/``require_dir`` check an input's kind before it is used.
 
-Outputs (``record -o``, ``--png``, ``--json``, ``--junit``): a command that fails half-way must leave the user's file as it was, never
-truncated.  So the new content goes to a temporary file beside the target
-(same directory, hence same file system), and only ``commit()`` renames it
-over the target, atomically: a reader sees the old file or the new one.
+Outputs (``record -o``, ``--png``, ``--json``, ``--junit``): a command that
+fails half-way must leave the user's file as it was, never truncated.  So the
+new content goes to a temporary file beside the target (same directory, hence
+same file system), and only ``commit()`` renames it over the target,
+atomically: a reader sees the old file or the new one.
 Writes may go on after the commit (``kdamon record`` commits once its first
 snapshot is in, then keeps appending to the same file).
 
@@ -20,8 +21,8 @@ exists and is not a regular file (a FIFO, a terminal), or is named under
 ``/dev/stdout``, ``/dev/stderr`` and ``/dev/fd/N`` write to kdamon's own
 descriptor (when standard output is redirected to a file, a rename would
 move the shell's file away, and a second opening would write over what
-kdamon prints).  Only a SIGKILL between creation and
-commit leaves the temporary file (``.NAME.partial-PID-XXXX``) behind.
+kdamon prints).  Only a SIGKILL between creation and commit leaves the
+temporary file (``.NAME.partial-PID-XXXX``) behind.
 """
 
 from __future__ import annotations

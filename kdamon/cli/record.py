@@ -157,14 +157,12 @@ def _record(args: argparse.Namespace) -> int:
                     progress.update(writer.nr_snapshots)
             finally:
                 snapshots.close()
+            if not done():
+                progress.reason = "the kdamond ended: its targets exited"
             if not writer.nr_snapshots:
                 writer.discard()
-                done()
-                why = progress.reason or "the kdamond ended: its targets exited"
-                raise KdamonError(f"no snapshot was recorded ({why}); {args.output} was left as it was. "
-                                  "Record for longer than one aggregation interval (--aggr)")
-        if not done():
-            progress.reason = "the kdamond ended: its targets exited"
+                raise KdamonError(f"no snapshot was recorded ({progress.reason}); {args.output} was left as "
+                                  "it was. Record for longer than one aggregation interval (--aggr)")
         progress.finish()
     finally:
         stop.restore()

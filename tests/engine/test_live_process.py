@@ -24,6 +24,7 @@ from kdamon.engine.ops.vaddr import VaddrOps
 from kdamon.engine.uffd import AsyncWriteProtect
 from kdamon.engine.workload import WorkloadLayout
 from kdamon.errors import EngineError
+from kdamon.events.proc import has_exited
 from kdamon.model.config import AccessPattern, Context, Intervals, Scheme, Target
 from kdamon.model.results import Snapshot
 
@@ -81,6 +82,50 @@ def uffd_workload(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Wor
     yield process, layout
     process.kill()
     process.wait()
+
+
+def cpu_time_ns(pid: int) -> int:
+    """How long ``pid``'s main thread has run on a CPU (``/proc/PID/schedstat``)."""
+    return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0])
+
+
+class AfterTheProcessRan:
+    """An access check whose ``check`` waits until its process has run for 1 ms of CPU time
+    since ``prepare`` (or has exited).  Between the two a monitor sleeps one sampling interval
+    (a monitor on a virtual clock not at all), but on a loaded machine (measured: load 7 on 2
+    CPUs) the workload often does not run meanwhile: 27% of back-to-back smaps samples, and
+    aggregations that saw the hot area 8 times of 20, saw nothing of an area it writes all the
+    time.  The tests are about what the checks see when there is something to see."""
+
+    def __init__(self, inner: Any, pid: int) -> None:
+        self.inner, self.pid = inner, pid
+        self.kind, self.description = inner.kind, inner.description
+        self._ran_since = 0
+
+    def prepare(self, addrs: object) -> None:
+        self.inner.prepare(addrs)
+        self._ran_since = cpu_time_ns(self.pid)
+
+    def check(self, addrs: object) -> object:
+        deadline = time.monotonic() + 60  # a safety net against a workload that never runs
+        while not has_exited(self.pid) and cpu_time_ns(self.pid) < self._ran_since + 1_000_000:
+            assert time.monotonic() < deadline, f"process {self.pid} did not run for 60 s"
+            time.sleep(0.0005)
+        return self.inner.check(addrs)
+
+    def lost(self) -> str | None:
+        return self.inner.lost()  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+@pytest.fixture(autouse=True)
+def the_process_runs_between_samples(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every access check the vaddr operations open here waits for its process (above)."""
+    open_check = vaddr.open_check
+    monkeypatch.setattr(vaddr, "open_check", lambda kind, pid, *rest: AfterTheProcessRan(
+        open_check(kind, pid, *rest), pid))
 
 
 def mean_accesses(snapshot: Snapshot, lo: int, hi: int) -> float:
@@ -293,40 +338,6 @@ def test_a_process_that_execs_is_probed_again(tmp_path: Path) -> None:
                             WorkloadLayout.from_json(second.read_text()))
 
 
-def cpu_time_ns(pid: int) -> int:
-    """How long ``pid``'s main thread has run on a CPU (``/proc/PID/schedstat``)."""
-    return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0])
-
-
-class AfterTheProcessRan:
-    """An access check whose ``check`` waits until the process has run for 1 ms of CPU time
-    since ``prepare``.  A monitor on a virtual clock samples back to back: on a loaded machine
-    (measured: load 7 on 2 CPUs) the workload often does not run at all between the two, and a
-    whole aggregation can then see nothing of an area it writes all the time."""
-
-    def __init__(self, inner: Any, pid: int) -> None:
-        self.inner, self.pid = inner, pid
-        self.kind, self.description = inner.kind, inner.description
-        self._ran_since = 0
-
-    def prepare(self, addrs: object) -> None:
-        self.inner.prepare(addrs)
-        self._ran_since = cpu_time_ns(self.pid)
-
-    def check(self, addrs: object) -> object:
-        deadline = time.monotonic() + 60  # a safety net against a workload that never runs
-        while cpu_time_ns(self.pid) < self._ran_since + 1_000_000:
-            assert time.monotonic() < deadline, f"process {self.pid} did not run for 60 s"
-            time.sleep(0.0005)
-        return self.inner.check(addrs)
-
-    def lost(self) -> str | None:
-        return self.inner.lost()  # type: ignore[no-any-return]
-
-    def close(self) -> None:
-        self.inner.close()
-
-
 class FailingCheck:
     """A ``uffd`` check that fails in ``prepare`` or ``check``."""
 
@@ -363,7 +374,7 @@ def test_falls_back_when_the_switched_to_check_fails(
     failing_check = FailingCheck(failing)
     open_check = vaddr.open_check
     monkeypatch.setattr(vaddr, "open_check", lambda kind, *args: (
-        failing_check if kind == "uffd" else AfterTheProcessRan(open_check(kind, *args), process.pid)))
+        failing_check if kind == "uffd" else open_check(kind, *args)))
     ops = VaddrOps(["smaps"], awaited=[("smaps", "uffd")])  # smaps is no better: left out
     context = Context(targets=(Target(pid=process.pid),),
                       intervals=Intervals(sample_us=5000, aggr_us=100_000, update_us=100_000))
