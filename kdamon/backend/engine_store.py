@@ -109,14 +109,11 @@ class EngineStore:
         return index
 
     def remove(self, index: int) -> None:
+        """Remove the directory and all in it (also what a killed kdamon left half-written)."""
         d = self.dir(index)
         try:
-            names = os.listdir(d)
-        except FileNotFoundError:
-            names = []
-        for name in names:  # the daemon's files, and a temporary one a killed daemon left
-            (d / name).unlink(missing_ok=True)
-        try:
+            for name in os.listdir(d):
+                (d / name).unlink(missing_ok=True)
             d.rmdir()
         except FileNotFoundError:
             pass

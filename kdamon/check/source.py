@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TextIO
 
 from kdamon.errors import GuestError
+from kdamon.userfiles import require_dir
 
 __all__ = ["FRAGMENT_RECIPE", "RENAMED", "adjust_fragment", "build_tree", "declared_symbols"]
 
@@ -76,6 +77,7 @@ def build_tree(tree: Path, *, build_dir: Path | None = None, progress: Progress 
     from kdamon.vm.kernels import cache_dir, load_recipe, recipes_dir
 
     say = progress or (lambda _m: None)
+    require_dir(tree)
     tree = tree.resolve()
     if not (tree / "Makefile").is_file() or not (tree / "mm").is_dir():
         raise GuestError(f"--source {tree}: not a Linux source tree (no Makefile and mm/ at its top)")

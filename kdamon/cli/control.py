@@ -63,10 +63,12 @@ def load_any_config(path: Path, fmt: str) -> Config:
         return load_config_file(path)
     import json
 
+    from kdamon.userfiles import reading
+
+    with reading(path):
+        data = path.read_bytes()
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise ConfigError("<document>", f"cannot read {path}: {error.strerror}") from None
+        document = json.loads(data)
     except ValueError as error:
         raise ConfigError("<document>", f"{path} is not valid JSON: {error}") from None
     if fmt == "damo" or looks_like_damo(document):

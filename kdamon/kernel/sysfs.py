@@ -120,6 +120,11 @@ class SysfsDriver:
         """Whether kdamon owns kdamond ``index``, it is free, or it is someone else's."""
         return classify(self.view(index), self.owners.get(self.root, index))
 
+    def interrupted(self, index: int) -> bool:
+        """Whether a kdamon process died while writing kdamond ``index`` (its record is pending)."""
+        record = self.owners.get(self.root, index)
+        return record is not None and record.pending
+
     def _require_file(self, path: Path, what: str, since: str) -> None:
         if not self.io.exists(path):
             raise FeatureMissingError(
@@ -191,11 +196,31 @@ class SysfsDriver:
         return nr
 
     # -- staging --------------------------------------------------------
+    # Every write to a kdamond directory comes after an intent record (a pending
+    # one) and before the final record: see "Crash consistency" in ownership.py.
     def _record(self, index: int, pid: int | None) -> None:
         self.owners.record(self.root, index, pid, fingerprint(self.io, self.kdamond_dir(index)))
 
+    def _intend(self, index: int, pid: int | None) -> None:
+        self.owners.intend(self.root, index, pid)
+
+    def _grow(self, nr: int, journal: Journal) -> None:
+        """Create kdamond directory ``nr``: rewriting nr_kdamonds empties directories 0..nr-1."""
+        self._check_growth(nr)
+        recorded = [i for i in range(nr) if self.owners.get(self.root, i) is not None]
+        for i in recorded:
+            self._intend(i, None)  # emptied below: kdamon's until forgotten
+        try:
+            journal.write_count(self.io, self._kdamonds / "nr_kdamonds", nr, nr + 1)
+        except BaseException:
+            for i in recorded:
+                self._record(i, None)  # the refused write left them as they were
+            raise
+        for i in range(nr):
+            self.owners.forget(self.root, i)
+
     def _prepare(self, index: int, journal: Journal) -> Kdamond | None:
-        """Check that ``index`` may be (re)staged, creating it if needed.
+        """Check that ``index`` may be (re)staged, creating it if needed, and record the intent.
 
         Returns the configuration to restore on undo (None: roll the counts back).
         """
@@ -203,10 +228,8 @@ class SysfsDriver:
         if index > nr:
             raise KernelError(f"kdamond index {index} is beyond nr_kdamonds ({nr}); use {nr} or allocate()")
         if index == nr:
-            self._check_growth(nr)
-            journal.write_count(self.io, self._kdamonds / "nr_kdamonds", nr, nr + 1)
-            for i in range(nr):
-                self.owners.forget(self.root, i)  # their directories were rebuilt empty
+            self._grow(nr, journal)
+            self._intend(index, None)
             return None
         view = self.view(index)
         if classify(view, self.owners.get(self.root, index)) is Claim.FOREIGN:
@@ -217,23 +240,38 @@ class SysfsDriver:
                 path=str(self.kdamond_dir(index) / "state"),
                 errno=errno.EBUSY,
             )
-        return self.read(index) if view.configured else None
+        interrupted = self.interrupted(index)
+        before = self.read(index) if view.configured and not interrupted else None
+        self._intend(index, None)
+        if view.configured and interrupted:  # half-written by a killed kdamon: start afresh
+            self.io.write(self.kdamond_dir(index) / "contexts" / "nr_contexts", 0)
+        return before
 
-    def _undo(self, index: int, before: Kdamond | None, journal: Journal, cause: BaseException) -> None:
+    def _undo(self, index: int, before: Kdamond | None, journal: Journal, cause: BaseException,
+              pid: int | None = None) -> None:
+        """Put directory ``index`` back as ``before`` (None: roll the counts back) with its record.
+
+        A directory that could not be restored keeps a pending record: it stays kdamon's.
+        """
+        self._intend(index, pid)
         if before is None:
-            journal.rollback(self.io, cause)
+            if journal.rollback(self.io, cause):
+                self.owners.forget(self.root, index)
             return
         try:
             stage(self.io, self.kdamond_dir(index), before, Journal())
         except KdamonError as exc:
             cause.add_note(f"undo failed: could not restore kdamond {index}'s configuration: {exc}")
+            return
+        self._record(index, pid)
 
     def _stage_stopped(self, index: int, kdamond: Kdamond) -> tuple[Journal, Kdamond | None]:
         journal = Journal()
         try:
             before = self._prepare(index, journal)
         except BaseException as exc:
-            journal.rollback(self.io, exc)
+            if journal.changes:  # nr_kdamonds was rewritten: the new directory goes again
+                self._undo(index, None, journal, exc)
             raise
         try:
             stage(self.io, self.kdamond_dir(index), kdamond, journal)
@@ -261,10 +299,6 @@ class SysfsDriver:
                 return index, self.start(index)
             except BaseException as exc:
                 self._undo(index, before, journal, exc)
-                if before is None:
-                    self.owners.forget(self.root, index)
-                else:
-                    self._record(index, None)
                 raise
 
     # -- state keywords -------------------------------------------------
@@ -336,14 +370,14 @@ class SysfsDriver:
                               "(apply and start a stopped one)")
         self._require_keyword(keyword)
         before = self.read(index)
+        self._intend(index, view.pid)
         try:
             stage(self.io, self.kdamond_dir(index), kdamond, Journal())
             self._write_state(index, keyword)
         except BaseException as exc:
-            self._undo(index, before, Journal(), exc)
+            self._undo(index, before, Journal(), exc, view.pid)
             raise
-        finally:
-            self._record(index, view.pid)
+        self._record(index, view.pid)
         return view
 
     def commit(self, index: int, kdamond: Kdamond) -> None:
@@ -402,6 +436,7 @@ class SysfsDriver:
         with self.owners.locked():
             view = self._require_owned(index)
             self._require_file(path, "periodic refreshes", "6.17")
+            self._intend(index, view.pid)
             self.io.write(path, refresh_ms)
             self._record(index, view.pid)
 
@@ -414,6 +449,7 @@ class SysfsDriver:
                     f"kdamond {index} is running (pid {view.pid}): stop it first", errno=errno.EBUSY
                 )
             if view.configured:
+                self._intend(index, None)
                 self.io.write(self.kdamond_dir(index) / "contexts" / "nr_contexts", 0)
             self.owners.forget(self.root, index)
 

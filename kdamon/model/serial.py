@@ -43,6 +43,7 @@ from kdamon.errors import ConfigError
 from kdamon.model.bounds import resolve_pattern_field
 from kdamon.model.config import AccessPattern, Config, Context, Intervals, field_unit, join_path, prefix_error
 from kdamon.model.units import parse_value
+from kdamon.userfiles import reading
 
 __all__ = [
     "DOCUMENT",
@@ -302,17 +303,19 @@ def dump_config(config: Config, fmt: str) -> str:
 
 
 def load_config_file(path: str | os.PathLike[str]) -> Config:
-    """Read a configuration file whose format is given by its suffix."""
+    """Read a configuration file whose format is given by its suffix.
+
+    A file that cannot be read raises its ``OSError`` (naming the file).
+    """
     file = Path(path)
+    with reading(file):
+        data = file.read_bytes()
     fmt = _SUFFIXES.get(file.suffix.lower())
     if fmt is None:
         raise ConfigError(DOCUMENT, f"cannot tell the format of {file} from its suffix: "
                                     f"name it {', '.join(_SUFFIXES)}")
     try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as error:
-        raise ConfigError(DOCUMENT, f"cannot read {file}: {error.strerror}; "
-                                    "check the path and its permissions") from None
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise ConfigError(DOCUMENT, f"{file} is not UTF-8 text") from None
     return load_config(text, fmt)

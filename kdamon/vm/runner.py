@@ -11,6 +11,7 @@ from pathlib import Path
 
 from kdamon.distribution import source_checkout
 from kdamon.errors import GuestError
+from kdamon.userfiles import reading, require_dir, require_file
 from kdamon.vm.accel import choose_accel
 from kdamon.vm.initramfs import build_base, write_run_archive
 from kdamon.vm.kernels import Progress, cache_dir, resolve_kernel
@@ -61,13 +62,17 @@ def run(
     if not command:
         raise GuestError("no command to run in the guest: kdamon vm run [options] -- CMD ...")
     say = progress or (lambda _msg: None)
+    shares = _shares(share)  # the user's paths first, before kernels are fetched or probed
+    if modules is not None:
+        require_dir(modules)
+    if image is not None:
+        require_file(image)
     cache = cache_dir()
     k = resolve_kernel(kernel, modules=modules, progress=say)
     base = image if image is not None else build_base(cache)
     accel = choose_accel(k.vmlinuz, cache)
     if accel == "tcg":
         say("kdamon: KVM cannot run guests here; using TCG (software emulation) with pti=on")
-    shares = _shares(share)
     cwd = _guest_cwd(shares)
     python = host_python() if image is None else None
     guest_env = _guest_env(k.name, env, python)
@@ -82,7 +87,7 @@ def run(
     initrd = run_dir / "initrd"
     with initrd.open("wb") as out:
         for part in (base, archive):
-            with part.open("rb") as src:
+            with reading(part), part.open("rb") as src:
                 shutil.copyfileobj(src, out, 1 << 20)
     archive.unlink()
     spec = BootSpec(
@@ -117,9 +122,8 @@ def _shares(share: Sequence[Path]) -> list[Path]:
     if checkout is not None:
         shares.append(checkout)
     for s in share:
+        require_dir(s)
         path = Path(s).resolve()
-        if not path.is_dir():
-            raise GuestError(f"--share {s}: no such directory")
         if path not in shares:
             shares.append(path)
     return shares

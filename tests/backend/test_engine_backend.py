@@ -200,3 +200,16 @@ def test_status_notes_widened_intervals() -> None:
         "intervals widened to sample 66ms, aggr 1.32s: the engine's access check and bookkeeping take "
         "25.8ms of a sample and its wake-ups come 600us late",
         "schemes 0, 2 only counted, as stat (--engine-stat-only: the engine cannot apply the action)"]
+
+
+def test_what_a_killed_start_left_is_shown_and_removed(tmp_path: Path) -> None:
+    host = Host(HostPaths.under(tmp_path))
+    backend = EngineBackend(host)
+    left = backend.store.dir(0)
+    left.mkdir(parents=True)  # killed after mkdir, in the middle of writing its configuration
+    (left / ".tmp-4242-00aa00aa00aa-config.json").write_text('{"kdamonds": [')
+    [status] = EngineBackend(host).status()
+    assert (status.id, status.owner, status.running) == (KdamondId("engine", "0"), "kdamon", False)
+    assert "configuration unreadable" in status.note
+    EngineBackend(host).stop(status.id)
+    assert backend.store.indexes() == []

@@ -225,15 +225,22 @@ def test_load_config_file_by_suffix(tmp_path: Path, name: str, fmt: str) -> None
 
 @pytest.mark.parametrize(("name", "content", "fragment"), [
     ("c.ini", b"", "from its suffix"),
-    ("missing.json", None, "cannot read"),
     ("c.json", b"\xff\xfe{", "not UTF-8"),
 ])
-def test_load_config_file_errors(tmp_path: Path, name: str, content: bytes | None,
+def test_load_config_file_errors(tmp_path: Path, name: str, content: bytes,
                                  fragment: str) -> None:
     path = tmp_path / name
-    if content is not None:
-        path.write_bytes(content)
+    path.write_bytes(content)
     with pytest.raises(ConfigError) as info:
         load_config_file(path)
     assert info.value.field == DOCUMENT
     assert fragment in info.value.message
+
+
+def test_an_unreadable_config_file_raises_its_os_error_naming_it(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError) as missing:
+        load_config_file(tmp_path / "missing.json")
+    assert missing.value.filename == str(tmp_path / "missing.json")
+    with pytest.raises(IsADirectoryError) as directory:
+        load_config_file(tmp_path)
+    assert directory.value.filename == str(tmp_path)

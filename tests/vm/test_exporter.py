@@ -16,7 +16,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -35,6 +34,7 @@ from raw_sysfs import raw_write as _raw_write
 from raw_sysfs import reset_damon
 from test_cli_guest import damon_tree, start_foreign
 from test_live_guest import STAT_OUTPUTS, kdamon_instances, workload  # noqa: F401  (a fixture)
+from waiting import wait_until
 
 prometheus_parser = pytest.importorskip("prometheus_client.parser")
 
@@ -145,10 +145,14 @@ def kdamonds() -> Iterator[tuple[SysfsDriver, int]]:
 def test_metrics_match_sysfs_and_nothing_is_written(kdamonds: tuple[SysfsDriver, int],
                                                     exporter_url: str) -> None:
     driver, index = kdamonds
-    time.sleep(0.5)  # let a few aggregations pass so the scheme tries regions
-    _recording[0] = True  # the hook sees kdamon's own state writes...
-    driver.update_schemes_stats(index)
-    _recording[0] = False
+
+    def tried() -> int:
+        _recording[0] = True  # the hook sees kdamon's own state writes...
+        driver.update_schemes_stats(index)
+        _recording[0] = False
+        return driver.scheme_stats(index)[0].nr_tried
+
+    wait_until(tried, lambda n: n > 0, "the stat scheme to try regions")
     assert _sys_writes and _sys_writes[0].startswith(f"open {KDAMONDS / '0' / 'state'}")
     _sys_writes.clear()
     has_tried = driver.features().has("scheme", "tried_regions")  # 6.2+
@@ -197,18 +201,21 @@ def damon_stat() -> Iterator[None]:
     reset_damon()
     _raw_write(DAMON_STAT / "enabled", "Y")
     try:
-        time.sleep(2)
+        wait_until(lambda: int(_read(DAMON_STAT / "kdamond_pid")), lambda pid: pid > 0, "DAMON_STAT's kdamond to start")
         yield
     finally:
         _raw_write(DAMON_STAT / "enabled", "N")
 
 
 def test_damon_stat_metrics(damon_stat: None, exporter_url: str) -> None:
+    bandwidth = DAMON_STAT / "estimated_memory_bandwidth"
+    before = int(_read(bandwidth))
     samples = _scrape(exporter_url)
+    after = int(_read(bandwidth))
     assert _sys_writes == []
     assert _get(samples, "damon_module_enabled", module="damon_stat") == 1
     assert _get(samples, "damon_module_kdamond_pid", module="damon_stat") == int(_read(DAMON_STAT / "kdamond_pid"))
-    assert _get(samples, "damon_stat_estimated_memory_bandwidth_bytes_per_second") >= 0
+    assert _get(samples, "damon_stat_estimated_memory_bandwidth_bytes_per_second") in (before, after)
     idle = [_get(samples, "damon_stat_memory_idle_seconds", percentile=str(p)) for p in range(101)]
     assert idle == sorted(idle)
 
