@@ -198,3 +198,10 @@ def test_record_follows_the_children_of_a_process(tmp_path: Path, kdamon: Kdamon
     assert sorted(by_target) == [0, 1, 2]
     for index, child in enumerate(children, start=1):
         assert any(hot_seen(s, child) for s in by_target[index]), f"child target {index} never seen hot"
+
+
+def test_include_children_needs_processes_to_follow(tmp_path: Path, kdamon: Kdamon) -> None:
+    host = Host(HostPaths.under(tmp_path))
+    for source in (["--paddr"], ["--kdamond", "engine:0"]):
+        code, _, err = kdamon(host, "record", *source, "--include-children")
+        assert code == 2 and "--include-children follows the processes that --pid or -- CMD names" in err
