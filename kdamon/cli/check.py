@@ -6,8 +6,11 @@ import argparse
 import json
 import shutil
 import sys
+from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from kdamon.check import DEFAULT_MUTANT_FILES
 
 if TYPE_CHECKING:
     from kdamon.check.results import KernelReport
@@ -40,6 +43,15 @@ def register(sub: Any) -> None:
     p.add_argument("--cpus", type=int, help="guest vCPUs (default: 2 under KVM, 1 under TCG)")
     p.add_argument("--verbose", action="store_true", help="stream each guest's console")
     p.add_argument("--all", dest="show_all", action="store_true", help="list every check, not only the failing ones")
+    m = p.add_argument_group("mutation testing", "how much of a change to DAMON's code the suite would catch")
+    m.add_argument("--mutants", action="store_true",
+                   help="build small mutants of the DAMON files of --source (default: the linux-6.1-dbgfs source "
+                        "that kdamon fetches), boot each and run the suite; report each as killed, survived, "
+                        "equivalent or not built, and the score")
+    m.add_argument("--files", default=",".join(DEFAULT_MUTANT_FILES), metavar="FILE,...",
+                   help=f"the C files to mutate, relative to the tree (default {','.join(DEFAULT_MUTANT_FILES)})")
+    m.add_argument("--count", type=int, default=10, metavar="N", help="mutants per file (default 10)")
+    m.add_argument("--seed", type=int, default=1, metavar="S", help="the seed that picks the mutants (default 1)")
     p.set_defaults(handler=_check)
 
 
@@ -94,7 +106,46 @@ def _run_one(kernel: str, args: argparse.Namespace) -> KernelReport:
     return report
 
 
+def _mutants(args: argparse.Namespace) -> int:
+    from kdamon.check.host import check_kernel
+    from kdamon.check.mutation import mutation_table
+    from kdamon.check.mutation_run import ShadowBuild, generate, run_mutants, shadow_for
+    from kdamon.check.source import FRAGMENT_RECIPE, check_tree
+    from kdamon.errors import ConfigError
+    from kdamon.vm.build import source_tree
+    from kdamon.vm.kernels import cache_dir, load_recipe
+
+    if args.kernel or args.selftests:
+        raise ConfigError("--mutants", "mutants are built from --source (or the linux-6.1-dbgfs source); "
+                                       "leave out --kernel and --selftests")
+    if args.source is None:
+        tree = source_tree(load_recipe(FRAGMENT_RECIPE), cache_dir(), _say)
+        source = f"the {FRAGMENT_RECIPE} source"
+    else:
+        tree = check_tree(args.source)
+        source = str(tree)
+    files = [f.strip() for f in args.files.split(",") if f.strip()]
+    mutants = generate(tree, files, args.count, args.seed)
+    shadow, build_dir = shadow_for(tree, cache_dir())
+    _say(f"{len(mutants)} mutants of {', '.join(files)} in {source}; building in {args.build_dir or build_dir}")
+
+    def checker(image: Path, stop: Collection[str], timeout: float | None) -> KernelReport:
+        return check_kernel(str(image), select=args.select, timeout=timeout or args.timeout, cpus=args.cpus,
+                            stop_on_failure_of=stop, output=_stream if args.verbose else None, progress=_say)
+
+    report = run_mutants(mutants, source=source, seed=args.seed, count=args.count, shadow=shadow,
+                         builder=ShadowBuild(shadow, args.build_dir or build_dir, _say), checker=checker,
+                         progress=_say)
+    print(mutation_table(report, width=shutil.get_terminal_size((120, 24)).columns), flush=True)
+    if args.json is not None:
+        args.json.write_text(json.dumps(report.to_dict(), indent=1) + "\n")
+        _say(f"JSON written to {args.json}")
+    return 0
+
+
 def _check(args: argparse.Namespace) -> int:
+    if args.mutants:
+        return _mutants(args)
     from kdamon.check.compare import compare
     from kdamon.check.render import comparison_table, results_table
     from kdamon.check.report import to_json, to_junit

@@ -1,0 +1,194 @@
+"""kdamon check --mutants with a fake build and a fake suite: classification, report, the tree left untouched."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Collection
+from pathlib import Path
+
+import pytest
+
+from kdamon.check.mutants import Mutant, sample
+from kdamon.check.mutation import MutantStatus, MutationReport, killers, mutation_table
+from kdamon.check.mutation_run import Shadow, generate, run_mutants, shadow_for
+from kdamon.check.results import CheckResult, KernelReport, Status
+from kdamon.errors import GuestError
+
+CORE = """int kdamond_merge(int age, int same)
+{
+	if (same)
+		age++;
+	else
+		age = 0;
+	return age + 0;
+}
+
+int broken(void)
+{
+	helper(1);
+	return 0;
+}
+"""
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    root = tmp_path / "linux"
+    (root / "mm" / "damon").mkdir(parents=True)
+    (root / "mm" / "damon" / "core.c").write_text(CORE)
+    (root / "Makefile").write_text("VERSION = 6\n")
+    (root / ".git").mkdir()
+    (root / ".git" / "HEAD").write_text("ref\n")
+    return root
+
+
+class FakeBuild:
+    """``compiles`` a shadow's core.c: 'helper(2)' is a compile error; 'return age + 1' compiles to the same object."""
+
+    def __init__(self, shadow: Shadow) -> None:
+        self.shadow = shadow
+        self.builds: list[str] = []
+
+    def build(self, what: str) -> Path:
+        text = self.shadow.read("mm/damon/core.c").decode()
+        self.builds.append(text)
+        if "helper(2)" in text:
+            raise GuestError(f"{what} failed (exit 2): core.c:12: error: too many arguments")
+        return self.shadow.root / "bzImage"
+
+    def object_bytes(self, file: str) -> bytes | None:
+        return self.builds[-1].replace("age + 1", "age + 0").encode()
+
+
+def _result(check_id: str, status: Status, message: str = "") -> CheckResult:
+    return CheckResult(check_id, check_id, status, message)
+
+
+class FakeSuite:
+    """ages.grow fails when ages never grow; errno.x fails on the baseline already; monitor.y is skipped."""
+
+    def __init__(self, shadow: Shadow) -> None:
+        self.shadow = shadow
+        self.calls: list[tuple[frozenset[str], float | None]] = []
+
+    def __call__(self, image: Path, stop: Collection[str], timeout: float | None) -> KernelReport:
+        self.calls.append((frozenset(stop), timeout))
+        text = self.shadow.read("mm/damon/core.c").decode()
+        grows = "\t\tage++;" in text and "if (same)" in text
+        results = (
+            _result("ages.grow", Status.PASS if grows else Status.FAIL, "age stayed 0 over 10 aggregations"),
+            _result("errno.x", Status.FAIL, "broken on every kernel"),
+            _result("monitor.y", Status.SKIP, "needs 6.15"),
+        )
+        return KernelReport("fake", results, elapsed_s=100.0)
+
+
+def _mutants(operator_lines: dict[tuple[str, int], str]) -> list[Mutant]:
+    lines = CORE.split("\n")
+    return [Mutant("mm/damon/core.c", n, 0, op, lines[n - 1], new) for (op, n), new in operator_lines.items()]
+
+
+def _run(tree: Path, tmp_path: Path, mutants: list[Mutant]) -> tuple[MutationReport, Shadow, FakeSuite]:
+    shadow, _build = shadow_for(tree, tmp_path / "cache")
+    suite = FakeSuite(shadow)
+    report = run_mutants(mutants, source=str(tree), seed=1, count=len(mutants), shadow=shadow,
+                         builder=FakeBuild(shadow), checker=suite)
+    return report, shadow, suite
+
+
+def test_outcomes_are_classified(tree: Path, tmp_path: Path) -> None:
+    mutants = _mutants({
+        ("delete", 4): "\t\t;",  # ages never grow: killed by ages.grow
+        ("negate", 3): "\tif (!(same))",  # killed too
+        ("delete", 6): "\t\t;",  # nothing observes the reset: survives
+        ("constant", 7): "\treturn age + 1;",  # folded away: equivalent
+        ("constant", 12): "\thelper(2);",  # does not compile
+    })  # fmt: skip
+    report, _shadow, suite = _run(tree, tmp_path, mutants)
+    status = {o.mutant.line: o.status for o in report.outcomes}
+    assert status == {4: MutantStatus.KILLED, 3: MutantStatus.KILLED, 6: MutantStatus.SURVIVED,
+                      7: MutantStatus.EQUIVALENT, 12: MutantStatus.NOT_BUILT}
+    killed = next(o for o in report.outcomes if o.mutant.line == 4)
+    assert killed.killed_by == ("ages.grow",) and "age stayed 0" in killed.detail
+    assert "too many arguments" in next(o for o in report.outcomes if o.mutant.line == 12).detail
+    assert report.score == pytest.approx(2 / 3)
+    # the baseline runs the whole suite; mutants stop at the first failure of a check that passed on it
+    assert suite.calls[0] == (frozenset(), None)
+    assert all(call == (frozenset({"ages.grow"}), 250.0) for call in suite.calls[1:])
+    assert len(suite.calls) == 4  # baseline + three mutants that were built and not equivalent
+
+
+def test_report_table_and_json(tree: Path, tmp_path: Path) -> None:
+    report, _, _ = _run(tree, tmp_path, _mutants({("delete", 4): "\t\t;", ("delete", 6): "\t\t;"}))
+    table = mutation_table(report, width=200)
+    assert "mm/damon/core.c:4  delete" in table and "ages.grow" in table
+    assert "No check observes these lines" in table and "mm/damon/core.c:6: age = 0; -> ;" in table
+    assert "1 killed, 1 survived, 0 not built, 0 equivalent; score 50%" in table
+    data = json.loads(json.dumps(report.to_dict()))
+    assert data["summary"] == {"killed": 1, "survived": 1, "not built": 0, "equivalent": 0}
+    assert data["score"] == 0.5 and data["mutants"][1]["original"] == "age = 0;"
+    assert data["baseline"]["summary"]["fail"] == 1
+
+
+def test_killers_ignore_checks_that_did_not_pass_on_the_baseline() -> None:
+    base = KernelReport("k", (_result("a", Status.PASS), _result("b", Status.FAIL), _result("c", Status.SKIP)))
+    now = KernelReport("k", (_result("a", Status.ERROR), _result("b", Status.FAIL), _result("c", Status.FAIL),
+                             _result("new", Status.FAIL)))
+    assert killers(base, now) == ("a",)
+    assert killers(base, base) == ()
+
+
+def test_the_tree_is_never_written_and_the_shadow_is_restored(tree: Path, tmp_path: Path) -> None:
+    before = {p: p.read_bytes() for p in tree.rglob("*") if p.is_file()}
+    mtimes = {p: p.stat().st_mtime_ns for p in before}
+    shadow, _ = shadow_for(tree, tmp_path / "cache")
+
+    class Interrupting(FakeSuite):
+        def __call__(self, image: Path, stop: Collection[str], timeout: float | None) -> KernelReport:
+            if stop:
+                raise KeyboardInterrupt
+            return super().__call__(image, stop, timeout)
+
+    with pytest.raises(KeyboardInterrupt):
+        run_mutants(_mutants({("delete", 4): "\t\t;"}), source="t", seed=1, count=1, shadow=shadow,
+                    builder=FakeBuild(shadow), checker=Interrupting(shadow))
+    assert shadow.read("mm/damon/core.c") == CORE.encode()
+    assert {p: p.read_bytes() for p in before} == before
+    assert {p: p.stat().st_mtime_ns for p in before} == mtimes
+    # the shadow links every other file to the tree, leaves out .git, and holds a real copy of the mutated file
+    assert (shadow.root / "Makefile").is_symlink() and (shadow.root / "Makefile").resolve() == tree / "Makefile"
+    assert not (shadow.root / ".git").exists()
+    assert not (shadow.root / "mm" / "damon" / "core.c").is_symlink()
+
+
+def test_a_file_mutated_by_an_earlier_run_is_rebuilt_fresh(tree: Path, tmp_path: Path) -> None:
+    (tree / "mm" / "damon" / "ops.c").write_text("int x;\n")
+    shadow, _ = shadow_for(tree, tmp_path / "cache")
+    shadow.create(["mm/damon/ops.c"])
+    shadow.write("mm/damon/ops.c", b"int mutated;\n")  # a run killed half-way
+    shadow.create(["mm/damon/core.c"])
+    ops = shadow.root / "mm" / "damon" / "ops.c"
+    assert not ops.is_symlink() and ops.read_text() == "int x;\n"
+    assert ops.stat().st_mtime_ns >= (tree / "mm" / "damon" / "ops.c").stat().st_mtime_ns
+
+
+def test_generate_validates_before_anything_is_built(tree: Path) -> None:
+    chosen = generate(tree, ["mm/damon/core.c"], 3, 5)
+    assert chosen == sample("mm/damon/core.c", CORE, 3, 5)
+    with pytest.raises(GuestError, match="not a C file"):
+        generate(tree, ["mm/damon/nope.c"], 3, 5)
+    with pytest.raises(GuestError, match="at least one"):
+        generate(tree, ["mm/damon/core.c"], 0, 5)
+
+
+def test_a_baseline_without_a_passing_check_is_refused(tree: Path, tmp_path: Path) -> None:
+    shadow, _ = shadow_for(tree, tmp_path / "cache")
+
+    def failing(image: Path, stop: Collection[str], timeout: float | None) -> KernelReport:
+        return KernelReport("k", (_result("a", Status.FAIL),))
+
+    with pytest.raises(GuestError, match="no check passed"):
+        run_mutants(_mutants({("delete", 4): "\t\t;"}), source="t", seed=1, count=1, shadow=shadow,
+                    builder=FakeBuild(shadow), checker=failing)
+    assert os.listdir(tree / "mm" / "damon") == ["core.c"]
