@@ -24,7 +24,7 @@ from kdamon.kernel.sysfs import DEFAULT_ROOT, SysfsDriver
 from kdamon.kernel.sysfs_io import RetryPolicy, SysfsIO, Value
 from kdamon.model import Intervals, Kdamond, SchemeApply, SchemeStats, Snapshot
 
-__all__ = ["Calibration", "Observation", "RawTree", "calibrate", "observe", "running", "wait_stats"]
+__all__ = ["Calibration", "Observation", "RawTree", "apply_passes", "calibrate", "observe", "running", "wait_stats"]
 
 
 class RawTree:
@@ -149,13 +149,15 @@ def observe(
     timeout_s: float = 120.0,
     at_aggregation: int | None = None,
     action: Callable[[int], None] | None = None,
+    on_snapshot: Callable[[int, int], None] | None = None,
 ) -> Observation:
     """Run ``kdamond`` until its trace showed ``aggregations`` snapshots and ``seconds`` passed.
 
     Counting aggregations rather than seconds keeps checks valid where the
     kdamond runs slower than nominal (TCG).  ``action(index)`` is called
     once, after ``at_aggregation`` snapshots, while the trace keeps being
-    read (e.g. to request tried regions).  Gives up after ``timeout_s``.
+    read (e.g. to request tried regions); ``on_snapshot(index, count)`` after
+    every snapshot, with the number traced so far.  Gives up after ``timeout_s``.
     """
     from kdamon.kernel.tracefs import TraceSession
 
@@ -176,6 +178,8 @@ def observe(
             for record in session.records(done):
                 if isinstance(record, Snapshot):
                     snapshots.append(record)
+                    if on_snapshot is not None:
+                        on_snapshot(index, len(snapshots))
                 elif isinstance(record, SchemeApply):
                     applies.append(record)
                 if pending is not None and at_aggregation is not None and len(snapshots) >= at_aggregation:
@@ -183,6 +187,16 @@ def observe(
                     todo(index)
             lost = session.lost_events()
     return Observation(tuple(snapshots), tuple(applies), lost, index, pid, time.monotonic() - start)
+
+
+def apply_passes(applies: tuple[SchemeApply, ...]) -> list[list[tuple[int, int]]]:
+    """``damos_before_apply`` events cut into passes over the regions (where addresses restart)."""
+    passes: list[list[tuple[int, int]]] = []
+    for a in applies:
+        if not passes or a.region.start <= passes[-1][-1][0]:
+            passes.append([])
+        passes[-1].append((a.region.start, a.region.end))
+    return passes
 
 
 @contextmanager
