@@ -26,6 +26,7 @@ __all__ = [
     "rows",
     "runs",
     "snapshot_violations",
+    "split_growth_limit",
     "sz_limit",
     "three_regions",
     "unmerged_neighbours",
@@ -137,6 +138,22 @@ def unmerged_neighbours(snapshot: Snapshot, limit: int, start: int, end: int) ->
     return [f"{a[0]:#x}-{a[1]:#x} and {b[0]:#x}-{b[1]:#x} (nr_accesses {a[2]}, {(b[1] - a[0]) >> 10} KiB together)"
             for a, b in zip(inside, inside[1:], strict=False)
             if a[1] == b[0] and a[2] == b[2] and b[1] - a[0] <= limit]
+
+
+def split_growth_limit(count: int, maximum: int, version: tuple[int, int]) -> int:
+    """The most regions the split after a snapshot of ``count`` regions can add (``damon-abi.md`` 9.11).
+
+    At most max/2 regions: each in two, or in three below max/3 (when the
+    count did not change, which this bound does not need to know).  Above
+    max/2: none before 7.0; from 7.0 every ``max/(max - count)``-th region,
+    none at ``max``.
+    """
+    if count <= maximum // 2:
+        return count if count >= maximum // 3 else 2 * count
+    if version < (7, 0) or count >= maximum:
+        return 0
+    every = maximum // (maximum - count)
+    return -(-count // every)
 
 
 def matching(snapshot: Snapshot, pattern: AccessPattern) -> tuple[int, int]:

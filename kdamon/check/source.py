@@ -106,7 +106,10 @@ class TreeBuild:
         self.out.mkdir(parents=True, exist_ok=True)
         self.say = progress or (lambda _m: None)
         self._make = _Make(tree, self.out, cache_dir() / "ccache", self.say)
-        self.version = _tree_version(tree)
+
+    @property
+    def version(self) -> str:
+        return _tree_version(self.tree)
 
     @property
     def image(self) -> Path:

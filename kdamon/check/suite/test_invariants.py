@@ -79,7 +79,7 @@ def test_engine_agrees(
     assert not bad, f"the engine broke invariants: {'; '.join(bad[:3])}"
     top = context.max_nr_accesses
     k, e = profile(kernel, layout.areas, top), profile(engine, layout.areas, top)
-    record_property(NOTE, f"kernel: {k.describe()}; engine: {e.describe()} (second halves of {len(kernel)} "
-                    "aggregations each; tolerances in kdamon.check.differential)")
+    record_property(NOTE, f"kernel: {k.describe()}; engine: {e.describe()} ({k.n} of {len(kernel)} aggregations "
+                    "compared, region counts over the second half; tolerances in kdamon.check.differential)")
     found = differences(k, e)
     assert not found, "; ".join(found)
