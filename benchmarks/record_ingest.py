@@ -9,9 +9,9 @@ busy shared machine distorts least), the peak RSS of that process (VmHWM) and th
 (damo's) figures for the same input: 49.6 k lines/s, 4.7 GB peak.
 
 Cases (each in its own process):
-  perf_script keep    parse into SnapshotArrays and keep them all in memory
+  perf_script keep    parse into Snapshot and keep them all in memory
   perf_script stream  parse and drop each snapshot (the streaming footprint)
-  kdamon keep         read the record file, keeping all SnapshotArrays
+  kdamon keep         read the record file, keeping all Snapshot
   kdamon stream       read and drop
   kdamon objects      read into model Snapshot objects (one RegionState a region);
                       what the Python API costs, not an ingest case of the target
@@ -42,7 +42,8 @@ AGGR_NS = 100_000_000
 
 def generate(perf_path: Path, record_path: Path, snapshots: int, regions: int) -> None:
     """Write the same snapshots as perf script text and as a kdamon record."""
-    from kdamon.records.types import RecordMeta, SnapshotArrays, regions_array
+    from kdamon.model.snapshot import Snapshot, regions_array
+    from kdamon.records.types import RecordMeta
     from kdamon.records.writer import RecordWriter
 
     rnd = random.Random(42)
@@ -70,7 +71,7 @@ def generate(perf_path: Path, record_path: Path, snapshots: int, regions: int) -
                 )
             text.write("".join(lines))
             snapshot_ns = (base_ns // 1000) * 1000
-            writer.append(SnapshotArrays(snapshot_ns, 0, 0, 0, regions_array(starts, ends, accesses, ages), 5000, 100000))
+            writer.append(Snapshot(snapshot_ns, 0, 0, 0, regions_array(starts, ends, accesses, ages), 5000, 100000))
 
 
 def _vm_hwm_bytes() -> int:
@@ -95,7 +96,7 @@ def run_case(fmt: str, mode: str, path: str) -> None:
                 lines += len(snapshot.regions)
                 snapshots += 1
         else:
-            for arrays in source.arrays():
+            for arrays in source.snapshots():
                 if mode == "keep":
                     kept.append(arrays)
                 lines += arrays.regions.shape[0]

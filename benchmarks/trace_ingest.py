@@ -15,9 +15,12 @@ import time
 import tracemalloc
 from collections.abc import Callable
 
-from kdamon.kernel.tracefs_format import AGGREGATED, EVENT_SPECS, RawDecoder, parse_format
-from kdamon.kernel.tracefs_parse import RawEvent, RecordAssembler, TextParser, parse_page
-from kdamon.kernel.tracefs_synth import FORMAT_TEXTS, PageWriter, payload, text_line
+from kdamon.trace.assemble import RecordAssembler
+from kdamon.trace.events import AGGREGATED, EVENT_SPECS, parse_format
+from kdamon.trace.lines import AggregatedLines
+from kdamon.trace.pages import PageDecoder
+from kdamon.trace.synth import FORMAT_TEXTS, PageWriter, payload, text_line
+from kdamon.trace.text import parse_block
 
 PID = 4321
 AGGR_NS = 100_000_000
@@ -41,26 +44,32 @@ def synthesise(n_events: int, regions: int) -> tuple[list[bytes], list[bytes]]:
 
 
 def ingest_text(chunks: list[bytes]) -> int:
-    parser, assembler = TextParser(), RecordAssembler(0, 5000, 100000, PID)
-    leftover, records = "", 0
+    """As TraceSession's text reader: whole lines of each read, one block parse, pid set by the filter."""
+    import attrs
+    import numpy as np
+
+    assembler = RecordAssembler(0, 5000, 100000, PID)
+    leftover, records = b"", 0
     for chunk in chunks:
-        lines = (leftover + chunk.decode()).split("\n")
-        leftover = lines.pop()
-        records += sum(1 for _ in assembler.feed(parser.parse_lines(lines)))
+        data = leftover + chunk
+        cut = data.rfind(b"\n") + 1
+        leftover = data[cut:]
+        lines = parse_block(data[:cut])
+        lines = attrs.evolve(lines, kdamond=np.full(lines.size, PID, dtype=np.uint64))
+        records += len(assembler.feed(lines))
     return records
 
 
 def ingest_raw(pages: list[bytes]) -> int:
-    fmt = parse_format(FORMAT_TEXTS[AGGREGATED])
-    decoders = {fmt.id: RawDecoder.build(fmt, EVENT_SPECS[AGGREGATED])}
+    decoder = PageDecoder([parse_format(FORMAT_TEXTS[AGGREGATED])])
     assembler, records = RecordAssembler(0, 5000, 100000, PID), 0
-    batch: list[RawEvent] = []
+    batch: list[AggregatedLines] = []
     for i, page in enumerate(pages):
-        parse_page(page, decoders, batch)
+        decoder.decode(page, batch, [])
         if i % 64 == 63:  # TraceSession feeds one poll round at a time
-            records += sum(1 for _ in assembler.feed(batch))
+            records += len(assembler.feed(AggregatedLines.concatenate(batch)))
             batch = []
-    return records + sum(1 for _ in assembler.feed(batch))
+    return records + len(assembler.feed(AggregatedLines.concatenate(batch)))
 
 
 def measure(name: str, fn: Callable[[], int], n_events: int, size: int) -> float:

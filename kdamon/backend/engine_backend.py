@@ -13,13 +13,17 @@ import signal
 import sys
 from collections.abc import Callable, Generator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kdamon.backend.engine_store import EngineState, EngineStore
 from kdamon.backend.host import Host
 from kdamon.backend.process import pid_alive, terminate
 from kdamon.backend.types import BackendName, KdamondId, KdamondStatus
 from kdamon.errors import EngineError, KdamonError
-from kdamon.model import Kdamond, Snapshot
+from kdamon.model import Kdamond
+
+if TYPE_CHECKING:
+    from kdamon.model.snapshot import Snapshot
 
 __all__ = ["DAEMON_COMMAND", "EngineBackend"]
 

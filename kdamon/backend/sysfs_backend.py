@@ -5,13 +5,16 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable, Generator
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from kdamon.backend.host import Host
 from kdamon.backend.types import BackendName, KdamondId, KdamondStatus, Owner
 from kdamon.errors import FeatureMissingError, KdamonError, KernelError
 from kdamon.kernel.ownership import Claim, KdamondView
-from kdamon.model import Kdamond, SchemeStats, Snapshot
+from kdamon.model import Kdamond, SchemeStats
+
+if TYPE_CHECKING:
+    from kdamon.model.snapshot import Snapshot
 
 __all__ = ["DebugfsBackend", "KernelDriver", "SysfsBackend"]
 
@@ -105,6 +108,7 @@ class _KernelBackend(abc.ABC):
     # -- streaming ----------------------------------------------------------
     def stream(self, kdamond: Kdamond, until: Callable[[], bool]) -> Generator[Snapshot, None, None]:
         from kdamon.kernel.tracefs import TraceSession
+        from kdamon.model.snapshot import Snapshot
 
         root = self.host.tracefs_root()
         if root is None:

@@ -10,12 +10,15 @@ number means a sysfs kdamond.
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import attrs
 
 from kdamon.errors import ConfigError
-from kdamon.model import Kdamond, SchemeStats, Snapshot
+from kdamon.model import Kdamond, SchemeStats
+
+if TYPE_CHECKING:
+    from kdamon.model.snapshot import Snapshot
 
 __all__ = [
     "BACKENDS",

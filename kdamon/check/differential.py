@@ -69,7 +69,7 @@ def profile(snapshots: Sequence[Snapshot], areas: Sequence[tuple[int, int]], top
         hot = sum(1 for m in means if m > top / 10) / len(steady)
         out.append(AreaProfile(hot, statistics.mean(means), (ages[-1] - ages[0]) / (len(steady) - 1)))
     late = snapshots[len(snapshots) // 2:]
-    return RunProfile(tuple(out), tuple(len(s.regions) for s in late), len(steady))
+    return RunProfile(tuple(out), tuple(s.nr_regions for s in late), len(steady))
 
 
 def _share_tolerance(p: float, n: int) -> float:

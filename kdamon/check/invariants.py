@@ -12,9 +12,11 @@ is only checked once monitoring has settled (``settled=True``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import numpy as np
+import numpy.typing as npt
 
-from kdamon.model import AccessPattern, NrRegions, RegionState, Snapshot
+from kdamon.model import AccessPattern, NrRegions
+from kdamon.model.snapshot import RegionArray, Snapshot
 
 __all__ = [
     "PAGE_SIZE",
@@ -41,44 +43,47 @@ def snapshot_violations(
 ) -> list[str]:
     """Every broken invariant of one snapshot, as sentences (empty when it is sound)."""
     problems: list[str] = []
-    regions = snapshot.regions
-    if not regions:
+    count = snapshot.nr_regions
+    if not count:
         return ["the snapshot has no regions"]
-    if len(regions) > nr_regions.max:
-        problems.append(f"{len(regions)} regions, more than the maximum {nr_regions.max}")
-    if settled and len(regions) < nr_regions.min:
-        problems.append(f"{len(regions)} regions after settling, fewer than the minimum {nr_regions.min}")
+    if count > nr_regions.max:
+        problems.append(f"{count} regions, more than the maximum {nr_regions.max}")
+    if settled and count < nr_regions.min:
+        problems.append(f"{count} regions after settling, fewer than the minimum {nr_regions.min}")
     limit = snapshot.max_nr_accesses
     previous_end = None
-    for r in regions:
-        where = f"region {r.start:#x}-{r.end:#x}"
-        if r.start >= r.end:
+    for start, end, nr_accesses, _age in snapshot.rows():
+        where = f"region {start:#x}-{end:#x}"
+        if start >= end:
             problems.append(f"{where} is empty or inverted")
-        if r.start % page or r.end % page:
+        if start % page or end % page:
             problems.append(f"{where} is not page aligned")
-        if previous_end is not None and r.start < previous_end:
+        if previous_end is not None and start < previous_end:
             problems.append(f"{where} overlaps or precedes the region before it (ending at {previous_end:#x})")
-        if r.nr_accesses > limit:
-            problems.append(f"{where} has nr_accesses {r.nr_accesses} > aggr/sample = {limit}")
-        previous_end = r.end
+        if nr_accesses > limit:
+            problems.append(f"{where} has nr_accesses {nr_accesses} > aggr/sample = {limit}")
+        previous_end = end
     return problems
 
 
-def _overlap(r: RegionState, start: int, end: int) -> int:
-    return max(0, min(r.end, end) - max(r.start, start))
+def _overlaps(regions: RegionArray, start: int, end: int) -> npt.NDArray[np.int64]:
+    """Bytes of each region inside ``[start, end)``."""
+    low = np.maximum(regions["start"].astype(np.int64), start)
+    high = np.minimum(regions["end"].astype(np.int64), end)
+    overlaps: npt.NDArray[np.int64] = np.maximum(high - low, 0)
+    return overlaps
 
 
-def area_mean_accesses(regions: Iterable[RegionState], start: int, end: int) -> float:
+def area_mean_accesses(regions: RegionArray, start: int, end: int) -> float:
     """The size-weighted mean ``nr_accesses`` over ``[start, end)`` (0 where no region covers it)."""
-    total = 0
-    for r in regions:
-        total += r.nr_accesses * _overlap(r, start, end)
+    total = float((regions["nr_accesses"] * _overlaps(regions, start, end)).sum())
     return total / max(end - start, 1)
 
 
-def wss_bytes(regions: Iterable[RegionState], min_nr_accesses: int) -> int:
+def wss_bytes(regions: RegionArray, min_nr_accesses: int) -> int:
     """The working-set size estimate: bytes of regions with ``nr_accesses >= min_nr_accesses``."""
-    return sum(r.end - r.start for r in regions if r.nr_accesses >= min_nr_accesses)
+    hot = regions["nr_accesses"] >= min_nr_accesses
+    return int((regions["end"][hot] - regions["start"][hot]).sum())
 
 
 Row = tuple[int, int, int, int]
@@ -87,7 +92,7 @@ Row = tuple[int, int, int, int]
 
 def rows(snapshot: Snapshot) -> list[Row]:
     """The snapshot's regions as plain tuples, in address order (the behaviour checks read only these)."""
-    return [(r.start, r.end, r.nr_accesses, r.age) for r in snapshot.regions]
+    return snapshot.rows()
 
 
 def area_mean_age(snapshot: Snapshot, start: int, end: int, *, idle_only: bool = False) -> float | None:

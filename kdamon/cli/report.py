@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 from kdamon.cli import common
 
 if TYPE_CHECKING:
-    from kdamon.records.types import RecordSource, SnapshotArrays
+    from kdamon.model.snapshot import Snapshot
+    from kdamon.records.types import RecordSource
 
 
 def register(sub: Any) -> None:
@@ -88,7 +89,7 @@ def _warn_truncated(source: RecordSource) -> None:
         common.say(f"{source.path} ends in an incomplete snapshot (its recorder was killed); it was skipped")
 
 
-def _clip(snapshots: list[SnapshotArrays], text: str) -> list[SnapshotArrays]:
+def _clip(snapshots: list[Snapshot], text: str) -> list[Snapshot]:
     """The snapshots with their regions cut to ``START-END``; snapshots left empty are dropped."""
     import attrs
     import numpy as np
@@ -119,7 +120,7 @@ def _heatmap(args: argparse.Namespace) -> int:
     from kdamon.report.heatmap import write_heatmap, write_heatmap_png
 
     source = _open(args)
-    snapshots = list(source.arrays())
+    snapshots = list(source.snapshots())
     _warn_truncated(source)
     target = _target(args.target)
     if args.address_range is not None:
@@ -145,7 +146,7 @@ def _wss(args: argparse.Namespace) -> int:
     except ValueError:
         raise ConfigError("--percentiles", f"expected numbers separated by commas, got {args.percentiles!r}") from None
     source = _open(args)
-    snapshots = list(source.arrays())
+    snapshots = list(source.snapshots())
     target = _target(args.target)
     if target is not None:
         snapshots = group_by_target(snapshots).get(target, [])
@@ -161,7 +162,7 @@ def _raw(args: argparse.Namespace) -> int:
 
     source = _open(args)
     target = _target(args.target)
-    snapshots = (s for s in source.arrays() if target is None or s.target == target)
+    snapshots = (s for s in source.snapshots() if target is None or s.target == target)
     (write_raw_json if args.json else write_raw_text)(sys.stdout, snapshots)
     _warn_truncated(source)
     return 0

@@ -41,7 +41,8 @@ from kdamon.engine.schemes import apply_schemes, check_schemes_supported, scheme
 from kdamon.engine.tuning import tune_intervals
 from kdamon.errors import EngineError
 from kdamon.model.config import Context
-from kdamon.model.results import IntervalsTune, RegionState, SchemeStats, Snapshot
+from kdamon.model.results import IntervalsTune, SchemeStats
+from kdamon.model.snapshot import Snapshot
 
 __all__ = ["Callback", "Callbacks", "Monitor"]
 
@@ -57,14 +58,6 @@ class Callbacks:
     after_sampling: Callback | None = None
     after_aggregation: Callback | None = None
     before_terminate: Callback | None = None
-
-
-@attrs.frozen
-class _AggregatedRegions:
-    """One target's regions at an aggregation boundary, kept as plain lists."""
-
-    target_idx: int
-    columns: tuple[list[int], list[int], list[int], list[int]]
 
 
 def _merge_regions(ctx: MonitorContext, threshold: int, sz_limit: int) -> None:
@@ -125,7 +118,7 @@ class Monitor:
         self._done = threading.Event()
         self._aggregation_snapshots: tuple[Snapshot, ...] | None = None
         self._in_aggregation = False
-        self._last: tuple[int, int, int, tuple[_AggregatedRegions, ...]] | None = None
+        self._last: tuple[Snapshot, ...] = ()
 
     # -- state ---------------------------------------------------------------
 
@@ -150,11 +143,7 @@ class Monitor:
         if self._in_aggregation and self._aggregation_snapshots is not None:
             return self._aggregation_snapshots
         ctx = self.ctx
-        now = ctx.clock.now_ns()
-        snapshots = tuple(
-            Snapshot(now, self.kdamond_idx, self.context_idx, t.index, t.regions.states(),
-                     ctx.intervals.sample_us, ctx.intervals.aggr_us)
-            for t in ctx.targets)
+        snapshots = self._snapshots_now(ctx)
         if self._in_aggregation:
             self._aggregation_snapshots = snapshots
         return snapshots
@@ -162,14 +151,14 @@ class Monitor:
     @property
     def last_snapshots(self) -> tuple[Snapshot, ...]:
         """The snapshots of the most recently completed aggregation (``damon_aggregated``)."""
-        if self._last is None:
-            return ()
-        time_ns, sample_us, aggr_us, targets = self._last
+        return self._last
+
+    def _snapshots_now(self, ctx: MonitorContext) -> tuple[Snapshot, ...]:
+        now = ctx.clock.now_ns()
         return tuple(
-            Snapshot(time_ns, self.kdamond_idx, self.context_idx, kept.target_idx,
-                     tuple(RegionState(*row) for row in zip(*kept.columns, strict=True)),
-                     sample_us, aggr_us)
-            for kept in targets)
+            Snapshot(now, self.kdamond_idx, self.context_idx, t.index, t.regions.as_array(),
+                     ctx.intervals.sample_us, ctx.intervals.aggr_us)
+            for t in ctx.targets)
 
     def scheme_stats(self) -> tuple[SchemeStats, ...]:
         """Each scheme's cumulative stats, in configuration order."""
@@ -330,9 +319,4 @@ class Monitor:
         return stop
 
     def _keep_aggregated(self, ctx: MonitorContext) -> None:
-        kept = tuple(
-            _AggregatedRegions(t.index, (t.regions.start.tolist(), t.regions.end.tolist(),
-                                         t.regions.nr_accesses.tolist(),
-                                         t.regions.age.tolist()))
-            for t in ctx.targets)
-        self._last = (ctx.clock.now_ns(), ctx.intervals.sample_us, ctx.intervals.aggr_us, kept)
+        self._last = self._snapshots_now(ctx)

@@ -27,7 +27,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import numpy.typing as npt
 
-from kdamon.model.results import RegionState
+from kdamon.model.snapshot import RegionArray, regions_array
 
 __all__ = [
     "PAGE_SIZE",
@@ -103,11 +103,9 @@ class RegionList:
                    self.last_nr_accesses, self.age)
         return [list(row) for row in zip(*(c.tolist() for c in columns), strict=True)]
 
-    def states(self) -> tuple[RegionState, ...]:
-        """The regions as result objects (``nr_accesses`` is the raw count)."""
-        return tuple(RegionState(s, e, n, a) for s, e, n, a in zip(
-            self.start.tolist(), self.end.tolist(), self.nr_accesses.tolist(),
-            self.age.tolist(), strict=True))
+    def as_array(self) -> RegionArray:
+        """The regions as a snapshot's region array (``nr_accesses`` is the raw count)."""
+        return regions_array(self.start, self.end, self.nr_accesses, self.age)
 
     def max_nr_accesses(self) -> int:
         return int(self.nr_accesses.max()) if len(self) else 0

@@ -22,10 +22,16 @@ from operator import itemgetter
 from pathlib import Path
 from types import TracebackType
 
+import attrs
+import numpy as np
+
 from kdamon.errors import FeatureMissingError, KdamonError, KernelError
 from kdamon.kernel.sysfs_io import SysfsIO
-from kdamon.kernel.tracefs_format import AGGREGATED, EVENT_SPECS, RawDecoder, parse_format
-from kdamon.kernel.tracefs_parse import RawEvent, Record, RecordAssembler, TextParser, parse_page
+from kdamon.trace.assemble import RawEvent, Record, RecordAssembler
+from kdamon.trace.events import AGGREGATED, EVENT_SPECS, parse_format
+from kdamon.trace.lines import AggregatedLines
+from kdamon.trace.pages import PageDecoder
+from kdamon.trace.text import MARKER, TextParser, parse_block
 
 __all__ = ["TRACEFS_ROOTS", "TraceSession", "find_tracefs", "remove_stale_instances"]
 
@@ -83,10 +89,10 @@ class TraceSession:
         self._buffer_size_kb = buffer_size_kb
         self._poll_s = poll_s
         self._sleep = sleep
-        self._decoders: dict[int, RawDecoder] = {}
+        self._pages: PageDecoder | None = None
         self._text = TextParser()
         self._fds: list[int] = []
-        self._leftover = ""
+        self._leftover = b""
         self._created = False
         self.missed_pages = 0  # raw pages whose header said events were lost before them
 
@@ -119,9 +125,9 @@ class TraceSession:
                 f"{damon / AGGREGATED} does not exist: this kernel has no DAMON trace events "
                 "(CONFIG_DAMON with tracing)", path=str(damon)
             )
+        formats = [parse_format(self.io.read_str(damon / name / "format")) for name in self.events]
+        self._pages = PageDecoder(formats)
         for name in self.events:
-            fmt = parse_format(self.io.read_str(damon / name / "format"))
-            self._decoders[fmt.id] = RawDecoder.build(fmt, EVENT_SPECS[name])
             self.io.write(damon / name / "filter", f"common_pid == {self.pid}")
             self.io.write(damon / name / "enable", 1)
         self.io.write(inst / "tracing_on", 1)
@@ -168,11 +174,12 @@ class TraceSession:
                 return int(m[1]) + int(m[2])
         return os.sysconf("SC_PAGE_SIZE")
 
-    def _drain_raw(self, page_size: int) -> list[RawEvent]:
+    def _drain_raw(self, page_size: int, pages: PageDecoder) -> tuple[AggregatedLines, list[RawEvent]]:
+        parts: list[AggregatedLines] = []
         events: list[RawEvent] = []
         busy_cpus = 0
         for fd in self._fds:
-            before = len(events)
+            before = len(parts) + len(events)
             while True:
                 try:
                     page = os.read(fd, page_size)
@@ -180,14 +187,16 @@ class TraceSession:
                     break
                 if not page:
                     break
-                if parse_page(page, self._decoders, events):
+                if pages.decode(page, parts, events):
                     self.missed_pages += 1
-            busy_cpus += len(events) > before
+            busy_cpus += len(parts) + len(events) > before
+        lines = AggregatedLines.concatenate(parts)
         if busy_cpus > 1:  # the kdamond migrated between CPUs: merge by time
+            lines = lines.take(np.argsort(lines.time_ns, kind="stable"))
             events.sort(key=itemgetter(0))
-        return events
+        return lines, events
 
-    def _drain_text(self) -> list[RawEvent]:
+    def _drain_text(self) -> tuple[AggregatedLines, list[RawEvent]]:
         chunks = []
         while True:
             try:
@@ -197,24 +206,32 @@ class TraceSession:
             if not chunk:
                 break
             chunks.append(chunk)
-        text = self._leftover + b"".join(chunks).decode(errors="replace")
-        lines = text.split("\n")
-        self._leftover = lines.pop()
-        return list(self._text.parse_lines(lines))
+        data = self._leftover + b"".join(chunks)
+        cut = data.rfind(b"\n") + 1
+        self._leftover = data[cut:]
+        text_lines = data[:cut].split(b"\n")
+        aggregated = [line for line in text_lines if MARKER in line]
+        lines = parse_block(b"\n".join(aggregated) + b"\n") if aggregated else AggregatedLines.empty()
+        # trace_pipe's "comm-pid" prefix is not read by the block parser: the instance's filter
+        # lets only the traced kdamond's events through
+        lines = attrs.evolve(lines, kdamond=np.full(lines.size, self.pid, dtype=np.uint64))
+        others = (line.decode(errors="replace") for line in text_lines if line and MARKER not in line)
+        return lines, list(self._text.parse_lines(others))
 
     def records(self, until: Callable[[], bool] | None = None) -> Iterator[Record]:
         """Yield records until ``until()`` is true (checked every poll), then drain once more."""
-        if not self._fds:
+        pages = self._pages
+        if not self._fds or pages is None:
             raise KernelError("the trace session is not open: use it as a context manager")
         page_size = self._page_size()
         while True:
             stop = until() if until is not None else False
-            events = self._drain_raw(page_size) if self.raw else self._drain_text()
-            yield from self.assembler.feed(events)
+            lines, events = self._drain_raw(page_size, pages) if self.raw else self._drain_text()
+            yield from self.assembler.feed(lines, events)
             if stop:
                 self.assembler.finish()
                 return
-            if not events:
+            if not lines.size and not events:
                 self._sleep(self._poll_s)
 
     def lost_events(self) -> int:

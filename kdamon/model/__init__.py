@@ -43,7 +43,6 @@ from kdamon.model.results import (
     RegionState,
     SchemeApply,
     SchemeStats,
-    Snapshot,
     TriedRegion,
 )
 if TYPE_CHECKING:
@@ -57,6 +56,7 @@ if TYPE_CHECKING:
         load_config,
         load_config_file,
     )
+    from kdamon.model.snapshot import REGION_DTYPE, RegionArray, Snapshot, regions_array
 
 # Serialisation pulls in cattrs, PyYAML and tomli_w: loaded on first use only,
 # so that commands that read no file (status, stop) start faster.
@@ -66,11 +66,20 @@ _SERIAL = frozenset(
 )
 
 
+# Snapshots hold numpy arrays: loaded on first use, so that commands that see no
+# snapshot (start, stop, status) do not import numpy.
+_SNAPSHOT = frozenset({"REGION_DTYPE", "RegionArray", "Snapshot", "regions_array"})
+
+
 def __getattr__(name: str) -> Any:
     if name in _SERIAL:
         from kdamon.model import serial
 
         return getattr(serial, name)
+    if name in _SNAPSHOT:
+        from kdamon.model import snapshot
+
+        return getattr(snapshot, name)
     raise AttributeError(f"module 'kdamon.model' has no attribute {name!r}")
 
 
@@ -119,7 +128,9 @@ __all__ = [
     "Quota",
     "QuotaGoal",
     "QuotaWeights",
+    "REGION_DTYPE",
     "Region",
+    "RegionArray",
     "RegionState",
     "Scheme",
     "SchemeApply",
@@ -149,4 +160,5 @@ __all__ = [
     "parse_size",
     "parse_value",
     "prefix_error",
+    "regions_array",
 ]

@@ -1,7 +1,7 @@
 """The output side of the model: what monitoring and DAMOS produce.
 
 One vocabulary for every producer (sysfs, tracefs, the pure-Python engine,
-record files).  These types are created in bulk by the record pipeline, so
+record files); the snapshot of a target's regions is :mod:`kdamon.model.snapshot`.  These types are created in bulk by the record pipeline, so
 they carry no validators: validation belongs to configuration input.
 Times are in nanoseconds (``time_ns``), intervals in microseconds, addresses
 and sizes in bytes.
@@ -16,7 +16,6 @@ __all__ = [
     "RegionState",
     "SchemeApply",
     "SchemeStats",
-    "Snapshot",
     "TriedRegion",
 ]
 
@@ -33,29 +32,6 @@ class RegionState:
     @property
     def size(self) -> int:
         return self.end - self.start
-
-
-@attrs.frozen(slots=True)
-class Snapshot:
-    """One target's regions at one aggregation boundary."""
-
-    time_ns: int
-    kdamond_idx: int
-    context_idx: int
-    target_idx: int
-    regions: tuple[RegionState, ...]
-    sample_us: int
-    aggr_us: int
-
-    @property
-    def total_size(self) -> int:
-        """Bytes covered by the regions."""
-        return sum(r.end - r.start for r in self.regions)
-
-    @property
-    def max_nr_accesses(self) -> int:
-        """The highest ``nr_accesses`` a region can reach in one aggregation."""
-        return self.aggr_us // max(self.sample_us, 1)
 
 
 @attrs.frozen(slots=True)

@@ -4,26 +4,18 @@
 reads one back; ``open_any`` recognises and opens any supported format
 (kdamon, damo's ``json`` and ``json_compressed``, ``perf script`` text).
 Every reader is a ``RecordSource``: iterate it for model ``Snapshot``
-objects, or call ``arrays()`` for columnar ``SnapshotArrays``.
+objects (``kdamon.model.Snapshot``: columnar regions).
 """
 
 from kdamon.records.detect import FORMATS, detect_format, open_any
 from kdamon.records.peer import DamoJsonRecords
 from kdamon.records.perf_script import PerfScriptParser, PerfScriptRecords
 from kdamon.records.reader import RecordReader, read_records
-from kdamon.records.types import (
-    REGION_DTYPE,
-    RecordMeta,
-    RecordSource,
-    SnapshotArrays,
-    group_by_target,
-    regions_array,
-)
+from kdamon.records.types import RecordMeta, RecordSource, group_by_target
 from kdamon.records.writer import RecordWriter
 
 __all__ = [
     "FORMATS",
-    "REGION_DTYPE",
     "DamoJsonRecords",
     "PerfScriptParser",
     "PerfScriptRecords",
@@ -31,10 +23,8 @@ __all__ = [
     "RecordReader",
     "RecordSource",
     "RecordWriter",
-    "SnapshotArrays",
     "detect_format",
     "group_by_target",
     "open_any",
     "read_records",
-    "regions_array",
 ]

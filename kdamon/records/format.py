@@ -30,7 +30,8 @@ from typing import BinaryIO
 import numpy as np
 
 from kdamon.errors import RecordFormatError
-from kdamon.records.types import REGION_DTYPE, RecordMeta, RegionArray, SnapshotArrays
+from kdamon.model.snapshot import REGION_DTYPE, RegionArray, Snapshot
+from kdamon.records.types import RecordMeta
 
 __all__ = [
     "FORMAT_VERSION",
@@ -103,7 +104,7 @@ def read_header(stream: BinaryIO, path: Path) -> tuple[RecordMeta, int]:
     return meta, version
 
 
-def encode_snapshot(snapshot: SnapshotArrays) -> tuple[bytes, memoryview]:
+def encode_snapshot(snapshot: Snapshot) -> tuple[bytes, memoryview]:
     """A snapshot chunk, as its leading bytes and the region bytes that follow them."""
     regions = np.ascontiguousarray(snapshot.regions, dtype=REGION_DTYPE)
     body = regions.data.cast("B")
@@ -122,7 +123,7 @@ def encode_snapshot(snapshot: SnapshotArrays) -> tuple[bytes, memoryview]:
     return kind_length + struct.pack("<I", crc) + head, body
 
 
-def decode_snapshot(payload: bytes, path: Path, offset: int) -> SnapshotArrays:
+def decode_snapshot(payload: bytes, path: Path, offset: int) -> Snapshot:
     """The snapshot in a kind-1 chunk payload (the regions are a view on ``payload``)."""
     if len(payload) < _SNAPSHOT.size:
         raise RecordFormatError(f"{path}: snapshot chunk at byte {offset} is too short; the file is damaged")
@@ -132,7 +133,7 @@ def decode_snapshot(payload: bytes, path: Path, offset: int) -> SnapshotArrays:
             f"{path}: snapshot chunk at byte {offset} holds {len(payload)} bytes for {nr_regions} regions; the file is damaged"
         )
     regions: RegionArray = np.frombuffer(payload, dtype=REGION_DTYPE, count=nr_regions, offset=_SNAPSHOT.size)
-    return SnapshotArrays(
+    return Snapshot(
         time_ns=time_ns,
         kdamond_idx=kdamond_idx,
         context_idx=context_idx,

@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from kdamon.errors import RecordFormatError
-from kdamon.records.types import RecordMeta, RecordSource, SnapshotArrays, regions_array
+from kdamon.model.snapshot import Snapshot, regions_array
+from kdamon.records.types import RecordMeta, RecordSource
 
 __all__ = ["DamoJsonRecords"]
 
@@ -109,7 +110,7 @@ def _age(value: Any, aggr_us: int) -> int:
     raise ValueError("age has neither aggr_intervals nor usec (with known aggr_us)")
 
 
-def _record_snapshots(record: dict[str, Any], position: int) -> tuple[list[SnapshotArrays], int, int]:
+def _record_snapshots(record: dict[str, Any], position: int) -> tuple[list[Snapshot], int, int]:
     """The snapshots of one damo record, and its sample_us and aggr_us (0 if unknown)."""
     intervals = record.get("intervals") or {}
     sample_us = _time_us(intervals["sample_us"]) if "sample_us" in intervals else 0
@@ -124,7 +125,7 @@ def _record_snapshots(record: dict[str, Any], position: int) -> tuple[list[Snaps
         if time is None:
             time = snapshot["start_time"]
         snapshots.append(
-            SnapshotArrays(
+            Snapshot(
                 time_ns=_time_ns(time),
                 kdamond_idx=_count(kdamond) if kdamond is not None else 0,
                 context_idx=_count(context) if context is not None else 0,
@@ -156,7 +157,7 @@ class DamoJsonRecords(RecordSource):
         except (zlib.error, ValueError) as exc:
             raise RecordFormatError(f"{self.path}: not readable as damo {self.format_name} ({exc})") from exc
         del data
-        self._snapshots: list[SnapshotArrays] = []
+        self._snapshots: list[Snapshot] = []
         sample_us = aggr_us = 0
         targets: list[dict[str, Any]] = []
         try:
@@ -181,5 +182,5 @@ class DamoJsonRecords(RecordSource):
     def meta(self) -> RecordMeta:
         return self._meta
 
-    def arrays(self) -> Iterator[SnapshotArrays]:
+    def snapshots(self) -> Iterator[Snapshot]:
         return iter(self._snapshots)

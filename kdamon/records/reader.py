@@ -11,7 +11,8 @@ from kdamon.records.format import (
     decode_snapshot,
     read_header,
 )
-from kdamon.records.types import RecordMeta, RecordSource, SnapshotArrays
+from kdamon.model.snapshot import Snapshot
+from kdamon.records.types import RecordMeta, RecordSource
 
 __all__ = ["RecordReader", "read_records"]
 
@@ -44,7 +45,7 @@ class RecordReader(RecordSource):
     def meta(self) -> RecordMeta:
         return self._meta
 
-    def arrays(self) -> Iterator[SnapshotArrays]:
+    def snapshots(self) -> Iterator[Snapshot]:
         with open(self.path, "rb", buffering=_BUFFER_BYTES) as stream:
             scanner = ChunkScanner(stream, self.path, self._data_start, skip_corrupt=self._skip_corrupt)
             try:

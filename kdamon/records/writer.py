@@ -9,14 +9,14 @@ from types import TracebackType
 from typing import BinaryIO, Self
 
 from kdamon.errors import ConfigError, RecordFormatError
-from kdamon.model import Snapshot
+from kdamon.model.snapshot import Snapshot
 from kdamon.records.format import (
     ChunkScanner,
     encode_header,
     encode_snapshot,
     read_header,
 )
-from kdamon.records.types import RecordMeta, SnapshotArrays
+from kdamon.records.types import RecordMeta
 
 __all__ = ["RecordWriter"]
 
@@ -82,11 +82,11 @@ class RecordWriter:
     def closed(self) -> bool:
         return self._stream.closed
 
-    def append(self, snapshot: Snapshot | SnapshotArrays) -> None:
+    def append(self, snapshot: Snapshot | Snapshot) -> None:
         """Write one snapshot (a model ``Snapshot`` or its columnar form)."""
         if self._stream.closed:
             raise RecordFormatError(f"{self.path}: the record writer is closed; open a new RecordWriter(append=True)")
-        arrays = snapshot if isinstance(snapshot, SnapshotArrays) else SnapshotArrays.from_snapshot(snapshot)
+        arrays = snapshot if isinstance(snapshot, Snapshot) else (snapshot)
         try:
             head, body = encode_snapshot(arrays)
         except struct.error as exc:

@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from kdamon.errors import ConfigError
-from kdamon.records.types import SnapshotArrays
+from kdamon.model.snapshot import Snapshot
 
 __all__ = ["AddressAreas", "HeatGrid", "heat_grid"]
 
@@ -42,7 +42,7 @@ class AddressAreas:
     total: int
 
     @classmethod
-    def covering(cls, snapshots: Sequence[SnapshotArrays]) -> AddressAreas:
+    def covering(cls, snapshots: Sequence[Snapshot]) -> AddressAreas:
         """The union of all regions of ``snapshots``."""
         starts = np.concatenate([s.regions["start"] for s in snapshots])
         ends = np.concatenate([s.regions["end"] for s in snapshots])
@@ -88,7 +88,7 @@ class HeatGrid:
         return edges
 
 
-def _normaliser(snapshots: Sequence[SnapshotArrays]) -> int:
+def _normaliser(snapshots: Sequence[Snapshot]) -> int:
     declared = max(s.max_nr_accesses for s in snapshots)
     if declared > 0:
         return declared
@@ -96,7 +96,7 @@ def _normaliser(snapshots: Sequence[SnapshotArrays]) -> int:
     return max(seen, 1)
 
 
-def _row_of(snapshot: SnapshotArrays, areas: AddressAreas, edges: FloatArray, normaliser: int) -> FloatArray:
+def _row_of(snapshot: Snapshot, areas: AddressAreas, edges: FloatArray, normaliser: int) -> FloatArray:
     """Mean intensity of one snapshot in each address bin."""
     regions = snapshot.regions
     if regions.size == 0:
@@ -118,7 +118,7 @@ def _row_of(snapshot: SnapshotArrays, areas: AddressAreas, edges: FloatArray, no
 
 
 def heat_grid(
-    snapshots: Sequence[SnapshotArrays],
+    snapshots: Sequence[Snapshot],
     *,
     time_bins: int,
     addr_bins: int,

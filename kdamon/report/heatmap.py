@@ -18,7 +18,8 @@ import numpy.typing as npt
 
 from kdamon.errors import ConfigError, KdamonError
 from kdamon.model import format_size
-from kdamon.records.types import SnapshotArrays, group_by_target
+from kdamon.model.snapshot import Snapshot
+from kdamon.records.types import group_by_target
 from kdamon.report.grid import HeatGrid, heat_grid
 
 __all__ = ["LEVELS", "heatmap_figure", "heatmap_text", "select_target", "write_heatmap", "write_heatmap_png"]
@@ -33,8 +34,8 @@ _RESET = "\x1b[0m"
 
 
 def select_target(
-    snapshots: Iterable[SnapshotArrays], target: tuple[int, int, int] | None = None
-) -> list[SnapshotArrays]:
+    snapshots: Iterable[Snapshot], target: tuple[int, int, int] | None = None
+) -> list[Snapshot]:
     """The snapshots of ``target`` (kdamond, context, target indices); by default the first target seen."""
     groups = group_by_target(snapshots)
     if not groups:
@@ -75,7 +76,7 @@ def _address_axis(grid: HeatGrid, width: int, indent: str) -> list[str]:
 
 
 def heatmap_text(
-    snapshots: Iterable[SnapshotArrays],
+    snapshots: Iterable[Snapshot],
     *,
     width: int = 80,
     height: int = 40,
@@ -116,7 +117,7 @@ def heatmap_text(
 
 def write_heatmap(
     stream: TextIO,
-    snapshots: Iterable[SnapshotArrays],
+    snapshots: Iterable[Snapshot],
     *,
     width: int = 80,
     height: int = 40,
@@ -143,7 +144,7 @@ def _address_ticks(grid: HeatGrid) -> tuple[list[float], list[str]]:
 
 
 def heatmap_figure(
-    snapshots: Iterable[SnapshotArrays],
+    snapshots: Iterable[Snapshot],
     *,
     width: int = 400,
     height: int = 200,
@@ -196,7 +197,7 @@ def heatmap_figure(
 
 def write_heatmap_png(
     path: str | Path,
-    snapshots: Iterable[SnapshotArrays],
+    snapshots: Iterable[Snapshot],
     *,
     width: int = 400,
     height: int = 200,

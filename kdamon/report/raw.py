@@ -12,14 +12,14 @@ from collections.abc import Iterable
 from typing import Any, TextIO
 
 from kdamon.model import format_size
-from kdamon.records.types import SnapshotArrays
+from kdamon.model.snapshot import Snapshot
 
 __all__ = ["raw_json", "raw_text", "snapshot_json", "write_raw_json", "write_raw_text"]
 
 _FIELDS = ("start", "end", "nr_accesses", "age")
 
 
-def snapshot_json(snapshot: SnapshotArrays) -> dict[str, Any]:
+def snapshot_json(snapshot: Snapshot) -> dict[str, Any]:
     """The JSON-ready form of one snapshot."""
     return {
         "time_ns": snapshot.time_ns,
@@ -36,7 +36,7 @@ _REGION_JSON = '{"start":%d,"end":%d,"nr_accesses":%d,"age":%d}'
 _SNAPSHOT_JSON = '{"time_ns":%d,"target":{"kdamond_idx":%d,"context_idx":%d,"target_idx":%d},"regions":[%s]}\n'
 
 
-def write_raw_json(stream: TextIO, snapshots: Iterable[SnapshotArrays]) -> None:
+def write_raw_json(stream: TextIO, snapshots: Iterable[Snapshot]) -> None:
     """Write one JSON object per snapshot, one per line (compact, as ``json.dumps`` of ``snapshot_json``)."""
     for snapshot in snapshots:
         regions = ",".join([_REGION_JSON % row for row in snapshot.regions.tolist()])
@@ -46,7 +46,7 @@ def write_raw_json(stream: TextIO, snapshots: Iterable[SnapshotArrays]) -> None:
         )
 
 
-def write_raw_text(stream: TextIO, snapshots: Iterable[SnapshotArrays]) -> None:
+def write_raw_text(stream: TextIO, snapshots: Iterable[Snapshot]) -> None:
     """Write each snapshot as a header line and one line per region."""
     for snapshot in snapshots:
         stream.write(
@@ -60,14 +60,14 @@ def write_raw_text(stream: TextIO, snapshots: Iterable[SnapshotArrays]) -> None:
         )
 
 
-def raw_json(snapshots: Iterable[SnapshotArrays]) -> str:
+def raw_json(snapshots: Iterable[Snapshot]) -> str:
     """``write_raw_json`` into a string."""
     out = io.StringIO()
     write_raw_json(out, snapshots)
     return out.getvalue()
 
 
-def raw_text(snapshots: Iterable[SnapshotArrays]) -> str:
+def raw_text(snapshots: Iterable[Snapshot]) -> str:
     """``write_raw_text`` into a string."""
     out = io.StringIO()
     write_raw_text(out, snapshots)

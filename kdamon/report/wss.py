@@ -10,7 +10,8 @@ import numpy.typing as npt
 
 from kdamon.errors import ConfigError
 from kdamon.model import format_size
-from kdamon.records.types import SnapshotArrays, group_by_target
+from kdamon.model.snapshot import Snapshot
+from kdamon.records.types import group_by_target
 
 __all__ = ["DEFAULT_PERCENTILES", "WssSeries", "wss_by_target", "wss_percentiles", "wss_table"]
 
@@ -26,13 +27,13 @@ class WssSeries:
     sizes: npt.NDArray[np.uint64]
 
 
-def _wss(snapshot: SnapshotArrays, threshold: int) -> int:
+def _wss(snapshot: Snapshot, threshold: int) -> int:
     regions = snapshot.regions
     hot = regions["nr_accesses"] > threshold
     return int((regions["end"][hot] - regions["start"][hot]).sum())
 
 
-def wss_by_target(snapshots: Iterable[SnapshotArrays], *, threshold: int = 0) -> list[WssSeries]:
+def wss_by_target(snapshots: Iterable[Snapshot], *, threshold: int = 0) -> list[WssSeries]:
     """Per target, the total size of regions with ``nr_accesses > threshold`` in each snapshot."""
     return [
         WssSeries(
@@ -59,7 +60,7 @@ def wss_percentiles(
 
 
 def wss_table(
-    snapshots: Iterable[SnapshotArrays],
+    snapshots: Iterable[Snapshot],
     *,
     threshold: int = 0,
     percentiles: Sequence[float] = DEFAULT_PERCENTILES,

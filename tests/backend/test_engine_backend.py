@@ -98,7 +98,7 @@ def test_stream_yields_snapshots_until_told(tmp_path: Path, sleeper: subprocess.
     for snapshot in stream:
         seen.append(snapshot)
     assert len(seen) >= 3
-    assert all(s.target_idx == 0 and s.aggr_us == FAST.aggr_us and s.regions for s in seen)
+    assert all(s.target_idx == 0 and s.aggr_us == FAST.aggr_us and s.nr_regions for s in seen)
     assert [s.time_ns for s in seen] == sorted(s.time_ns for s in seen)
 
 

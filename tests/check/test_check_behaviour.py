@@ -15,13 +15,13 @@ from kdamon.check.invariants import (
     three_regions,
     unmerged_neighbours,
 )
-from kdamon.model import AccessPattern, NrRegions, RegionState, Snapshot
+from kdamon.model import AccessPattern, NrRegions, Snapshot
 
 P = 4096
 
 
 def _snap(*regions: tuple[int, int, int, int]) -> Snapshot:
-    return Snapshot(0, 0, 0, 0, tuple(RegionState(*r) for r in regions), 5000, 100000)
+    return Snapshot.of_rows(0, 0, 0, 0, regions, 5000, 100000)
 
 
 def test_ages_and_idle_share() -> None:

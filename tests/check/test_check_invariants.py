@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 
 from kdamon.check.invariants import area_mean_accesses, snapshot_violations, wss_bytes
-from kdamon.model import Context, Intervals, NrRegions, RegionState, Snapshot, Target
+from kdamon.model import Context, Intervals, NrRegions, Snapshot, Target
 
 P = 4096
 NR = NrRegions(min=3, max=5)
 
 
 def _snap(*regions: tuple[int, int, int], sample_us: int = 5000, aggr_us: int = 100000) -> Snapshot:
-    return Snapshot(0, 0, 0, 0, tuple(RegionState(s, e, n, 0) for s, e, n in regions), sample_us, aggr_us)
+    return Snapshot.of_rows(0, 0, 0, 0, [(s, e, n, 0) for s, e, n in regions], sample_us, aggr_us)
 
 
 def test_a_sound_snapshot_has_no_violation() -> None:

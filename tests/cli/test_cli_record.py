@@ -29,7 +29,7 @@ def test_record_command_on_engine(tmp_path: Path, kdamon: Kdamon) -> None:
     assert "\r" not in err and "kdamon's engine" in err and "(after 2 s)" in err
     source = open_any(out)
     assert (source.meta.producer, source.meta.ops, source.meta.aggr_us) == ("engine", "vaddr", 20000)
-    snapshots = list(source.arrays())
+    snapshots = list(source.snapshots())
     assert len(snapshots) >= 2 and not source.truncated
     assert all(len(s.regions) > 0 for s in snapshots)
 
@@ -63,7 +63,7 @@ def test_killed_recorder_leaves_a_readable_file(tmp_path: Path) -> None:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
-                if sum(1 for _ in RecordReader(out).arrays()) >= 3:
+                if sum(1 for _ in RecordReader(out).snapshots()) >= 3:
                     break
             except (OSError, RecordFormatError):  # not created, or its header not written yet
                 pass
@@ -72,4 +72,4 @@ def test_killed_recorder_leaves_a_readable_file(tmp_path: Path) -> None:
         os.killpg(recorder.pid, signal.SIGKILL)
         recorder.wait()
     reader = RecordReader(out)
-    assert sum(1 for _ in reader.arrays()) >= 3
+    assert sum(1 for _ in reader.snapshots()) >= 3

@@ -19,7 +19,7 @@ HOT, COLD = (0x10000000, 0x10400000), (0x10400000, 0x14400000)
 
 
 def _snapshots(n: int = 6) -> list[Snapshot]:
-    return [Snapshot(i * 100_000_000, 0, 0, 0, (RegionState(*HOT, 20, i), RegionState(*COLD, 0, i)), 5000, 100000)
+    return [Snapshot.of_rows(i * 100_000_000, 0, 0, 0, (RegionState(*HOT, 20, i), RegionState(*COLD, 0, i)), 5000, 100000)
             for i in range(n)]
 
 
@@ -40,14 +40,14 @@ def _damo_json() -> list[dict[str, object]]:
                             "regions": [{"start": r.start, "end": r.end,
                                          "nr_accesses": {"samples": r.nr_accesses, "percent": None},
                                          "age": {"usec": None, "aggr_intervals": r.age}, "sz_filter_passed": 0}
-                                        for r in s.regions]} for s in _snapshots()]}]
+                                        for r in s.states()]} for s in _snapshots()]}]
 
 
 def _perf_script() -> str:
     lines = []
     for s in _snapshots():
         secs = s.time_ns / 1e9 + 100
-        for r in s.regions:
+        for r in s.states():
             lines.append(f"        kdamond.0   812 [001] {secs:.6f}: damon:damon_aggregated: target_id=0 "
                          f"nr_regions=2 {r.start}-{r.end}: {r.nr_accesses} {r.age}")
     return "\n".join(lines) + "\n"
@@ -96,7 +96,7 @@ def test_peer_records(fmt: str, kdamon: Kdamon, tmp_path: Path) -> None:
     code, out, err = kdamon(Host(HostPaths.under(tmp_path)), "report", "raw", "--json", *extra, str(path))
     assert code == 0, err
     lines = [json.loads(line) for line in out.splitlines()]
-    expected = [[{"start": r.start, "end": r.end, "nr_accesses": r.nr_accesses, "age": r.age} for r in s.regions]
+    expected = [[{"start": r.start, "end": r.end, "nr_accesses": r.nr_accesses, "age": r.age} for r in s.states()]
                 for s in _snapshots()]
     assert [line["regions"] for line in lines] == expected
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import numpy as np
 
 from kdamon.engine.context import MonitorContext, TargetState
-from kdamon.model.results import Snapshot
+from kdamon.model.snapshot import Snapshot
 
 
 class RecordingOps:
@@ -57,7 +57,7 @@ class RecordingOps:
 def assert_well_formed(snapshot: Snapshot, ranges: list[tuple[int, int]], min_nr: int,
                        max_nr: int) -> None:
     """Regions sorted, disjoint, page aligned, covering ``ranges`` exactly, count in bounds."""
-    regions = snapshot.regions
+    regions = list(snapshot.states())
     assert regions, "a target with memory must have regions"
     for region in regions:
         assert region.start < region.end

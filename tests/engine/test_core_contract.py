@@ -131,7 +131,7 @@ def test_snapshots_carry_clock_time_and_intervals() -> None:
     assert (first.kdamond_idx, first.target_idx, first.sample_us, first.aggr_us) == (3, 1, 1000,
                                                                                         2000)
     # RecordingOps reports every sample accessed: two samples per aggregation
-    assert {r.nr_accesses for r in first.regions} == {2}
+    assert {r.nr_accesses for r in first.states()} == {2}
     assert monitor.last_snapshots == seen[-1]
 
 

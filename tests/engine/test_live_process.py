@@ -24,7 +24,7 @@ from kdamon.engine.uffd import AsyncWriteProtect
 from kdamon.engine.workload import WorkloadLayout
 from kdamon.errors import EngineError
 from kdamon.model.config import AccessPattern, Context, Intervals, Scheme, Target
-from kdamon.model.results import Snapshot
+from kdamon.model.snapshot import Snapshot
 
 Workload = tuple[subprocess.Popen[bytes], WorkloadLayout]
 
@@ -84,7 +84,7 @@ def uffd_workload(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Wor
 
 def mean_accesses(snapshot: Snapshot, lo: int, hi: int) -> float:
     total = weighted = 0
-    for region in snapshot.regions:
+    for region in snapshot.states():
         overlap = min(region.end, hi) - max(region.start, lo)
         if overlap > 0:
             total += overlap

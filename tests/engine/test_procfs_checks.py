@@ -17,7 +17,7 @@ from kdamon.engine.ops.probe import probe
 from kdamon.engine.ops.procfs import process_alive, read_maps, read_smaps
 from kdamon.errors import EngineError
 from kdamon.model.config import Context, Target
-from kdamon.model.results import Snapshot
+from kdamon.model.snapshot import Snapshot
 
 PID = 4242
 SMAPS = """\
@@ -174,7 +174,7 @@ def test_paddr_monitors_the_biggest_system_ram_in_addr_units(tmp_path: Path) -> 
                       callbacks=Callbacks(after_aggregation=lambda m: seen.extend(m.snapshots())))
     monitor.run_virtual(300_000)
     assert len(seen) == 3
-    regions = seen[-1].regions
+    regions = list(seen[-1].states())
     assert (regions[0].start, regions[-1].end) == (0x100000000 // 4, 0x640000000 // 4)
     # frames not on an LRU list are never "accessed", as in damon_pa_young()
     assert all(r.nr_accesses == 0 for r in regions)

@@ -21,7 +21,7 @@ from kdamon.model.config import (
     Scheme,
     Watermarks,
 )
-from kdamon.model.results import Snapshot
+from kdamon.model.snapshot import Snapshot
 
 MiB = 1 << 20
 GiB = 1 << 30
@@ -101,7 +101,7 @@ def test_pageout_of_cold_regions_is_recorded_and_counted() -> None:
         by_time[action.time_ns].append((action.start, action.end))
     for snapshots in seen:
         applied_now = by_time.get(snapshots[0].time_ns, [])
-        for region in snapshots[0].regions:
+        for region in snapshots[0].states():
             if (region.start, region.end) in applied_now:
                 assert region.age == 0
 

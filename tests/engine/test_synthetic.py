@@ -14,7 +14,7 @@ from kdamon.engine.core import Callbacks, Monitor
 from kdamon.engine.ops.patterns import SyntheticPattern
 from kdamon.engine.ops.synthetic import SyntheticOps, synthetic_context
 from kdamon.model.config import Context, NrRegions, Region, Target
-from kdamon.model.results import Snapshot
+from kdamon.model.snapshot import Snapshot
 
 MiB = 1 << 20
 GiB = 1 << 30
@@ -23,7 +23,7 @@ GiB = 1 << 30
 def mean_accesses(snapshot: Snapshot, lo: int, hi: int) -> float:
     """Bytes-weighted mean nr_accesses of the regions over ``[lo, hi)``."""
     total = weighted = 0
-    for region in snapshot.regions:
+    for region in snapshot.states():
         overlap = min(region.end, hi) - max(region.start, lo)
         if overlap > 0:
             total += overlap
@@ -110,7 +110,7 @@ def test_regions_stay_well_formed_after_every_aggregation(kind: str, size_pages:
         for snapshot in monitor.snapshots():
             assert_well_formed(snapshot, [(pattern.base, pattern.end)], min(min_nr, size_pages),
                                nr_regions.max)
-            assert all(r.nr_accesses <= snapshot.max_nr_accesses for r in snapshot.regions)
+            assert all(r.nr_accesses <= snapshot.max_nr_accesses for r in snapshot.states())
         checked["aggregations"] += 1
 
     def after_sampling(monitor: Monitor) -> None:  # sees the regions after each split

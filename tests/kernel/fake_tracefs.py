@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 from kdamon.kernel.sysfs_io import OsFs
-from kdamon.kernel.tracefs_synth import FORMAT_TEXTS
+from kdamon.trace.synth import FORMAT_TEXTS
 
 HEADER_PAGE = (
     "\tfield: u64 timestamp;\toffset:0;\tsize:8;\tsigned:0;\n"

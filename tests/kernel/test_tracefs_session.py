@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 from fake_tracefs import FakeTracefs
-from test_tracefs_parse import synth
 
 from kdamon.errors import FeatureMissingError
 from kdamon.kernel.sysfs_io import SysfsIO
 from kdamon.kernel.tracefs import TraceSession, find_tracefs, remove_stale_instances
-from kdamon.kernel.tracefs_format import AGGREGATED, BEFORE_APPLY
-from kdamon.kernel.tracefs_synth import text_line
-from kdamon.model import SchemeApply, Snapshot
+from kdamon.model import SchemeApply
+from kdamon.model.snapshot import Snapshot
+from kdamon.trace.events import AGGREGATED, BEFORE_APPLY
+from kdamon.trace.synth import pages, text_line
 
 PID = 231
 
@@ -37,7 +37,7 @@ def test_streams_records_and_removes_the_instance(tmp_path: Path, raw: bool) -> 
     events = aggregation(1_000_000_000) + [(1_000_000_100, BEFORE_APPLY, (0, 0, 0, 0, 4096, 3, 1, 4))]
     events += aggregation(1_100_000_000, acc=5)
     # The kdamond migrated: its second aggregation is on cpu1.
-    fs.raw_data = {0: b"".join(synth(events[:5], PID)), 1: b"".join(synth(events[5:], PID))}
+    fs.raw_data = {0: b"".join(pages(events[:5], PID)), 1: b"".join(pages(events[5:], PID))}
     fs.text_data = "".join(text_line(PID, t, n, v) for t, n, v in events)
     rounds = iter([False, True])
     with session(fs, raw=raw) as s:
@@ -47,7 +47,7 @@ def test_streams_records_and_removes_the_instance(tmp_path: Path, raw: bool) -> 
         assert s.lost_events() == 0
     assert instances(fs) == []
     snaps = [r for r in records if isinstance(r, Snapshot)]
-    assert [[r.nr_accesses for r in s.regions] for s in snaps] == [[3] * 4, [5] * 4]
+    assert [s.regions["nr_accesses"].tolist() for s in snaps] == [[3] * 4, [5] * 4]
     assert [r for r in records if isinstance(r, SchemeApply)][0].region.end == 4096
     written = dict(fs.writes)
     assert written[f"instances/{name}/events/damon/damon_aggregated/filter"] == f"common_pid == {PID}"

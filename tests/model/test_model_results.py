@@ -19,16 +19,16 @@ from kdamon.model import (
 
 def _snapshot(sample_us: int, aggr_us: int) -> Snapshot:
     regions = (RegionState(0, 4096, 3, 1), RegionState(8192, 16384, 0, 7))
-    return Snapshot(time_ns=10, kdamond_idx=0, context_idx=0, target_idx=1, regions=regions,
-                    sample_us=sample_us, aggr_us=aggr_us)
+    return Snapshot.of_rows(time_ns=10, kdamond_idx=0, context_idx=0, target_idx=1, rows=regions,
+                            sample_us=sample_us, aggr_us=aggr_us)
 
 
 def test_snapshot_derived_values() -> None:
     snapshot = _snapshot(5000, 100000)
     assert snapshot.total_size == 4096 + 8192
     assert snapshot.max_nr_accesses == 20
-    assert _snapshot(0, 100).max_nr_accesses == 100
-    assert snapshot.regions[1].size == 8192
+    assert _snapshot(0, 100).max_nr_accesses == 0  # unknown intervals
+    assert snapshot.sizes.tolist() == [4096, 8192]
 
 
 def test_optional_counters_default_to_none() -> None:
@@ -39,7 +39,6 @@ def test_optional_counters_default_to_none() -> None:
 
 @pytest.mark.parametrize("value", [
     RegionState(0, 1, 0, 0),
-    _snapshot(1, 1),
     SchemeStats(0, 0, 0, 0, 0),
     TriedRegion(0, 1, 0, 0),
     SchemeApply(1, 0, 0, 0, RegionState(0, 1, 0, 0)),
@@ -51,3 +50,12 @@ def test_results_are_frozen_slotted_and_hashable(value: Any) -> None:
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         setattr(value, field, 0)
     assert hash(value) == hash(attrs.evolve(value))
+
+
+def test_snapshots_are_frozen_slotted_and_compared_by_content() -> None:
+    snapshot = _snapshot(1, 1)
+    assert not hasattr(snapshot, "__dict__")
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        snapshot.time_ns = 0  # type: ignore[misc]
+    assert snapshot == _snapshot(1, 1) and snapshot != _snapshot(1, 2)
+    assert snapshot != attrs.evolve(snapshot, regions=snapshot.regions[:1])

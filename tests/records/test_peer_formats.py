@@ -17,13 +17,14 @@ from kdamon.records import (
     detect_format,
     open_any,
 )
-from kdamon.records.types import RecordMeta, SnapshotArrays, regions_array
+from kdamon.model.snapshot import Snapshot, regions_array
+from kdamon.records.types import RecordMeta
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def summary(path: Path) -> list[tuple[int, tuple[int, int, int], int, int, list[tuple[int, ...]]]]:
-    return [(s.time_ns, s.target, s.sample_us, s.aggr_us, s.regions.tolist()) for s in open_any(path).arrays()]
+    return [(s.time_ns, s.target, s.sample_us, s.aggr_us, s.regions.tolist()) for s in open_any(path).snapshots()]
 
 
 DAMO_RECORD = [
@@ -39,7 +40,7 @@ def test_damo_records_in_time_order(name: str) -> None:
     source = open_any(FIXTURES / name)
     assert source.meta.sample_us == 5000 and source.meta.aggr_us == 100000
     assert [t["target_id"] for t in source.meta.targets] == [0, 1]
-    assert list(source)[1].regions[0].nr_accesses == 5
+    assert list(source)[1].regions[0]["nr_accesses"] == 5
 
 
 def test_human_readable_values_and_percent_units() -> None:
@@ -76,7 +77,7 @@ def test_a_damo_file_converts_to_kdamon_format(tmp_path: Path) -> None:
     source = open_any(FIXTURES / "damo_record.json_compressed")
     path = tmp_path / "converted.kdr"
     with RecordWriter(path, source.meta) as writer:
-        for arrays in source.arrays():
+        for arrays in source.snapshots():
             writer.append(arrays)
     assert summary(path) == DAMO_RECORD
     assert open_any(path).meta == source.meta
@@ -102,7 +103,7 @@ def test_formats_are_recognised_from_content(name: str, fmt: str, kind: type) ->
 def test_kdamon_files_are_recognised(tmp_path: Path) -> None:
     path = tmp_path / "any-name.bin"
     with RecordWriter(path, RecordMeta(producer="sysfs")) as writer:
-        writer.append(SnapshotArrays(1, 0, 0, 0, regions_array([0], [4096], [1], [1]), 5000, 100000))
+        writer.append(Snapshot(1, 0, 0, 0, regions_array([0], [4096], [1], [1]), 5000, 100000))
     assert detect_format(path) == "kdamon"
     assert isinstance(open_any(path), RecordReader)
 
@@ -111,7 +112,7 @@ def test_compressed_json_is_told_from_text(tmp_path: Path) -> None:
     path = tmp_path / "record"
     path.write_bytes(zlib.compress(json.dumps([]).encode(), 9))
     assert detect_format(path) == "json_compressed"
-    assert list(open_any(path).arrays()) == []
+    assert list(open_any(path).snapshots()) == []
 
 
 @pytest.mark.parametrize(

@@ -12,15 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kdamon.errors import RecordFormatError
-from kdamon.model import RegionState, Snapshot
-from kdamon.records import (
-    REGION_DTYPE,
-    RecordMeta,
-    RecordWriter,
-    SnapshotArrays,
-    read_records,
-    regions_array,
-)
+from kdamon.model import RegionState
+from kdamon.model.snapshot import REGION_DTYPE, Snapshot, regions_array
+from kdamon.records import RecordMeta, RecordWriter, read_records
 from kdamon.records.format import FORMAT_VERSION, MAGIC, encode_header
 
 META = RecordMeta(producer="engine", sample_us=5000, aggr_us=100000, ops="vaddr", targets=({"pid": 42, "cmd": "sleep 1"},))
@@ -31,15 +25,7 @@ def snapshot(index: int, nr_regions: int = 3, target_idx: int = 0) -> Snapshot:
         RegionState(start=4096 * (10 * r), end=4096 * (10 * r + 10), nr_accesses=(r + index) % 21, age=index + r)
         for r in range(nr_regions)
     )
-    return Snapshot(
-        time_ns=1_000_000_000 + index * 100_000_000,
-        kdamond_idx=0,
-        context_idx=0,
-        target_idx=target_idx,
-        regions=regions,
-        sample_us=5000,
-        aggr_us=100000,
-    )
+    return Snapshot.of_rows(1_000_000_000 + index * 100_000_000, 0, 0, target_idx, regions, 5000, 100000)
 
 
 def write(path: Path, snapshots: list[Snapshot], meta: RecordMeta = META) -> None:
@@ -59,12 +45,12 @@ regions_strategy = st.lists(
 ).map(lambda rows: tuple(RegionState(s, s + size, n, a) for s, size, n, a in rows))
 
 snapshot_strategy = st.builds(
-    Snapshot,
+    Snapshot.of_rows,
     time_ns=st.integers(0, 2**63 - 1),
     kdamond_idx=st.integers(0, 2**32 - 1),
     context_idx=st.integers(0, 2**32 - 1),
     target_idx=st.integers(0, 2**64 - 1),
-    regions=regions_strategy,
+    rows=regions_strategy,
     sample_us=st.integers(0, 2**64 - 1),
     aggr_us=st.integers(0, 2**64 - 1),
 )
@@ -86,7 +72,7 @@ def test_metadata_and_columnar_arrays(tmp_path: Path) -> None:
     reader = read_records(path)
     assert reader.meta == META
     assert reader.version == FORMAT_VERSION
-    arrays = list(reader.arrays())
+    arrays = list(reader.snapshots())
     assert [a.target for a in arrays] == [(0, 0, 0), (0, 0, 2)]
     assert arrays[1].regions.dtype == REGION_DTYPE
     assert arrays[1].regions["nr_accesses"].tolist() == [1, 2, 3, 4, 5]
@@ -97,14 +83,6 @@ def test_the_file_is_compact(tmp_path: Path) -> None:
     path = tmp_path / "rec.kdr"
     write(path, [snapshot(i, nr_regions=100) for i in range(10)])
     assert path.stat().st_size == len(encode_header(META)) + 10 * (12 + 48 + 100 * 24)
-
-
-def test_columnar_append_equals_object_append(tmp_path: Path) -> None:
-    objects, columns = tmp_path / "objects.kdr", tmp_path / "columns.kdr"
-    write(objects, [snapshot(3)])
-    with RecordWriter(columns, META) as writer:
-        writer.append(SnapshotArrays.from_snapshot(snapshot(3)))
-    assert objects.read_bytes() == columns.read_bytes()
 
 
 def test_every_truncation_is_read_without_error(tmp_path: Path) -> None:
@@ -214,7 +192,7 @@ def test_appending_to_a_closed_writer_says_what_to_do(tmp_path: Path) -> None:
 
 
 def test_out_of_range_fields_are_reported(tmp_path: Path) -> None:
-    bad = SnapshotArrays(0, 2**40, 0, 0, regions_array([0], [4096], [0], [0]), 1, 1)
+    bad = Snapshot(0, 2**40, 0, 0, regions_array([0], [4096], [0], [0]), 1, 1)
     with RecordWriter(tmp_path / "rec.kdr", META) as writer, pytest.raises(RecordFormatError, match="out of range"):
         writer.append(bad)
 
@@ -240,11 +218,12 @@ def test_other_files_are_refused(tmp_path: Path) -> None:
         read_records(path)
 
 
-def test_snapshot_arrays_convert_both_ways() -> None:
+def test_snapshot_rows_and_objects_agree_with_the_columns() -> None:
     original = snapshot(4, nr_regions=4)
-    arrays = SnapshotArrays.from_snapshot(original)
-    assert arrays.regions["start"].tolist() == [r.start for r in original.regions]
-    assert arrays.to_snapshot() == original
-    empty = SnapshotArrays(0, 0, 0, 0, np.empty(0, dtype=REGION_DTYPE), 0, 0)
-    assert empty.to_snapshot().regions == ()
+    assert original.regions["start"].tolist() == [row[0] for row in original.rows()]
+    assert Snapshot.of_rows(original.time_ns, 0, 0, 0, list(original.states()), 5000, 100000) == original
+    assert original.total_size == sum(r.size for r in original.states())
+    empty = Snapshot(0, 0, 0, 0, np.empty(0, dtype=REGION_DTYPE), 0, 0)
+    assert list(empty.states()) == [] and empty.rows() == []
     assert empty.max_nr_accesses == 0
+    assert empty != original

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kdamon.records import SnapshotArrays, regions_array
+from kdamon.model.snapshot import Snapshot, regions_array
 
 MIB = 1 << 20
 AREA_A = 0x1000_0000
@@ -10,7 +10,7 @@ AREA_B = 0x7F00_0000_0000
 AREA_SIZE = 40 * MIB
 
 
-def two_area_snapshot(index: int, hot: list[tuple[int, int, int]], target_idx: int = 0) -> SnapshotArrays:
+def two_area_snapshot(index: int, hot: list[tuple[int, int, int]], target_idx: int = 0) -> Snapshot:
     """1 MiB regions over two 40 MiB areas far apart; ``hot`` lists (start, end, nr_accesses)."""
     starts = [AREA_A + i * MIB for i in range(40)] + [AREA_B + i * MIB for i in range(40)]
     accesses = []
@@ -20,7 +20,7 @@ def two_area_snapshot(index: int, hot: list[tuple[int, int, int]], target_idx: i
             if hot_start <= start < hot_end:
                 level = nr
         accesses.append(level)
-    return SnapshotArrays(
+    return Snapshot(
         time_ns=1_000_000_000 + index * 100_000_000,
         kdamond_idx=0,
         context_idx=0,

@@ -11,7 +11,7 @@ import pytest
 from report_data import AREA_A, AREA_B, AREA_SIZE, MIB, two_area_snapshot
 
 from kdamon.errors import ConfigError
-from kdamon.records import SnapshotArrays, regions_array
+from kdamon.model.snapshot import Snapshot, regions_array
 from kdamon.report.grid import heat_grid
 from kdamon.report.heatmap import LEVELS, heatmap_text, write_heatmap
 
@@ -21,7 +21,7 @@ def map_rows(text: str) -> list[str]:
     return [line.split("|")[1] for line in text.splitlines() if line.count("|") == 2 and line.rstrip().endswith("|")]
 
 
-def test_the_hot_band_has_the_densest_characters(moving_hot_band: list[SnapshotArrays]) -> None:
+def test_the_hot_band_has_the_densest_characters(moving_hot_band: list[Snapshot]) -> None:
     rows = map_rows(heatmap_text(moving_hot_band, width=80, height=5))
     assert len(rows) == 5
     # 80 MiB of monitored space in 80 columns: one column per MiB, area B from column 40
@@ -33,7 +33,7 @@ def test_the_hot_band_has_the_densest_characters(moving_hot_band: list[SnapshotA
     assert rows[2] == " " * 10 + "+" * 10 + " " * 20 + "-" * 5 + " " * 35
 
 
-def test_gaps_between_areas_are_removed_and_labelled(moving_hot_band: list[SnapshotArrays]) -> None:
+def test_gaps_between_areas_are_removed_and_labelled(moving_hot_band: list[Snapshot]) -> None:
     text = heatmap_text(moving_hot_band, width=80, height=5)
     assert f"area 0: [{AREA_A:#x}, {AREA_A + AREA_SIZE:#x})" in text
     assert f"area 1: [{AREA_B:#x}, {AREA_B + AREA_SIZE:#x})" in text
@@ -43,7 +43,7 @@ def test_gaps_between_areas_are_removed_and_labelled(moving_hot_band: list[Snaps
     assert f"{AREA_A:#x}" in text and f"{AREA_B + AREA_SIZE:#x}" in text
 
 
-def test_time_labels_and_normalisation(moving_hot_band: list[SnapshotArrays]) -> None:
+def test_time_labels_and_normalisation(moving_hot_band: list[Snapshot]) -> None:
     text = heatmap_text(moving_hot_band, width=40, height=5)
     labels = [line.split("|")[0].strip() for line in text.splitlines() if line.rstrip().endswith("|") and line.count("|") == 2]
     assert labels == ["0.000", "0.180", "0.360", "0.540", "0.720"]
@@ -53,7 +53,7 @@ def test_time_labels_and_normalisation(moving_hot_band: list[SnapshotArrays]) ->
     assert halved[4][40:45] == "@" * 5
 
 
-def test_colour_only_on_a_terminal(moving_hot_band: list[SnapshotArrays]) -> None:
+def test_colour_only_on_a_terminal(moving_hot_band: list[Snapshot]) -> None:
     class Terminal(io.StringIO):
         def isatty(self) -> bool:
             return True
@@ -76,7 +76,7 @@ def test_one_target_at_a_time() -> None:
         heatmap_text(snapshots, target=(0, 0, 7))
     with pytest.raises(ConfigError, match="no snapshots"):
         heatmap_text([])
-    empty = SnapshotArrays(0, 0, 0, 0, regions_array([], [], [], []), 5000, 100000)
+    empty = Snapshot(0, 0, 0, 0, regions_array([], [], [], []), 5000, 100000)
     with pytest.raises(ConfigError, match="no regions"):
         heatmap_text([empty])
 
@@ -86,7 +86,7 @@ def test_a_single_snapshot_is_one_row() -> None:
     assert rows == ["    @@@@"]
 
 
-def irregular() -> list[SnapshotArrays]:
+def irregular() -> list[Snapshot]:
     """Snapshots in bursts, as a loaded engine takes them: A hot at 0, 0.1 and 0.2 s, B hot at 3.0 s,
     B half-hot at 3.1 s, A hot again at 9.0 s."""
     hot_a = [(AREA_A, AREA_A + AREA_SIZE, 20)]
@@ -108,7 +108,7 @@ def test_irregular_snapshots_leave_no_empty_bins() -> None:
     assert rows == ["@ ", "@ ", " #", " +", " +", "@ "]
 
 
-def test_png_hot_band_is_brighter(moving_hot_band: list[SnapshotArrays], tmp_path: Path) -> None:
+def test_png_hot_band_is_brighter(moving_hot_band: list[Snapshot], tmp_path: Path) -> None:
     pytest.importorskip("matplotlib")
     from matplotlib.image import imread
 

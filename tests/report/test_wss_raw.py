@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 
 from kdamon.errors import ConfigError
-from kdamon.records import SnapshotArrays, regions_array
+from kdamon.model.snapshot import Snapshot, regions_array
 from kdamon.report.raw import raw_json, raw_text, snapshot_json
 from kdamon.report.wss import wss_by_target, wss_percentiles, wss_table
 
 PAGE = 4096
 
 
-def snap(time_ns: int, sizes_and_accesses: list[tuple[int, int]], target_idx: int = 0) -> SnapshotArrays:
+def snap(time_ns: int, sizes_and_accesses: list[tuple[int, int]], target_idx: int = 0) -> Snapshot:
     starts, ends, accesses = [], [], []
     address = 0x10000
     for size, nr in sizes_and_accesses:
@@ -23,7 +23,7 @@ def snap(time_ns: int, sizes_and_accesses: list[tuple[int, int]], target_idx: in
         ends.append(address + size)
         accesses.append(nr)
         address += size
-    return SnapshotArrays(time_ns, 0, 0, target_idx, regions_array(starts, ends, accesses, [7] * len(starts)), 5000, 100000)
+    return Snapshot(time_ns, 0, 0, target_idx, regions_array(starts, ends, accesses, [7] * len(starts)), 5000, 100000)
 
 
 def test_wss_counts_regions_above_the_threshold() -> None:

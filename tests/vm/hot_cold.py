@@ -16,7 +16,7 @@ def mean_accesses(snapshots: Iterable[Snapshot], span: tuple[int, int]) -> float
     """The mean ``nr_accesses`` over ``span``, weighted by how many bytes of it each region covers."""
     total = weight = 0
     for snap in snapshots:
-        for r in snap.regions:
+        for r in snap.states():
             overlap = min(r.end, span[1]) - max(r.start, span[0])
             if overlap > 0:
                 total += r.nr_accesses * overlap

@@ -155,7 +155,7 @@ def test_record_on_kernel_damon(kdamon: Kdamon, tmp_path: Path) -> None:
     assert "kernel DAMON through sysfs" in done.stderr
     source = open_any(out)
     assert source.meta.producer == "sysfs"
-    snapshots = list(source.arrays())
+    snapshots = list(source.snapshots())
     assert len(snapshots) >= 5
     layout = WorkloadLayout.from_json(layout_file.read_text())
 

@@ -88,7 +88,7 @@ def test_initial_regions_are_monitored(driver: DebugfsDriver, workload: Workload
     pid = driver.start(0)
     snapshots = collect(pid, 15)[5:]
     for snap in snapshots:
-        assert snap.regions[0].start == regions[0].start and snap.regions[-1].end == regions[-1].end
+        assert snap.regions[0]["start"] == regions[0].start and snap.regions[-1]["end"] == regions[-1].end
         assert snap.total_size == HOT_BYTES + COLD_BYTES
     assert mean_accesses(snapshots, workload.hot) > mean_accesses(snapshots, workload.cold)
 
@@ -131,7 +131,7 @@ def test_paddr(driver: DebugfsDriver) -> None:
     index, pid = driver.launch(Kdamond(contexts=(ctx,)))
     assert driver.read(index).contexts[0].ops == "paddr"
     snapshots = collect(pid, 5)
-    assert all(s.regions[0].start >= ram.start and s.regions[-1].end <= ram.end for s in snapshots)
+    assert all(s.regions[0]["start"] >= ram.start and s.regions[-1]["end"] <= ram.end for s in snapshots)
     assert driver.stop(index)
     # The paddr target survives a stop (vaddr ones do not), its regions do not.
     assert driver.read(index) == Kdamond(contexts=(attrs.evolve(ctx, targets=(Target(),)),))

@@ -57,7 +57,7 @@ def workload(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Workload
 
 def covered(snapshot: Snapshot) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
-    for region in snapshot.regions:
+    for region in snapshot.states():
         if spans and spans[-1][1] == region.start:
             spans[-1] = (spans[-1][0], region.end)
         else:

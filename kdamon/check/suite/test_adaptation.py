@@ -42,7 +42,7 @@ def _consecutive(seen: Observation) -> list[tuple[int, int]]:
     if not gaps:
         return []
     usual = statistics.median(gaps)
-    return [(len(a.regions), len(b.regions)) for a, b, gap in zip(snaps, snaps[1:], gaps, strict=False)
+    return [(a.nr_regions, b.nr_regions) for a, b, gap in zip(snaps, snaps[1:], gaps, strict=False)
             if gap <= 1.5 * usual]
 
 
@@ -55,7 +55,7 @@ def test_split_only_below_half_max(raw_driver: SysfsDriver, version: Version, re
         seen = observe(raw_driver, Kdamond(contexts=(context,)), aggregations=16)
     pairs = _consecutive(seen)
     half, third = STRIPES.max // 2, STRIPES.max // 3
-    counts = [len(s.regions) for s in seen.snapshots]
+    counts = [s.nr_regions for s in seen.snapshots]
     above = "none" if version < (7, 0) else "every max/(max - count)-th region"
     record_property(NOTE, f"region counts {counts} on {len(layout.areas)} alternating stripes "
                     f"(max {STRIPES.max}: splits above {half}: {above}; at most 2x from {third} on)")
@@ -77,7 +77,7 @@ def test_idle_neighbours_merge(raw_driver: SysfsDriver, shared_hot_cold: Workloa
     limit = sz_limit(cold[1] - cold[0], IDLE)
     unmerged = [f"aggregation {n + 3}: {pair}" for n, s in enumerate(settled)
                 for pair in unmerged_neighbours(s, limit, *cold)]
-    counts = [len(s.regions) for s in settled]
+    counts = [s.nr_regions for s in settled]
     record_property(NOTE, f"an idle {(cold[1] - cold[0]) >> 20} MiB area with min {IDLE.min}, max {IDLE.max} regions: "
                     f"counts {counts} (merge limit {limit >> 10} KiB, so at most {2 * IDLE.min + 1})")
     assert not unmerged, f"{len(unmerged)} neighbours left unmerged, first: {'; '.join(unmerged[:2])}"

@@ -54,7 +54,7 @@ def test_aggregated_matches_tried_regions(
     seen, tried = traced
     assert tried, "update_schemes_tried_regions produced no tried region"
     bounds = [(t.start, t.end) for t in tried]
-    same = [s for s in seen.snapshots if [(r.start, r.end) for r in s.regions] == bounds]
+    same = [s for s in seen.snapshots if [(r.start, r.end) for r in s.states()] == bounds]
     record_property(NOTE, f"{len(tried)} tried regions; {len(same)} of {len(seen.snapshots)} snapshots have "
                     f"exactly their boundaries; {seen.lost_events} trace events lost")
     assert same, f"no damon_aggregated snapshot has the boundaries of the {len(tried)} tried regions"

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import struct
 
-from kdamon.kernel.tracefs_format import AGGREGATED, BEFORE_APPLY, INTERVALS_TUNE, EventFormat
-from kdamon.kernel.tracefs_parse import PAGE_HEADER_SIZE
+from kdamon.trace.events import AGGREGATED, BEFORE_APPLY, EVENT_SPECS, INTERVALS_TUNE, EventFormat, parse_format
+from kdamon.trace.pages import PAGE_HEADER_SIZE
 
-__all__ = ["EVENT_IDS", "FORMAT_TEXTS", "PageWriter", "payload", "text_line"]
+__all__ = ["EVENT_IDS", "FORMAT_TEXTS", "PageWriter", "pages", "payload", "text_line"]
 
 EVENT_IDS = {AGGREGATED: 1750, BEFORE_APPLY: 1751, INTERVALS_TUNE: 1752}
 
@@ -134,3 +134,12 @@ class PageWriter:
         """Close the last page and return all pages."""
         self._flush()
         return self.pages
+
+
+def pages(events: list[tuple[int, str, tuple[int, ...]]], pid: int, page_size: int = 4096) -> list[bytes]:
+    """Ring-buffer pages of ``(time_ns, event_name, values)`` events (values in ``EventSpec.fields`` order)."""
+    formats = {name: parse_format(text) for name, text in FORMAT_TEXTS.items()}
+    writer = PageWriter(page_size)
+    for time_ns, name, values in events:
+        writer.add(time_ns, payload(formats[name], pid, dict(zip(EVENT_SPECS[name].fields, values, strict=True))))
+    return writer.finish()
