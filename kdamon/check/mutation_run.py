@@ -29,7 +29,7 @@ from kdamon.check.mutation import MutantOutcome, MutantStatus, MutationReport, k
 from kdamon.check.results import KernelReport, Status
 from kdamon.errors import GuestError
 
-__all__ = ["Builder", "Checker", "Shadow", "ShadowBuild", "generate", "run_mutants", "shadow_for"]
+__all__ = ["Builder", "Checker", "Shadow", "ShadowBuild", "check_mutants", "generate", "run_mutants", "shadow_for"]
 
 MIN_TIMEOUT_S = 240.0
 _RECORD = ".kdamon-mutated-files"
@@ -244,3 +244,46 @@ def _one(
         return MutantOutcome(mutant, MutantStatus.SURVIVED, build_s=build_s, check_s=check_s)
     first = next(r for r in report.results if r.id == found[0])
     return MutantOutcome(mutant, MutantStatus.KILLED, found, first.message[:300], build_s, check_s)
+
+
+def check_mutants(
+    source: Path | None,
+    files: Sequence[str],
+    *,
+    count: int,
+    seed: int,
+    select: str | None = None,
+    timeout: float = 1500.0,
+    cpus: int | None = None,
+    build_dir: Path | None = None,
+    output: Callable[[str], None] | None = None,
+    progress: Progress | None = None,
+) -> MutationReport:
+    """``kdamon check --mutants``: mutants of ``files`` of the tree ``source`` (None: the linux-6.1-dbgfs source).
+
+    ``select`` (a pytest ``-k`` expression), ``timeout`` (of the baseline
+    run), ``cpus`` and ``output`` (the guests' console) are as for
+    :func:`kdamon.check.host.check_kernel`.
+    """
+    from kdamon.check.host import check_kernel
+    from kdamon.check.source import FRAGMENT_RECIPE, check_tree
+    from kdamon.vm.build import source_tree
+    from kdamon.vm.kernels import cache_dir, load_recipe
+
+    say = progress or (lambda _m: None)
+    if source is None:
+        tree = source_tree(load_recipe(FRAGMENT_RECIPE), cache_dir(), say)
+        name = f"the {FRAGMENT_RECIPE} source"
+    else:
+        tree, name = check_tree(source), str(source)
+    mutants = generate(tree, files, count, seed)
+    shadow, default_build = shadow_for(tree, cache_dir())
+    out = build_dir or default_build
+    say(f"kdamon: {len(mutants)} mutants of {', '.join(files)} in {name}; building in {out}")
+
+    def checker(image: Path, stop: Collection[str], timeout_s: float | None) -> KernelReport:
+        return check_kernel(str(image), select=select, timeout=timeout_s or timeout, cpus=cpus,
+                            stop_on_failure_of=stop, output=output, progress=say)
+
+    return run_mutants(mutants, source=name, seed=seed, count=count, shadow=shadow,
+                       builder=ShadowBuild(shadow, out, say), checker=checker, progress=say)

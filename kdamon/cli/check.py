@@ -6,7 +6,6 @@ import argparse
 import json
 import shutil
 import sys
-from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -107,35 +106,17 @@ def _run_one(kernel: str, args: argparse.Namespace) -> KernelReport:
 
 
 def _mutants(args: argparse.Namespace) -> int:
-    from kdamon.check.host import check_kernel
     from kdamon.check.mutation import mutation_table
-    from kdamon.check.mutation_run import ShadowBuild, generate, run_mutants, shadow_for
-    from kdamon.check.source import FRAGMENT_RECIPE, check_tree
+    from kdamon.check.mutation_run import check_mutants
     from kdamon.errors import ConfigError
-    from kdamon.vm.build import source_tree
-    from kdamon.vm.kernels import cache_dir, load_recipe
 
     if args.kernel or args.selftests:
         raise ConfigError("--mutants", "mutants are built from --source (or the linux-6.1-dbgfs source); "
                                        "leave out --kernel and --selftests")
-    if args.source is None:
-        tree = source_tree(load_recipe(FRAGMENT_RECIPE), cache_dir(), _say)
-        source = f"the {FRAGMENT_RECIPE} source"
-    else:
-        tree = check_tree(args.source)
-        source = str(tree)
     files = [f.strip() for f in args.files.split(",") if f.strip()]
-    mutants = generate(tree, files, args.count, args.seed)
-    shadow, build_dir = shadow_for(tree, cache_dir())
-    _say(f"{len(mutants)} mutants of {', '.join(files)} in {source}; building in {args.build_dir or build_dir}")
-
-    def checker(image: Path, stop: Collection[str], timeout: float | None) -> KernelReport:
-        return check_kernel(str(image), select=args.select, timeout=timeout or args.timeout, cpus=args.cpus,
-                            stop_on_failure_of=stop, output=_stream if args.verbose else None, progress=_say)
-
-    report = run_mutants(mutants, source=source, seed=args.seed, count=args.count, shadow=shadow,
-                         builder=ShadowBuild(shadow, args.build_dir or build_dir, _say), checker=checker,
-                         progress=_say)
+    report = check_mutants(args.source, files, count=args.count, seed=args.seed, select=args.select,
+                           timeout=args.timeout, cpus=args.cpus, build_dir=args.build_dir,
+                           output=_stream if args.verbose else None, progress=_say)
     print(mutation_table(report, width=shutil.get_terminal_size((120, 24)).columns), flush=True)
     if args.json is not None:
         args.json.write_text(json.dumps(report.to_dict(), indent=1) + "\n")
