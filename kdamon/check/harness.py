@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -22,9 +23,9 @@ from kdamon.check.workloads import Layout
 from kdamon.errors import KernelError
 from kdamon.kernel.sysfs import DEFAULT_ROOT, SysfsDriver
 from kdamon.kernel.sysfs_io import RetryPolicy, SysfsIO, Value
-from kdamon.model import Intervals, Kdamond, SchemeApply, SchemeStats, Snapshot
+from kdamon.model import Intervals, Kdamond, Region, SchemeApply, SchemeStats, Snapshot
 
-__all__ = ["Calibration", "Observation", "RawTree", "apply_passes", "calibrate", "observe", "running", "wait_stats"]
+__all__ = ["Calibration", "Observation", "RawTree", "apply_passes", "biggest_system_ram", "calibrate", "observe", "running", "system_ram", "wait_stats"]
 
 
 class RawTree:
@@ -88,6 +89,21 @@ class RawTree:
             for f in filenames:
                 out.append((prefix + f, os.stat(Path(dirpath) / f).st_mode & 0o777))
         return out
+
+
+def system_ram() -> list[Region]:
+    """The "System RAM" ranges of /proc/iomem (physical addresses, readable by root), ends exclusive."""
+    found = []
+    for line in Path("/proc/iomem").read_text().splitlines():
+        m = re.match(r"^\s*([0-9a-f]+)-([0-9a-f]+) : System RAM$", line.rstrip())
+        if m and int(m[1], 16) < int(m[2], 16):
+            found.append(Region(int(m[1], 16), int(m[2], 16) + 1))
+    return found
+
+
+def biggest_system_ram() -> Region | None:
+    """The largest "System RAM" range, None if /proc/iomem shows none."""
+    return max(system_ram(), key=lambda r: r.end - r.start, default=None)
 
 
 @attrs.frozen

@@ -31,6 +31,7 @@ RecordProperty = Callable[[str, object], None]
 Version = tuple[int, int]
 STRIPES = NrRegions(min=3, max=16)
 IDLE = NrRegions(min=10, max=200)
+FEW = NrRegions(min=3, max=6)
 NEW_MAPPING = 8 << 20
 UPDATE_AGGREGATIONS = 5
 
@@ -61,7 +62,7 @@ def test_split_only_below_half_max(raw_driver: SysfsDriver, version: Version, re
                     f"(max {STRIPES.max}: splits above {half}: {above}; at most 2x from {third} on)")
     too_fast = [(a, b) for a, b in pairs if b - a > split_growth_limit(a, STRIPES.max, version)]
     assert not too_fast, f"the count grew faster than a split allows (max/2 = {half}, max/3 = {third}): {too_fast}"
-    assert any(b > a for a, b in pairs if a <= half), f"the count never grew by splitting: {counts}"
+    assert any(b > a for a, b in pairs), f"the count never grew by splitting: {counts}"
     assert max(counts) > half, f"the count never passed max/2 = {half} on {len(layout.areas)} stripes: {counts}"
 
 
@@ -82,6 +83,26 @@ def test_idle_neighbours_merge(raw_driver: SysfsDriver, shared_hot_cold: Workloa
                     f"counts {counts} (merge limit {limit >> 10} KiB, so at most {2 * IDLE.min + 1})")
     assert not unmerged, f"{len(unmerged)} neighbours left unmerged, first: {'; '.join(unmerged[:2])}"
     assert max(counts) <= 2 * IDLE.min + 1, f"{max(counts)} regions on an idle area: merging did not keep up"
+    assert max(counts) >= IDLE.min, f"the count never reached min = {IDLE.min}: merges went past the size limit"
+
+
+def test_merge_threshold_grows_until_max(raw_driver: SysfsDriver, record_property: RecordProperty) -> None:
+    """more regions than max, too different to merge, merge with a doubling threshold until at most max remain"""
+    with start("stripes") as workload:
+        layout = workload.layout
+        sample_us = calibrate(layout).intervals.sample_us
+        # One sample per aggregation: nr_accesses is 0 or 1 and the first merge threshold 0.
+        intervals = Intervals(sample_us=sample_us, aggr_us=sample_us, update_us=3_600_000_000)
+        starts = [a[0] for a in layout.areas]
+        regions = tuple(Region(a, b) for a, b in zip(starts, [*starts[1:], layout.areas[-1][1]], strict=True))
+        context = Context(intervals=intervals, nr_regions=FEW,
+                          targets=(Target(pid=layout.pid, regions=regions),))
+        seen = observe(raw_driver, Kdamond(contexts=(context,)), aggregations=6)
+    counts = [s.nr_regions for s in seen.snapshots]
+    record_property(NOTE, f"{len(regions)} given regions of alternating written and idle stripes, max "
+                    f"{FEW.max}: counts {counts}")
+    assert counts, "no aggregation was traced"
+    assert max(counts) <= FEW.max, f"{max(counts)} regions after a merge, more than max {FEW.max}: {counts}"
 
 
 def _hex_runs(extents: list[tuple[int, int]]) -> str:
@@ -169,5 +190,8 @@ def test_new_mapping_monitored_within_update_interval(
                     f"later: the aggregation in progress and the trace reader's lag)")
     assert first is not None, f"the new mapping was never monitored in {len(seen.snapshots)} aggregations"
     assert first - at <= UPDATE_AGGREGATIONS + 2, f"monitored {first - at} aggregations after the mapping"
+    floor = context.nr_regions.min // 2
+    few = [(n, s.nr_regions) for n, s in enumerate(seen.snapshots) if n >= at and s.nr_regions < floor]
+    assert not few, f"(aggregation, regions) {few}: an update keeps the regions it had (not under min/2 = {floor})"
     last = runs(seen.snapshots[-1])
     assert last == expected, f"after the update the regions cover {_hex_runs(last)}, not {_hex_runs(expected)}"
