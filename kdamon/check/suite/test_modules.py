@@ -28,7 +28,7 @@ pytestmark = pytest.mark.usefixtures("trace_keepalive")  # see conftest.py
 RecordProperty = Callable[[str, object], None]
 Version = tuple[int, int]
 MODULES = ("damon_reclaim", "damon_lru_sort")
-WAIT_S = 20.0
+WAIT_S = 8.0
 WATERMARKS = {"wmarks_high": 1000, "wmarks_mid": 1000, "wmarks_low": 0}
 
 
