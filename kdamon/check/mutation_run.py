@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import signal
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
@@ -70,14 +72,14 @@ class Shadow:
         record.parent.mkdir(parents=True, exist_ok=True)
         record.write_text("".join(f"{f}\n" for f in sorted(owned)))
         if self.root.exists():
-            _remove_tree(self.root)
-        for dirpath, dirnames, filenames in os.walk(self.tree):
-            dirnames[:] = [d for d in dirnames if d != ".git"]
-            rel = Path(dirpath).relative_to(self.tree)
-            (self.root / rel).mkdir(parents=True, exist_ok=True)
-            for name in filenames:
-                if str(rel / name) not in owned:
-                    os.symlink(Path(dirpath, name), self.root / rel / name)
+            shutil.rmtree(self.root)
+        self.root.parent.mkdir(parents=True, exist_ok=True)
+        done = subprocess.run(["cp", "-as", str(self.tree.resolve()), str(self.root)],
+                              capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise GuestError(f"cannot make a shadow of {self.tree} in {self.root}: {done.stderr.strip()[-300:]}")
+        if (self.root / ".git").exists():
+            shutil.rmtree(self.root / ".git")
         for file in owned:
             if (self.tree / file).is_file():
                 self.write(file, (self.tree / file).read_bytes())
@@ -91,16 +93,6 @@ class Shadow:
 
     def read(self, file: str) -> bytes:
         return (self.root / file).read_bytes()
-
-
-def _remove_tree(path: Path) -> None:
-    for dirpath, dirnames, filenames in os.walk(path, topdown=False):
-        for name in filenames:
-            os.unlink(Path(dirpath, name))
-        for name in dirnames:
-            p = Path(dirpath, name)
-            os.unlink(p) if p.is_symlink() else os.rmdir(p)
-    os.rmdir(path)
 
 
 class ShadowBuild:
