@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 
 import attrs
 
@@ -238,7 +238,3 @@ def sample(file: str, text: str, count: int, seed: int) -> list[Mutant]:
                 chosen.append(pool.pop())
     return sorted(chosen, key=lambda m: (m.line, m.column, m.operator, m.mutated))
 
-
-def describe(mutants: Sequence[Mutant]) -> dict[str, int]:
-    """How many mutants each operator contributed."""
-    return {op: sum(1 for m in mutants if m.operator == op) for op in OPERATORS}
