@@ -20,9 +20,11 @@ def register(sub: Any) -> None:
         "check",
         help="run kdamon's DAMON conformance suite on kernels in QEMU guests and compare them",
         description="Boot each kernel under QEMU, run kdamon's DAMON conformance suite in it (ABI presence by "
-        "version, state keywords, errnos, monitoring of bundled workloads, DAMOS actions, quotas, watermarks, "
-        "tracepoints, invariants against kdamon's engine, kernel WARN/BUG), print a table per kernel and, with "
-        "several kernels, what changed against the first one.  Exits 1 when any check fails.",
+        "version, state keywords, errnos, monitoring of bundled workloads, region ages and adaptation, DAMOS "
+        "actions, access patterns, quotas, watermarks, DAMON modules, debugfs, tracepoints, invariants and a "
+        "differential check against kdamon's engine, kernel WARN/BUG), print a table per kernel and, with "
+        "several kernels, what changed against the first one.  Exits 1 when any check fails.  --mutants "
+        "measures instead how many small mutants of a tree's DAMON code the suite catches.",
     )
     p.add_argument("--kernel", action="append", default=[], metavar="NAME|PATH",
                    help="a vm-images recipe (kdamon vm kernels) or a bzImage path; repeat to compare kernels, "
