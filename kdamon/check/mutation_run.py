@@ -48,8 +48,12 @@ class Builder(Protocol):
         ...
 
 
-Checker = Callable[[Path, Collection[str], float | None], KernelReport]
-"""``checker(image, stop_on_failure_of, timeout_s)``: the suite's results on that kernel image (None: the default timeout)."""
+Checker = Callable[[Path, Collection[str], float | None, str | None], KernelReport]
+"""``checker(image, stop_on_failure_of, timeout_s, select)``: the suite's results on that kernel image.
+
+``timeout_s`` None is the default timeout; ``select`` a pytest ``-k``
+expression narrowing the run (None: every check).
+"""
 
 
 class Shadow:
@@ -183,7 +187,7 @@ def run_mutants(
                 raise GuestError(f"{', '.join(unbuilt)} is not compiled in this configuration "
                                  "(tinyconfig + the DAMON fragment): choose files that are")
             say("kdamon: checking the unmodified tree (the baseline)")
-            baseline = checker(image, (), None)
+            baseline = checker(image, (), None, None)
             passed = frozenset(r.id for r in baseline.results if r.status is Status.PASS)
             if not passed:
                 raise GuestError("no check passed on the unmodified tree, so no mutant can be killed; "
@@ -227,15 +231,37 @@ def _one(
             return MutantOutcome(mutant, MutantStatus.EQUIVALENT, build_s=build_s,
                                  detail="the compiled object is identical to the unmodified one")
         t = clock()
-        report = checker(image, passed, timeout)
+        report = checker(image, passed, timeout, None)
+        found = killers(baseline, report)
+        again = _confirm(found, image, checker, baseline, passed, timeout)
         check_s = clock() - t
     finally:
         shadow.write(mutant.file, original)
-    found = killers(baseline, report)
     if not found:
         return MutantOutcome(mutant, MutantStatus.SURVIVED, build_s=build_s, check_s=check_s)
     first = next(r for r in report.results if r.id == found[0])
+    if again is not None and not again:
+        return MutantOutcome(mutant, MutantStatus.SURVIVED, build_s=build_s, check_s=check_s,
+                             detail=f"{found[0]} failed once ({first.message[:200]}) but passed when run again: "
+                                    "a flaky failure is not a kill")
     return MutantOutcome(mutant, MutantStatus.KILLED, found, first.message[:300], build_s, check_s)
+
+
+_HOST_CHECKS = ("kernel.", "suite.")
+
+
+def _confirm(found: Sequence[str], image: Path, checker: Checker, baseline: KernelReport, passed: frozenset[str],
+             timeout: float) -> tuple[str, ...] | None:
+    """Run the groups of the checks that killed a mutant once more; what fails again (None: not re-run).
+
+    A failure under emulation can be a fluke, so a kill by suite checks
+    counts only when one of their groups fails again.  A crash, a WARNING
+    or an incomplete run (the host's own checks) counts at once.
+    """
+    if not found or any(k.startswith(_HOST_CHECKS) for k in found):
+        return None
+    groups = sorted({k.split(".", 1)[0] for k in found})
+    return killers(baseline, checker(image, passed, timeout, " or ".join(f"test_{g}" for g in groups)))
 
 
 def check_mutants(
@@ -273,8 +299,9 @@ def check_mutants(
     out = build_dir or default_build
     say(f"kdamon: {len(mutants)} mutants of {', '.join(files)} in {name}; building in {out}")
 
-    def checker(image: Path, stop: Collection[str], timeout_s: float | None) -> KernelReport:
-        return check_kernel(str(image), select=select, timeout=timeout_s or timeout, cpus=cpus,
+    def checker(image: Path, stop: Collection[str], timeout_s: float | None, narrow: str | None) -> KernelReport:
+        both = f"({select}) and ({narrow})" if select and narrow else select or narrow
+        return check_kernel(str(image), select=both, timeout=timeout_s or timeout, cpus=cpus,
                             stop_on_failure_of=stop, output=output, progress=say)
 
     return run_mutants(mutants, source=name, seed=seed, count=count, shadow=shadow,

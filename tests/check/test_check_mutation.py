@@ -70,10 +70,10 @@ class FakeSuite:
 
     def __init__(self, shadow: Shadow) -> None:
         self.shadow = shadow
-        self.calls: list[tuple[frozenset[str], float | None]] = []
+        self.calls: list[tuple[frozenset[str], float | None, str | None]] = []
 
-    def __call__(self, image: Path, stop: Collection[str], timeout: float | None) -> KernelReport:
-        self.calls.append((frozenset(stop), timeout))
+    def __call__(self, image: Path, stop: Collection[str], timeout: float | None, select: str | None) -> KernelReport:
+        self.calls.append((frozenset(stop), timeout, select))
         text = self.shadow.read("mm/damon/core.c").decode()
         grows = "\t\tage++;" in text and "if (same)" in text
         results = (
@@ -113,10 +113,32 @@ def test_outcomes_are_classified(tree: Path, tmp_path: Path) -> None:
     assert killed.killed_by == ("ages.grow",) and "age stayed 0" in killed.detail
     assert "too many arguments" in next(o for o in report.outcomes if o.mutant.line == 12).detail
     assert report.score == pytest.approx(2 / 3)
-    # the baseline runs the whole suite; mutants stop at the first failure of a check that passed on it
-    assert suite.calls[0] == (frozenset(), None)
-    assert all(call == (frozenset({"ages.grow"}), 250.0) for call in suite.calls[1:])
-    assert len(suite.calls) == 4  # baseline + three mutants that were built and not equivalent
+    # the baseline runs the whole suite; mutants stop at the first failure of a check that passed on it,
+    # and a kill is confirmed by running the killing check's group again
+    assert suite.calls[0] == (frozenset(), None, None)
+    stop = frozenset({"ages.grow"})
+    assert suite.calls[1:] == [(stop, 250.0, None), (stop, 250.0, "test_ages"), (stop, 250.0, None),
+                               (stop, 250.0, "test_ages"), (stop, 250.0, None)]
+
+
+def test_a_kill_that_does_not_repeat_is_not_counted(tree: Path, tmp_path: Path) -> None:
+    shadow, _ = shadow_for(tree, tmp_path / "cache")
+
+    class Flaky(FakeSuite):
+        """ages.grow fails the first time the mutant is checked, then passes."""
+
+        def __call__(self, image: Path, stop: Collection[str], timeout: float | None, select: str | None) -> KernelReport:
+            report = super().__call__(image, stop, timeout, select)
+            if len(self.calls) == 2:
+                return KernelReport("fake", (_result("ages.grow", Status.FAIL, "fluke"),), elapsed_s=1.0)
+            return report
+
+    mutant = _mutants({("delete", 6): "\t\t;"})
+    report = run_mutants(mutant, source="t", seed=1, count=1, shadow=shadow, builder=FakeBuild(shadow),
+                         checker=Flaky(shadow))
+    (outcome,) = report.outcomes
+    assert outcome.status is MutantStatus.SURVIVED and "passed when run again" in outcome.detail
+    assert report.score == 0.0
 
 
 def test_report_table_and_json(tree: Path, tmp_path: Path) -> None:
@@ -145,10 +167,10 @@ def test_the_tree_is_never_written_and_the_shadow_is_restored(tree: Path, tmp_pa
     shadow, _ = shadow_for(tree, tmp_path / "cache")
 
     class Interrupting(FakeSuite):
-        def __call__(self, image: Path, stop: Collection[str], timeout: float | None) -> KernelReport:
+        def __call__(self, image: Path, stop: Collection[str], timeout: float | None, select: str | None) -> KernelReport:
             if stop:
                 raise KeyboardInterrupt
-            return super().__call__(image, stop, timeout)
+            return super().__call__(image, stop, timeout, select)
 
     with pytest.raises(KeyboardInterrupt):
         run_mutants(_mutants({("delete", 4): "\t\t;"}), source="t", seed=1, count=1, shadow=shadow,
@@ -185,7 +207,7 @@ def test_generate_validates_before_anything_is_built(tree: Path) -> None:
 def test_a_baseline_without_a_passing_check_is_refused(tree: Path, tmp_path: Path) -> None:
     shadow, _ = shadow_for(tree, tmp_path / "cache")
 
-    def failing(image: Path, stop: Collection[str], timeout: float | None) -> KernelReport:
+    def failing(image: Path, stop: Collection[str], timeout: float | None, select: str | None) -> KernelReport:
         return KernelReport("k", (_result("a", Status.FAIL),))
 
     with pytest.raises(GuestError, match="no check passed"):
