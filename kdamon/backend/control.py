@@ -25,11 +25,14 @@ def module_status(host: Host) -> list[KdamondStatus]:
     return out
 
 
-def collect_status(host: Host) -> list[KdamondStatus]:
+def collect_status(host: Host, *, refresh: bool = False) -> list[KdamondStatus]:
     """Every kdamond on this machine that kdamon can see: kernel DAMON's (sysfs and
-    modules) and kdamon's engine daemons.  Writes nothing."""
+    modules) and kdamon's engine daemons.  Writes nothing, unless ``refresh`` asks
+    kdamon's own running sysfs kdamonds for fresh results (state keywords; never
+    another tool's kdamond)."""
     debugfs = DebugfsBackend(host).status() if host.has_debugfs() else []
-    return SysfsBackend(host).status() + debugfs + module_status(host) + EngineBackend(host).status()
+    return (SysfsBackend(host).status(refresh=refresh) + debugfs + module_status(host)
+            + EngineBackend(host).status())
 
 
 def owned_ids(host: Host) -> list[KdamondId]:

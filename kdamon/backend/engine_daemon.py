@@ -1,7 +1,9 @@
 """The engine daemon: runs one engine kdamond in the background (``kdamon _engine-daemon``).
 
 It reads ``config.json`` from its directory of the :class:`EngineStore`,
-runs a :class:`~kdamon.engine.core.Monitor`, and publishes ``status.json``.
+runs a :class:`~kdamon.engine.core.Monitor`, and publishes ``status.json``
+and, after each aggregation, the snapshots in ``latest.kdr`` (what
+``kdamon show`` and ``top`` read).
 SIGTERM or SIGINT stop it; SIGHUP re-reads ``config.json`` and restarts the
 monitor with it (the engine's ``commit``: region history starts over).  It
 ends by itself when every target has exited.
@@ -21,6 +23,7 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from kdamon.backend.engine_store import EngineState, EngineStore
+from kdamon.backend.live import publish_latest
 from kdamon.errors import KdamonError
 from kdamon.model import Kdamond
 
@@ -64,7 +67,10 @@ class _Daemon:
         if not kdamond.contexts:
             raise KdamonError("the configuration has no context: give the engine something to monitor")
 
+        directory = self.store.dir(self.index)
+
         def after_aggregation(monitor: Monitor) -> None:
+            publish_latest(directory, monitor.snapshots(), monitor.ops.name)
             now = time.monotonic_ns()
             if now - self._published_ns >= _PUBLISH_EVERY_NS:
                 self._published_ns = now

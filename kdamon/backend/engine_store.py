@@ -6,6 +6,8 @@ Layout under ``<state_dir>/engine/<N>/``:
   kdamond); ``kdamon tune`` replaces it, then sends SIGHUP;
 * ``status.json``: written by the daemon (atomically) when it starts, after
   aggregations (at most twice a second), on every reload and when it ends;
+* ``latest.kdr``: the last aggregation's snapshots (a record file, replaced
+  atomically after each aggregation);
 * ``daemon.log``: the daemon's standard error.
 
 Reading the store never writes anything.
@@ -95,7 +97,11 @@ class EngineStore:
 
     def remove(self, index: int) -> None:
         d = self.dir(index)
-        for name in ("config.json", "status.json", "daemon.log"):
+        try:
+            names = os.listdir(d)
+        except FileNotFoundError:
+            names = []
+        for name in names:  # the daemon's files, and a temporary one a killed daemon left
             (d / name).unlink(missing_ok=True)
         try:
             d.rmdir()

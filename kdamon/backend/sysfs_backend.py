@@ -7,14 +7,16 @@ from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+import attrs
+
 from kdamon.backend.host import Host
-from kdamon.backend.types import BackendName, KdamondId, KdamondStatus, Owner
+from kdamon.backend.types import BackendName, KdamondId, KdamondStatus, Owner, Refreshed
 from kdamon.errors import FeatureMissingError, KdamonError, KernelError
 from kdamon.kernel.ownership import Claim, KdamondView
 from kdamon.model import Kdamond, SchemeStats
 
 if TYPE_CHECKING:
-    from kdamon.model.snapshot import Snapshot
+    from kdamon.trace.assemble import Record
 
 __all__ = ["DebugfsBackend", "KernelDriver", "SysfsBackend"]
 
@@ -75,10 +77,21 @@ class _KernelBackend(abc.ABC):
         """Commit ``kdamond`` to the running kdamond ``kid``."""
 
     # -- reads ------------------------------------------------------------
-    def status(self) -> list[KdamondStatus]:
+    def status(self, *, refresh: bool = False) -> list[KdamondStatus]:
+        """Every kdamond; with ``refresh``, kdamon's running ones are asked for fresh results first."""
         if not self.driver.available():
             return []
-        return [self._status(index) for index in range(self.driver.nr_kdamonds())]
+        out = []
+        for index in range(self.driver.nr_kdamonds()):
+            refreshed = None
+            if refresh and self.driver.claim(index) is Claim.OWNED and self.driver.state(index) == "on":
+                refreshed = self.refresh(KdamondId(self.name, str(index)))
+            out.append(attrs.evolve(self._status(index), refreshed=refreshed))
+        return out
+
+    def refresh(self, kid: KdamondId) -> Refreshed:
+        """Ask a running kdamond kdamon started for fresh scheme stats and what else the kernel can say."""
+        raise FeatureMissingError(f"{kid}: {self.name} kdamonds have no refresh requests; their stats are live")
 
     def _status(self, index: int) -> KdamondStatus:
         kid = KdamondId(self.name, str(index))
@@ -98,17 +111,16 @@ class _KernelBackend(abc.ABC):
             stats = ()
             notes.append(f"scheme stats unreadable: {error}")
         if stats:
-            notes.append(self._stats_note(kdamond))
+            notes.append(self._stats_note(kdamond, owner))
         return KdamondStatus(kid, owner, view.running, view.pid, kdamond, stats, "; ".join(notes))
 
     @abc.abstractmethod
-    def _stats_note(self, kdamond: Kdamond | None) -> str:
+    def _stats_note(self, kdamond: Kdamond | None, owner: Owner) -> str:
         """How fresh the scheme stats shown by ``status`` are."""
 
     # -- streaming ----------------------------------------------------------
-    def stream(self, kdamond: Kdamond, until: Callable[[], bool]) -> Generator[Snapshot, None, None]:
+    def stream(self, kdamond: Kdamond, until: Callable[[], bool]) -> Generator[Record, None, None]:
         from kdamon.kernel.tracefs import TraceSession
-        from kdamon.model.snapshot import Snapshot
 
         root = self.host.tracefs_root()
         if root is None:
@@ -125,9 +137,7 @@ class _KernelBackend(abc.ABC):
                 return until() or self.driver.state(index) != "on"
 
             with session:
-                for record in session.records(finished):
-                    if isinstance(record, Snapshot):
-                        yield record
+                yield from session.records(finished)
         finally:
             self.driver.stop(index)
             self.driver.release(index)
@@ -145,11 +155,42 @@ class SysfsBackend(_KernelBackend):
     def tune(self, kid: KdamondId, kdamond: Kdamond) -> None:
         self.sysfs.commit(self._index(kid), kdamond)
 
-    def _stats_note(self, kdamond: Kdamond | None) -> str:
+    def refresh(self, kid: KdamondId) -> Refreshed:
+        index = self._index(kid)
+        sysfs = self.sysfs
+        sysfs.update_schemes_stats(index)
+        schemes = range(len(sysfs.scheme_stats(index)))
+        notes: list[str] = []
+        quotas: tuple[int | None, ...] = tuple(None for _ in schemes)
+        tried: tuple[tuple[int, int] | None, ...] = tuple(None for _ in schemes)
+        intervals = None
+        try:
+            sysfs.update_effective_quotas(index)
+            quotas = tuple(sysfs.effective_quota(index, s) for s in schemes)
+        except FeatureMissingError as missing:
+            notes.append(str(missing))
+        if schemes:
+            try:
+                sysfs.update_tried_regions(index)
+                tried = tuple((len(regions), total) for total, regions in
+                              (sysfs.tried_regions(index, s) for s in schemes))
+            except FeatureMissingError as missing:
+                notes.append(str(missing))
+        try:
+            sysfs.update_tuned_intervals(index)
+            intervals = sysfs.tuned_intervals(index)
+        except FeatureMissingError as missing:
+            notes.append(str(missing))
+        return Refreshed(quotas, tried, intervals, tuple(notes))
+
+    def _stats_note(self, kdamond: Kdamond | None, owner: Owner) -> str:
         refresh = kdamond.refresh_ms if kdamond is not None else 0
         if refresh:
             return f"stats refreshed by the kernel every {refresh} ms"
-        return "stats as last copied by update_schemes_stats"
+        if owner == "kdamon":
+            return "stats as last copied by update_schemes_stats (`kdamon status --refresh` copies them now)"
+        return ("stats as last copied by update_schemes_stats at their owner's request, at a time kdamon "
+                "cannot know: kdamon never asks another tool's kdamond")
 
 
 class DebugfsBackend(_KernelBackend):
@@ -161,9 +202,10 @@ class DebugfsBackend(_KernelBackend):
         super().__init__(host, host.debugfs, host.paths.debugfs_root)
         self.debugfs = host.debugfs
 
-    def status(self) -> list[KdamondStatus]:
+    def status(self, *, refresh: bool = False) -> list[KdamondStatus]:
         """Contexts that run or hold a configuration: the root context always exists,
-        so an empty idle one is no kdamond (``kdamon status`` would list it on every 6.1 host)."""
+        so an empty idle one is no kdamond (``kdamon status`` would list it on every 6.1 host).
+        Debugfs stats are live: there is nothing to refresh."""
         return [s for s in super().status() if s.owner != "free"]
 
     def tune(self, kid: KdamondId, kdamond: Kdamond) -> None:
@@ -172,5 +214,5 @@ class DebugfsBackend(_KernelBackend):
         self.debugfs.stop(index)
         self.debugfs.start(self.debugfs.apply(index, kdamond))
 
-    def _stats_note(self, kdamond: Kdamond | None) -> str:
+    def _stats_note(self, kdamond: Kdamond | None, owner: Owner) -> str:
         return "debugfs stats are live"

@@ -18,7 +18,7 @@ from kdamon.errors import ConfigError
 from kdamon.model import Kdamond, SchemeStats
 
 if TYPE_CHECKING:
-    from kdamon.model.snapshot import Snapshot
+    from kdamon.trace.assemble import Record
 
 __all__ = [
     "BACKENDS",
@@ -28,6 +28,7 @@ __all__ = [
     "KdamondStatus",
     "MonitorRequest",
     "Owner",
+    "Refreshed",
 ]
 
 BackendName = Literal["sysfs", "debugfs", "engine", "module"]
@@ -66,6 +67,23 @@ class KdamondId:
 
 
 @attrs.frozen
+class Refreshed:
+    """What ``kdamon status --refresh`` asked the kernel for, for a kdamond kdamon started.
+
+    Per scheme: the effective size quota (``update_schemes_effective_quotas``,
+    6.9+) and the regions it tried at its last application (count and bytes,
+    ``update_schemes_tried_regions``); the intervals the kernel tuned them to
+    (``update_tuned_intervals``, 6.15+).  ``None`` where the kernel cannot say;
+    ``notes`` say why.
+    """
+
+    effective_quota_bytes: tuple[int | None, ...] = ()
+    tried: tuple[tuple[int, int] | None, ...] = ()
+    tuned_intervals: tuple[int, int] | None = None
+    notes: tuple[str, ...] = ()
+
+
+@attrs.frozen
 class KdamondStatus:
     """One kdamond as ``kdamon status`` shows it (read without writing anything).
 
@@ -81,6 +99,7 @@ class KdamondStatus:
     kdamond: Kdamond | None = None
     stats: tuple[SchemeStats, ...] = ()
     note: str = ""
+    refreshed: Refreshed | None = None
 
 
 @attrs.frozen
@@ -122,7 +141,8 @@ class Backend(Protocol):
         """Every kdamond of this backend; reads only."""
         ...
 
-    def stream(self, kdamond: Kdamond, until: Callable[[], bool]) -> Generator[Snapshot, None, None]:
-        """Run ``kdamond`` until ``until()`` is true or its targets exit, yielding
-        each target's snapshot at every aggregation; cleans up when closed."""
+    def stream(self, kdamond: Kdamond, until: Callable[[], bool]) -> Generator[Record, None, None]:
+        """Run ``kdamond`` until ``until()`` is true or its targets exit, yielding each
+        target's snapshot at every aggregation (and, from kernel DAMON, the scheme
+        applications and interval tunes it traced); cleans up when closed."""
         ...

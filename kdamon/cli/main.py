@@ -21,6 +21,8 @@ COMMANDS = {
     "tune": "kdamon.cli.control",
     "_engine-daemon": "kdamon.cli.control",
     "status": "kdamon.cli.status",
+    "show": "kdamon.cli.show",
+    "top": "kdamon.cli.show",
     "record": "kdamon.cli.record",
     "report": "kdamon.cli.report",
     "module": "kdamon.cli.module",

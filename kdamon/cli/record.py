@@ -1,10 +1,11 @@
-"""``kdamon record``: stream a process's access snapshots into a record file.
+"""``kdamon record``: stream access snapshots (and scheme applications) into a record file.
 
-The snapshots come from kernel DAMON's trace events or from kdamon's engine
-(whichever ``--backend`` picks) and are appended to kdamon's record file one
-flushed chunk at a time, so a recorder that is killed leaves a readable file.
-Recording ends after ``--duration``, when the target exits, or on SIGINT or
-SIGTERM (a second SIGINT interrupts at once).
+The snapshots come from a temporary kdamond of kdamon's own (kernel DAMON's
+trace events or kdamon's engine, whichever ``--backend`` picks) or, with
+``--kdamond``, from a running kdamond watched read-only; they are appended to
+kdamon's record file one flushed chunk at a time, so a recorder that is
+killed leaves a readable file.  Recording ends after ``--duration``, when the
+targets exit, or on SIGINT or SIGTERM (a second SIGINT interrupts at once).
 """
 
 from __future__ import annotations
@@ -19,21 +20,31 @@ from types import FrameType
 from typing import Any
 
 from kdamon.cli import common
-from kdamon.cli.kdamond_options import add_kdamond_options, build_kdamond
+from kdamon.cli.kdamond_options import add_kdamond_options, build_kdamond, kdamond_options_given
 
 
 def register(sub: Any) -> None:
     record = sub.add_parser(
-        "record", help="record a process's data access pattern into a file",
-        usage="kdamon record [-o FILE] [--duration S] [--backend B] [options] (--pid PID | -- CMD [ARGS...])",
-        description="Monitor --pid PID, or a command started with -- CMD, and append every aggregation's "
-                    "snapshot to FILE (kdamon's record format; `kdamon report` reads it). The operations "
-                    "update interval defaults to 1s here, so that memory the target maps later is "
-                    "monitored soon.")
+        "record", help="record the data access pattern of processes, physical memory, or a running kdamond",
+        usage="kdamon record [-o FILE] [--duration DURATION] [options] "
+              "(--pid PID ... | --paddr | --kdamond ID | -- CMD [ARGS...])",
+        description="Append every aggregation's snapshot to FILE (kdamon's record format; `kdamon report` "
+                    "reads it), with the scheme applications (damos_before_apply) and interval tunes kernel "
+                    "DAMON traces. Monitor processes (--pid, repeatable), a command started with -- CMD, or "
+                    "physical memory (--paddr) with a kdamond of kdamon's own, removed at the end; or attach "
+                    "read-only to a running kdamond (--kdamond ID, any of `kdamon status`, DAMON_STAT's too). "
+                    "The operations update interval defaults to 1s here, so that memory the target maps later "
+                    "is monitored soon.")
     record.add_argument("-o", "--output", type=Path, default=Path("kdamon.kdr"),
                         help="record file (default kdamon.kdr; replaced if it exists)")
-    record.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
-    record.add_argument("--pid", type=int, help="a running process to record")
+    record.add_argument("--duration", metavar="DURATION", help="stop after this long (30s, 5m; plain numbers "
+                                                                "are seconds)")
+    record.add_argument("--pid", "--target-pid", type=int, action="append", metavar="PID",
+                        help="a running process to record (repeatable)")
+    record.add_argument("--paddr", action="store_true",
+                        help="record physical memory (the largest System RAM range unless --regions)")
+    record.add_argument("--kdamond", metavar="ID",
+                        help="attach read-only to this running kdamond instead of starting one")
     record.add_argument("--ready-file", type=Path, metavar="FILE",
                         help="with -- CMD: start monitoring once CMD has created FILE (e.g. when it has "
                              "set up its memory); a stale FILE is removed first")
@@ -51,15 +62,17 @@ class _Progress:
         self.tty = sys.stderr.isatty()
         self.started = time.monotonic()
         self.count = 0
+        self.applies = 0
         self.reason = ""
         self._shown = 0.0
 
-    def update(self, count: int) -> None:
-        self.count = count
+    def update(self, count: int, applies: int) -> None:
+        self.count, self.applies = count, applies
         now = time.monotonic()
         if self.tty and now - self._shown >= 0.2:
             self._shown = now
-            sys.stderr.write(f"\rkdamon: recording {now - self.started:6.1f} s, {count} snapshots ")
+            sys.stderr.write(f"\rkdamon: recording {now - self.started:6.1f} s, {count} snapshots, "
+                             f"{applies} scheme applications ")
             sys.stderr.flush()
 
     def finish(self) -> None:
@@ -69,7 +82,8 @@ class _Progress:
             sys.stderr.write("\n")
         size = self.path.stat().st_size if self.path.exists() else 0
         why = f" ({self.reason})" if self.reason else ""
-        common.say(f"recorded {self.count} snapshots ({format_size(size, approx=True)}) in "
+        applies = f" and {self.applies} scheme applications" if self.applies else ""
+        common.say(f"recorded {self.count} snapshots{applies} ({format_size(size, approx=True)}) in "
                    f"{time.monotonic() - self.started:.1f} s to {self.path}{why}")
 
 
@@ -101,61 +115,91 @@ def _wait_ready(child: subprocess.Popen[bytes], ready_file: Path) -> None:
         delay = min(delay * 2, 0.1)
 
 
-def _record(args: argparse.Namespace) -> int:
-    from kdamon.backend.choose import choose_backend
-    from kdamon.backend.process import launch, pid_alive, terminate
-    from kdamon.backend.types import MonitorRequest
+def _check_sources(args: argparse.Namespace, cmd: list[str]) -> None:
     from kdamon.errors import ConfigError
+
+    sources = [name for name, given in (("--pid", bool(args.pid)), ("--paddr", args.paddr),
+                                          ("--kdamond", args.kdamond is not None), ("-- CMD", bool(cmd))) if given]
+    if len(sources) != 1 and sources != ["--pid", "-- CMD"]:
+        raise ConfigError("target", "give what to record: --pid PID (repeatable, with or without -- CMD), "
+                                    "--paddr, --kdamond ID or -- CMD [ARGS...]"
+                          + (f"; got {' and '.join(sources)}" if sources else ""))
+    if args.ready_file is not None and not cmd:
+        raise ConfigError("--ready-file", "--ready-file waits for a command started with -- CMD")
+    if args.kdamond is not None:
+        given = kdamond_options_given(args)
+        if given:
+            raise ConfigError("--kdamond", f"a kdamond that runs keeps its parameters: {', '.join(given)} "
+                                           "cannot be given with --kdamond")
+    if args.paddr and args.ops not in (None, "paddr"):
+        raise ConfigError("--ops", "--paddr records physical memory: --ops must be paddr or left out")
+
+
+def _record(args: argparse.Namespace) -> int:
+    from kdamon.backend.live import StreamWatch, Watch, find_watched, open_watch
+    from kdamon.backend.process import launch, pid_alive, terminate
+    from kdamon.backend.types import KdamondId
+    from kdamon.model import parse_seconds_us
     from kdamon.records.types import RecordMeta
     from kdamon.records.writer import RecordWriter
 
     cmd = common.strip_dashes(list(args.cmd))
-    if (args.pid is None) == (not cmd):
-        raise ConfigError("--pid", "give exactly one target: --pid PID or -- CMD [ARGS...]")
-    if args.ready_file is not None and not cmd:
-        raise ConfigError("--ready-file", "--ready-file waits for a command started with -- CMD")
+    _check_sources(args, cmd)
+    duration_us = parse_seconds_us(args.duration, "--duration") if args.duration is not None else None
     host = common.make_host()
     if args.ready_file is not None:
         args.ready_file.unlink(missing_ok=True)
     child = launch(cmd) if cmd else None
-    pid = child.pid if child is not None else args.pid
+    pids = tuple(args.pid or ()) + ((child.pid,) if child is not None else ())
     stop = _StopRequest()
     if args.update is None:
         args.update = "1s"  # a new command maps its memory after monitoring starts: find it soon
     try:
         if child is not None and args.ready_file is not None:
             _wait_ready(child, args.ready_file)
-        kdamond = build_kdamond(args, pids=(pid,))
-        backend, reason = choose_backend(MonitorRequest(kdamond, stream=True), args.backend, host=host)
-        common.say(f"recording pid {pid} with {reason}")
-        context = kdamond.contexts[0]
-        target: dict[str, Any] = {"pid": pid, "cmd": " ".join(cmd)} if cmd else {"pid": pid}
-        meta = RecordMeta(producer=backend.name, sample_us=context.intervals.sample_us,
-                          aggr_us=context.intervals.aggr_us, ops=context.ops,
-                          targets=(target,))
+        watch: Watch
+        if args.kdamond is not None:
+            watch = open_watch(host, find_watched(host, KdamondId.parse(args.kdamond)))
+            common.say(f"recording {watch.watched.id} read-only, from its trace events")
+            targets: tuple[dict[str, Any], ...] = tuple({"kdamond": str(watch.watched.id), "target": what}
+                                                        for what in watch.watched.targets)
+        else:
+            kdamond = build_kdamond(args, pids=pids)
+            watch = StreamWatch(host, kdamond, args.backend)
+            what = f"pid {', '.join(map(str, pids))}" if pids else "physical memory"
+            common.say(f"recording {what} with {watch.reason}")
+            regions = kdamond.contexts[0].targets[0].regions if not pids else ()
+            targets = tuple({"pid": pid, "cmd": " ".join(cmd)} if child is not None and pid == child.pid
+                            else {"pid": pid} for pid in pids) or (
+                {"paddr": [[r.start, r.end] for r in regions]},)
+        watched = watch.watched
+        meta = RecordMeta(producer=watched.id.backend if watched.id.backend != "module" else "tracefs",
+                          sample_us=watched.sample_us, aggr_us=watched.aggr_us, ops=watched.ops, targets=targets)
 
         progress = _Progress(args.output)
-        deadline = None if args.duration is None else time.monotonic() + args.duration
+        deadline = None if duration_us is None else time.monotonic() + duration_us / 1e6
 
         def done() -> bool:
             if stop.requested:
                 progress.reason = "stopped by a signal"
             elif deadline is not None and time.monotonic() >= deadline:
-                progress.reason = f"after {args.duration:g} s"
-            elif child.poll() is not None if child is not None else not pid_alive(pid):
-                progress.reason = f"pid {pid} exited"
+                progress.reason = f"after {(duration_us or 0) / 1e6:g} s"
+            elif child is not None and child.poll() is not None:
+                progress.reason = f"pid {child.pid} exited"
+            elif pids and not any(pid_alive(pid) for pid in pids):
+                progress.reason = "every target exited"
             return bool(progress.reason)
 
-        with RecordWriter(args.output, meta) as writer:
-            snapshots = backend.stream(kdamond, done)
-            try:
-                for snapshot in snapshots:
+        with watch, RecordWriter(args.output, meta) as writer:
+            for frame in watch.frames(done):
+                for tune in frame.tunes:
+                    writer.append_tune(tune)
+                writer.append_applies(frame.snapshots[0].kdamond_idx, list(frame.applies))
+                for snapshot in frame.snapshots:
                     writer.append(snapshot)
-                    progress.update(writer.nr_snapshots)
-            finally:
-                snapshots.close()
+                progress.update(writer.nr_snapshots, writer.nr_applies)
         if not done():
-            progress.reason = "the kdamond ended: its targets exited"
+            progress.reason = "the kdamond ended" + (": its targets exited" if pids else "")
         progress.finish()
     finally:
         stop.restore()

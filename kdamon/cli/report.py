@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kdamon.cli import common
+from kdamon.cli.view_options import add_view_options, region_filter_of, temperature_of
 
 if TYPE_CHECKING:
     from kdamon.model.snapshot import Snapshot
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 
 
 def register(sub: Any) -> None:
-    report = sub.add_parser("report", help="heatmap, working set size or raw dump of a record file",
+    report = sub.add_parser("report", help="heatmap, access view, working set size or raw dump of a record file",
                             description="Report on a record file: kdamon's own, or damo's json, "
                                         "json_compressed and perf script records (recognised by content).")
     kinds = report.add_subparsers(dest="report", metavar="REPORT")
@@ -47,6 +48,32 @@ def register(sub: Any) -> None:
     wss.add_argument("--percentiles", default="0,1,25,50,75,99,100", metavar="P,P,...",
                      help="percentiles to show (default 0,1,25,50,75,99,100)")
     wss.set_defaults(handler=_wss)
+
+    access = kinds.add_parser(
+        "access", help="the access pattern at one moment: regions, hot/warm/cold bytes, histograms",
+        description="The view of `kdamon show` on a record: each target's snapshot at --at (the last by "
+                    "default) with its regions, hot, warm and cold bytes, temperature and recency "
+                    "histograms and idle-time percentiles.")
+    _add_common(access)
+    access.add_argument("--at", metavar="TIME",
+                        help="the last snapshot at most TIME after the record's first one (e.g. 30s; plain "
+                             "numbers are seconds); default: the record's last snapshot")
+    access.add_argument("--json", action="store_true",
+                        help="one JSON object per target: the `report raw --json` fields, the intervals and "
+                             "the summary")
+    access.add_argument("--limit", type=int, metavar="N", help="print at most N regions per target")
+    add_view_options(access)
+    access.set_defaults(handler=_access)
+
+    trace = kinds.add_parser(
+        "trace", help="scheme applications per scheme over time (regions, bytes), and interval tunes",
+        description="Count the scheme applications a kdamon record keeps (damos_before_apply events, recorded "
+                    "from kernel DAMON 6.7+) per scheme and time bin, and list the interval tunes.")
+    trace.add_argument("file", type=Path, help="a kdamon record file")
+    trace.add_argument("--interval", default="1s", metavar="DURATION",
+                       help="time bin width (default 1s; plain numbers are seconds)")
+    trace.add_argument("--json", action="store_true", help="one JSON document")
+    trace.set_defaults(handler=_trace)
 
     raw = kinds.add_parser("raw", help="every snapshot's regions, as text or JSON Lines")
     _add_common(raw)
@@ -164,5 +191,65 @@ def _raw(args: argparse.Namespace) -> int:
     target = _target(args.target)
     snapshots = (s for s in source.snapshots() if target is None or s.target == target)
     (write_raw_json if args.json else write_raw_text)(sys.stdout, snapshots)
+    _warn_truncated(source)
+    return 0
+
+
+def _access(args: argparse.Namespace) -> int:
+    from kdamon.errors import ConfigError
+    from kdamon.model import parse_seconds_us
+    from kdamon.report.access import access_json, access_text
+
+    at_us = parse_seconds_us(args.at, "--at") if args.at is not None else None
+    source = _open(args)
+    wanted = _target(args.target)
+    chosen: dict[tuple[int, int, int], Snapshot] = {}
+    first_ns: int | None = None
+    for snapshot in source.snapshots():
+        first_ns = snapshot.time_ns if first_ns is None else first_ns
+        if at_us is not None and snapshot.time_ns - first_ns > at_us * 1000:
+            break
+        if wanted is None or snapshot.target == wanted:
+            chosen[snapshot.target] = snapshot
+    _warn_truncated(source)
+    if not chosen:
+        what = f"of target {args.target}" if wanted is not None else "at all"
+        raise ConfigError("FILE", f"{args.file} holds no snapshot {what} (in the time asked for)")
+    temperature, region_filter = temperature_of(args), region_filter_of(args)
+    texts = []
+    for (kd, ctx, tgt), snapshot in chosen.items():
+        at = (snapshot.time_ns - (first_ns or 0)) / 1e9
+        if args.json:
+            texts.append(access_json(snapshot, temperature=temperature, region_filter=region_filter, sort=args.sort))
+        else:
+            title = f"{args.file.name} kdamond {kd} context {ctx} target {tgt} at {at:.3f} s"
+            texts.append(access_text(snapshot, title=title, temperature=temperature, region_filter=region_filter,
+                                     sort=args.sort, limit=args.limit))
+    sys.stdout.write(("" if args.json else "\n").join(texts))
+    return 0
+
+
+def _trace(args: argparse.Namespace) -> int:
+    from kdamon.errors import ConfigError
+    from kdamon.model import parse_seconds_us
+    from kdamon.records.detect import open_any
+    from kdamon.records.reader import RecordReader
+    from kdamon.report.trace import apply_bins, trace_json, trace_text
+
+    width_ns = parse_seconds_us(args.interval, "--interval") * 1000
+    source = open_any(args.file)
+    if not isinstance(source, RecordReader):
+        raise ConfigError("FILE", f"{args.file} is a {source.format_name} record, which keeps no scheme "
+                                  "applications; record with `kdamon record` from kernel DAMON")
+    chunks = list(source.applies())
+    tunes = list(source.tunes())
+    firsts = [int(rows["time_ns"][0]) for _, rows in chunks if rows.size] + [t.time_ns for t in tunes]
+    first_snapshot = next(source.snapshots(), None)
+    if first_snapshot is not None:
+        firsts.append(first_snapshot.time_ns)
+    origin = min(firsts, default=0)
+    bins = apply_bins(chunks, origin_ns=origin, width_ns=width_ns)
+    write = trace_json if args.json else trace_text
+    sys.stdout.write(write(bins, tunes, origin_ns=origin, width_ns=width_ns))
     _warn_truncated(source)
     return 0

@@ -49,6 +49,7 @@ from kdamon.model import (
     Scheme,
     Watermarks,
     parse_duration_ms,
+    parse_access_bound,
     parse_duration_us,
     parse_ratio_permil,
     parse_size,
@@ -86,11 +87,8 @@ def _size(field: str) -> Callable[[str], _Resolver]:
 
 def _accesses(field: str) -> Callable[[str], _Resolver]:
     def parse(text: str) -> _Resolver:
-        if text.endswith("%"):
-            permil = parse_ratio_permil(text, field)
-            return lambda iv: permil * (iv.aggr_us // max(iv.sample_us, 1)) // 1000
-        count = _count(text, field)
-        return lambda _iv: count
+        bound = parse_access_bound(text, field)
+        return lambda iv: bound.resolve(iv.max_nr_accesses)
     return parse
 
 

@@ -2,8 +2,9 @@
 
 kdamon's own kdamonds and everyone else's (other tools', DAMON modules')
 are listed, the latter marked ``foreign``.  Scheme stats are shown as the
-kernel last published them: status never asks for a refresh, because that is
-a write (``update_schemes_stats``) that takes DAMON's lock.
+kernel last published them: asking for a refresh is a write
+(``update_schemes_stats``) that takes DAMON's lock, which only ``--refresh``
+does, and only to kdamon's own running kdamonds.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from kdamon.cli import common
 
 if TYPE_CHECKING:
-    from kdamon.backend.types import KdamondStatus
+    from kdamon.backend.types import KdamondStatus, Refreshed
     from kdamon.model import Context, Scheme, SchemeStats
 
 
@@ -24,8 +25,12 @@ def register(sub: Any) -> None:
     status = sub.add_parser("status", help="list every kdamond (kdamon's and foreign ones); writes nothing",
                             description="List every kdamond: kernel DAMON's (sysfs and DAMON modules) and "
                                         "kdamon's engine daemons, with ops, intervals, targets, schemes and "
-                                        "stats. Foreign kdamonds are marked. Reads only.")
+                                        "stats. Foreign kdamonds are marked. Reads only, unless --refresh.")
     status.add_argument("--json", action="store_true", help="one JSON document (a list of kdamonds)")
+    status.add_argument("--refresh", action="store_true",
+                        help="first ask kdamon's own running kdamonds for fresh scheme stats, tried regions, "
+                             "effective quotas and tuned intervals (state writes to them only; other tools' "
+                             "kdamonds are never asked)")
     status.set_defaults(handler=_status)
 
 
@@ -90,19 +95,43 @@ def _context_lines(context: Context) -> list[str]:
     return lines
 
 
+def _refreshed_lines(refreshed: Refreshed, index: int) -> list[str]:
+    from kdamon.model import format_size
+
+    lines = []
+    if index < len(refreshed.effective_quota_bytes) and refreshed.effective_quota_bytes[index] is not None:
+        quota = refreshed.effective_quota_bytes[index]
+        lines.append(f"effective size quota now: {format_size(quota, approx=True) if quota else 'none'}")
+    tried = refreshed.tried[index] if index < len(refreshed.tried) else None
+    if tried is not None:
+        lines.append(f"tried at its last application: {tried[0]} regions ({format_size(tried[1], approx=True)})")
+    return lines
+
+
 def format_status(status: KdamondStatus) -> list[str]:
     """The lines ``kdamon status`` prints for one kdamond."""
     state = "on" if status.running else "off"
     pid = f"pid {status.pid}" if status.pid else "no pid"
+    from kdamon.model import format_duration_us
+
     lines = [f"{status.id!s:18} {status.owner:8} {state:4} {pid}"]
     body: list[str] = []
     context = status.kdamond.contexts[0] if status.kdamond is not None and status.kdamond.contexts else None
     if context is not None:
         body += _context_lines(context)
+        refreshed = status.refreshed
+        if refreshed is not None and refreshed.tuned_intervals is not None:
+            sample_us, aggr_us = refreshed.tuned_intervals
+            body.append(f"tuned intervals now: sample {format_duration_us(sample_us, approx=True)}, "
+                        f"aggr {format_duration_us(aggr_us, approx=True)}")
         for index, scheme in enumerate(context.schemes):
             body.append(f"scheme {index}: {_scheme_line(scheme, context.intervals.aggr_us)}")
             if index < len(status.stats):
                 body.append(f"    {_stats_line(status.stats[index])}")
+            if refreshed is not None:
+                body.extend(f"    {line}" for line in _refreshed_lines(refreshed, index))
+        if refreshed is not None:
+            body.extend(f"note: {note}" for note in refreshed.notes)
     if status.note:
         body.append(f"note: {status.note}")
     return lines + [f"    {line}" for line in body]
@@ -120,13 +149,14 @@ def status_json(status: KdamondStatus) -> dict[str, Any]:
         "id": str(status.id), "backend": status.id.backend, "owner": status.owner,
         "state": "on" if status.running else "off", "pid": status.pid, "config": config,
         "stats": [attrs.asdict(s) for s in status.stats], "note": status.note,
+        "refreshed": attrs.asdict(status.refreshed) if status.refreshed is not None else None,
     }
 
 
 def _status(args: argparse.Namespace) -> int:
     from kdamon.backend.control import collect_status
 
-    statuses = collect_status(common.make_host())
+    statuses = collect_status(common.make_host(), refresh=args.refresh)
     if args.json:
         json.dump([status_json(s) for s in statuses], sys.stdout, indent=2)
         print()

@@ -308,7 +308,8 @@ class Monitor:
             ctx.next_intervals_tune_sis += ctx.aggr_samples * goal.aggrs
             sample_us = tune_intervals(ctx)
             if sample_us is not None:
-                self.tunes.append(IntervalsTune(ctx.clock.now_ns(), sample_us))
+                self.tunes.append(IntervalsTune(ctx.clock.now_ns(), sample_us, ctx.intervals.aggr_us,
+                                                self.kdamond_idx))
         ctx.next_aggregation_sis = (next_aggregation_sis
                                     + ctx.intervals.aggr_us // ctx.sample_us_nonzero)
         self._keep_aggregated(ctx)

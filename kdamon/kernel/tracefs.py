@@ -4,7 +4,9 @@
 buffer: nobody else's tracing is touched and nobody else consumes these
 events), enables ``damon:damon_aggregated`` plus ``damos_before_apply`` and
 ``damon_monitor_intervals_tune`` where the kernel has them, each filtered to
-the kdamond's pid, and yields ``Snapshot``/``SchemeApply``/``IntervalsTune``.
+the kdamond's pid, and yields ``Snapshot``/``SchemeApply``/``IntervalsTune``
+stamped with the instance's ``mono`` trace clock (``CLOCK_MONOTONIC``) where the
+kernel offers it.
 The instance is removed on exit, on error and on Ctrl-C (use it as a
 context manager).
 
@@ -119,6 +121,9 @@ class TraceSession:
     def _configure(self) -> None:
         inst, damon = self.instance, self.instance / "events" / "damon"
         self.io.write(inst / "buffer_size_kb", self._buffer_size_kb)
+        clock = inst / "trace_clock"  # CLOCK_MONOTONIC stamps, comparable with user space's
+        if self.io.exists(clock) and "mono" in self.io.read_str(clock).replace("[", " ").replace("]", " ").split():
+            self.io.write(clock, "mono")
         self.events = tuple(e for e in EVENT_SPECS if self.io.exists(damon / e / "enable"))
         if AGGREGATED not in self.events:
             raise FeatureMissingError(

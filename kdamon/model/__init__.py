@@ -84,6 +84,7 @@ def __getattr__(name: str) -> Any:
 
 
 from kdamon.model.units import (
+    AccessBound,
     Unit,
     format_duration_ms,
     format_duration_us,
@@ -91,16 +92,20 @@ from kdamon.model.units import (
     format_ratio_permil,
     format_size,
     format_value,
+    parse_access_bound,
     parse_duration_ms,
     parse_duration_us,
+    parse_range,
     parse_ratio_bp,
     parse_ratio_permil,
+    parse_seconds_us,
     parse_size,
     parse_value,
 )
 
 __all__ = [
     "ACTIONS",
+    "AccessBound",
     "CORE_FILTER_TYPES",
     "DOCUMENT",
     "FILTER_LAYERS",
@@ -153,10 +158,13 @@ __all__ = [
     "join_path",
     "load_config",
     "load_config_file",
+    "parse_access_bound",
     "parse_duration_ms",
     "parse_duration_us",
+    "parse_range",
     "parse_ratio_bp",
     "parse_ratio_permil",
+    "parse_seconds_us",
     "parse_size",
     "parse_value",
     "prefix_error",

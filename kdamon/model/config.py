@@ -233,6 +233,11 @@ class Intervals:
     update_us: int = _ulong(60000000, "us")
     goal: IntervalsGoal = _nested(IntervalsGoal)
 
+    @property
+    def max_nr_accesses(self) -> int:
+        """The highest ``nr_accesses`` a region can reach in one aggregation (``aggr / sample``)."""
+        return self.aggr_us // max(self.sample_us, 1)
+
     def __attrs_post_init__(self) -> None:
         if self.sample_us > self.aggr_us:
             raise ConfigError("sample_us", f"must not exceed aggr_us ({self.aggr_us})")
@@ -434,7 +439,7 @@ class Context:
     @property
     def max_nr_accesses(self) -> int:
         """The highest ``nr_accesses`` a region can reach in one aggregation."""
-        return self.intervals.aggr_us // max(self.intervals.sample_us, 1)
+        return self.intervals.max_nr_accesses
 
 
 @attrs.frozen

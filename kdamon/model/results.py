@@ -77,7 +77,14 @@ class SchemeApply:
 
 @attrs.frozen(slots=True)
 class IntervalsTune:
-    """A ``damon_monitor_intervals_tune`` event: the new sampling interval."""
+    """A ``damon_monitor_intervals_tune`` event: the new sampling interval.
+
+    ``aggr_us`` is the aggregation interval that goes with it (the kernel
+    keeps the ratio of the two; 0 when unknown), ``kdamond_idx`` the kdamond
+    that tuned.
+    """
 
     time_ns: int
     sample_us: int
+    aggr_us: int = 0
+    kdamond_idx: int = 0

@@ -24,9 +24,12 @@ import re
 from collections.abc import Callable
 from typing import Literal, NamedTuple
 
+import attrs
+
 from kdamon.errors import ConfigError
 
 __all__ = [
+    "AccessBound",
     "Unit",
     "format_duration_ms",
     "format_duration_us",
@@ -34,8 +37,11 @@ __all__ = [
     "format_ratio_permil",
     "format_size",
     "format_value",
+    "parse_access_bound",
     "parse_duration_ms",
     "parse_duration_us",
+    "parse_range",
+    "parse_seconds_us",
     "parse_ratio_bp",
     "parse_ratio_permil",
     "parse_size",
@@ -139,6 +145,53 @@ def parse_ratio_bp(value: object, field: str = "") -> int:
 def parse_ratio_permil(value: object, field: str = "") -> int:
     """A ratio in 1/1000: ``"50%"`` -> 500; a plain int is permil."""
     return _parse(value, field, _RATIOS, _PERMIL_BP, "50%")
+
+
+def parse_seconds_us(value: object, field: str = "") -> int:
+    """A command-line duration in microseconds: ``"30s"``, ``"5ms"``, ``"10m"``; a plain number is seconds."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = f"{value}s"
+    elif isinstance(value, str):
+        match = _NUMBER_RE.fullmatch(value)
+        if match is not None and match.group(2) is None:
+            value = match.group(1) + "s"
+    return parse_duration_us(value, field)
+
+
+@attrs.frozen
+class AccessBound:
+    """A bound of an access-frequency range: a count of sampling intervals, or a share of the maximum.
+
+    The maximum (``aggr_us / sample_us``) is known only with the intervals,
+    so a share is resolved late, with :meth:`resolve`.
+    """
+
+    count: int = 0
+    permil: int | None = None
+
+    def resolve(self, max_nr_accesses: int) -> int:
+        """The bound in ``nr_accesses`` for a kdamond whose maximum is ``max_nr_accesses``."""
+        if self.permil is None:
+            return self.count
+        return self.permil * max_nr_accesses // 1000
+
+
+def parse_access_bound(text: str, field: str = "") -> AccessBound:
+    """``"5"`` (sampling intervals) or ``"10%"`` (of the maximum)."""
+    text = text.strip()
+    if text.endswith("%"):
+        return AccessBound(permil=parse_ratio_permil(text, field))
+    if not text.isdigit():
+        raise ConfigError(field, f"expected a number of accesses or a percentage like '10%', got {text!r}")
+    return AccessBound(count=int(text))
+
+
+def parse_range(value: str, field: str = "") -> tuple[str, str]:
+    """The two bounds of ``"MIN-MAX"``, as written (``min``/``max`` included)."""
+    low, sep, high = value.partition("-")
+    if not sep or not low.strip() or not high.strip():
+        raise ConfigError(field, f"expected MIN-MAX, got {value!r}")
+    return low.strip(), high.strip()
 
 
 def parse_value(value: object, unit: Unit, field: str = "") -> int:

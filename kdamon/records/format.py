@@ -10,6 +10,12 @@ Layout (all integers little-endian)::
              aggr_us u64, kdamond_idx u32, context_idx u32, nr_regions u32,
              reserved u32, then nr_regions packed REGION_DTYPE rows (24 bytes
              each: start u64, end u64, nr_accesses u32, age u32)
+    kind 2   scheme applications (``damos_before_apply``) of one kdamond:
+             kdamond_idx u32, count u32, then count packed APPLY_DTYPE rows
+             (48 bytes each: time_ns i64, context_idx u32, scheme_idx u32,
+             target_idx u64, start u64, end u64, nr_accesses u32, age u32)
+    kind 3   an intervals tune (``damon_monitor_intervals_tune``): time_ns i64,
+             kdamond_idx u32, reserved u32, sample_us u64, aggr_us u64
 
 Each snapshot is written as one chunk, so a recorder killed mid-write leaves
 a file whose complete chunks are intact; readers stop at an incomplete or
@@ -30,28 +36,45 @@ from typing import BinaryIO
 import numpy as np
 
 from kdamon.errors import RecordFormatError
+from kdamon.model import IntervalsTune, SchemeApply
 from kdamon.model.snapshot import REGION_DTYPE, RegionArray, Snapshot
 from kdamon.records.types import RecordMeta
 
 __all__ = [
+    "APPLY_DTYPE",
     "FORMAT_VERSION",
+    "KIND_APPLIES",
     "KIND_SNAPSHOT",
+    "KIND_TUNE",
     "MAGIC",
     "ChunkScanner",
+    "applies_array",
+    "decode_applies",
     "decode_snapshot",
+    "decode_tune",
+    "encode_applies",
     "encode_header",
     "encode_snapshot",
+    "encode_tune",
     "read_header",
 ]
 
 MAGIC = b"\x89KDAMON\n"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 1  # kinds 2 and 3 came later: older readers skip them, as they skip any unknown kind
 KIND_SNAPSHOT = 1
+KIND_APPLIES = 2
+KIND_TUNE = 3
+
+APPLY_DTYPE = np.dtype([("time_ns", "<i8"), ("context_idx", "<u4"), ("scheme_idx", "<u4"), ("target_idx", "<u8"),
+                        ("start", "<u8"), ("end", "<u8"), ("nr_accesses", "<u4"), ("age", "<u4")])
+"""One scheme application: when, which scheme and target, and the region it was about to act on."""
 
 _HEADER = struct.Struct("<8sHHII")
 _CHUNK = struct.Struct("<III")
 _KIND_LENGTH = struct.Struct("<II")
 _SNAPSHOT = struct.Struct("<qQQQIIII")
+_APPLIES = struct.Struct("<II")
+_TUNE = struct.Struct("<qIIQQ")
 _MAX_META_BYTES = 16 << 20
 
 
@@ -142,6 +165,46 @@ def decode_snapshot(payload: bytes, path: Path, offset: int) -> Snapshot:
         sample_us=sample_us,
         aggr_us=aggr_us,
     )
+
+
+def _chunk(kind: int, head: bytes, body: bytes | memoryview = b"") -> tuple[bytes, bytes | memoryview]:
+    kind_length = _KIND_LENGTH.pack(kind, len(head) + len(memoryview(body).cast("B")))
+    crc = zlib.crc32(body, zlib.crc32(head, zlib.crc32(kind_length)))
+    return kind_length + struct.pack("<I", crc) + head, body
+
+
+def applies_array(applies: list[SchemeApply]) -> np.ndarray:
+    """Scheme applications as ``APPLY_DTYPE`` rows."""
+    return np.array([(a.time_ns, a.context_idx, a.scheme_idx, a.target_idx, a.region.start, a.region.end,
+                      a.region.nr_accesses, a.region.age) for a in applies], dtype=APPLY_DTYPE)
+
+
+def encode_applies(kdamond_idx: int, applies: np.ndarray) -> tuple[bytes, bytes | memoryview]:
+    """A chunk of scheme applications (an ``APPLY_DTYPE`` array) of one kdamond."""
+    rows = np.ascontiguousarray(applies, dtype=APPLY_DTYPE)
+    return _chunk(KIND_APPLIES, _APPLIES.pack(kdamond_idx, rows.shape[0]), rows.data.cast("B"))
+
+
+def decode_applies(payload: bytes, path: Path, offset: int) -> tuple[int, np.ndarray]:
+    """The kdamond index and the ``APPLY_DTYPE`` rows of a kind-2 chunk."""
+    if len(payload) < _APPLIES.size:
+        raise RecordFormatError(f"{path}: scheme application chunk at byte {offset} is too short; the file is damaged")
+    kdamond_idx, count = _APPLIES.unpack_from(payload)
+    if len(payload) != _APPLIES.size + count * APPLY_DTYPE.itemsize:
+        raise RecordFormatError(f"{path}: scheme application chunk at byte {offset} has a wrong length; "
+                                "the file is damaged")
+    return kdamond_idx, np.frombuffer(payload, dtype=APPLY_DTYPE, count=count, offset=_APPLIES.size)
+
+
+def encode_tune(tune: IntervalsTune) -> tuple[bytes, bytes | memoryview]:
+    return _chunk(KIND_TUNE, _TUNE.pack(tune.time_ns, tune.kdamond_idx, 0, tune.sample_us, tune.aggr_us))
+
+
+def decode_tune(payload: bytes, path: Path, offset: int) -> IntervalsTune:
+    if len(payload) != _TUNE.size:
+        raise RecordFormatError(f"{path}: intervals tune chunk at byte {offset} has a wrong length; the file is damaged")
+    time_ns, kdamond_idx, _, sample_us, aggr_us = _TUNE.unpack(payload)
+    return IntervalsTune(time_ns, sample_us, aggr_us, kdamond_idx)
 
 
 class ChunkScanner:

@@ -5,13 +5,20 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
+
+from kdamon.model import IntervalsTune
+from kdamon.model.snapshot import Snapshot
 from kdamon.records.format import (
+    KIND_APPLIES,
     KIND_SNAPSHOT,
+    KIND_TUNE,
     ChunkScanner,
+    decode_applies,
     decode_snapshot,
+    decode_tune,
     read_header,
 )
-from kdamon.model.snapshot import Snapshot
 from kdamon.records.types import RecordMeta, RecordSource
 
 __all__ = ["RecordReader", "read_records"]
@@ -45,16 +52,30 @@ class RecordReader(RecordSource):
     def meta(self) -> RecordMeta:
         return self._meta
 
-    def snapshots(self) -> Iterator[Snapshot]:
+    def _chunks(self, wanted: int) -> Iterator[tuple[int, bytes]]:
         with open(self.path, "rb", buffering=_BUFFER_BYTES) as stream:
             scanner = ChunkScanner(stream, self.path, self._data_start, skip_corrupt=self._skip_corrupt)
             try:
                 for kind, offset, payload in scanner:
-                    if kind == KIND_SNAPSHOT:
-                        yield decode_snapshot(payload, self.path, offset)
+                    if kind == wanted:
+                        yield offset, payload
             finally:
                 self.truncated = scanner.truncated
                 self.corrupted = scanner.corrupted
+
+    def snapshots(self) -> Iterator[Snapshot]:
+        for offset, payload in self._chunks(KIND_SNAPSHOT):
+            yield decode_snapshot(payload, self.path, offset)
+
+    def applies(self) -> Iterator[tuple[int, np.ndarray]]:
+        """Each chunk of scheme applications: its kdamond index and its ``APPLY_DTYPE`` rows."""
+        for offset, payload in self._chunks(KIND_APPLIES):
+            yield decode_applies(payload, self.path, offset)
+
+    def tunes(self) -> Iterator[IntervalsTune]:
+        """The intervals tunes the record holds."""
+        for offset, payload in self._chunks(KIND_TUNE):
+            yield decode_tune(payload, self.path, offset)
 
 
 def read_records(path: str | Path, *, skip_corrupt: bool = False) -> RecordReader:

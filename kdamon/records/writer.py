@@ -9,11 +9,15 @@ from types import TracebackType
 from typing import BinaryIO, Self
 
 from kdamon.errors import ConfigError, RecordFormatError
+from kdamon.model import IntervalsTune, SchemeApply
 from kdamon.model.snapshot import Snapshot
 from kdamon.records.format import (
     ChunkScanner,
+    applies_array,
+    encode_applies,
     encode_header,
     encode_snapshot,
+    encode_tune,
     read_header,
 )
 from kdamon.records.types import RecordMeta
@@ -56,6 +60,7 @@ class RecordWriter:
         self._fsync = fsync
         self._pending = 0
         self.nr_snapshots = 0
+        self.nr_applies = 0
         if append and self.path.exists() and self.path.stat().st_size > 0:
             self.meta, self._stream = self._open_existing()
         else:
@@ -82,24 +87,36 @@ class RecordWriter:
     def closed(self) -> bool:
         return self._stream.closed
 
-    def append(self, snapshot: Snapshot | Snapshot) -> None:
-        """Write one snapshot (a model ``Snapshot`` or its columnar form)."""
+    def _write(self, chunk: tuple[bytes, bytes | memoryview]) -> None:
         if self._stream.closed:
             raise RecordFormatError(f"{self.path}: the record writer is closed; open a new RecordWriter(append=True)")
-        arrays = snapshot if isinstance(snapshot, Snapshot) else (snapshot)
-        try:
-            head, body = encode_snapshot(arrays)
-        except struct.error as exc:
-            raise RecordFormatError(
-                f"{self.path}: snapshot at time_ns={arrays.time_ns} has a field out of range for the record format ({exc}); "
-                "indices must fit in 32 bits and time_ns in 63 bits"
-            ) from exc
-        self._stream.write(head)
-        self._stream.write(body)
-        self.nr_snapshots += 1
+        self._stream.write(chunk[0])
+        self._stream.write(chunk[1])
         self._pending += 1
         if self._flush_every and self._pending >= self._flush_every:
             self.flush()
+
+    def append(self, snapshot: Snapshot) -> None:
+        """Write one snapshot."""
+        try:
+            chunk = encode_snapshot(snapshot)
+        except struct.error as exc:
+            raise RecordFormatError(
+                f"{self.path}: snapshot at time_ns={snapshot.time_ns} has a field out of range for the record format ({exc}); "
+                "indices must fit in 32 bits and time_ns in 63 bits"
+            ) from exc
+        self._write(chunk)
+        self.nr_snapshots += 1
+
+    def append_applies(self, kdamond_idx: int, applies: list[SchemeApply]) -> None:
+        """Write scheme applications (``damos_before_apply`` events) of one kdamond, as one chunk."""
+        if applies:
+            self._write(encode_applies(kdamond_idx, applies_array(applies)))
+            self.nr_applies += len(applies)
+
+    def append_tune(self, tune: IntervalsTune) -> None:
+        """Write an intervals tune."""
+        self._write(encode_tune(tune))
 
     def flush(self) -> None:
         """Hand the buffered snapshots to the kernel (and to the disk with ``fsync``)."""

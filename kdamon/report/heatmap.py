@@ -22,12 +22,12 @@ from kdamon.model.snapshot import Snapshot
 from kdamon.records.types import group_by_target
 from kdamon.report.grid import HeatGrid, heat_grid
 
-__all__ = ["LEVELS", "heatmap_figure", "heatmap_text", "select_target", "write_heatmap", "write_heatmap_png"]
+__all__ = ["COLOURS", "LEVELS", "heatmap_figure", "heatmap_text", "levels_of", "select_target", "write_heatmap", "write_heatmap_png"]
 
 LEVELS = " .:-=+*#%@"
 """Characters from no access (``" "``) to ``max_nr_accesses`` (``"@"``)."""
 
-_COLOURS = (16, 52, 88, 124, 160, 196, 202, 208, 220, 226)
+COLOURS = (16, 52, 88, 124, 160, 196, 202, 208, 220, 226)
 """ANSI 256-colour palette (black, reds, oranges, yellow), one per level."""
 
 _RESET = "\x1b[0m"
@@ -48,7 +48,7 @@ def select_target(
     return groups[target]
 
 
-def _levels(values: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
+def levels_of(values: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
     """Level 0..9 per cell.  Any access at all shows as at least level 1."""
     levels: npt.NDArray[np.int64] = np.clip(np.ceil(values * (len(LEVELS) - 1)), 0, len(LEVELS) - 1).astype(np.int64)
     return levels
@@ -87,7 +87,7 @@ def heatmap_text(
     """The terminal heatmap of one target, as text (ANSI colour escapes with ``color``)."""
     chosen = select_target(snapshots, target)
     grid = heat_grid(chosen, time_bins=height, addr_bins=width, max_nr_accesses=max_nr_accesses)
-    levels = _levels(grid.values)
+    levels = levels_of(grid.values)
     origin = int(grid.time_edges_ns[0])
     span = int(grid.time_edges_ns[-1]) - origin
     kd, ctx, tgt = grid.target
@@ -107,7 +107,7 @@ def heatmap_text(
     for row, start_ns in zip(levels, grid.time_edges_ns[:-1].tolist(), strict=False):
         label = f"{_seconds(start_ns - origin):>{label_width}} "
         if color:
-            cells = "".join(f"\x1b[48;5;{_COLOURS[lv]}m{LEVELS[lv]}" for lv in row.tolist())
+            cells = "".join(f"\x1b[48;5;{COLOURS[lv]}m{LEVELS[lv]}" for lv in row.tolist())
             lines.append(label + "|" + cells + _RESET + "|")
         else:
             lines.append(label + "|" + "".join(LEVELS[lv] for lv in row.tolist()) + "|")

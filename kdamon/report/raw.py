@@ -12,9 +12,9 @@ from collections.abc import Iterable
 from typing import Any, TextIO
 
 from kdamon.model import format_size
-from kdamon.model.snapshot import Snapshot
+from kdamon.model.snapshot import RegionArray, Snapshot
 
-__all__ = ["raw_json", "raw_text", "snapshot_json", "write_raw_json", "write_raw_text"]
+__all__ = ["raw_json", "raw_text", "regions_json", "snapshot_json", "write_raw_json", "write_raw_text"]
 
 _FIELDS = ("start", "end", "nr_accesses", "age")
 
@@ -36,10 +36,16 @@ _REGION_JSON = '{"start":%d,"end":%d,"nr_accesses":%d,"age":%d}'
 _SNAPSHOT_JSON = '{"time_ns":%d,"target":{"kdamond_idx":%d,"context_idx":%d,"target_idx":%d},"regions":[%s]}\n'
 
 
+def regions_json(regions: RegionArray) -> str:
+    """The regions as compact JSON objects separated by commas (the inside of a JSON list)."""
+    columns = [regions[name].tolist() for name in _FIELDS]  # one list per column: faster than rows
+    return ",".join([_REGION_JSON % row for row in zip(*columns, strict=True)])
+
+
 def write_raw_json(stream: TextIO, snapshots: Iterable[Snapshot]) -> None:
     """Write one JSON object per snapshot, one per line (compact, as ``json.dumps`` of ``snapshot_json``)."""
     for snapshot in snapshots:
-        regions = ",".join([_REGION_JSON % row for row in snapshot.regions.tolist()])
+        regions = regions_json(snapshot.regions)
         stream.write(
             _SNAPSHOT_JSON
             % (snapshot.time_ns, snapshot.kdamond_idx, snapshot.context_idx, snapshot.target_idx, regions)

@@ -211,9 +211,9 @@ class RecordAssembler:
                 out.extend(self.snapshots.feed(lines.take(slice(begin, split))))
                 begin = split
                 sample_us = vals[1]
-                ratio = self.aggr_us / max(self.sample_us, 1)
-                self.snapshots.set_intervals(sample_us, round(sample_us * ratio))
-                out.append(IntervalsTune(ts, sample_us))
+                aggr_us = round(sample_us * self.aggr_us / max(self.sample_us, 1))
+                self.snapshots.set_intervals(sample_us, aggr_us)
+                out.append(IntervalsTune(ts, sample_us, aggr_us, self.pids.get(vals[0], self.kdamond_idx)))
         out.extend(self.snapshots.feed(lines.take(slice(begin, None))))
         out.sort(key=lambda record: record.time_ns)
         return out

@@ -46,8 +46,10 @@ def test_record_stops_when_the_target_exits(tmp_path: Path, kdamon: Kdamon) -> N
 def test_record_needs_one_target(tmp_path: Path, kdamon: Kdamon) -> None:
     host = Host(HostPaths.under(tmp_path))
     assert kdamon(host, "record", "--duration", "1")[0] == 2
-    code, _, err = kdamon(host, "record", "--pid", "1", "--", "true")
-    assert code == 2 and "exactly one target" in err
+    code, _, err = kdamon(host, "record", "--paddr", "--pid", "1")
+    assert code == 2 and "give what to record" in err and "--pid and --paddr" in err
+    code, _, err = kdamon(host, "record", "--kdamond", "engine:0", "--aggr", "1s")
+    assert code == 2 and "--aggr cannot be given with --kdamond" in err
 
 
 def test_killed_recorder_leaves_a_readable_file(tmp_path: Path) -> None:
@@ -73,3 +75,31 @@ def test_killed_recorder_leaves_a_readable_file(tmp_path: Path) -> None:
         recorder.wait()
     reader = RecordReader(out)
     assert sum(1 for _ in reader.snapshots()) >= 3
+
+
+def test_record_several_pids_and_attach_to_a_running_kdamond(tmp_path: Path, kdamon: Kdamon) -> None:
+    host = Host(HostPaths.under(tmp_path))
+    workloads = [subprocess.Popen([*WORKLOAD, "--seconds", "60"]) for _ in range(2)]
+    try:
+        out = tmp_path / "two.kdr"
+        code, _, err = kdamon(host, "record", "-o", str(out), "--duration", "1.5", *FAST, "--backend", "engine",
+                              *(arg for w in workloads for arg in ("--pid", str(w.pid))))
+        assert code == 0, err
+        reader = RecordReader(out)
+        assert [t["pid"] for t in reader.meta.targets] == [w.pid for w in workloads]
+        assert {s.target_idx for s in reader.snapshots()} == {0, 1}
+
+        code, stdout, err = kdamon(host, "start", "--backend", "engine", "--target-pid", str(workloads[0].pid), *FAST)
+        assert code == 0, err
+        attached = tmp_path / "attached.kdr"
+        code, _, err = kdamon(host, "record", "-o", str(attached), "--duration", "1", "--kdamond", stdout.strip())
+        assert code == 0, err
+        assert "read-only" in err
+        reader = RecordReader(attached)
+        assert reader.meta.targets == ({"kdamond": "engine:0", "target": f"pid {workloads[0].pid}"},)
+        assert reader.meta.aggr_us == 20000 and sum(1 for _ in reader.snapshots()) >= 5
+    finally:
+        kdamon(host, "stop")
+        for w in workloads:
+            w.kill()
+            w.wait()

@@ -62,3 +62,32 @@ def test_scheme_ages_are_also_shown_as_durations_at_the_aggregation_interval() -
     lines = format_status(KdamondStatus(KdamondId("engine", "0"), "kdamon", True, 9, kdamond, ()))
     [line] = [line for line in lines if "scheme 0:" in line]
     assert "age 50..600 aggregations (10s..2m)" in line
+
+
+def test_refresh_asks_kdamons_own_kdamonds_only(tmp_path: Path, kdamon: Kdamon) -> None:
+    from backend_fixtures import fake_host, start_foreign, tree
+
+    host, fake = fake_host(tmp_path / "own", "7.3")
+    code, _, err = kdamon(host, "start", "--target-pid", "4242", "--scheme", "action=stat", "--scheme", "action=cold")
+    assert code == 0, err
+    fake.stats = {0: (5, 20480, 2, 8192, 0), 1: (1, 4096, 1, 4096, 0)}
+    [entry] = json.loads(kdamon(host, "status", "--json")[1])
+    assert entry["stats"][0]["nr_tried"] == 0 and entry["refreshed"] is None  # as last copied: never
+    code, out, err = kdamon(host, "status", "--json", "--refresh")
+    assert code == 0, err
+    [entry] = json.loads(out)
+    assert (entry["stats"][0]["nr_tried"], entry["stats"][1]["sz_applied"]) == (5, 4096)
+    refreshed = entry["refreshed"]
+    assert refreshed["tuned_intervals"] == [5000, 100000] and len(refreshed["effective_quota_bytes"]) == 2
+    assert len(refreshed["tried"]) == 2
+    text = kdamon(host, "status", "--refresh")[1]
+    assert "tuned intervals now: sample 5ms, aggr 100ms" in text and "tried at its last application" in text
+    kdamon(host, "stop")
+
+    host, fake = fake_host(tmp_path / "foreign", "7.3")
+    start_foreign(fake)
+    before = tree(fake.base)
+    code, out, err = kdamon(host, "status", "--refresh")
+    assert code == 0, err
+    assert "foreign" in out and "kdamon never asks another tool's kdamond" not in out  # it has no scheme
+    assert fake.writes == [] and tree(fake.base) == before

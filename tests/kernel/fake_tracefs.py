@@ -40,6 +40,7 @@ class FakeTracefs(OsFs):
         path.mkdir()
         for name in ("buffer_size_kb", "tracing_on"):
             (path / name).write_text("0\n")
+        (path / "trace_clock").write_text("[local] global counter uptime perf mono mono_raw boot\n")
         (path / "trace_pipe").write_text(self.text_data)
         for name in self.damon_events:
             ev = path / "events" / "damon" / name

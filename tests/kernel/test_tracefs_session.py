@@ -51,6 +51,7 @@ def test_streams_records_and_removes_the_instance(tmp_path: Path, raw: bool) -> 
     assert [r for r in records if isinstance(r, SchemeApply)][0].region.end == 4096
     written = dict(fs.writes)
     assert written[f"instances/{name}/events/damon/damon_aggregated/filter"] == f"common_pid == {PID}"
+    assert written[f"instances/{name}/trace_clock"] == "mono"  # stamps comparable with CLOCK_MONOTONIC
     assert written[f"instances/{name}/events/damon/damon_aggregated/enable"] == "0"  # disabled at exit
     assert f"instances/{name}/events/damon/damon_monitor_intervals_tune/enable" in written
 

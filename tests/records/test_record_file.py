@@ -227,3 +227,23 @@ def test_snapshot_rows_and_objects_agree_with_the_columns() -> None:
     assert list(empty.states()) == [] and empty.rows() == []
     assert empty.max_nr_accesses == 0
     assert empty != original
+
+
+def test_scheme_applications_and_tunes_round_trip_and_do_not_disturb_snapshot_readers(tmp_path: Path) -> None:
+    from kdamon.model import IntervalsTune, SchemeApply
+
+    path = tmp_path / "rec.kdr"
+    applies = [SchemeApply(1_000 + i, 0, i % 2, 0, RegionState(4096 * i, 4096 * (i + 1), i, 2 * i)) for i in range(5)]
+    with RecordWriter(path, META) as writer:
+        writer.append(snapshot(0))
+        writer.append_applies(3, applies)
+        writer.append_applies(3, [])  # nothing to write
+        writer.append_tune(IntervalsTune(2_000, 2500, 50_000, 3))
+        writer.append(snapshot(1))
+    reader = read_records(path)
+    assert [s.time_ns for s in reader.snapshots()] == [snapshot(0).time_ns, snapshot(1).time_ns]
+    [(kdamond_idx, rows)] = list(reader.applies())
+    assert kdamond_idx == 3 and rows["time_ns"].tolist() == [1_000, 1_001, 1_002, 1_003, 1_004]
+    assert rows["scheme_idx"].tolist() == [0, 1, 0, 1, 0] and rows["end"].tolist()[-1] == 4096 * 5
+    assert list(reader.tunes()) == [IntervalsTune(2_000, 2500, 50_000, 3)]
+    assert writer.nr_applies == 5 and writer.nr_snapshots == 2

@@ -148,7 +148,7 @@ def test_assembler_groups_targets_and_drops_incomplete_snapshots() -> None:
     snaps = [r for r in out if isinstance(r, Snapshot)]
     assert [(s.target_idx, s.kdamond_idx, len(s.regions)) for s in snaps] == [(0, 2, 3), (1, 2, 3)]
     assert list(snaps[0].states())[1] == RegionState(10, 20, 1, 0) and snaps[0].max_nr_accesses == 20
-    assert out[-2] == IntervalsTune(45, 2500)
+    assert out[-2] == IntervalsTune(45, 2500, 50_000, 2)
     assert out[-1] == SchemeApply(50, 0, 1, 0, RegionState(0, 10, 2, 3))
     assert (asm.sample_us, asm.aggr_us) == (2500, 50_000)
     assert asm.incomplete == 1

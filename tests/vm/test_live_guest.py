@@ -1,0 +1,242 @@
+"""``kdamon show`` and ``top`` on real DAMON (6.12 and 7.3 guests, as root).
+
+A kdamond of kdamon's, one started by another tool (raw sysfs writes) and
+DAMON_STAT's (7.3) are watched; for the foreign ones DAMON's sysfs tree and
+the modules' parameters must be byte-identical before and after, and the
+workload's hot area must show hot.  ``top`` runs on a pseudo-terminal (the
+guest has no tmux; the host tests drive it in tmux).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import pty
+import select
+import struct
+import subprocess
+import sys
+import termios
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hot_cold import assert_hot_stands_out
+from kdamon.engine.workload import WorkloadLayout
+from kdamon.records.detect import open_any
+from raw_sysfs import raw_write, reset_damon
+from test_cli_guest import KDAMONDS, MODULES, Kdamon, damon_tree, start_foreign
+
+TRACING = Path("/sys/kernel/tracing")
+STAT = MODULES / "damon_stat" / "parameters"
+# What DAMON_STAT itself rewrites while it runs: its outputs, not a configuration anyone writes.
+STAT_OUTPUTS = ("estimated_memory_bandwidth", "memory_idle_ms_percentiles", "aggr_interval_us")
+
+
+@pytest.fixture
+def kdamon(tmp_path: Path) -> Iterator[Kdamon]:
+    reset_damon()
+    runner = Kdamon(tmp_path / "run")
+    yield runner
+    runner("stop", check=False)
+    reset_damon()
+
+
+@pytest.fixture
+def workload(tmp_path: Path) -> Iterator[WorkloadLayout]:
+    layout_file = tmp_path / "layout.json"
+    proc = subprocess.Popen([sys.executable, "-m", "kdamon.engine.workload", "--hot", "8MiB", "--cold", "64MiB",
+                             "--seconds", "600", "--layout", str(layout_file)])
+    deadline = time.monotonic() + 60
+    while not layout_file.exists():
+        assert proc.poll() is None and time.monotonic() < deadline, "the workload did not start"
+        time.sleep(0.05)
+    yield WorkloadLayout.from_json(layout_file.read_text())
+    proc.kill()
+    proc.wait()
+
+
+def kdamon_instances() -> list[str]:
+    return sorted(n for n in os.listdir(TRACING / "instances") if n.startswith("kdamon-"))
+
+
+def mean_rate(view: dict[str, object], low: int, high: int) -> float:
+    """The size-weighted mean ``nr_accesses`` of a ``show --json`` view over ``[low, high)``."""
+    total = weight = 0
+    for region in view["regions"]:  # type: ignore[attr-defined]
+        overlap = min(region["end"], high) - max(region["start"], low)
+        if overlap > 0:
+            total += region["nr_accesses"] * overlap
+            weight += overlap
+    assert weight, f"no region covers {low:#x}-{high:#x}"
+    return total / weight
+
+
+def assert_hot_area_hot(view: dict[str, object], layout: WorkloadLayout) -> None:
+    top = int(view["aggr_us"]) // int(view["sample_us"])  # type: ignore[call-overload]
+    assert_hot_stands_out(mean_rate(view, layout.hot_start, layout.hot_end),
+                          mean_rate(view, layout.cold_start, layout.cold_end), top, "show --json")
+
+
+def show_json(kdamon: Kdamon, *argv: str) -> dict[str, object]:
+    done = kdamon("show", "--json", *argv)
+    [line] = done.stdout.splitlines()
+    view: dict[str, object] = json.loads(line)
+    return view
+
+
+def test_show_own_kdamond(kdamon: Kdamon, workload: WorkloadLayout) -> None:
+    assert kdamon("start", "--target-pid", str(workload.pid), "--update", "1s").stdout.strip() == "sysfs:0"
+    time.sleep(3)  # a few aggregations: the regions adapt to the hot area
+    view = show_json(kdamon, "sysfs:0")
+    assert view["kdamond"] == "sysfs:0" and view["sample_us"] == 5000 and view["aggr_us"] == 100000
+    assert_hot_area_hot(view, workload)
+    span = f"{workload.hot_start:#x}-{workload.cold_end:#x}"
+    text = kdamon("show", "sysfs:0", "--address-range", span, "--sort", "hot").stdout
+    assert "hot" in text and "temperature (size by access rate" in text
+    assert kdamon_instances() == []
+
+
+def test_show_and_top_of_a_foreign_kdamond_write_nothing(kdamon: Kdamon, workload: WorkloadLayout) -> None:
+    start_foreign(workload.pid)
+    time.sleep(3)
+    before = damon_tree()
+    view = show_json(kdamon, "sysfs:0")
+    assert view["kdamond"] == "sysfs:0"
+    assert_hot_area_hot(view, workload)
+    screen = run_top(kdamon, "sysfs:0", "--address-range", f"{workload.hot_start:#x}-{workload.cold_end:#x}")
+    assert "kdamon top" in screen and "regions by hot" in screen and "heatmap" in screen
+    assert damon_tree() == before, "show/top changed DAMON's sysfs tree or module parameters"
+    assert kdamon_instances() == []
+
+
+def test_show_with_a_pid_starts_and_removes_a_temporary_kdamond(kdamon: Kdamon, workload: WorkloadLayout) -> None:
+    done = kdamon("show", "--json", "--pid", str(workload.pid), "--warmup", "20")
+    assert "temporary kdamond" in done.stderr and "kernel DAMON through sysfs" in done.stderr
+    assert_hot_area_hot(json.loads(done.stdout), workload)
+    assert (KDAMONDS / "0" / "state").read_text().strip() == "off"
+    assert int((KDAMONDS / "0" / "contexts" / "nr_contexts").read_text()) == 0, "the temporary kdamond stays"
+
+
+def test_show_paddr(kdamon: Kdamon) -> None:
+    view = show_json(kdamon, "--paddr", "--warmup", "5")
+    summary = view["summary"]
+    assert summary["total_bytes"] > 64 << 20  # type: ignore[index]
+    assert sum(b["bytes"] for b in summary["temperature"]) == summary["total_bytes"]  # type: ignore[index]
+    assert (KDAMONDS / "0" / "state").read_text().strip() == "off"
+
+
+def test_show_and_top_of_damon_stat_write_nothing(kdamon: Kdamon) -> None:
+    if not (STAT / "enabled").exists():
+        pytest.skip("this kernel has no DAMON_STAT (Linux 6.17+)")
+    raw_write(STAT / "enabled", "Y")  # another user of DAMON turns DAMON_STAT on
+    try:
+        time.sleep(2)
+        before = {k: v for k, v in damon_tree().items() if Path(k).name not in STAT_OUTPUTS}
+        [listed] = [e for e in json.loads(kdamon("status", "--json").stdout) if e["id"] == "module:damon_stat"]
+        assert listed["owner"] == "foreign"
+        view = show_json(kdamon, "module:damon_stat")
+        summary = view["summary"]
+        assert summary["total_bytes"] > 256 << 20  # type: ignore[index]
+        assert summary["hot_bytes"] + summary["warm_bytes"] > 0, "DAMON_STAT saw no access at all"  # type: ignore[index]
+        assert int(view["aggr_us"]) == 20 * int(view["sample_us"])  # type: ignore[call-overload]
+        screen = run_top(kdamon, "module:damon_stat")
+        assert "module:damon_stat (paddr, foreign)" in screen and "heatmap" in screen
+        after = {k: v for k, v in damon_tree().items() if Path(k).name not in STAT_OUTPUTS}
+        assert after == before, "show/top changed DAMON_STAT's parameters or DAMON's sysfs tree"
+        assert kdamon_instances() == []
+    finally:
+        raw_write(STAT / "enabled", "N")
+
+
+def run_top(kdamon: Kdamon, *argv: str, frames: int = 2, timeout_s: float = 120) -> str:
+    """``kdamon top`` on a pseudo-terminal until ``frames`` aggregations are drawn, then ``q``; the screen text."""
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: kdamon top on the terminal
+        os.execve(sys.executable, [sys.executable, "-m", "kdamon", "top", *argv], kdamon.env | {"TERM": "xterm"})
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))  # a 120x40 terminal
+    screen = b""
+    deadline = time.monotonic() + timeout_s
+    try:
+        while screen.count(b"intervals: sample") < frames and time.monotonic() < deadline:
+            if select.select([fd], [], [], 1)[0]:
+                try:
+                    screen += os.read(fd, 65536)
+                except OSError:
+                    break
+        os.write(fd, b"q")
+        while select.select([fd], [], [], 10)[0]:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            screen += chunk
+    finally:
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+    text = screen.decode(errors="replace")
+    assert os.waitstatus_to_exitcode(status) == 0, text[-2000:]
+    assert text.count("intervals: sample") >= frames, text[-2000:]
+    return text
+
+
+def test_record_paddr(kdamon: Kdamon, tmp_path: Path) -> None:
+    out = tmp_path / "paddr.kdr"
+    done = kdamon("record", "-o", str(out), "--paddr", "--duration", "3")
+    assert "recording physical memory with kernel DAMON through sysfs" in done.stderr
+    reader = open_any(out)
+    [target] = reader.meta.targets
+    assert reader.meta.ops == "paddr" and target["paddr"][0][1] > target["paddr"][0][0]
+    snapshots = list(reader.snapshots())
+    assert len(snapshots) >= 10 and all(s.total_size == snapshots[0].total_size for s in snapshots)
+    assert (KDAMONDS / "0" / "state").read_text().strip() == "off"
+
+
+def test_record_a_pageout_scheme_and_report_its_applications(kdamon: Kdamon, workload: WorkloadLayout,
+                                                             tmp_path: Path) -> None:
+    out = tmp_path / "pageout.kdr"
+    kdamon("record", "-o", str(out), "--pid", str(workload.pid), "--duration", "6",
+           "--scheme", "action=pageout,nr_accesses=0-0,age=1s-max")
+    report = json.loads(kdamon("report", "trace", "--json", str(out)).stdout)
+    applied = [a for a in report["applications"] if a["scheme_idx"] == 0]
+    assert applied and sum(a["bytes"] for a in applied) >= 32 << 20, report  # much of the cold 64 MiB
+    text = kdamon("report", "trace", str(out)).stdout
+    assert "total" in text
+
+
+def test_record_a_foreign_kdamond_read_only(kdamon: Kdamon, workload: WorkloadLayout, tmp_path: Path) -> None:
+    start_foreign(workload.pid)
+    time.sleep(2)
+    before = damon_tree()
+    out = tmp_path / "attached.kdr"
+    done = kdamon("record", "-o", str(out), "--kdamond", "sysfs:0", "--duration", "3")
+    assert "read-only" in done.stderr
+    reader = open_any(out)
+    assert reader.meta.targets == ({"kdamond": "sysfs:0", "target": f"pid {workload.pid}"},)
+    assert sum(1 for _ in reader.snapshots()) >= 10
+    assert damon_tree() == before
+    assert kdamon_instances() == []
+
+
+def test_status_refresh_asks_kdamons_own_kdamond_for_fresh_results(kdamon: Kdamon, workload: WorkloadLayout) -> None:
+    kdamon("start", "--target-pid", str(workload.pid), "--scheme", "action=stat", "--scheme",
+           "action=pageout,nr_accesses=0-0,age=1s-max,quota_size=4M,quota_reset=1s")
+    time.sleep(3)
+    [before] = json.loads(kdamon("status", "--json").stdout)
+    assert before["stats"][0]["nr_tried"] == 0, "stats are copied only on request"
+    [entry] = json.loads(kdamon("status", "--json", "--refresh").stdout)
+    assert entry["stats"][0]["nr_tried"] > 0 and entry["stats"][1]["sz_tried"] > 0
+    refreshed = entry["refreshed"]
+    count, size = refreshed["tried"][0]
+    assert count > 0 and size >= 64 << 20  # the stat scheme tries every region
+    assert refreshed["effective_quota_bytes"][1] == 4 << 20  # 6.9+: the size quota, no goal
+    if (KDAMONDS / "0" / "contexts" / "0" / "monitoring_attrs" / "intervals" / "intervals_goal").exists():
+        assert refreshed["tuned_intervals"] == [5000, 100000]  # no goal: as configured
+    else:
+        assert refreshed["tuned_intervals"] is None and any("update_tuned_intervals" in n or "6.15" in n
+                                                             for n in refreshed["notes"])
