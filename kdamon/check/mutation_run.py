@@ -231,37 +231,50 @@ def _one(
             return MutantOutcome(mutant, MutantStatus.EQUIVALENT, build_s=build_s,
                                  detail="the compiled object is identical to the unmodified one")
         t = clock()
-        report = checker(image, passed, timeout, None)
-        found = killers(baseline, report)
-        again = _confirm(found, image, checker, baseline, passed, timeout)
+        found, flaky, message = _verdict(image, checker, baseline, passed, timeout)
         check_s = clock() - t
     finally:
         shadow.write(mutant.file, original)
+    note = f"failed once and passed when run again (flukes, not kills): {', '.join(flaky)}" if flaky else ""
     if not found:
-        return MutantOutcome(mutant, MutantStatus.SURVIVED, build_s=build_s, check_s=check_s)
-    first = next(r for r in report.results if r.id == found[0])
-    if again is not None and not again:
-        return MutantOutcome(mutant, MutantStatus.SURVIVED, build_s=build_s, check_s=check_s,
-                             detail=f"{found[0]} failed once ({first.message[:200]}) but passed when run again: "
-                                    "a flaky failure is not a kill")
-    return MutantOutcome(mutant, MutantStatus.KILLED, found, first.message[:300], build_s, check_s)
+        return MutantOutcome(mutant, MutantStatus.SURVIVED, build_s=build_s, check_s=check_s, detail=note)
+    return MutantOutcome(mutant, MutantStatus.KILLED, found, "; ".join(filter(None, [message[:300], note])),
+                         build_s, check_s)
 
 
 _HOST_CHECKS = ("kernel.", "suite.")
+MAX_FLUKES = 2
 
 
-def _confirm(found: Sequence[str], image: Path, checker: Checker, baseline: KernelReport, passed: frozenset[str],
-             timeout: float) -> tuple[str, ...] | None:
-    """Run the groups of the checks that killed a mutant once more; what fails again (None: not re-run).
+def _verdict(image: Path, checker: Checker, baseline: KernelReport, passed: frozenset[str],
+             timeout: float) -> tuple[tuple[str, ...], list[str], str]:
+    """``(killing checks, checks that failed by fluke, the first killer's message)`` of a built mutant.
 
     A failure under emulation can be a fluke, so a kill by suite checks
-    counts only when one of their groups fails again.  A crash, a WARNING
-    or an incomplete run (the host's own checks) counts at once.
+    counts only when one of their groups fails again in a second boot; a
+    crash, a WARNING or an incomplete run (the host's own checks) counts at
+    once.  After a fluke the suite runs again without the flaky checks
+    (at most ``MAX_FLUKES`` times), so that later checks still get to see
+    the mutant.
     """
-    if not found or any(k.startswith(_HOST_CHECKS) for k in found):
-        return None
-    groups = sorted({k.split(".", 1)[0] for k in found})
-    return killers(baseline, checker(image, passed, timeout, " or ".join(f"test_{g}" for g in groups)))
+    flaky: list[str] = []
+    watched = passed
+    while True:
+        report = checker(image, watched, timeout, None)
+        found = tuple(k for k in killers(baseline, report) if k in watched)
+        if not found:
+            return (), flaky, ""
+        message = next(r.message for r in report.results if r.id == found[0])
+        if any(k.startswith(_HOST_CHECKS) for k in found):
+            return found, flaky, message
+        groups = " or ".join(f"test_{g}" for g in sorted({k.split(".", 1)[0] for k in found}))
+        again = [k for k in killers(baseline, checker(image, watched, timeout, groups)) if k in watched]
+        if again:
+            return found, flaky, message
+        flaky += found
+        if len(flaky) > MAX_FLUKES:
+            return (), flaky, ""
+        watched = watched - set(found)
 
 
 def check_mutants(

@@ -141,6 +141,33 @@ def test_a_kill_that_does_not_repeat_is_not_counted(tree: Path, tmp_path: Path) 
     assert report.score == 0.0
 
 
+def test_after_a_fluke_later_checks_still_see_the_mutant(tree: Path, tmp_path: Path) -> None:
+    shadow, _ = shadow_for(tree, tmp_path / "cache")
+
+    class FlukeThenKill(FakeSuite):
+        """The first run stops at a fluke of monitor.z; every later run fails ages.late, which the fluke hid."""
+
+        def __call__(self, image: Path, stop: Collection[str], timeout: float | None, select: str | None) -> KernelReport:
+            super().__call__(image, stop, timeout, select)
+            if len(self.calls) == 1:  # the baseline
+                return KernelReport("fake", (_result("monitor.z", Status.PASS), _result("ages.late", Status.PASS)))
+            if len(self.calls) == 2:
+                return KernelReport("fake", (_result("monitor.z", Status.FAIL, "fluke"),))
+            if select == "test_monitor":
+                return KernelReport("fake", (_result("monitor.z", Status.PASS),))
+            return KernelReport("fake", (_result("monitor.z", Status.PASS), _result("ages.late", Status.FAIL, "real")))
+
+    suite = FlukeThenKill(shadow)
+    report = run_mutants(_mutants({("delete", 6): "\t\t;"}), source="t", seed=1, count=1, shadow=shadow,
+                         builder=FakeBuild(shadow), checker=suite)
+    (outcome,) = report.outcomes
+    assert outcome.status is MutantStatus.KILLED and outcome.killed_by == ("ages.late",)
+    assert "real" in outcome.detail and "monitor.z" in outcome.detail
+    # the rerun no longer stops at the flaky check; the kill was confirmed on its group
+    assert [c[2] for c in suite.calls] == [None, None, "test_monitor", None, "test_ages"]
+    assert "monitor.z" not in suite.calls[3][0]
+
+
 def test_report_table_and_json(tree: Path, tmp_path: Path) -> None:
     report, _, _ = _run(tree, tmp_path, _mutants({("delete", 4): "\t\t;", ("delete", 6): "\t\t;"}))
     table = mutation_table(report, width=200)
