@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -152,8 +153,14 @@ def test_unknown_keyword(running: Running) -> None:
 
 
 def test_off_stopped(running: Running) -> None:
-    """'off' stops the kdamond: state reads off, pid -1, the thread is gone"""
-    running.raw.write(running.rel("state"), "off")
+    """'off' stops the kdamond and the write takes the whole keyword: state reads off, pid -1, the thread is gone"""
+    fd = os.open(running.raw.path(running.rel("state")), os.O_WRONLY)
+    try:
+        written = os.write(fd, b"off\n")
+    finally:
+        os.close(fd)
+    # A short count makes a shell's echo write the rest ("ff") and fail with EINVAL.
+    assert written == 4, f"writing 'off\\n' to state reported {written} of 4 bytes written"
     assert running.raw.read(running.rel("state")) == "off"
     assert running.raw.read(running.rel("pid")) == "-1"
     assert _wait(lambda: not _alive(running.pid)), f"kdamond thread {running.pid} still exists"
