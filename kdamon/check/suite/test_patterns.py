@@ -7,19 +7,22 @@ the matching regions summed over the snapshots up to some aggregation: the
 one the stats were read at (it may be a few aggregations past the last
 snapshot read, as the trace is read behind).  Both schemes ask for an age
 of at least ``MIN_AGE`` aggregations, so aggregations the trace may miss at
-the start matched nothing.  Also: ``apply_interval`` and quota goals.
+the start matched nothing.  Also: ``apply_interval``, where a size quota
+resumes, and quota goals.
 """
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import time
 from collections.abc import Callable
 
 import pytest
 
 from kdamon.check.emit import NOTE
-from kdamon.check.harness import RawTree, apply_passes, calibrate, observe, running
-from kdamon.check.invariants import matching, rows
+from kdamon.check.harness import Observation, RawTree, apply_passes, calibrate, observe, running
+from kdamon.check.invariants import PAGE_SIZE, matching, rows
 from kdamon.check.workloads import Layout, Workload
 from kdamon.kernel.sysfs import SysfsDriver
 from kdamon.model import (
@@ -42,6 +45,7 @@ MIN_AGE = 8
 READS_AT = (3, MIN_AGE + 4)
 EXTRA = 5  # aggregations traced after the last read
 GOAL_RESETS_MS = 100
+RESUME_QUOTA = 2 << 20
 
 
 def _context(layout: Layout, *schemes: Scheme) -> Context:
@@ -120,6 +124,32 @@ def test_apply_interval_honoured(raw_driver: SysfsDriver, shared_hot_cold: Workl
                     f"aggregations; {seen.lost_events} trace events lost")
     assert passes, "the scheme was never applied"
     assert n // 3 - 1 <= len(passes) <= n // 3 + 1, f"{len(passes)} apply passes in {n} aggregations, want about {n // 3}"
+
+
+def _windows(seen: Observation) -> list[list[tuple[int, int]]]:
+    """The regions a scheme was applied to, per aggregation (events before each snapshot's trace), in order."""
+    times = [s.time_ns for s in seen.snapshots]
+    windows: dict[int, list[tuple[int, int]]] = {}
+    for a in seen.applies:
+        windows.setdefault(bisect.bisect_left(times, a.time_ns), []).append((a.region.start, a.region.end))
+    return [windows[k] for k in sorted(windows)]
+
+
+def test_quota_resumes_where_it_stopped(raw_driver: SysfsDriver, shared_hot_cold: Workload,
+                                        need: Callable[[Version, str], None], record_property: RecordProperty) -> None:
+    """a size quota that stops a pass makes the next charge window resume at the address where it stopped"""
+    need((6, 7), "the damos_before_apply trace event")
+    layout = shared_hot_cold.layout
+    quota = Quota(bytes=RESUME_QUOTA, reset_interval_ms=1)  # a new charge window at every aggregation
+    seen = observe(raw_driver, Kdamond(contexts=(_context(layout, Scheme(quota=quota)),)), aggregations=10)
+    windows = _windows(seen)
+    pairs = list(itertools.pairwise(windows))
+    jumps = [(a[-1][1], b[0][0]) for a, b in pairs if not a[-1][1] <= b[0][0] <= a[-1][1] + PAGE_SIZE]
+    record_property(NOTE, f"{len(windows)} charge windows of {RESUME_QUOTA >> 20} MiB: "
+                    + ", ".join(f"{w[0][0]:#x}-{w[-1][1]:#x}" for w in windows[:6]))
+    assert len(pairs) >= 3, f"only {len(windows)} charge windows were traced"
+    assert not jumps, f"(stopped at, resumed at) {[(hex(x), hex(y)) for x, y in jumps]}: a window must resume where " \
+                      "the previous one stopped (or one page on, where a region ends there)"
 
 
 def test_quota_goal_moves_effective_quota(raw_driver: SysfsDriver, raw: RawTree, shared_hot_cold: Workload,
