@@ -90,8 +90,9 @@ def test_merge_threshold_grows_until_max(raw_driver: SysfsDriver, record_propert
     """more regions than max, too different to merge, merge with a doubling threshold until at most max remain"""
     with start("stripes") as workload:
         layout = workload.layout
-        sample_us = calibrate(layout).intervals.sample_us
-        # One sample per aggregation: nr_accesses is 0 or 1 and the first merge threshold 0.
+        # One long sample per aggregation: nr_accesses is 0 or 1 (a written stripe is surely written within
+        # it) and the first merge threshold 0, so only a grown threshold can merge the stripes.
+        sample_us = 20 * calibrate(layout).intervals.sample_us
         intervals = Intervals(sample_us=sample_us, aggr_us=sample_us, update_us=3_600_000_000)
         starts = [a[0] for a in layout.areas]
         regions = tuple(Region(a, b) for a, b in zip(starts, [*starts[1:], layout.areas[-1][1]], strict=True))
