@@ -49,8 +49,24 @@ class EngineError(KdamonError):
     """The pure-Python engine cannot monitor as asked (no usable access check, ...)."""
 
 
+class KdamonWarning(UserWarning):
+    """Base of the warnings kdamon gives: it goes on, but not quite as asked.
+
+    The CLI shows them on standard error as ``kdamon: MESSAGE``.
+    """
+
+
+class EngineWarning(KdamonWarning):
+    """The engine runs, but not as configured: it widened its intervals, or only
+    counts schemes whose action it cannot apply."""
+
+
 class RecordFormatError(KdamonError):
     """A record file could not be parsed."""
+
+
+class MissingExtraError(KdamonError):
+    """An optional dependency is not installed; the message names the kdamon extra that brings it."""
 
 
 class GuestError(KdamonError):

@@ -134,16 +134,16 @@ def debugfs_verdict(request: MonitorRequest, host: Host) -> str | None:
     return _stream_verdict(host) if request.stream else None
 
 
-def _engine(host: Host) -> EngineBackend:
+def _engine(host: Host, request: MonitorRequest, because: str = "") -> EngineBackend:
     from kdamon.backend.engine_backend import EngineBackend  # the engine's modules load only when it runs
 
-    return EngineBackend(host)
+    return EngineBackend(host, stat_only=request.engine_stat_only, chosen_because=because)
 
 
 def choose_backend(request: MonitorRequest, prefer: str = "auto", *, host: Host) -> tuple[Backend, str]:
     """The backend for ``request`` and a sentence saying why (shown to the user)."""
     if prefer == "engine":
-        return _engine(host), "kdamon's engine, as --backend engine asks"
+        return _engine(host, request), "kdamon's engine, as --backend engine asks"
     if prefer == "sysfs":
         if not host.sysfs.available():
             raise FeatureMissingError(f"--backend sysfs: this kernel has no DAMON sysfs interface at "
@@ -166,4 +166,4 @@ def choose_backend(request: MonitorRequest, prefer: str = "auto", *, host: Host)
         if legacy is None:
             return DebugfsBackend(host), "kernel DAMON through its legacy debugfs interface: this kernel has no sysfs one"
         verdict = f"{verdict}, and in debugfs {legacy}"
-    return _engine(host), f"kdamon's engine, because {verdict}"
+    return _engine(host, request, verdict), f"kdamon's engine, because {verdict}"

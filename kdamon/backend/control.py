@@ -40,12 +40,14 @@ def owned_ids(host: Host) -> list[KdamondId]:
     return [s.id for s in collect_status(host) if s.owner == "kdamon"]
 
 
-def backend_of(kid: KdamondId, host: Host) -> Backend:
-    """The backend that runs ``kid``; ``OwnershipError`` for kdamonds kdamon never drives."""
+def backend_of(kid: KdamondId, host: Host, *, engine_stat_only: bool = False) -> Backend:
+    """The backend that runs ``kid``; ``OwnershipError`` for kdamonds kdamon never drives.
+    ``engine_stat_only``: an engine kdamond may only count the schemes whose action
+    the engine cannot apply (``--engine-stat-only``)."""
     if kid.backend == "sysfs":
         return SysfsBackend(host)
     if kid.backend == "engine":
-        return EngineBackend(host)
+        return EngineBackend(host, stat_only=engine_stat_only)
     if kid.backend == "debugfs":
         return DebugfsBackend(host)
     short = kid.key.removeprefix("damon_")

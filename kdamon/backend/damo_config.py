@@ -14,7 +14,9 @@ Values come as numbers or as damo's human text: ``"5 ms"``, ``"1 m 30 s"``,
 ``nr_accesses`` ranges in percent of the maximum (``"10 %"``) or in
 ``"N samples"``, ``age`` ranges as durations or ``"N aggr_intervals"``, and
 a plain number means the field's own unit (microseconds for ``*_us``,
-permil for ``*_permil``, ...).  Missing keys take damo's defaults (which
+permil for ``*_permil``, percent for ``nr_accesses``, ...).  They are read by
+:mod:`kdamon.model.units` and :mod:`kdamon.model.bounds` in damo's dialect,
+with the rounding rules every other front end of kdamon follows.  Missing keys take damo's defaults (which
 differ from kdamon's: ``ops_update_us`` is 1 s).  Output-only keys (``state``,
 ``pid``, ``stats``, ``tried_regions``, ``effective_sz_bytes``) and damo's
 own extensions that mainline DAMON lacks (``ops_attrs``,
@@ -25,15 +27,15 @@ own extensions that mainline DAMON lacks (``ops_attrs``,
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from kdamon.errors import ConfigError
 from kdamon.model import (
-    UINT_MAX,
     ULONG_MAX,
     AccessPattern,
+    Bound,
+    BoundKind,
     Config,
     Context,
     Dest,
@@ -42,6 +44,7 @@ from kdamon.model import (
     IntervalsGoal,
     Kdamond,
     NrRegions,
+    PatternBounds,
     Quota,
     QuotaGoal,
     QuotaWeights,
@@ -49,79 +52,43 @@ from kdamon.model import (
     Scheme,
     Target,
     Watermarks,
+    parse_bound,
+    parse_count,
+    parse_duration_ms,
+    parse_duration_us,
+    parse_ratio_bp,
+    parse_ratio_permil,
+    parse_size,
     prefix_error,
 )
 
 __all__ = ["config_from_damo", "load_damo_config", "looks_like_damo"]
 
-_TIME_NS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000, "m": 60_000_000_000,
-            "h": 3_600_000_000_000, "d": 86_400_000_000_000}
-_SIZES = {"B": 1} | {p + s: 1024 ** (i + 1) for i, p in enumerate("KMGTPE") for s in ("", "B", "iB")}
-_TERM_RE = re.compile(r"([-+]?[\d.]+)\s*([a-zA-Z]*)")
 _PSI_METRIC = "some_mem_psi_us"
 
 
-def _text(value: Any) -> str:
-    return value.replace(",", "").strip() if isinstance(value, str) else str(value)
-
-
-def _number(value: Any, field: str, *, low: int = 0, high: int = ULONG_MAX) -> float:
-    """A plain number; ``min``/``max`` are the bounds."""
-    if isinstance(value, bool):
-        raise ConfigError(field, f"expected a number, got {value!r}")
-    text = _text(value)
-    if text == "min":
-        return low
-    if text == "max":
-        return high
-    try:
-        return float(text)
-    except ValueError:
-        raise ConfigError(field, f"expected a number, 'min' or 'max', got {value!r}") from None
-
-
-def _int(value: Any, field: str, *, high: int = ULONG_MAX) -> int:
-    return min(high, int(_number(value, field, high=high)))
-
-
-def _duration(value: Any, field: str, unit_ns: int) -> int:
-    """A duration in units of ``unit_ns`` nanoseconds; a plain number is already in that unit."""
-    text = _text(value)
-    if text in ("min", "max") or not isinstance(value, str) or re.fullmatch(r"[-+]?[\d.]+", text):
-        return _int(value, field)
-    total = 0.0
-    rest = text
-    while rest:
-        match = _TERM_RE.match(rest)
-        if match is None or match[2] not in _TIME_NS:
-            raise ConfigError(field, f"expected a duration like '5 ms' or '1 m 30 s', got {value!r}")
-        total += float(match[1]) * _TIME_NS[match[2]]
-        rest = rest[match.end():].strip()
-    return min(ULONG_MAX, round(total / unit_ns))
+def _int(value: Any, field: str) -> int:
+    return parse_count(value, field, dialect="damo")
 
 
 def _time_us(value: Any, field: str) -> int:
-    return _duration(value, field, 1_000)
+    return parse_duration_us(value, field, dialect="damo")
 
 
 def _time_ms(value: Any, field: str) -> int:
-    return _duration(value, field, 1_000_000)
+    return parse_duration_ms(value, field, dialect="damo")
 
 
 def _size(value: Any, field: str) -> int:
-    text = _text(value)
-    match = _TERM_RE.fullmatch(text)
-    if match is not None and match[2] in _SIZES:
-        return min(ULONG_MAX, int(float(match[1]) * _SIZES[match[2]]))
-    return _int(value, field)
+    return parse_size(value, field, dialect="damo")
 
 
-def _ratio(value: Any, field: str, per_one: int) -> int:
-    """A ratio in 1/``per_one``: ``"50 %"`` or a plain number already in that unit."""
-    text = _text(value)
-    if text.endswith("%"):
-        return round(_number(text[:-1], field) * per_one / 100)
-    return _int(value, field)
+def _bp(value: Any, field: str) -> int:
+    return parse_ratio_bp(value, field, dialect="damo")
+
+
+def _permil(value: Any, field: str) -> int:
+    return parse_ratio_permil(value, field, dialect="damo")
 
 
 def _bool(value: Any, field: str) -> bool:
@@ -178,7 +145,7 @@ def _intervals(data: Mapping[str, Any]) -> Intervals:
         aggr_us=_time_us(_get(data, "aggr_us", "100 ms"), "aggr_us"),
         update_us=_time_us(_get(data, "ops_update_us", "1 s"), "ops_update_us"),
         goal=IntervalsGoal(
-            access_bp=_ratio(_get(goal, "access_bp", 0), "intervals_goal.access_bp", 10000),
+            access_bp=_bp(_get(goal, "access_bp", 0), "intervals_goal.access_bp"),
             aggrs=_int(_get(goal, "aggrs", 0), "intervals_goal.aggrs"),
             min_sample_us=_time_us(_get(goal, "min_sample_us", 0), "intervals_goal.min_sample_us"),
             max_sample_us=_time_us(_get(goal, "max_sample_us", 0), "intervals_goal.max_sample_us"),
@@ -216,34 +183,15 @@ def _context(data: Mapping[str, Any]) -> Context:
 
 # -- schemes -----------------------------------------------------------------
 
-def _nr_accesses(value: Any, field: str, intervals: Intervals) -> int:
-    text = _text(value)
-    if text.endswith("samples"):
-        return _int(text.removesuffix("samples"), field, high=UINT_MAX)
-    percent = _number(text.rstrip("%").strip(), field, high=ULONG_MAX)
-    max_samples = intervals.aggr_us / max(intervals.sample_us, 1)
-    return min(UINT_MAX, int(percent * max_samples / 100))
-
-
-def _age(value: Any, field: str, intervals: Intervals) -> int:
-    text = _text(value)
-    if text.endswith("aggr_intervals"):
-        return _int(text.removesuffix("aggr_intervals"), field, high=UINT_MAX)
-    return min(UINT_MAX, _time_us(value, field) // max(intervals.aggr_us, 1))
-
-
 def _access_pattern(data: Mapping[str, Any], intervals: Intervals) -> AccessPattern:
-    def bounds(key: str) -> tuple[Any, Any]:
+    def bounds(key: str, kind: BoundKind) -> tuple[Bound, Bound]:
         rng = _mapping(_get(data, key, {}), key)
-        return _get(rng, "min", "min"), _get(rng, "max", "max")
+        low, high = (parse_bound(_get(rng, side, side), kind, f"{key}.{side}", dialect="damo")
+                     for side in ("min", "max"))
+        return low, high
 
-    sz, acc, age = bounds("sz_bytes"), bounds("nr_accesses"), bounds("age")
-    return AccessPattern(
-        sz_min=_size(sz[0], "sz_bytes.min"), sz_max=_size(sz[1], "sz_bytes.max"),
-        nr_accesses_min=_nr_accesses(acc[0], "nr_accesses.min", intervals),
-        nr_accesses_max=_nr_accesses(acc[1], "nr_accesses.max", intervals),
-        age_min=_age(age[0], "age.min", intervals), age_max=_age(age[1], "age.max", intervals),
-    )
+    return PatternBounds(sz=bounds("sz_bytes", "sz"), nr_accesses=bounds("nr_accesses", "nr_accesses"),
+                         age=bounds("age", "age")).resolve(intervals)
 
 
 def _goal(data: Mapping[str, Any]) -> QuotaGoal:
@@ -255,7 +203,7 @@ def _goal(data: Mapping[str, Any]) -> QuotaGoal:
         raw = _get(data, key, 0)
         if metric == _PSI_METRIC:
             return _time_us(raw, key)
-        return _ratio(raw, key, 10000) if metric.endswith("_bp") else _int(raw, key)
+        return _bp(raw, key) if metric.endswith("_bp") else _int(raw, key)
 
     return QuotaGoal(metric=metric, target_value=value("target_value"), current_value=value("current_value"),
                      nid=_int(_get(data, "nid", 0), "nid"), path=str(_get(data, "memcg_path", "")))
@@ -268,7 +216,7 @@ def _quota(data: Mapping[str, Any]) -> Quota:
         ms=_time_ms(_get(data, "time_ms", 0), "time_ms"),
         bytes=_size(_get(data, "sz_bytes", 0), "sz_bytes"),
         reset_interval_ms=_time_ms(_get(data, "reset_interval_ms", "max"), "reset_interval_ms"),
-        weights=QuotaWeights(*(_ratio(_get(weights, k, 0), f"weights.{k}", 1000)
+        weights=QuotaWeights(*(_permil(_get(weights, k, 0), f"weights.{k}")
                                for k in ("sz_permil", "nr_accesses_permil", "age_permil"))),
         goals=_items(data, "goals", _goal),
         goal_tuner=None if tuner in (None, "consist") else str(tuner),
@@ -281,9 +229,9 @@ def _watermarks(data: Mapping[str, Any]) -> Watermarks:
     return Watermarks(
         metric=str(_get(data, "metric", "none")),
         interval_us=_time_us(_get(data, "interval_us", 0), "interval_us"),
-        high=_ratio(_get(data, "high_permil", 0), "high_permil", 1000),
-        mid=_ratio(_get(data, "mid_permil", 0), "mid_permil", 1000),
-        low=_ratio(_get(data, "low_permil", 0), "low_permil", 1000),
+        high=_permil(_get(data, "high_permil", 0), "high_permil"),
+        mid=_permil(_get(data, "mid_permil", 0), "mid_permil"),
+        low=_permil(_get(data, "low_permil", 0), "low_permil"),
     )
 
 

@@ -4,6 +4,12 @@
 (:mod:`kdamon.backend.engine_daemon`) that lives in the state directory, so
 that ``stop``, ``status`` and ``tune`` from later kdamon processes find it;
 ``stream`` runs the engine in this process for ``kdamon record``.
+
+A scheme whose action the engine cannot apply (:mod:`kdamon.engine.actions`)
+is refused by ``start``, ``tune`` and ``stream``, saying what the engine
+applies and how to proceed, unless the backend was made with
+``stat_only=True`` (``--engine-stat-only``): such schemes then run as
+``stat`` schemes, with an :class:`~kdamon.errors.EngineWarning` saying so.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import warnings
 from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,10 +26,11 @@ from kdamon.backend.engine_store import EngineState, EngineStore
 from kdamon.backend.host import Host
 from kdamon.backend.process import pid_alive, terminate
 from kdamon.backend.types import BackendName, KdamondId, KdamondStatus
-from kdamon.errors import EngineError, KdamonError
-from kdamon.model import Kdamond
+from kdamon.errors import EngineError, EngineWarning, KdamonError
+from kdamon.model import Kdamond, format_duration_us
 
 if TYPE_CHECKING:
+    from kdamon.backend.engine_store import EngineState
     from kdamon.model.snapshot import Snapshot
 
 __all__ = ["DAEMON_COMMAND", "EngineBackend"]
@@ -54,14 +62,41 @@ def _daemon_env() -> dict[str, str]:
     return env
 
 
+def _notes(state: EngineState) -> list[str]:
+    """What the daemon published about how it runs: operations, widened intervals,
+    schemes it only counts."""
+    notes = []
+    if state.ops:
+        notes.append(f"operations {state.ops}")
+    if state.widened:
+        notes.append(f"intervals widened to sample {format_duration_us(state.sample_us, approx=True)}, "
+                     f"aggr {format_duration_us(state.aggr_us, approx=True)}: the engine's access check "
+                     f"and bookkeeping take {format_duration_us(state.busy_us, approx=True)} of a sample "
+                     f"and its wake-ups come {format_duration_us(state.late_us, approx=True)} late")
+    if state.counted_only:
+        which = ", ".join(str(i) for i in state.counted_only)
+        notes.append(f"scheme{'s' if len(state.counted_only) > 1 else ''} {which} only counted, as stat "
+                     "(--engine-stat-only: the engine cannot apply the action)")
+    if state.error:
+        notes.append(state.error)
+    return notes
+
+
 class EngineBackend:
-    """Engine kdamonds: daemons recorded under ``<state_dir>/engine``."""
+    """Engine kdamonds: daemons recorded under ``<state_dir>/engine``.
+
+    ``stat_only`` lets schemes whose action the engine cannot apply run as
+    ``stat`` schemes instead of being refused; ``chosen_because`` is why
+    ``--backend auto`` chose the engine (a refusal says it).
+    """
 
     name: BackendName = "engine"
 
-    def __init__(self, host: Host) -> None:
+    def __init__(self, host: Host, *, stat_only: bool = False, chosen_because: str = "") -> None:
         self.host = host
         self.store = EngineStore(host.engine_dir)
+        self.stat_only = stat_only
+        self.chosen_because = chosen_because
 
     def _index(self, kid: KdamondId) -> int:
         if kid.backend != "engine":
@@ -73,9 +108,9 @@ class EngineBackend:
     def start(self, kdamond: Kdamond) -> tuple[KdamondId, int | None]:
         import subprocess
 
-        # Build the monitor here first: configuration errors surface at once.
+        # Check here first: configuration errors surface at once.
         self._check(kdamond)
-        index = self.store.create(kdamond)
+        index = self.store.create(kdamond, stat_only=self.stat_only)
         directory = self.store.dir(index)
         read_fd, write_fd = os.pipe()
         try:
@@ -100,14 +135,39 @@ class EngineBackend:
             lines = log_text.splitlines()
             reason = answer.removeprefix("error: ") or (lines[-1] if lines else "it exited at once")
             raise EngineError(f"the engine could not start: {reason}")
-        return KdamondId("engine", str(index)), state.pid
+        kid = KdamondId("engine", str(index))
+        self._say_counted(kdamond, str(kid))
+        return kid, state.pid
 
     def _check(self, kdamond: Kdamond) -> None:
+        """Refuse what the engine cannot run, before anything starts."""
+        from kdamon.engine.actions import counted_only
         from kdamon.engine.schemes import check_schemes_supported
 
         if len(kdamond.contexts) != 1:
             raise EngineError("an engine kdamond runs exactly one context: give one")
-        check_schemes_supported(kdamond.contexts[0].schemes)
+        context = kdamond.contexts[0]
+        check_schemes_supported(context.schemes)
+        unapplied = counted_only(context)
+        if not unapplied or self.stat_only:
+            return
+        only_count = ("or give --engine-stat-only to have the engine only count them, as stat "
+                      "schemes (tried, never applied)")
+        if self.chosen_because:
+            raise EngineError(f"--backend auto chose kdamon's engine because {self.chosen_because}, and "
+                              f"{unapplied.explain()}. To proceed, make kernel DAMON usable here (see why "
+                              f"above) to have it apply them, change or drop those schemes, {only_count}")
+        raise EngineError(f"{unapplied.explain()}. To proceed, run them on kernel DAMON (--backend auto or "
+                          f"sysfs), change or drop those schemes, {only_count}")
+
+    def _say_counted(self, kdamond: Kdamond, who: str) -> None:
+        """Warn that schemes run as stat schemes (only with ``stat_only``)."""
+        from kdamon.engine.actions import counted_only
+
+        unapplied = counted_only(kdamond.contexts[0])
+        if unapplied:
+            warnings.warn(EngineWarning(f"{who} only counts {unapplied.short()}, as stat schemes, as "
+                                        f"--engine-stat-only asks: {unapplied.explain()}"), stacklevel=3)
 
     def stop(self, kid: KdamondId) -> None:
         index = self._index(kid)
@@ -126,7 +186,7 @@ class EngineBackend:
         pid = _daemon_of(before)
         if pid is None or before is None:
             raise EngineError(f"{kid} is not running: stop it and start it again")
-        self.store.write_config(index, kdamond)
+        self.store.write_config(index, kdamond, stat_only=self.stat_only)
         os.kill(pid, signal.SIGHUP)
         after = self.store.wait_state(index, lambda s: s.generation > before.generation or s.state != "on",
                                       _TUNE_TIMEOUT_S)
@@ -135,6 +195,7 @@ class EngineBackend:
                               f"{_TUNE_TIMEOUT_S:.0f} s; see {self.store.log_path(index)}")
         if after.error:
             raise EngineError(f"{kid}: {after.error}")
+        self._say_counted(kdamond, str(kid))
 
     def status(self) -> list[KdamondStatus]:
         out = []
@@ -143,10 +204,8 @@ class EngineBackend:
             state = self.store.read_state(index)
             pid = _daemon_of(state)
             notes = [f"engine daemon, log {self.store.log_path(index)}"]
-            if state is not None and state.ops:
-                notes.append(f"operations {state.ops}")
-            if state is not None and state.error:
-                notes.append(state.error)
+            if state is not None:
+                notes += _notes(state)
             try:
                 kdamond: Kdamond | None = self.store.read_config(index)
             except KdamonError as error:
@@ -162,13 +221,15 @@ class EngineBackend:
         from kdamon.engine.core import Callbacks, Monitor
 
         self._check(kdamond)
+        self._say_counted(kdamond, "the engine")
         ready: queue.SimpleQueue[Snapshot] = queue.SimpleQueue()
 
         def after_aggregation(monitor: Monitor) -> None:
             for snapshot in monitor.snapshots():
                 ready.put(snapshot)
 
-        monitor = Monitor(kdamond.contexts[0], callbacks=Callbacks(after_aggregation=after_aggregation))
+        monitor = Monitor(kdamond.contexts[0], callbacks=Callbacks(after_aggregation=after_aggregation),
+                          stat_only=self.stat_only)
         monitor.start()
         try:
             while monitor.running and not until():

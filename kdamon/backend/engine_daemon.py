@@ -1,8 +1,10 @@
 """The engine daemon: runs one engine kdamond in the background (``kdamon _engine-daemon``).
 
-It reads ``config.json`` from its directory of the :class:`EngineStore`,
-runs a :class:`~kdamon.engine.core.Monitor`, and publishes ``status.json``
-and, after each aggregation, the snapshots in ``latest.kdr`` (what
+It reads ``config.json`` (and ``options.json``) from its directory of the
+:class:`EngineStore`, runs a :class:`~kdamon.engine.core.Monitor`, and
+publishes ``status.json`` (with the intervals in use, widened when the
+engine's work cannot keep the configured ones, and the schemes it only
+counts) and, after each aggregation, the snapshots in ``latest.kdr`` (what
 ``kdamon show`` and ``top`` read).
 SIGTERM or SIGINT stop it; SIGHUP re-reads ``config.json`` and restarts the
 monitor with it (the engine's ``commit``: region history starts over).  It
@@ -43,7 +45,9 @@ class _Daemon:
         self.wake = threading.Event()
         self.stop_requested = False
         self.reload_requested = False
+        self.stat_only = False
         self._published_ns = 0
+        self._widened = False
 
     def on_signal(self, signum: int, _frame: FrameType | None) -> None:
         if signum == signal.SIGHUP:
@@ -53,12 +57,18 @@ class _Daemon:
         self.wake.set()
 
     def publish(self, state: str, monitor: Monitor | None = None, error: str = "") -> None:
-        """Write ``status.json``: the state, and the monitor's scheme stats and operations."""
+        """Write ``status.json``: the state, and the monitor's scheme stats, operations and pace."""
+        if monitor is None:
+            self.store.write_state(self.index, EngineState(
+                pid=os.getpid(), state=state, generation=self.generation, error=error,
+                updated_ns=time.time_ns()))
+            return
+        pace = monitor.pace
         self.store.write_state(self.index, EngineState(
             pid=os.getpid(), state=state, generation=self.generation,
-            stats=monitor.scheme_stats() if monitor is not None else (),
-            error=error, updated_ns=time.time_ns(),
-            ops=monitor.ops.name if monitor is not None else ""))
+            stats=monitor.scheme_stats(), error=error, updated_ns=time.time_ns(),
+            ops=monitor.ops.name, counted_only=monitor.counted_only, sample_us=pace.sample_us,
+            aggr_us=pace.aggr_us, busy_us=pace.busy_us, late_us=pace.late_us, widened=pace.widened))
 
     def monitor(self, kdamond: Kdamond) -> Monitor:
         """A started Monitor for the kdamond's context."""
@@ -72,16 +82,20 @@ class _Daemon:
         def after_aggregation(monitor: Monitor) -> None:
             publish_latest(directory, monitor.snapshots(), monitor.ops.name)
             now = time.monotonic_ns()
-            if now - self._published_ns >= _PUBLISH_EVERY_NS:
-                self._published_ns = now
+            widened = monitor.pace.widened
+            if now - self._published_ns >= _PUBLISH_EVERY_NS or widened != self._widened:
+                self._published_ns, self._widened = now, widened
                 self.publish("on", monitor)
 
         def before_terminate(_monitor: Monitor) -> None:
             self.wake.set()
 
+        stat_only = self.store.read_stat_only(self.index)
         monitor = Monitor(kdamond.contexts[0],
                           callbacks=Callbacks(after_aggregation=after_aggregation,
-                                              before_terminate=before_terminate))
+                                              before_terminate=before_terminate),
+                          stat_only=stat_only)
+        self.stat_only = stat_only
         monitor.start()
         return monitor
 
@@ -96,7 +110,7 @@ class _Daemon:
             monitor, current = self.monitor(wanted), wanted
         except (KdamonError, OSError) as failure:
             problem = f"tune failed, kept the previous configuration: {failure}"
-            self.store.write_config(self.index, current)
+            self.store.write_config(self.index, current, stat_only=self.stat_only)
             monitor = self.monitor(current)
         self.publish("on", monitor, problem)
         return monitor, current

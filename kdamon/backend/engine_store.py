@@ -4,6 +4,8 @@ Layout under ``<state_dir>/engine/<N>/``:
 
 * ``config.json``: the kdamond's configuration (kdamon's JSON format, one
   kdamond); ``kdamon tune`` replaces it, then sends SIGHUP;
+* ``options.json``: how the engine runs that configuration (``stat_only``:
+  only count the schemes whose action it cannot apply), written with it;
 * ``status.json``: written by the daemon (atomically) when it starts, after
   aggregations (at most twice a second), on every reload and when it ends;
 * ``latest.kdr``: the last aggregation's snapshots (a record file, replaced
@@ -19,7 +21,7 @@ import fcntl
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,10 @@ __all__ = ["EngineState", "EngineStore"]
 _STATS_FIELDS = tuple(a.name for a in attrs.fields(SchemeStats))
 
 
+def _int_tuple(values: Iterable[int]) -> tuple[int, ...]:
+    return tuple(values)
+
+
 @attrs.frozen
 class EngineState:
     """What an engine daemon last published about itself."""
@@ -46,6 +52,13 @@ class EngineState:
     error: str = ""
     updated_ns: int = 0
     ops: str = ""  # the operations set as it watches now, e.g. "vaddr/smaps+uffd"
+    counted_only: tuple[int, ...] = attrs.field(default=(), converter=_int_tuple)
+    """The schemes run as stat schemes: the engine cannot apply their action (stat_only)."""
+    sample_us: int = 0  # the intervals in use now (0: not started)
+    aggr_us: int = 0
+    busy_us: int = 0  # the engine's own work in a typical sample of the last aggregation
+    late_us: int = 0  # how late its wake-ups came then
+    widened: bool = False  # the intervals were widened for that work
 
     def to_json(self) -> str:
         data = attrs.asdict(self)
@@ -86,24 +99,21 @@ class EngineStore:
         finally:
             os.close(fd)
 
-    def create(self, kdamond: Kdamond) -> int:
+    def create(self, kdamond: Kdamond, *, stat_only: bool = False) -> int:
         """A new engine kdamond directory holding ``kdamond``; returns its index."""
         with self._locked():
             taken = set(self.indexes())
             index = next(i for i in range(len(taken) + 1) if i not in taken)
             self.dir(index).mkdir()
-            self.write_config(index, kdamond)
+            self.write_config(index, kdamond, stat_only=stat_only)
         return index
 
     def remove(self, index: int) -> None:
+        """Remove the directory and all in it (also what a killed kdamon left half-written)."""
         d = self.dir(index)
         try:
-            names = os.listdir(d)
-        except FileNotFoundError:
-            names = []
-        for name in names:  # the daemon's files, and a temporary one a killed daemon left
-            (d / name).unlink(missing_ok=True)
-        try:
+            for name in os.listdir(d):
+                (d / name).unlink(missing_ok=True)
             d.rmdir()
         except FileNotFoundError:
             pass
@@ -114,10 +124,24 @@ class EngineStore:
     def config_path(self, index: int) -> Path:
         return self.dir(index) / "config.json"
 
-    def write_config(self, index: int, kdamond: Kdamond) -> None:
+    def write_config(self, index: int, kdamond: Kdamond, *, stat_only: bool = False) -> None:
+        """Store the configuration, and whether the engine may only count the schemes
+        whose action it cannot apply (see :mod:`kdamon.engine.actions`)."""
         from kdamon.model.serial import dump_config  # cattrs: only when a config is stored
 
+        write_atomic(self.dir(index) / "options.json", json.dumps({"stat_only": stat_only}))
         write_atomic(self.config_path(index), dump_config(Config((kdamond,)), "json"))
+
+    def read_stat_only(self, index: int) -> bool:
+        """Whether the stored configuration runs with ``stat_only`` (False if not recorded)."""
+        try:
+            options = json.loads((self.dir(index) / "options.json").read_text())
+        except FileNotFoundError:
+            return False
+        except ValueError as error:
+            raise EngineError(f"{self.dir(index) / 'options.json'} is corrupt ({error}); "
+                              f"stop engine:{index} and start it again") from None
+        return bool(options.get("stat_only", False))
 
     def read_config(self, index: int) -> Kdamond:
         try:

@@ -216,7 +216,8 @@ def _frames_of(records: Iterator[Record], framer: Framer, warmup: int = 0) -> It
 class TraceWatch(Watch):
     """A kernel kdamond, through its ``damon_aggregated`` events."""
 
-    def __init__(self, host: Host, watched: Watched) -> None:
+    def __init__(self, host: Host, watched: Watched, *, buffer_size_kb: int = 8192,
+                 poll_s: float | None = None) -> None:
         from kdamon.kernel.tracefs import TraceSession
 
         super().__init__(watched)
@@ -224,11 +225,11 @@ class TraceWatch(Watch):
         if root is None:
             raise FeatureMissingError("watching a kernel kdamond reads DAMON's trace events, and no tracefs is "
                                       "mounted: mount it (mount -t tracefs nodev /sys/kernel/tracing)")
-        # Poll often enough that a view is at most a quarter of an aggregation late (and at least every 50 ms).
-        poll_s = min(0.05, watched.aggr_us / 4e6) if watched.aggr_us else 0.05
+        if poll_s is None:  # a view at most a quarter of an aggregation late (and polled at least every 50 ms)
+            poll_s = min(0.05, watched.aggr_us / 4e6) if watched.aggr_us else 0.05
         self.session = TraceSession(watched.pid, kdamond_idx=watched.id.index if watched.id.key.isdigit() else 0,
                                     sample_us=watched.sample_us, aggr_us=watched.aggr_us, root=root, io=host.io,
-                                    poll_s=poll_s)
+                                    poll_s=poll_s, buffer_size_kb=buffer_size_kb)
         self.session.open()
 
     def close(self) -> None:
@@ -277,11 +278,17 @@ def _alive(pid: int) -> Callable[[], bool]:
     return proc.exists
 
 
-def open_watch(host: Host, watched: Watched) -> Watch:
-    """The watch of a kdamond (enter it, or close it when done)."""
+def open_watch(host: Host, watched: Watched, *, buffer_size_kb: int = 8192, poll_s: float | None = None) -> Watch:
+    """The watch of a kdamond (enter it, or close it when done).
+
+    For a kernel kdamond, ``buffer_size_kb`` is the trace ring buffer per CPU
+    and ``poll_s`` how often it is read (default: often enough for a view at
+    most a quarter of an aggregation late); a watcher that needs no freshness
+    (the exporter) saves kernel memory and CPU with less of both.
+    """
     if watched.id.backend == "engine":
-        return EngineWatch(host, watched)
-    return TraceWatch(host, watched)
+        return EngineWatch(host, watched, poll_s=poll_s if poll_s is not None else 0.02)
+    return TraceWatch(host, watched, buffer_size_kb=buffer_size_kb, poll_s=poll_s)
 
 
 def find_watched(host: Host, kid: KdamondId) -> Watched:
@@ -318,11 +325,13 @@ class StreamWatch(Watch):
     that the regions have adapted.
     """
 
-    def __init__(self, host: Host, kdamond: Kdamond, prefer: str = "auto", *, warmup: int = 0) -> None:
+    def __init__(self, host: Host, kdamond: Kdamond, prefer: str = "auto", *, warmup: int = 0,
+                 engine_stat_only: bool = False) -> None:
         from kdamon.backend.choose import choose_backend
         from kdamon.backend.types import MonitorRequest
 
-        backend, self.reason = choose_backend(MonitorRequest(kdamond, stream=True), prefer, host=host)
+        request = MonitorRequest(kdamond, stream=True, engine_stat_only=engine_stat_only)
+        backend, self.reason = choose_backend(request, prefer, host=host)
         self.backend = backend
         self.kdamond = kdamond
         self.warmup = warmup

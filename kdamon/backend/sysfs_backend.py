@@ -31,6 +31,7 @@ class KernelDriver(Protocol):
     def state(self, index: int) -> str: ...
     def view(self, index: int) -> KdamondView: ...
     def claim(self, index: int) -> Claim: ...
+    def interrupted(self, index: int) -> bool: ...
     def read(self, index: int) -> Kdamond: ...
     def scheme_stats(self, index: int) -> list[SchemeStats]: ...
     def launch(self, kdamond: Kdamond) -> tuple[int, int]: ...
@@ -61,8 +62,12 @@ class _KernelBackend(abc.ABC):
         return KdamondId(self.name, str(index)), pid
 
     def stop(self, kid: KdamondId) -> None:
-        """Stop the kdamond and unconfigure its directory, so that it is free again."""
+        """Stop the kdamond and unconfigure its directory, so that it is free again.
+
+        A directory that is free already (a repeated stop) needs nothing."""
         index = self._index(kid)
+        if index < self.driver.nr_kdamonds() and self.driver.claim(index) is Claim.FREE:
+            return
         self.driver.stop(index)
         self.driver.release(index)
 
@@ -97,9 +102,11 @@ class _KernelBackend(abc.ABC):
         kid = KdamondId(self.name, str(index))
         view = self.driver.view(index)
         owner = _OWNERS[self.driver.claim(index)]
-        if not view.configured:
-            return KdamondStatus(kid, owner, view.running, view.pid, note="not configured")
         notes = []
+        if owner == "kdamon" and self.driver.interrupted(index):
+            notes.append(f"a kdamon process was killed while writing it: `kdamon stop {kid}` removes it")
+        if not view.configured:
+            return KdamondStatus(kid, owner, view.running, view.pid, note="; ".join([*notes, "not configured"]))
         kdamond: Kdamond | None = None
         try:
             kdamond = self.driver.read(index)
@@ -154,6 +161,10 @@ class SysfsBackend(_KernelBackend):
 
     def tune(self, kid: KdamondId, kdamond: Kdamond) -> None:
         self.sysfs.commit(self._index(kid), kdamond)
+
+    def tune_goals(self, kid: KdamondId, kdamond: Kdamond) -> None:
+        """Commit only the schemes' quota goals of ``kdamond`` (``commit_schemes_quota_goals``)."""
+        self.sysfs.commit_goals(self._index(kid), kdamond)
 
     def refresh(self, kid: KdamondId) -> Refreshed:
         index = self._index(kid)

@@ -104,11 +104,14 @@ class KdamondStatus:
 
 @attrs.frozen
 class MonitorRequest:
-    """What a command needs from a backend: a kdamond to run, and whether its
-    snapshots must be streamed (``kdamon record``)."""
+    """What a command needs from a backend: a kdamond to run, whether its
+    snapshots must be streamed (``kdamon record``), and whether kdamon's engine,
+    if it runs the kdamond, may only count the schemes whose action it cannot
+    apply (``--engine-stat-only``; refused otherwise)."""
 
     kdamond: Kdamond
     stream: bool = False
+    engine_stat_only: bool = False
 
     @property
     def ops(self) -> str:

@@ -36,6 +36,13 @@ def _pytest_args(suite: bool) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from kdamon.distribution import require_extra
+    from kdamon.errors import MissingExtraError
+
+    try:
+        require_extra("check", "kdamon's checks")
+    except MissingExtraError as err:
+        raise SystemExit(f"kdamon.check.guest: {err}") from None
     import pytest
 
     from kdamon.check.emit import ResultEmitter

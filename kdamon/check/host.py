@@ -22,7 +22,8 @@ from kdamon.check.results import (
     Status,
     parse_console,
 )
-from kdamon.errors import GuestCrash, GuestError, GuestTimeout
+from kdamon.distribution import require_extra
+from kdamon.errors import GuestCrash, GuestError, GuestTimeout, MissingExtraError
 
 __all__ = ["GUEST_COMMAND", "check_kernel", "default_cpus", "run_nodes_in_guest"]
 
@@ -70,9 +71,14 @@ def _boot(
     cmdline: Sequence[str] = (),
     cpus: int | None = None,
 ) -> tuple[ConsoleResults, GuestCrash | GuestTimeout | None, str, float, int | None]:
-    """Run ``command`` in a guest; ``(console results, crash or timeout, accel, seconds, exit code)``."""
+    """Run ``command`` in a guest; ``(console results, crash or timeout, accel, seconds, exit code)``.
+
+    The guest runs pytest with the host's packages: without the ``check``
+    extra installed, MissingExtraError says so before anything boots.
+    """
     from kdamon.vm import run
 
+    require_extra("check", "running kdamon's checks in a guest")
     if cpus is None:
         cpus = default_cpus(kernel, progress)
     collect = _Collector(output)
@@ -176,7 +182,7 @@ def run_nodes_in_guest(nodes: Mapping[str, str], *, rootdir: Path, kernel: str, 
         console, stopped, _accel, _elapsed, exit_code = _boot(
             command, kernel=kernel, share=[rootdir], timeout=timeout, output=None, progress=None
         )
-    except GuestError as err:
+    except (GuestError, MissingExtraError) as err:
         return {i: CheckResult(i, i, Status.ERROR, f"the guest could not run the tests: {err}") for i in nodes}
     if stopped is not None:
         why = f"the guest stopped before this test's result: {stopped}"

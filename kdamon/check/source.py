@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TextIO
 
 from kdamon.errors import GuestError
+from kdamon.userfiles import require_dir
 
 __all__ = ["FRAGMENT_RECIPE", "RENAMED", "TreeBuild", "adjust_fragment", "build_tree", "check_tree", "declared_symbols"]
 
@@ -72,6 +73,7 @@ def _tree_version(tree: Path) -> str:
 
 def check_tree(tree: Path) -> Path:
     """``tree`` resolved, once it is known to be a Linux tree with DAMON."""
+    require_dir(tree)
     tree = tree.resolve()
     if not (tree / "Makefile").is_file() or not (tree / "mm").is_dir():
         raise GuestError(f"--source {tree}: not a Linux source tree (no Makefile and mm/ at its top)")

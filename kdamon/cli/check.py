@@ -132,7 +132,11 @@ def _check(args: argparse.Namespace) -> int:
     from kdamon.check.compare import compare
     from kdamon.check.render import comparison_table, results_table
     from kdamon.check.report import to_json, to_junit
+    from kdamon.userfiles import ensure_writable, write_replacing
 
+    for out in (args.junit, args.json):
+        if out is not None:
+            ensure_writable(out)  # before the guests run, not after
     width = shutil.get_terminal_size((120, 24)).columns
     reports = []
     for kernel in _kernels(args):
@@ -145,9 +149,9 @@ def _check(args: argparse.Namespace) -> int:
         print(comparison_table(comparison, width=width))
         print()
     if args.junit is not None:
-        args.junit.write_text(to_junit(reports))
+        write_replacing(args.junit, to_junit(reports))
         _say(f"JUnit XML written to {args.junit}")
     if args.json is not None:
-        args.json.write_text(json.dumps(to_json(reports, comparisons), indent=1) + "\n")
+        write_replacing(args.json, json.dumps(to_json(reports, comparisons), indent=1) + "\n")
         _say(f"JSON written to {args.json}")
     return 0 if all(r.ok for r in reports) else 1

@@ -40,6 +40,10 @@ def register(sub: Any) -> None:
     tune.add_argument("id", help="a kdamond id from `kdamon status`")
     tune.add_argument("config", nargs="?", type=Path, help="a configuration file with one kdamond")
     tune.add_argument("--format", choices=("auto", "kdamon", "damo"), default="auto")
+    tune.add_argument("--goals-only", action="store_true",
+                      help="commit only the schemes' quota goals (e.g. a user_input goal's current value): "
+                           "the kernel's commit_schemes_quota_goals (6.8+), which leaves monitoring and "
+                           "regions undisturbed; give one --scheme per running scheme")
     add_kdamond_options(tune)
     tune.set_defaults(handler=_tune)
 
@@ -59,10 +63,12 @@ def load_any_config(path: Path, fmt: str) -> Config:
         return load_config_file(path)
     import json
 
+    from kdamon.userfiles import reading
+
+    with reading(path):
+        data = path.read_bytes()
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise ConfigError("<document>", f"cannot read {path}: {error.strerror}") from None
+        document = json.loads(data)
     except ValueError as error:
         raise ConfigError("<document>", f"{path} is not valid JSON: {error}") from None
     if fmt == "damo" or looks_like_damo(document):
@@ -109,7 +115,8 @@ def _start(args: argparse.Namespace) -> int:
         kdamonds = (build_kdamond(args, pids=(child.pid,) if child else ()),)
     try:
         for kdamond in kdamonds:
-            backend, reason = choose_backend(MonitorRequest(kdamond), args.backend, host=host)
+            request = MonitorRequest(kdamond, engine_stat_only=args.engine_stat_only)
+            backend, reason = choose_backend(request, args.backend, host=host)
             kid, pid = backend.start(kdamond)
             where = f" (pid {pid})" if pid else ""
             common.say(f"started {kid}{where} on {reason}")
@@ -144,7 +151,7 @@ def _tune(args: argparse.Namespace) -> int:
 
     host = common.make_host()
     kid = KdamondId.parse(args.id)
-    backend = backend_of(kid, host)
+    backend = backend_of(kid, host, engine_stat_only=args.engine_stat_only)
     if args.config is not None:
         if kdamond_options_given(args):
             raise ConfigError("CONFIG", "give either a configuration file or options, not both")
@@ -158,6 +165,15 @@ def _tune(args: argparse.Namespace) -> int:
     else:
         raise ConfigError("options", "nothing to tune: give a configuration file or options such as "
                                      "--aggr 200ms or --scheme ...")
+    if args.goals_only:
+        from kdamon.backend.sysfs_backend import SysfsBackend
+
+        if not isinstance(backend, SysfsBackend):
+            raise ConfigError("--goals-only", f"{kid}: only kernel DAMON's sysfs interface commits quota goals "
+                                              "alone; tune it without --goals-only")
+        backend.tune_goals(kid, kdamond)
+        common.say(f"committed the quota goals to {kid}")
+        return 0
     backend.tune(kid, kdamond)
     common.say(f"committed the new parameters to {kid}")
     return 0

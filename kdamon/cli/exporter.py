@@ -4,50 +4,70 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
+
+from kdamon.cli.view_options import add_temperature_options
 
 
 def register(sub: Any) -> None:
     parser = sub.add_parser(
         "exporter",
         help="serve Prometheus metrics of every kdamond and DAMON module (read-only)",
-        description="Serve /metrics for Prometheus: each kdamond's state, intervals, targets, "
-        "scheme stats and, from its last tried regions, working-set, hot and cold bytes; "
-        "DAMON_STAT's bandwidth and idle-time percentiles. Never writes to DAMON: stats are "
-        "as fresh as the kdamond's owner (or its refresh_ms, 6.17+) keeps them.",
+        description="Serve /metrics for Prometheus: each kdamond's state, intervals, targets and scheme "
+        "stats; for every running kdamond (kdamon's, other tools', DAMON_STAT's) the hot, warm and cold "
+        "bytes, temperature and recency histograms and idle-time percentiles of its latest aggregation, "
+        "read from DAMON's trace events in tracefs instances of its own; DAMON_STAT's bandwidth and "
+        "idle-time percentiles. Never writes to DAMON's sysfs, debugfs or module parameters.",
     )
     parser.add_argument("--port", type=int, default=None, help="TCP port (default 9795; 0 picks a free one)")
     parser.add_argument("--address", default=None, help="address to listen on (default 127.0.0.1)")
-    parser.add_argument("--hot-percent", type=int, default=50,
-                        help="a region is hot when accessed in this share of its samples (default 50)")
-    parser.add_argument("--cold-idle", default="1s", help="a region is cold when idle this long (default 1s)")
-    parser.add_argument("--sysfs-root", type=Path, default=None, help=argparse.SUPPRESS)
-    parser.add_argument("--module-root", type=Path, default=None, help=argparse.SUPPRESS)
+    add_temperature_options(parser)
+    parser.add_argument("--no-trace", action="store_true",
+                        help="do not read DAMON's trace events (hosts without tracefs): no hot/warm/cold "
+                             "metrics for kernel kdamonds, only for kdamon's engine kdamonds")
+    parser.add_argument("--print-file", metavar="KIND",
+                        help="print a shipped file and exit: dashboard (Grafana, JSON), rules (Prometheus "
+                             "alert rules, YAML) or unit (the hardened systemd unit)")
     parser.set_defaults(handler=_exporter)
 
 
 def _exporter(args: argparse.Namespace) -> int:
+    import signal
     import threading
 
-    from kdamon.errors import ConfigError
-    from kdamon.exporter import DEFAULT_ADDRESS, DEFAULT_PORT, DamonCollector, Temperature, serve
-    from kdamon.kernel.modules import DamonModules
-    from kdamon.kernel.sysfs import DEFAULT_ROOT, SysfsDriver
-    from kdamon.model.units import parse_duration_us
+    from kdamon.cli import common
+    from kdamon.cli.view_options import temperature_of
+    from kdamon.exporter import DEFAULT_ADDRESS, DEFAULT_PORT, AccessWatches, DamonCollector, serve
 
-    if not 0 < args.hot_percent <= 100:
-        raise ConfigError("--hot-percent", f"must be between 1 and 100, got {args.hot_percent}")
-    temperature = Temperature(hot_permil=args.hot_percent * 10,
-                              cold_idle_us=parse_duration_us(args.cold_idle, "--cold-idle"))
-    driver = SysfsDriver(args.sysfs_root or DEFAULT_ROOT)
-    modules = DamonModules(args.module_root) if args.module_root else DamonModules()
-    exporter = serve(DamonCollector(driver, modules, temperature),
-                     args.address or DEFAULT_ADDRESS,
-                     DEFAULT_PORT if args.port is None else args.port)
-    print(f"kdamon exporter: serving {exporter.url}", file=sys.stderr, flush=True)
+    if args.print_file is not None:
+        from kdamon.errors import ConfigError
+        from kdamon.exporter.shipped import SHIPPED, shipped_file
+
+        if args.print_file not in SHIPPED:
+            raise ConfigError("--print-file", f"no shipped file {args.print_file!r}: use one of {', '.join(SHIPPED)}")
+        sys.stdout.write(shipped_file(args.print_file).read_text())
+        return 0
+
+    def report(line: str) -> None:
+        print(f"kdamon exporter: {line}", file=sys.stderr, flush=True)
+
+    temperature = temperature_of(args)
+    host = common.make_host()
+    access = AccessWatches(host, temperature, trace=not args.no_trace, report=report)
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda _signum, _frame: stop.set())  # systemd stops services so
     try:
-        threading.Event().wait()
+        if args.no_trace:
+            report("--no-trace: no hot/warm/cold metrics for kernel kdamonds")
+        access.start()
+        exporter = serve(DamonCollector(host, temperature, access=access), args.address or DEFAULT_ADDRESS,
+                         DEFAULT_PORT if args.port is None else args.port)
+        report(f"serving {exporter.url}")
+        try:
+            stop.wait()
+        finally:
+            exporter.shutdown()
     finally:
-        exporter.shutdown()
+        access.close()
+        signal.signal(signal.SIGTERM, previous)
     return 0

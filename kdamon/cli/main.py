@@ -9,10 +9,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from collections.abc import Sequence
+from typing import TextIO
 
 from kdamon import __version__
-from kdamon.errors import KdamonError
+from kdamon.errors import ConfigError, KdamonError, KdamonWarning
 
 # Each command's module; a module's register(subparsers) adds its commands with a `handler` default.
 COMMANDS = {
@@ -32,11 +34,30 @@ COMMANDS = {
 }
 
 
+EXIT_CODES = """exit codes:
+  0    success
+  1    a runtime failure: the kernel, a process or a file refused (errors read
+       "kdamon: error: PATH: REASON" for a file), or a check failed
+  2    a usage error: an unknown option, a missing or bad argument or value
+  130  interrupted (Ctrl-C)
+  141  standard output was closed early (`kdamon status | head`)"""
+
+
+def os_error_text(err: OSError) -> str:
+    """``PATH: REASON`` (``PATH -> PATH2: REASON`` for a rename), or the reason alone."""
+    reason = err.strerror or str(err)
+    if err.filename is None:
+        return reason
+    where = str(err.filename) if err.filename2 is None else f"{err.filename} -> {err.filename2}"
+    return f"{where}: {reason}"
+
+
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The parser; with ``argv`` naming a command, only that command's module is imported."""
     import importlib
 
-    parser = argparse.ArgumentParser(prog="kdamon", description="Drive Linux DAMON, or monitor with kdamon's own engine.")
+    parser = argparse.ArgumentParser(prog="kdamon", description="Drive Linux DAMON, or monitor with kdamon's own engine.",
+                                     epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"kdamon {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
@@ -47,14 +68,26 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: TextIO | None = None, line: str | None = None) -> None:
+    """kdamon's warnings as ``kdamon: MESSAGE`` lines; any other as Python shows it."""
+    if issubclass(category, KdamonWarning):
+        text = f"kdamon: {message}\n"
+    else:
+        text = warnings.formatwarning(message, category, filename, lineno, line)
+    (file or sys.stderr).write(text)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     args = build_parser(args_list).parse_args(args_list)
+    warnings.showwarning = _show_warning
+    warnings.simplefilter("always", KdamonWarning)  # each is given once where it applies
     try:
         code: int = args.handler(args)
     except KdamonError as err:
         print(f"kdamon: error: {err}", file=sys.stderr)
-        return 2
+        return 2 if isinstance(err, ConfigError) else 1
     except KeyboardInterrupt:
         print("kdamon: interrupted", file=sys.stderr)
         return 130
@@ -63,6 +96,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 141
+    except OSError as err:  # a user's path or permissions: no traceback
+        print(f"kdamon: error: {os_error_text(err)}", file=sys.stderr)
+        return 1
     return code
 
 

@@ -36,7 +36,8 @@ def register(sub: Any) -> None:
                     "The operations update interval defaults to 1s here, so that memory the target maps later "
                     "is monitored soon.")
     record.add_argument("-o", "--output", type=Path, default=Path("kdamon.kdr"),
-                        help="record file (default kdamon.kdr; replaced if it exists)")
+                        help="record file (default kdamon.kdr); an existing one is replaced once the first "
+                             "snapshot is in, and left as it was if recording fails before")
     record.add_argument("--duration", metavar="DURATION", help="stop after this long (30s, 5m; plain numbers "
                                                                 "are seconds)")
     record.add_argument("--pid", "--target-pid", type=int, action="append", metavar="PID",
@@ -139,13 +140,16 @@ def _record(args: argparse.Namespace) -> int:
     from kdamon.backend.live import StreamWatch, Watch, find_watched, open_watch
     from kdamon.backend.process import launch, pid_alive, terminate
     from kdamon.backend.types import KdamondId
+    from kdamon.errors import KdamonError
     from kdamon.model import parse_seconds_us
     from kdamon.records.types import RecordMeta
     from kdamon.records.writer import RecordWriter
+    from kdamon.userfiles import ensure_writable
 
     cmd = common.strip_dashes(list(args.cmd))
     _check_sources(args, cmd)
     duration_us = parse_seconds_us(args.duration, "--duration") if args.duration is not None else None
+    ensure_writable(args.output)
     host = common.make_host()
     if args.ready_file is not None:
         args.ready_file.unlink(missing_ok=True)
@@ -165,7 +169,7 @@ def _record(args: argparse.Namespace) -> int:
                                                         for what in watch.watched.targets)
         else:
             kdamond = build_kdamond(args, pids=pids)
-            watch = StreamWatch(host, kdamond, args.backend)
+            watch = StreamWatch(host, kdamond, args.backend, engine_stat_only=args.engine_stat_only)
             what = f"pid {', '.join(map(str, pids))}" if pids else "physical memory"
             common.say(f"recording {what} with {watch.reason}")
             regions = kdamond.contexts[0].targets[0].regions if not pids else ()
@@ -198,8 +202,12 @@ def _record(args: argparse.Namespace) -> int:
                 for snapshot in frame.snapshots:
                     writer.append(snapshot)
                 progress.update(writer.nr_snapshots, writer.nr_applies)
-        if not done():
-            progress.reason = "the kdamond ended" + (": its targets exited" if pids else "")
+            if not done():
+                progress.reason = "the kdamond ended" + (": its targets exited" if pids else "")
+            if not writer.nr_snapshots:
+                writer.discard()
+                raise KdamonError(f"no snapshot was recorded ({progress.reason}); {args.output} was left as "
+                                  "it was. Record for longer than one aggregation interval (--aggr)")
         progress.finish()
     finally:
         stop.restore()

@@ -145,7 +145,10 @@ def _clip(snapshots: list[Snapshot], text: str) -> list[Snapshot]:
 
 def _heatmap(args: argparse.Namespace) -> int:
     from kdamon.report.heatmap import write_heatmap, write_heatmap_png
+    from kdamon.userfiles import ensure_writable
 
+    if args.png is not None:
+        ensure_writable(args.png)
     source = _open(args)
     snapshots = list(source.snapshots())
     _warn_truncated(source)

@@ -10,7 +10,6 @@ A scheme is ``KEY=VALUE`` pairs separated by commas, e.g.::
 ``nr_accesses=MIN-MAX``   accesses per aggregation: a count of sampling intervals, or a
                           percentage of the maximum (``0%-10%``)
 ``age=MIN-MAX``           age: a count of aggregation intervals, or a duration (``5s``)
-                          divided by the aggregation interval
 ``apply_interval=DUR``    how often the scheme is applied (default: every aggregation)
 ``quota_time=DUR``        time quota per reset interval (milliseconds or more)
 ``quota_size=SIZE``       size quota per reset interval
@@ -18,7 +17,17 @@ A scheme is ``KEY=VALUE`` pairs separated by commas, e.g.::
 ``quota_weights=S:A:G``   prioritisation weights of size, access rate and age (permil or %)
 ``wmarks=M:INT:H:MID:L``  watermarks: metric (``free_mem_rate``), check interval, high,
                           mid and low thresholds (permil or %)
+``quota_goal=METRIC:TARGET[:NID|MEMCG]``
+                          a quota auto-tuning goal (repeatable): the quota grows or shrinks
+                          to drive METRIC (``some_mem_psi_us``, ``node_mem_used_bp``,
+                          ``user_input``, ...) to TARGET (a duration for ``_us`` metrics, a
+                          ratio like ``70%`` for ``_bp`` ones); the node id for ``node_*``
+                          metrics, and the memory cgroup path for ``node_memcg_*`` ones
+                          (``node_memcg_used_bp:30%:0:/workload``); ``user_input:TARGET:CURRENT``
+                          takes the value you measured (``kdamon tune --goals-only`` updates it)
+``quota_goal_tuner=NAME`` how the quota follows its goals: ``consist`` or ``temporal`` (7.1+)
 ``target_nid=N``          the destination NUMA node of ``migrate_hot``/``migrate_cold``
+``dest=NID:WEIGHT``       a migration destination and its share (repeatable; 6.17+)
 ``filter=[allow|reject:][!]TYPE[:ARG]``
                           a filter (repeatable): ``reject:anon``, ``allow:!young``,
                           ``reject:memcg:/workload``, ``reject:addr:0x1000-0x2000``,
@@ -27,11 +36,12 @@ A scheme is ``KEY=VALUE`` pairs separated by commas, e.g.::
 ========================  ==============================================================
 
 Any range bound may be ``min`` or ``max``; omitted ranges match everything.
+Percentages and durations become the counts inside the range (a lower bound
+rounds up, an upper one down; see :mod:`kdamon.model.bounds`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -39,73 +49,30 @@ import attrs
 from kdamon.errors import ConfigError
 from kdamon.model import (
     ACTIONS,
-    UINT_MAX,
-    ULONG_MAX,
-    AccessPattern,
+    Dest,
     Filter,
     Intervals,
+    PatternBounds,
     Quota,
+    QuotaGoal,
     QuotaWeights,
     Scheme,
     Watermarks,
+    parse_address,
+    parse_bounds,
+    parse_count,
     parse_duration_ms,
-    parse_access_bound,
     parse_duration_us,
+    parse_ratio_bp,
     parse_ratio_permil,
     parse_size,
 )
 
 __all__ = ["SchemeSpec", "parse_scheme"]
 
-_Resolver = Callable[[Intervals], int]
 _KEYS = ("action", "sz", "nr_accesses", "age", "apply_interval", "quota_time", "quota_size", "quota_reset",
-         "quota_weights", "wmarks", "target_nid", "filter")
-
-
-def _bound(text: str, high: int, parse: Callable[[str], _Resolver]) -> _Resolver:
-    text = text.strip()
-    if text == "min":
-        return lambda _iv: 0
-    if text == "max":
-        return lambda _iv: high
-    return parse(text)
-
-
-def _range(value: str, field: str, high: int, parse: Callable[[str], _Resolver]) -> tuple[_Resolver, _Resolver]:
-    low_text, sep, high_text = value.partition("-")
-    if not sep:
-        raise ConfigError(field, f"expected MIN-MAX, got {value!r}")
-    return _bound(low_text, high, parse), _bound(high_text, high, parse)
-
-
-def _size(field: str) -> Callable[[str], _Resolver]:
-    def parse(text: str) -> _Resolver:
-        size = parse_size(text, field)
-        return lambda _iv: size
-    return parse
-
-
-def _accesses(field: str) -> Callable[[str], _Resolver]:
-    def parse(text: str) -> _Resolver:
-        bound = parse_access_bound(text, field)
-        return lambda iv: bound.resolve(iv.max_nr_accesses)
-    return parse
-
-
-def _age(field: str) -> Callable[[str], _Resolver]:
-    def parse(text: str) -> _Resolver:
-        if text.isdigit():
-            count = int(text)
-            return lambda _iv: count
-        us = parse_duration_us(text, field)
-        return lambda iv: us // max(iv.aggr_us, 1)
-    return parse
-
-
-def _count(text: str, field: str) -> int:
-    if not text.isdigit():
-        raise ConfigError(field, f"expected a whole number, got {text!r}")
-    return int(text)
+         "quota_weights", "quota_goal", "quota_goal_tuner", "wmarks", "target_nid", "dest", "filter")
+_REPEATABLE = ("filter", "quota_goal", "dest")
 
 
 def _parts(value: str, field: str, count: int, example: str) -> list[str]:
@@ -127,9 +94,9 @@ def _filter(value: str) -> Filter:
         fields["memcg_path"] = arg
     elif kind == "addr":
         start, _, end = arg.partition("-")
-        fields["addr_start"], fields["addr_end"] = (_address(start, field), _address(end, field))
+        fields["addr_start"], fields["addr_end"] = parse_address(start, field), parse_address(end, field)
     elif kind == "target":
-        fields["target_idx"] = _count(arg, field)
+        fields["target_idx"] = parse_count(arg, field)
     elif kind == "hugepage_size":
         low, _, high = arg.partition("-")
         fields["min"], fields["max"] = parse_size(low, field), parse_size(high, field)
@@ -141,13 +108,6 @@ def _filter(value: str) -> Filter:
         raise ConfigError(field, f"{value!r}: {error}") from None
 
 
-def _address(text: str, field: str) -> int:
-    try:
-        return int(text, 0)
-    except ValueError:
-        return parse_size(text, field)
-
-
 @attrs.frozen
 class SchemeSpec:
     """A parsed ``--scheme``; ``resolve`` turns it into a Scheme once the
@@ -155,18 +115,12 @@ class SchemeSpec:
 
     text: str
     action: str
-    sz: tuple[_Resolver, _Resolver] | None
-    nr_accesses: tuple[_Resolver, _Resolver] | None
-    age: tuple[_Resolver, _Resolver] | None
+    pattern: PatternBounds
     scheme: Scheme  # every field that needs no intervals
 
     def resolve(self, intervals: Intervals) -> Scheme:
-        pattern: dict[str, int] = {}
-        for name, bounds in (("sz", self.sz), ("nr_accesses", self.nr_accesses), ("age", self.age)):
-            if bounds is not None:
-                pattern[f"{name}_min"], pattern[f"{name}_max"] = (b(intervals) for b in bounds)
         try:
-            return attrs.evolve(self.scheme, access_pattern=AccessPattern(**pattern))
+            return attrs.evolve(self.scheme, access_pattern=self.pattern.resolve(intervals))
         except ConfigError as error:
             raise ConfigError("--scheme", f"{self.text!r}: {error}") from None
 
@@ -174,13 +128,13 @@ class SchemeSpec:
 def parse_scheme(text: str) -> SchemeSpec:
     """Parse one ``--scheme`` value (see the module docstring)."""
     values: dict[str, str] = {}
-    filters: list[Filter] = []
+    repeated: dict[str, list[str]] = {key: [] for key in _REPEATABLE}
     for item in filter(None, (part.strip() for part in text.split(","))):
         key, sep, value = item.partition("=")
         if not sep or key not in _KEYS:
             raise ConfigError("--scheme", f"{item!r} in {text!r}: use KEY=VALUE with KEY among {', '.join(_KEYS)}")
-        if key == "filter":
-            filters.append(_filter(value))
+        if key in repeated:
+            repeated[key].append(value)
         elif key in values:
             raise ConfigError("--scheme", f"{key} is given twice in {text!r}")
         else:
@@ -193,21 +147,53 @@ def parse_scheme(text: str) -> SchemeSpec:
             action=action,
             apply_interval_us=parse_duration_us(values.get("apply_interval", 0), "apply_interval"),
             target_nid=int(values.get("target_nid", -1)),
-            quota=_quota(values),
+            quota=_quota(values, repeated["quota_goal"]),
             watermarks=_watermarks(values.get("wmarks")),
-            filters=tuple(filters),
+            filters=tuple(_filter(value) for value in repeated["filter"]),
+            dests=tuple(_dest(value) for value in repeated["dest"]),
         )
     except (ConfigError, ValueError) as error:
         raise ConfigError("--scheme", f"{text!r}: {error}") from None
 
-    def bounds(key: str, high: int, parse: Callable[[str], Callable[[str], _Resolver]]) -> tuple[_Resolver, _Resolver] | None:
-        return _range(values[key], key, high, parse(key)) if key in values else None
+    try:
+        pattern = PatternBounds(**{key: parse_bounds(values[key], key, key)
+                                   for key in ("sz", "nr_accesses", "age") if key in values})
+    except ConfigError as error:
+        raise ConfigError("--scheme", f"{text!r}: {error}") from None
+    return SchemeSpec(text, action, pattern, scheme)
 
-    return SchemeSpec(text, action, bounds("sz", ULONG_MAX, _size), bounds("nr_accesses", UINT_MAX, _accesses),
-                      bounds("age", UINT_MAX, _age), scheme)
+
+def _goal(value: str) -> QuotaGoal:
+    """``METRIC:TARGET[:NID]``; ``node_memcg_*``: ``METRIC:TARGET:NID:MEMCG``; ``user_input:TARGET[:CURRENT]``."""
+    metric, _, rest = value.partition(":")
+    target, _, where = rest.partition(":")
+    if not target:
+        raise ConfigError("quota_goal", f"expected METRIC:TARGET[:NID|MEMCG], got {value!r}")
+    if metric.endswith("_us"):
+        target_value = parse_duration_us(target, "quota_goal")
+    elif metric.endswith("_bp"):
+        target_value = parse_ratio_bp(target, "quota_goal")
+    else:
+        target_value = parse_count(target, "quota_goal")
+    fields: dict[str, Any] = {"metric": metric, "target_value": target_value}
+    if metric.startswith("node_memcg_"):
+        nid, _, path = where.partition(":")
+        fields["nid"], fields["path"] = parse_count(nid, "quota_goal"), path
+    elif metric.startswith("node_"):
+        fields["nid"] = parse_count(where or "0", "quota_goal")
+    elif metric == "user_input":
+        fields["current_value"] = parse_count(where or "0", "quota_goal")  # what the user measured, updated by tune
+    elif where:
+        raise ConfigError("quota_goal", f"{metric} takes no node or cgroup, got {value!r}")
+    return QuotaGoal(**fields)
 
 
-def _quota(values: dict[str, str]) -> Quota:
+def _dest(value: str) -> Dest:
+    nid, weight = _parts(value, "dest", 2, "NID:WEIGHT")
+    return Dest(parse_count(nid, "dest"), parse_count(weight, "dest"))
+
+
+def _quota(values: dict[str, str], goals: list[str]) -> Quota:
     weights = QuotaWeights()
     if "quota_weights" in values:
         sz, acc, age = _parts(values["quota_weights"], "quota_weights", 3, "SIZE:ACCESSES:AGE weights")
@@ -217,6 +203,8 @@ def _quota(values: dict[str, str]) -> Quota:
         bytes=parse_size(values.get("quota_size", 0), "quota_size"),
         reset_interval_ms=parse_duration_ms(values.get("quota_reset", 0), "quota_reset"),
         weights=weights,
+        goals=tuple(_goal(value) for value in goals),
+        goal_tuner=values.get("quota_goal_tuner"),
     )
 
 

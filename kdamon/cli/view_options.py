@@ -9,7 +9,7 @@ if TYPE_CHECKING:
     from kdamon.model.access import Temperature
     from kdamon.report.access import RegionFilter
 
-__all__ = ["add_view_options", "region_filter_of", "temperature_of"]
+__all__ = ["add_temperature_options", "add_view_options", "region_filter_of", "temperature_of"]
 
 
 def add_view_options(parser: argparse.ArgumentParser) -> None:
@@ -23,7 +23,12 @@ def add_view_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--age", metavar="MIN-MAX", help="only regions this old, e.g. 10s-max (plain numbers are seconds)")
     group.add_argument("--min-size", metavar="SIZE", help="only regions at least this big, e.g. 2M")
     group.add_argument("--sort", choices=SORTS, default="address", help="region order (default address)")
-    group.add_argument("--hot", default="50%", metavar="PERCENT",
+    add_temperature_options(group)
+
+
+def add_temperature_options(group: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """``--hot`` and ``--cold-idle``: what counts as hot and cold (see ``kdamon.model.access``)."""
+    group.add_argument("--hot", "--hot-percent", dest="hot", default="50%", metavar="PERCENT",
                        help="hot: accessed in at least this share of the samples (default 50%%)")
     group.add_argument("--cold-idle", default="1s", metavar="DURATION",
                        help="cold: not accessed for at least this long (default 1s)")

@@ -46,7 +46,7 @@ def register(sub: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from kdamon.errors import GuestError
+    from kdamon.errors import ConfigError
     from kdamon.vm import run
 
     cmd = list(args.cmd)
@@ -56,7 +56,7 @@ def _run(args: argparse.Namespace) -> int:
     for item in args.env:
         key, sep, value = item.partition("=")
         if not sep:
-            raise GuestError(f"--env {item!r}: use KEY=VALUE")
+            raise ConfigError("--env", f"{item!r}: use KEY=VALUE")
         env[key] = value
 
     def say(msg: str) -> None:

@@ -79,6 +79,9 @@ class MonitorContext:
     next_intervals_tune_sis: int = 0
     last_split_nr_regions: int = 0
     """The count the previous split saw (a static shared by all contexts in the kernel)."""
+    min_sample_us: int = 0
+    """The shortest sampling interval the engine's own work allows, when longer than the
+    wanted one (see :mod:`kdamon.engine.pacing`); interval auto-tuning stays above it."""
 
     @classmethod
     def create(cls, config: Context, clock: Clock, rng: np.random.Generator,

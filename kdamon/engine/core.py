@@ -21,28 +21,37 @@ Deliberate differences from 6.12:
   reads are the ``damon_aggregated`` trace's view (the kernel calls it
   before the schemes); ``ops.reset_aggregated`` runs before the split;
 * the split's "previous region count" is per monitor, not one static shared
-  by every context.
+  by every context;
+* samples are paced on the clock: the engine's own work is deducted from the
+  sleep, and intervals it cannot keep are widened (:mod:`kdamon.engine.pacing`);
+  snapshots carry the intervals really used;
+* schemes whose action the operations set cannot apply are refused, or
+  counted as ``stat`` with ``stat_only=True`` (:mod:`kdamon.engine.actions`).
 """
 
 from __future__ import annotations
 
 import threading
+import warnings
 from collections.abc import Callable
 
 import attrs
 import numpy as np
 
+from kdamon.engine.actions import counted_only, stat_only_schemes
 from kdamon.engine.clock import Clock, RealClock, VirtualClock
 from kdamon.engine.context import MonitorContext
 from kdamon.engine.metrics import ProcMetrics, SystemMetrics, watermark_wait_us
 from kdamon.engine.ops.base import Operations
 from kdamon.engine.ops.registry import ops_for_context
+from kdamon.engine.pacing import Pace, Pacer
 from kdamon.engine.schemes import apply_schemes, check_schemes_supported, scheme_stats
 from kdamon.engine.tuning import tune_intervals
-from kdamon.errors import EngineError
+from kdamon.errors import EngineError, EngineWarning
 from kdamon.model.config import Context
 from kdamon.model.results import IntervalsTune, SchemeStats
 from kdamon.model.snapshot import Snapshot
+from kdamon.model.units import format_duration_us
 
 __all__ = ["Callback", "Callbacks", "Monitor"]
 
@@ -91,16 +100,28 @@ class Monitor:
     Run it in a thread with :meth:`start` / :meth:`stop` / :meth:`join`, or
     synchronously with :meth:`run` (real time) or :meth:`run_virtual`
     (simulated time, no sleeping).  A monitor runs once.
+
+    A scheme whose action the operations set cannot apply raises
+    :class:`EngineError`, unless ``stat_only`` is true: it then runs as a
+    ``stat`` scheme (tried, never applied; :attr:`counted_only` lists them).
     """
 
     def __init__(self, context: Context, ops: Operations | None = None, *,
                  callbacks: Callbacks = Callbacks(), clock: Clock | None = None,
                  seed: int | None = None, metrics: SystemMetrics | None = None,
-                 kdamond_idx: int = 0, context_idx: int = 0) -> None:
+                 kdamond_idx: int = 0, context_idx: int = 0, stat_only: bool = False) -> None:
         check_schemes_supported(context.schemes)
+        unapplied = counted_only(context, ops)
+        if unapplied and not stat_only:
+            raise EngineError(f"{unapplied.explain()}; change or drop those schemes, or pass "
+                              "stat_only=True to have them only counted, as stat schemes")
+        self.counted_only = unapplied.indexes
+        """The schemes that run as ``stat`` schemes: their action cannot be applied."""
         if ops is None:
             ops = ops_for_context(context)
         self.config = context
+        self._effective = attrs.evolve(
+            context, schemes=stat_only_schemes(context.schemes, self.counted_only))
         self.ops = ops
         self.callbacks = callbacks
         self.kdamond_idx = kdamond_idx
@@ -116,9 +137,10 @@ class Monitor:
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
         self._done = threading.Event()
-        self._aggregation_snapshots: tuple[Snapshot, ...] | None = None
         self._in_aggregation = False
         self._last: tuple[Snapshot, ...] = ()
+        self._pacer: Pacer | None = None
+        self._warned_widening = False
 
     # -- state ---------------------------------------------------------------
 
@@ -138,27 +160,37 @@ class Monitor:
         """Every target's regions now, one :class:`Snapshot` each.
 
         In ``after_aggregation`` these are the completed aggregation's
-        counts; elsewhere the counts of the aggregation in progress.
+        counts, with the intervals it really took; elsewhere the counts of
+        the aggregation in progress, with the intervals in use.
         """
-        if self._in_aggregation and self._aggregation_snapshots is not None:
-            return self._aggregation_snapshots
-        ctx = self.ctx
-        snapshots = self._snapshots_now(ctx)
         if self._in_aggregation:
-            self._aggregation_snapshots = snapshots
-        return snapshots
+            return self._last
+        ctx = self.ctx
+        return self._snapshots_now(ctx, (ctx.intervals.sample_us, ctx.intervals.aggr_us))
 
     @property
     def last_snapshots(self) -> tuple[Snapshot, ...]:
         """The snapshots of the most recently completed aggregation (``damon_aggregated``)."""
         return self._last
 
-    def _snapshots_now(self, ctx: MonitorContext) -> tuple[Snapshot, ...]:
+    def _snapshots_now(self, ctx: MonitorContext,
+                       intervals: tuple[int, int]) -> tuple[Snapshot, ...]:
         now = ctx.clock.now_ns()
         return tuple(
             Snapshot(now, self.kdamond_idx, self.context_idx, t.index, t.regions.as_array(),
-                     ctx.intervals.sample_us, ctx.intervals.aggr_us)
+                     *intervals)
             for t in ctx.targets)
+
+    @property
+    def pace(self) -> Pace:
+        """The intervals in use, the engine's own work per sample, and whether
+        the intervals were widened for it (see :mod:`kdamon.engine.pacing`)."""
+        if self._ctx is None or self._pacer is None:
+            intervals = self.config.intervals
+            return Pace(intervals.sample_us, intervals.aggr_us, 0, 0, False)
+        intervals = self._ctx.intervals
+        return Pace(intervals.sample_us, intervals.aggr_us, self._pacer.busy_us,
+                    self._pacer.late_us, self._pacer.min_sample_us > 0)
 
     def scheme_stats(self) -> tuple[SchemeStats, ...]:
         """Each scheme's cumulative stats, in configuration order."""
@@ -212,8 +244,8 @@ class Monitor:
         if self._ctx is not None:
             raise EngineError("a Monitor runs once: create a new one to monitor again")
         self._clock = clock
-        self._ctx = MonitorContext.create(self.config, clock, np.random.default_rng(self._seed),
-                                          self._metrics)
+        self._ctx = MonitorContext.create(self._effective, clock,
+                                          np.random.default_rng(self._seed), self._metrics)
         return clock
 
     def _thread_main(self) -> None:
@@ -268,36 +300,45 @@ class Monitor:
         ops = self.ops
         stop = self._call(self.callbacks.before_start)
         sz_limit = ctx.region_sz_limit()
+        pacer = self._pacer = Pacer(ctx.clock)
         while not stop and not self._need_stop(ctx, deadline_ns):
+            waiting = ctx.clock.now_ns()
             if not self._wait_activation(ctx, deadline_ns):
                 break
-            if self.paused:
+            paused = self.paused
+            if paused:
                 ctx.clock.sleep_ns(ctx.intervals.sample_us * 1000)
+            pacer.not_busy(waiting, waiting=True)
+            if paused:
                 continue
             next_aggregation_sis = ctx.next_aggregation_sis
             next_ops_update_sis = ctx.next_ops_update_sis
             ops.prepare_access_checks(ctx)
             stop |= self._call(self.callbacks.after_sampling)
-            ctx.clock.sleep_ns(ctx.intervals.sample_us * 1000)
+            pacer.sleep(ctx.intervals.sample_us)
             ctx.passed_sample_intervals += 1
             max_nr_accesses = ops.check_accesses(ctx)
             aggregating = ctx.passed_sample_intervals >= next_aggregation_sis
             if aggregating:
                 _merge_regions(ctx, max_nr_accesses // 10, sz_limit)
             if ctx.schemes:
+                applying = ctx.clock.now_ns()
                 apply_schemes(ctx, ops)
+                pacer.not_busy(applying)
             if aggregating:
-                stop |= self._end_aggregation(ctx, next_aggregation_sis)
+                stop |= self._end_aggregation(ctx, pacer, next_aggregation_sis)
             if ctx.passed_sample_intervals >= next_ops_update_sis:
                 ctx.next_ops_update_sis = (next_ops_update_sis
                                            + ctx.intervals.update_us // ctx.sample_us_nonzero)
                 ops.update(ctx)
                 sz_limit = ctx.region_sz_limit()
 
-    def _end_aggregation(self, ctx: MonitorContext, next_aggregation_sis: int) -> bool:
-        """after_aggregation, tuning, reset (keeping snapshots), ops hook, split."""
+    def _end_aggregation(self, ctx: MonitorContext, pacer: Pacer,
+                         next_aggregation_sis: int) -> bool:
+        """Keep snapshots, widen, after_aggregation, tuning, reset, ops hook, split."""
+        self._last = self._snapshots_now(ctx, pacer.end_aggregation(ctx))
+        self._widen(ctx, pacer)
         self._in_aggregation = True
-        self._aggregation_snapshots = None
         try:
             stop = self._call(self.callbacks.after_aggregation)
         finally:
@@ -312,12 +353,28 @@ class Monitor:
                                                 self.kdamond_idx))
         ctx.next_aggregation_sis = (next_aggregation_sis
                                     + ctx.intervals.aggr_us // ctx.sample_us_nonzero)
-        self._keep_aggregated(ctx)
         for target in ctx.targets:
             target.regions.reset_aggregated()
         self.ops.reset_aggregated(ctx)
         _split_regions(ctx)
         return stop
 
-    def _keep_aggregated(self, ctx: MonitorContext) -> None:
-        self._last = self._snapshots_now(ctx)
+    def _widen(self, ctx: MonitorContext, pacer: Pacer) -> None:
+        """Widen (or narrow back) the intervals to what the engine's own work allows."""
+        sample_us = pacer.widen(ctx)
+        if sample_us is None:
+            return
+        wanted = ctx.intervals
+        ctx.set_intervals(attrs.evolve(wanted, sample_us=sample_us,
+                                       aggr_us=sample_us * ctx.aggr_samples))
+        if pacer.min_sample_us and not self._warned_widening:
+            self._warned_widening = True
+            warnings.warn(EngineWarning(
+                f"the engine cannot keep a {format_duration_us(wanted.sample_us, approx=True)} "
+                f"sampling interval: its {self.ops.name} access check and bookkeeping take "
+                f"{format_duration_us(pacer.busy_us, approx=True)} of a sample and its wake-ups "
+                f"come {format_duration_us(pacer.late_us, approx=True)} late, so it samples "
+                f"every {format_duration_us(ctx.intervals.sample_us, approx=True)} and aggregates "
+                f"every {format_duration_us(ctx.intervals.aggr_us, approx=True)} (the same "
+                f"{ctx.aggr_samples} samples per aggregation), and its snapshots say so"),
+                stacklevel=2)

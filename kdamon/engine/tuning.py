@@ -3,8 +3,10 @@
 Every ``goal.aggrs`` aggregations the observed share of access events is
 compared with ``goal.access_bp``; the sampling interval grows when too few
 accesses are seen and shrinks (at most halving) when too many, within
-``[min_sample_us, max_sample_us]``.  The aggregation interval keeps its
-original number of samples.
+``[min_sample_us, max_sample_us]``, and never below the interval the
+engine's own work allows (``MonitorContext.min_sample_us``, see
+:mod:`kdamon.engine.pacing`).  The aggregation interval keeps its original
+number of samples.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ def tune_intervals(ctx: MonitorContext) -> int | None:
     intervals = ctx.intervals
     goal = intervals.goal
     sample_us = min(goal.max_sample_us, intervals.sample_us * adaptation // 10000)
-    sample_us = max(goal.min_sample_us, sample_us)
+    sample_us = max(goal.min_sample_us, ctx.min_sample_us, sample_us)
     ctx.set_intervals(attrs.evolve(intervals, sample_us=sample_us,
                                    aggr_us=sample_us * ctx.aggr_samples))
     return sample_us

@@ -111,7 +111,7 @@ class _ConnectorSource:
         try:
             from pyroute2 import ProcEventSocket  # noqa: F401  (import errors surface here)
         except ImportError as exc:
-            raise OSError(f"pyroute2 cannot be imported ({exc}): pip install pyroute2") from exc
+            raise OSError(f"pyroute2 cannot be imported ({exc}): pip install 'kdamon[events]'") from exc
         self._thread = threading.Thread(target=self._main, args=(pids, emit),
                                         name="kdamon-proc-connector", daemon=True)
         self._thread.start()

@@ -67,7 +67,7 @@ def udev_memory_observer(handler: Handler) -> Observer:
     try:
         import pyudev
     except ImportError as exc:
-        raise KernelError(f"memory hotplug events need pyudev ({exc}): pip install pyudev, "
+        raise KernelError(f"memory hotplug events need pyudev ({exc}): pip install 'kdamon[events]', "
                           "and the libudev1 system package") from exc
     try:
         monitor = pyudev.Monitor.from_netlink(pyudev.Context(), source="kernel")

@@ -1,94 +1,60 @@
 """Prometheus metrics of every kdamond and of DAMON's modules, read fresh at each scrape.
 
-Strictly read-only: the collector only reads files through the sysfs
-driver's and the module reader's read methods.  It never writes a state
+Strictly read-only towards DAMON: the collector only reads files through the
+sysfs driver's and the module reader's read methods.  It never writes a state
 keyword, so it reports the results files as they are:
 
 * ``stats/*`` are copies the kernel refreshes only on ``update_schemes_stats``
   or, from Linux 6.17, every ``refresh_ms`` (exported as
   ``damon_kdamond_refresh_interval_seconds``; 0 means the counters are as
   fresh as their owner last made them);
-* ``tried_regions/`` (working set, hot and cold bytes) hold what the
+* ``tried_regions/`` (working set, hot, warm and cold bytes) hold what the
   kdamond's owner last asked for with ``update_schemes_tried_regions``;
   they are exported only while some exist.
 
-Reading ``state`` and ``pid`` takes DAMON's sysfs lock for a moment, as any
-reader does.  A kdamond whose files cannot be read (EBUSY for too long,
-a configuration kdamon cannot represent) is skipped for that scrape and
-counted in ``damon_exporter_read_errors_total``.
+What every running kdamond sees now (hot, warm and cold bytes, histograms,
+idle-time percentiles) comes from :class:`~kdamon.exporter.access.AccessWatches`,
+which reads DAMON's trace events into tracefs instances of its own.
+
+Kdamonds are labelled as ``kdamon status`` names them (``sysfs:0``,
+``module:damon_stat``), owners as it shows them (``kdamon``, ``foreign``,
+``free``).  Reading ``state`` and ``pid`` takes DAMON's sysfs lock for a
+moment, as any reader does.  A kdamond whose files cannot be read (EBUSY for
+too long, a configuration kdamon cannot represent) is skipped for that scrape
+and counted in ``damon_exporter_read_errors_total``.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 
-import attrs
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+import numpy as np
+from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
+from kdamon.backend.host import Host
 from kdamon.errors import FeatureMissingError, KdamonError
-from kdamon.kernel.modules import DamonModules
-from kdamon.kernel.sysfs import SysfsDriver
+from kdamon.exporter.access import AccessWatches
+from kdamon.exporter.families import Families
+from kdamon.kernel.ownership import Claim
 from kdamon.model import Context, Kdamond, SchemeStats, TriedRegion
+from kdamon.model.access import Temperature, summarise
+from kdamon.model.snapshot import Snapshot
 
-__all__ = ["DamonCollector", "Temperature", "region_temperatures"]
+__all__ = ["DamonCollector", "tried_summary"]
 
 _PERCENTILES = 101  # DAMON_STAT's memory_idle_ms_percentiles: 0th to 100th
 
 
-@attrs.frozen
-class Temperature:
-    """What counts as hot and cold in tried regions.
-
-    Hot: accessed in at least ``hot_permil``/1000 of the sampling intervals
-    of an aggregation interval.  Cold: not accessed for at least
-    ``cold_idle_us`` (age times the aggregation interval).  Working set:
-    accessed at all.
-    """
-
-    hot_permil: int = 500
-    cold_idle_us: int = 1_000_000
-
-
-def region_temperatures(regions: Iterable[TriedRegion], sample_us: int, aggr_us: int,
-                        temperature: Temperature) -> tuple[int, int, int]:
-    """``(working_set, hot, cold)`` bytes of ``regions``."""
-    max_nr_accesses = max(aggr_us // max(sample_us, 1), 1)
-    wss = hot = cold = 0
-    for r in regions:
-        size = r.end - r.start
-        if r.nr_accesses > 0:
-            wss += size
-            if r.nr_accesses * 1000 >= temperature.hot_permil * max_nr_accesses:
-                hot += size
-        elif r.age * aggr_us >= temperature.cold_idle_us:
-            cold += size
-    return wss, hot, cold
-
-
-class _Families:
-    """Metric families created on first use, yielded in creation order."""
-
-    def __init__(self) -> None:
-        self._by_name: dict[str, GaugeMetricFamily | CounterMetricFamily] = {}
-
-    def gauge(self, name: str, doc: str, labels: Sequence[str], values: Sequence[str],
-              value: float) -> None:
-        family = self._by_name.get(name)
-        if family is None:
-            family = self._by_name[name] = GaugeMetricFamily(name, doc, labels=list(labels))
-        family.add_metric(list(values), value)
-
-    def counter(self, name: str, doc: str, labels: Sequence[str], values: Sequence[str],
-                value: float) -> None:
-        family = self._by_name.get(name)
-        if family is None:
-            family = self._by_name[name] = CounterMetricFamily(name, doc, labels=list(labels))
-        family.add_metric(list(values), value)
-
-    def __iter__(self) -> Iterator[Metric]:
-        return iter(self._by_name.values())
+def tried_summary(regions: Sequence[TriedRegion], sample_us: int, aggr_us: int,
+                  temperature: Temperature) -> tuple[int, int, int, int]:
+    """``(working_set, hot, warm, cold)`` bytes of a scheme's tried regions (working set: accessed at all)."""
+    snapshot = Snapshot.of_rows(0, 0, 0, 0, [(r.start, r.end, r.nr_accesses, r.age) for r in regions],
+                                sample_us, aggr_us)
+    summary = summarise(snapshot, temperature, percentiles=())
+    working_set = int(snapshot.sizes[snapshot.regions["nr_accesses"] > 0].astype(np.int64).sum())
+    return working_set, summary.hot_bytes, summary.warm_bytes, summary.cold_bytes
 
 
 _KD = ("kdamond",)
@@ -106,13 +72,15 @@ _STAT_COUNTERS = (
 
 
 class DamonCollector(Collector):
-    """A prometheus-client collector reading DAMON's sysfs tree and module parameters."""
+    """A prometheus-client collector reading DAMON's sysfs tree and module parameters
+    and, with ``access``, what every running kdamond sees."""
 
-    def __init__(self, driver: SysfsDriver, modules: DamonModules,
-                 temperature: Temperature = Temperature()) -> None:
-        self.driver = driver
-        self.modules = modules
+    def __init__(self, host: Host, temperature: Temperature = Temperature(), *,
+                 access: AccessWatches | None = None) -> None:
+        self.driver = host.sysfs
+        self.modules = host.modules
         self.temperature = temperature
+        self.access = access
         self.read_errors = 0
         self._lock = threading.Lock()  # scrapes may run in parallel threads
 
@@ -124,7 +92,7 @@ class DamonCollector(Collector):
         return ()  # no reads when the collector is registered
 
     def collect(self) -> Iterable[Metric]:
-        out = _Families()
+        out = Families()
         if self.driver.available():
             try:
                 nr = self.driver.nr_kdamonds()
@@ -142,17 +110,21 @@ class DamonCollector(Collector):
             self._count_error()
         out.counter("damon_exporter_read_errors", "Kdamonds or modules a scrape could not read",
                     (), (), self.read_errors)
+        if self.access is not None:
+            self.access.sync()
+            self.access.collect(out)
         return out
 
     # -- kdamonds ------------------------------------------------------------
-    def _kdamond(self, out: _Families, index: int) -> None:
-        kd = (str(index),)
+    def _kdamond(self, out: Families, index: int) -> None:
+        kd = (f"sysfs:{index}",)
         out.gauge("damon_kdamond_running", "1 while the kdamond thread runs", _KD, kd,
                   int(self.driver.state(index) == "on"))
         pid = self.driver.pid(index)
         if pid is not None:
             out.gauge("damon_kdamond_pid", "The kdamond's kernel thread pid", _KD, kd, pid)
-        owner = self.driver.claim(index).value
+        claim = self.driver.claim(index)
+        owner = "kdamon" if claim is Claim.OWNED else claim.value
         try:
             config: Kdamond | None = self.driver.read(index)
         except KdamonError:
@@ -169,8 +141,8 @@ class DamonCollector(Collector):
         if context is not None:
             self._context(out, index, context)
 
-    def _context(self, out: _Families, index: int, context: Context) -> None:
-        kd = (str(index),)
+    def _context(self, out: Families, index: int, context: Context) -> None:
+        kd = (f"sysfs:{index}",)
         iv = context.intervals
         for name, us, doc in (
             ("damon_sample_interval_seconds", iv.sample_us, "Sampling interval"),
@@ -199,15 +171,15 @@ class DamonCollector(Collector):
                 self._stats(out, sk, stats[s])
             self._scheme_results(out, index, s, iv.sample_us, iv.aggr_us)
 
-    def _stats(self, out: _Families, labels: tuple[str, ...], stats: SchemeStats) -> None:
+    def _stats(self, out: Families, labels: tuple[str, ...], stats: SchemeStats) -> None:
         for field, name, doc in _STAT_COUNTERS:
             value = getattr(stats, field)
             if value is not None:
                 out.counter(name, f"{doc} (as last copied to stats/)", _SCHEME, labels, value)
 
-    def _scheme_results(self, out: _Families, index: int, scheme: int, sample_us: int,
+    def _scheme_results(self, out: Families, index: int, scheme: int, sample_us: int,
                         aggr_us: int) -> None:
-        labels = (str(index), str(scheme))
+        labels = (f"sysfs:{index}", str(scheme))
         try:
             quota = self.driver.effective_quota(index, scheme)
         except FeatureMissingError:
@@ -221,18 +193,20 @@ class DamonCollector(Collector):
             return
         if not regions:
             return
-        wss, hot, cold = region_temperatures(regions, sample_us, aggr_us, self.temperature)
+        wss, hot, warm, cold = tried_summary(regions, sample_us, aggr_us, self.temperature)
         for name, value, doc in (
             ("damon_scheme_last_tried_regions", len(regions), "Regions of the last tried-regions update"),
             ("damon_scheme_last_tried_bytes", total, "Bytes of the last tried-regions update"),
-            ("damon_working_set_bytes", wss, "Bytes of the last tried regions accessed at all"),
-            ("damon_hot_bytes", hot, "Bytes of the last tried regions that are hot"),
-            ("damon_cold_bytes", cold, "Bytes of the last tried regions idle long enough to be cold"),
+            ("damon_scheme_last_tried_working_set_bytes", wss, "Bytes of the last tried regions accessed at all"),
+            ("damon_scheme_last_tried_hot_bytes", hot, "Bytes of the last tried regions that are hot"),
+            ("damon_scheme_last_tried_warm_bytes", warm, "Bytes of the last tried regions neither hot nor cold"),
+            ("damon_scheme_last_tried_cold_bytes", cold, "Bytes of the last tried regions idle long enough "
+             "to be cold"),
         ):
             out.gauge(name, doc, _SCHEME, labels, value)
 
     # -- modules -------------------------------------------------------------
-    def _modules(self, out: _Families) -> None:
+    def _modules(self, out: Families) -> None:
         for name in self.modules.present():
             status = self.modules.status(name)
             if status is None:
@@ -246,7 +220,7 @@ class DamonCollector(Collector):
             if name == "damon_stat" and status.enabled:
                 self._damon_stat(out)
 
-    def _damon_stat(self, out: _Families) -> None:
+    def _damon_stat(self, out: Families) -> None:
         params = self.modules.parameters("damon_stat")
         if "estimated_memory_bandwidth" in params:
             out.gauge("damon_stat_estimated_memory_bandwidth_bytes_per_second",

@@ -248,6 +248,11 @@ class DebugfsDriver:
         """Whether kdamon owns context ``index``, it is free, or it is someone else's."""
         return classify(self.view(index), self.owners.get(self.context_dir(index), 0))
 
+    def interrupted(self, index: int) -> bool:
+        """Whether a kdamon process died while writing context ``index`` (its record is pending)."""
+        record = self.owners.get(self.context_dir(index), 0)
+        return record is not None and record.pending
+
     def _record(self, index: int, pid: int | None) -> None:
         self.owners.record(self.context_dir(index), 0, pid, self.fingerprint(index))
 

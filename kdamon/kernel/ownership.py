@@ -8,7 +8,8 @@ create.  A kdamond directory ``kdamonds/<K>`` is, for kdamon, one of:
 * **owned**: the state directory holds a record for (sysfs root, K) and either
   the kdamond runs with the recorded kthread pid, or it is stopped (or the
   record has no pid yet) and its configuration still has the recorded
-  fingerprint (nobody re-staged it since);
+  fingerprint (nobody re-staged it since), or it is stopped and the record
+  is *pending*: kdamon was writing to the directory (see below);
 * **free**: stopped and unconfigured (``nr_contexts`` 0), whatever the records
   say: claiming it loses nobody's configuration;
 * **foreign**: anything else.
@@ -22,6 +23,21 @@ otherwise it refuses with ``OwnershipError`` (foreign kdamond) or
 
 Records are JSON files, one per (root, index), written atomically
 (temporary file + rename) in ``state_dir`` (default ``/run/kdamon``).
+
+Crash consistency
+-----------------
+A kdamon process can be killed (SIGKILL) between any two writes.  So before
+its first write to a kdamond directory it records its intent: a *pending*
+record (no fingerprint yet, the pid of the kdamond if it runs), and only
+after its last write the record with the new fingerprint.  A directory left
+half-written is thus still kdamon's (while stopped; running, its pid says
+so) and the next ``kdamon stop`` unconfigures it.  Creating a directory
+rewrites ``nr_kdamonds``, which empties every other directory: their records
+turn pending first, so that the emptied directories stay kdamon's until
+``stop`` forgets them; the new directory is empty, hence free, until the
+intent for it is recorded.  Records are only written under the lock, and
+the lock dies with its holder, so a pending record seen under the lock is
+always one a killed process left.
 """
 
 from __future__ import annotations
@@ -54,6 +70,7 @@ class OwnedKdamond:
     fingerprint: str
     created_ns: int
     owner_pid: int
+    pending: bool = False
 
 
 @attrs.frozen
@@ -82,11 +99,24 @@ def classify(view: KdamondView, record: OwnedKdamond | None) -> Claim:
         if view.running and record.pid is not None:
             if record.pid == view.pid:
                 return Claim.OWNED
+        elif record.pending:
+            if not view.running:
+                return Claim.OWNED
         elif record.fingerprint == view.fingerprint():
             return Claim.OWNED
     if not view.running and not view.configured:
         return Claim.FREE
     return Claim.FOREIGN
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        pass
+    return True
 
 
 class OwnershipRegistry:
@@ -105,6 +135,7 @@ class OwnershipRegistry:
             fd = os.open(self.state_dir / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
             fcntl.flock(fd, fcntl.LOCK_EX)
             self._lock_fd = fd
+            self._remove_dead_writers_files()
         self._depth += 1
         try:
             yield
@@ -113,6 +144,13 @@ class OwnershipRegistry:
             if self._depth == 0 and self._lock_fd is not None:
                 os.close(self._lock_fd)  # closing releases the flock
                 self._lock_fd = None
+
+    def _remove_dead_writers_files(self) -> None:
+        """Temporary files of record writes whose process was killed before its rename."""
+        for tmp in self.state_dir.glob(".tmp-*-kdamond-*.json"):
+            writer = tmp.name.split("-")[1]
+            if writer.isdigit() and not _alive(int(writer)):
+                tmp.unlink(missing_ok=True)
 
     def _path(self, root: Path, index: int) -> Path:
         digest = hashlib.sha256(str(root).encode()).hexdigest()[:16]
@@ -133,6 +171,13 @@ class OwnershipRegistry:
 
     def record(self, root: Path, index: int, pid: int | None, fingerprint: str) -> OwnedKdamond:
         """Record (or update) ownership of kdamond ``index`` under ``root``, atomically."""
+        return self._write(root, index, pid, fingerprint, pending=False)
+
+    def intend(self, root: Path, index: int, pid: int | None) -> OwnedKdamond:
+        """Record that kdamon is about to write to kdamond ``index`` (a pending record)."""
+        return self._write(root, index, pid, "", pending=True)
+
+    def _write(self, root: Path, index: int, pid: int | None, fingerprint: str, *, pending: bool) -> OwnedKdamond:
         old = self.get(root, index)
         entry = OwnedKdamond(
             root=str(root),
@@ -141,6 +186,7 @@ class OwnershipRegistry:
             fingerprint=fingerprint,
             created_ns=old.created_ns if old is not None else time.time_ns(),
             owner_pid=os.getpid(),
+            pending=pending,
         )
         self.state_dir.mkdir(parents=True, exist_ok=True)
         write_atomic(self._path(root, index), json.dumps(attrs.asdict(entry)), durable=True)

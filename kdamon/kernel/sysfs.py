@@ -14,7 +14,7 @@ from __future__ import annotations
 import errno
 from pathlib import Path
 
-from kdamon.errors import BusyError, FeatureMissingError, KdamonError, KernelError, OwnershipError
+from kdamon.errors import BusyError, ConfigError, FeatureMissingError, KdamonError, KernelError, OwnershipError
 from kdamon.kernel.modules import DamonModules
 from kdamon.kernel.ownership import Claim, KdamondView, OwnershipRegistry, classify
 from kdamon.kernel.sysfs_errors import ON_EINVAL_CAUSES
@@ -24,7 +24,7 @@ from kdamon.kernel.sysfs_read import fingerprint, read_kdamond, read_scheme_stat
 from kdamon.kernel.sysfs_stage import Journal, stage
 from kdamon.model import Kdamond, SchemeStats, TriedRegion
 
-__all__ = ["DEFAULT_ROOT", "SysfsDriver"]
+__all__ = ["DEFAULT_ROOT", "SysfsDriver", "with_goals"]
 
 DEFAULT_ROOT = Path("/sys/kernel/mm/damon/admin")
 
@@ -120,6 +120,11 @@ class SysfsDriver:
         """Whether kdamon owns kdamond ``index``, it is free, or it is someone else's."""
         return classify(self.view(index), self.owners.get(self.root, index))
 
+    def interrupted(self, index: int) -> bool:
+        """Whether a kdamon process died while writing kdamond ``index`` (its record is pending)."""
+        record = self.owners.get(self.root, index)
+        return record is not None and record.pending
+
     def _require_file(self, path: Path, what: str, since: str) -> None:
         if not self.io.exists(path):
             raise FeatureMissingError(
@@ -191,11 +196,31 @@ class SysfsDriver:
         return nr
 
     # -- staging --------------------------------------------------------
+    # Every write to a kdamond directory comes after an intent record (a pending
+    # one) and before the final record: see "Crash consistency" in ownership.py.
     def _record(self, index: int, pid: int | None) -> None:
         self.owners.record(self.root, index, pid, fingerprint(self.io, self.kdamond_dir(index)))
 
+    def _intend(self, index: int, pid: int | None) -> None:
+        self.owners.intend(self.root, index, pid)
+
+    def _grow(self, nr: int, journal: Journal) -> None:
+        """Create kdamond directory ``nr``: rewriting nr_kdamonds empties directories 0..nr-1."""
+        self._check_growth(nr)
+        recorded = [i for i in range(nr) if self.owners.get(self.root, i) is not None]
+        for i in recorded:
+            self._intend(i, None)  # emptied below: kdamon's until forgotten
+        try:
+            journal.write_count(self.io, self._kdamonds / "nr_kdamonds", nr, nr + 1)
+        except BaseException:
+            for i in recorded:
+                self._record(i, None)  # the refused write left them as they were
+            raise
+        for i in range(nr):
+            self.owners.forget(self.root, i)
+
     def _prepare(self, index: int, journal: Journal) -> Kdamond | None:
-        """Check that ``index`` may be (re)staged, creating it if needed.
+        """Check that ``index`` may be (re)staged, creating it if needed, and record the intent.
 
         Returns the configuration to restore on undo (None: roll the counts back).
         """
@@ -203,10 +228,8 @@ class SysfsDriver:
         if index > nr:
             raise KernelError(f"kdamond index {index} is beyond nr_kdamonds ({nr}); use {nr} or allocate()")
         if index == nr:
-            self._check_growth(nr)
-            journal.write_count(self.io, self._kdamonds / "nr_kdamonds", nr, nr + 1)
-            for i in range(nr):
-                self.owners.forget(self.root, i)  # their directories were rebuilt empty
+            self._grow(nr, journal)
+            self._intend(index, None)
             return None
         view = self.view(index)
         if classify(view, self.owners.get(self.root, index)) is Claim.FOREIGN:
@@ -217,23 +240,38 @@ class SysfsDriver:
                 path=str(self.kdamond_dir(index) / "state"),
                 errno=errno.EBUSY,
             )
-        return self.read(index) if view.configured else None
+        interrupted = self.interrupted(index)
+        before = self.read(index) if view.configured and not interrupted else None
+        self._intend(index, None)
+        if view.configured and interrupted:  # half-written by a killed kdamon: start afresh
+            self.io.write(self.kdamond_dir(index) / "contexts" / "nr_contexts", 0)
+        return before
 
-    def _undo(self, index: int, before: Kdamond | None, journal: Journal, cause: BaseException) -> None:
+    def _undo(self, index: int, before: Kdamond | None, journal: Journal, cause: BaseException,
+              pid: int | None = None) -> None:
+        """Put directory ``index`` back as ``before`` (None: roll the counts back) with its record.
+
+        A directory that could not be restored keeps a pending record: it stays kdamon's.
+        """
+        self._intend(index, pid)
         if before is None:
-            journal.rollback(self.io, cause)
+            if journal.rollback(self.io, cause):
+                self.owners.forget(self.root, index)
             return
         try:
             stage(self.io, self.kdamond_dir(index), before, Journal())
         except KdamonError as exc:
             cause.add_note(f"undo failed: could not restore kdamond {index}'s configuration: {exc}")
+            return
+        self._record(index, pid)
 
     def _stage_stopped(self, index: int, kdamond: Kdamond) -> tuple[Journal, Kdamond | None]:
         journal = Journal()
         try:
             before = self._prepare(index, journal)
         except BaseException as exc:
-            journal.rollback(self.io, exc)
+            if journal.changes:  # nr_kdamonds was rewritten: the new directory goes again
+                self._undo(index, None, journal, exc)
             raise
         try:
             stage(self.io, self.kdamond_dir(index), kdamond, journal)
@@ -261,10 +299,6 @@ class SysfsDriver:
                 return index, self.start(index)
             except BaseException as exc:
                 self._undo(index, before, journal, exc)
-                if before is None:
-                    self.owners.forget(self.root, index)
-                else:
-                    self._record(index, None)
                 raise
 
     # -- state keywords -------------------------------------------------
@@ -328,22 +362,28 @@ class SysfsDriver:
             )
         raise KernelError(f"kdamond {index} is not running; start it first")
 
+    def _stage_running(self, index: int, kdamond: Kdamond, keyword: str) -> KdamondView:
+        """Stage ``kdamond`` into running kdamond ``index`` and write ``keyword``; undo on failure."""
+        view = self._require_owned(index)
+        if not view.running:
+            raise KernelError(f"kdamond {index} is not running: {keyword} applies to a running kdamond "
+                              "(apply and start a stopped one)")
+        self._require_keyword(keyword)
+        before = self.read(index)
+        self._intend(index, view.pid)
+        try:
+            stage(self.io, self.kdamond_dir(index), kdamond, Journal())
+            self._write_state(index, keyword)
+        except BaseException as exc:
+            self._undo(index, before, Journal(), exc, view.pid)
+            raise
+        self._record(index, view.pid)
+        return view
+
     def commit(self, index: int, kdamond: Kdamond) -> None:
         """Stage ``kdamond`` into running kdamond ``index`` and write ``commit``."""
         with self.owners.locked():
-            view = self._require_owned(index)
-            if not view.running:
-                raise KernelError(f"kdamond {index} is not running: apply and start instead of commit")
-            self._require_keyword("commit")
-            before = self.read(index)
-            try:
-                stage(self.io, self.kdamond_dir(index), kdamond, Journal())
-                self._write_state(index, "commit")
-            except BaseException as exc:
-                self._undo(index, before, Journal(), exc)
-                raise
-            finally:
-                self._record(index, view.pid)
+            view = self._stage_running(index, kdamond, "commit")
             if self.state(index) != "on":
                 raise KernelError(
                     f"the kernel accepted 'commit' but kdamond {index} (pid {view.pid}) stopped: "
@@ -361,6 +401,12 @@ class SysfsDriver:
     def commit_quota_goals(self, index: int) -> None:
         """``commit_schemes_quota_goals``: re-read only the quota goals (6.8+)."""
         self._command(index, "commit_schemes_quota_goals")
+
+    def commit_goals(self, index: int, kdamond: Kdamond) -> None:
+        """Give running kdamond ``index`` the schemes' quota goals of ``kdamond`` and nothing else
+        (``commit_schemes_quota_goals``, 6.8+): its monitoring and regions go on undisturbed."""
+        with self.owners.locked():
+            self._stage_running(index, with_goals(self.read(index), kdamond), "commit_schemes_quota_goals")
 
     def update_schemes_stats(self, index: int) -> None:
         self._command(index, "update_schemes_stats")
@@ -390,6 +436,7 @@ class SysfsDriver:
         with self.owners.locked():
             view = self._require_owned(index)
             self._require_file(path, "periodic refreshes", "6.17")
+            self._intend(index, view.pid)
             self.io.write(path, refresh_ms)
             self._record(index, view.pid)
 
@@ -402,5 +449,22 @@ class SysfsDriver:
                     f"kdamond {index} is running (pid {view.pid}): stop it first", errno=errno.EBUSY
                 )
             if view.configured:
+                self._intend(index, None)
                 self.io.write(self.kdamond_dir(index) / "contexts" / "nr_contexts", 0)
             self.owners.forget(self.root, index)
+
+
+def with_goals(running: Kdamond, wanted: Kdamond) -> Kdamond:
+    """``running`` with each scheme's quota goals (and goal tuner) taken from ``wanted``."""
+    import attrs
+
+    have = running.contexts[0].schemes if running.contexts else ()
+    new = wanted.contexts[0].schemes if wanted.contexts else ()
+    if len(have) != len(new):
+        raise ConfigError("schemes", f"the kdamond runs {len(have)} schemes and {len(new)} were given: "
+                                     "goals-only commits keep the schemes, give one per running scheme")
+    schemes = tuple(attrs.evolve(old, quota=attrs.evolve(old.quota, goals=fresh.quota.goals,
+                                                          goal_tuner=fresh.quota.goal_tuner))
+                    for old, fresh in zip(have, new, strict=True))
+    return attrs.evolve(running, contexts=(attrs.evolve(running.contexts[0], schemes=schemes),
+                                           *running.contexts[1:]))

@@ -25,12 +25,13 @@ class Journal:
         self.changes: list[tuple[Path, int, int]] = []  # (nr file, old, new)
 
     def write_count(self, io: SysfsIO, path: Path, old: int, new: int) -> None:
+        io.write(path, new)  # a refused write changed nothing: no rewrite of ``old`` on rollback
         self.changes.append((path, old, new))
-        io.write(path, new)
 
-    def rollback(self, io: SysfsIO, cause: BaseException) -> None:
-        """Restore the old counts, outermost first; a failure is noted on ``cause``."""
+    def rollback(self, io: SysfsIO, cause: BaseException) -> bool:
+        """Restore the old counts, outermost first; a failure is noted on ``cause`` (then False)."""
         dirs = [p.parent for p, _, _ in self.changes]
+        restored = True
         for path, old, _ in self.changes:
             # A rewrite of an enclosing count already rebuilt this directory.
             if any(d != path.parent and d in path.parents for d in dirs):
@@ -39,7 +40,9 @@ class Journal:
                 io.write(path, old)
             except KdamonError as exc:
                 cause.add_note(f"undo failed: could not restore {path} to {old}: {exc}")
+                restored = False
         self.changes.clear()
+        return restored
 
 
 def _apply_counts(io: SysfsIO, kdir: Path, counts: tuple[Count, ...], journal: Journal) -> None:

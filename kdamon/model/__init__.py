@@ -83,8 +83,9 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'kdamon.model' has no attribute {name!r}")
 
 
+from kdamon.model.bounds import Bound, BoundKind, PatternBounds, Side, parse_bound, parse_bounds
 from kdamon.model.units import (
-    AccessBound,
+    Dialect,
     Unit,
     format_duration_ms,
     format_duration_us,
@@ -92,7 +93,8 @@ from kdamon.model.units import (
     format_ratio_permil,
     format_size,
     format_value,
-    parse_access_bound,
+    parse_address,
+    parse_count,
     parse_duration_ms,
     parse_duration_us,
     parse_range,
@@ -105,7 +107,8 @@ from kdamon.model.units import (
 
 __all__ = [
     "ACTIONS",
-    "AccessBound",
+    "Bound",
+    "BoundKind",
     "CORE_FILTER_TYPES",
     "DOCUMENT",
     "FILTER_LAYERS",
@@ -122,6 +125,7 @@ __all__ = [
     "AccessPattern",
     "Config",
     "Context",
+    "Dialect",
     "Dest",
     "Filter",
     "Format",
@@ -130,6 +134,7 @@ __all__ = [
     "IntervalsTune",
     "Kdamond",
     "NrRegions",
+    "PatternBounds",
     "Quota",
     "QuotaGoal",
     "QuotaWeights",
@@ -139,6 +144,7 @@ __all__ = [
     "RegionState",
     "Scheme",
     "SchemeApply",
+    "Side",
     "SchemeStats",
     "Snapshot",
     "Target",
@@ -158,7 +164,10 @@ __all__ = [
     "join_path",
     "load_config",
     "load_config_file",
-    "parse_access_bound",
+    "parse_address",
+    "parse_bound",
+    "parse_bounds",
+    "parse_count",
     "parse_duration_ms",
     "parse_duration_us",
     "parse_range",

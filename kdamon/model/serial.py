@@ -3,7 +3,10 @@
 Input is strict about shapes and keys (an unknown key is an error, a
 boolean is not an integer) and lenient about units: fields declared with a
 unit accept ``"5ms"``, ``"4KiB"``, ``"50%"`` (see :mod:`kdamon.model.units`),
-and every integer field accepts a string of decimal digits.  Every problem
+and every integer field accepts a string of decimal digits.  A scheme's
+``access_pattern`` bounds take what ``--scheme`` takes: ``nr_accesses_max:
+10%`` (of the context's maximum), ``age_min: 5s``, ``min``, ``max``,
+resolved against the context's intervals by :mod:`kdamon.model.bounds`.  Every problem
 becomes a :class:`ConfigError` whose ``field`` is the full path of the
 offending value (``kdamonds[0].contexts[0].intervals.sample_us``), or
 ``<document>`` for the document as a whole.
@@ -37,8 +40,10 @@ from cattrs.errors import (
 from cattrs.gen import make_dict_structure_fn, override
 
 from kdamon.errors import ConfigError
-from kdamon.model.config import Config, field_unit, join_path, prefix_error
+from kdamon.model.bounds import resolve_pattern_field
+from kdamon.model.config import AccessPattern, Config, Context, Intervals, field_unit, join_path, prefix_error
 from kdamon.model.units import parse_value
+from kdamon.userfiles import reading
 
 __all__ = [
     "DOCUMENT",
@@ -59,6 +64,7 @@ DOCUMENT = "<document>"
 _SUFFIXES: dict[str, Format] = {".json": "json", ".yaml": "yaml", ".yml": "yaml", ".toml": "toml"}
 _TOML_INT_MAX = 2**63 - 1
 _DIGITS_RE = re.compile(r"\s*\d{1,30}\s*", re.ASCII)
+_PATTERN_FIELDS = frozenset(attrs.fields_dict(AccessPattern))
 _StructureHook = Callable[[Any, Any], Any]
 # Typed loosely so that per-attribute overrides can be passed as **kwargs.
 _make_dict_structure_fn: Callable[..., _StructureHook] = make_dict_structure_fn
@@ -143,12 +149,45 @@ def _make_converter() -> cattrs.Converter:
             if not isinstance(value, Mapping):
                 raise ConfigError("", f"expected a mapping with keys among {keys}, "
                                       f"got {_describe(value)}")
+            odd = sorted((k for k in value if not isinstance(k, str)), key=str)
+            if odd:  # (cattrs before 25.3 fails on such keys with a TypeError of its own)
+                raise ConfigError(str(odd[0]), f"unknown key; valid keys are {keys}")
+            if cls is Context:
+                value = _resolve_bounds(value, lambda data: converter.structure(data, Intervals))
             return generated(value, cls)
         return structure
 
     converter.register_structure_hook_factory(_is_sequence, sequence_hook)
     converter.register_structure_hook_factory(attrs.has, class_hook)
     return converter
+
+
+def _resolve_bounds(context: Mapping[str, Any], intervals_of: Callable[[Any], Intervals]) -> Mapping[str, Any]:
+    """The context with the text bounds of its schemes' access patterns (``"10%"``, ``"5s"``,
+    ``max``) resolved against its intervals; anything else is left to structuring."""
+    schemes = context.get("schemes")
+    if not isinstance(schemes, list):
+        return context
+    intervals: Intervals | None = None
+    resolved_schemes = []
+    for index, scheme in enumerate(schemes):
+        pattern = scheme.get("access_pattern") if isinstance(scheme, Mapping) else None
+        if isinstance(pattern, Mapping) and any(isinstance(v, str) for v in pattern.values()):
+            if intervals is None:
+                try:
+                    intervals = intervals_of(context.get("intervals", {}))
+                except Exception as error:
+                    translated = _config_error(error, "intervals")
+                    if translated is None:
+                        raise
+                    raise translated from None
+            path = f"schemes[{index}].access_pattern"
+            pattern = {name: resolve_pattern_field(value, name, intervals, join_path(path, name))
+                       if isinstance(value, str) and name in _PATTERN_FIELDS else value
+                       for name, value in pattern.items()}
+            scheme = {**scheme, "access_pattern": pattern}
+        resolved_schemes.append(scheme)
+    return {**context, "schemes": resolved_schemes}
 
 
 def _config_error(error: BaseException, prefix: str = "") -> ConfigError | None:
@@ -264,17 +303,19 @@ def dump_config(config: Config, fmt: str) -> str:
 
 
 def load_config_file(path: str | os.PathLike[str]) -> Config:
-    """Read a configuration file whose format is given by its suffix."""
+    """Read a configuration file whose format is given by its suffix.
+
+    A file that cannot be read raises its ``OSError`` (naming the file).
+    """
     file = Path(path)
+    with reading(file):
+        data = file.read_bytes()
     fmt = _SUFFIXES.get(file.suffix.lower())
     if fmt is None:
         raise ConfigError(DOCUMENT, f"cannot tell the format of {file} from its suffix: "
                                     f"name it {', '.join(_SUFFIXES)}")
     try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as error:
-        raise ConfigError(DOCUMENT, f"cannot read {file}: {error.strerror}; "
-                                    "check the path and its permissions") from None
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise ConfigError(DOCUMENT, f"{file} is not UTF-8 text") from None
     return load_config(text, fmt)

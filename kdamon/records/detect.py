@@ -10,6 +10,7 @@ from kdamon.records.peer import DamoJsonRecords
 from kdamon.records.perf_script import PerfScriptRecords
 from kdamon.records.reader import RecordReader
 from kdamon.records.types import RecordSource
+from kdamon.userfiles import reading
 
 __all__ = ["FORMATS", "detect_format", "open_any"]
 
@@ -24,7 +25,7 @@ def _is_zlib_header(head: bytes) -> bool:
 
 def detect_format(path: str | Path) -> str:
     """One of ``FORMATS``, from the first bytes of the file."""
-    with open(path, "rb") as stream:
+    with reading(path), open(path, "rb") as stream:
         head = stream.read(_PROBE_BYTES)
     if head.startswith(MAGIC):
         return "kdamon"

@@ -33,6 +33,7 @@ from typing import Any
 from kdamon.errors import RecordFormatError
 from kdamon.model.snapshot import Snapshot, regions_array
 from kdamon.records.types import RecordMeta, RecordSource
+from kdamon.userfiles import reading
 
 __all__ = ["DamoJsonRecords"]
 
@@ -149,7 +150,8 @@ class DamoJsonRecords(RecordSource):
     def __init__(self, path: str | Path, *, compressed: bool) -> None:
         super().__init__(path)
         self.format_name = "json_compressed" if compressed else "json"
-        data = self.path.read_bytes()
+        with reading(self.path):
+            data = self.path.read_bytes()
         try:
             if compressed:
                 data = zlib.decompress(data)

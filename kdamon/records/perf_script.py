@@ -21,6 +21,7 @@ from kdamon.records.types import RecordMeta, RecordSource
 from kdamon.trace import text
 from kdamon.trace.assemble import SnapshotAssembler
 from kdamon.trace.lines import AggregatedLines, U64Array
+from kdamon.userfiles import reading
 
 __all__ = ["PerfScriptParser", "PerfScriptRecords"]
 
@@ -110,7 +111,7 @@ class PerfScriptRecords(RecordSource):
 
     def snapshots(self) -> Iterator[Snapshot]:
         parser = PerfScriptParser(sample_us=self._meta.sample_us, aggr_us=self._meta.aggr_us)
-        with open(self.path, "rb") as stream:
+        with reading(self.path), open(self.path, "rb") as stream:
             for lines in _parse_blocks(_blocks(stream)):
                 yield from parser.assembler.feed(lines)
         yield from parser.finish()

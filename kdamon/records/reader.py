@@ -20,6 +20,7 @@ from kdamon.records.format import (
     read_header,
 )
 from kdamon.records.types import RecordMeta, RecordSource
+from kdamon.userfiles import reading
 
 __all__ = ["RecordReader", "read_records"]
 
@@ -44,7 +45,7 @@ class RecordReader(RecordSource):
         super().__init__(path)
         self._skip_corrupt = skip_corrupt
         self.corrupted = 0
-        with open(self.path, "rb") as stream:
+        with reading(self.path), open(self.path, "rb") as stream:
             self._meta, self.version = read_header(stream, self.path)
             self._data_start = stream.tell()
 
@@ -53,7 +54,7 @@ class RecordReader(RecordSource):
         return self._meta
 
     def _chunks(self, wanted: int) -> Iterator[tuple[int, bytes]]:
-        with open(self.path, "rb", buffering=_BUFFER_BYTES) as stream:
+        with reading(self.path), open(self.path, "rb", buffering=_BUFFER_BYTES) as stream:
             scanner = ChunkScanner(stream, self.path, self._data_start, skip_corrupt=self._skip_corrupt)
             try:
                 for kind, offset, payload in scanner:

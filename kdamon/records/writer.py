@@ -21,6 +21,7 @@ from kdamon.records.format import (
     read_header,
 )
 from kdamon.records.types import RecordMeta
+from kdamon.userfiles import Replacement
 
 __all__ = ["RecordWriter"]
 
@@ -42,6 +43,12 @@ class RecordWriter:
     to put the data on disk.  ``append=True`` continues an existing file: its
     metadata is kept (``meta`` is then ignored) and an incomplete final
     chunk left by a killed recorder is cut off first.
+
+    A new record never truncates an existing file at ``path``: it is written
+    beside it (see ``kdamon.userfiles``) and takes its place at the first
+    flush that holds a snapshot, or at ``close()``.  ``discard()`` (and an
+    exception out of the ``with`` block before any snapshot) leaves the file
+    at ``path`` as it was.
     """
 
     def __init__(
@@ -61,13 +68,14 @@ class RecordWriter:
         self._pending = 0
         self.nr_snapshots = 0
         self.nr_applies = 0
+        self._replacement: Replacement | None = None
         if append and self.path.exists() and self.path.stat().st_size > 0:
             self.meta, self._stream = self._open_existing()
         else:
             self.meta = meta if meta is not None else RecordMeta()
-            self._stream = open(self.path, "wb", buffering=_BUFFER_BYTES)
+            self._replacement = Replacement(self.path, buffering=_BUFFER_BYTES)
+            self._stream = self._replacement.stream
             self._stream.write(encode_header(self.meta))
-            self.flush()
 
     def _open_existing(self) -> tuple[RecordMeta, BinaryIO]:
         stream = open(self.path, "r+b", buffering=_BUFFER_BYTES)
@@ -124,14 +132,30 @@ class RecordWriter:
         if self._fsync:
             os.fsync(self._stream.fileno())
         self._pending = 0
+        if self.nr_snapshots:
+            self._commit()
+
+    def _commit(self) -> None:
+        if self._replacement is not None:
+            self._replacement.commit()
 
     def close(self) -> None:
-        """Flush and close; closing twice is harmless."""
+        """Flush, put the record in place (even without a snapshot) and close; closing twice is harmless."""
         if self._stream.closed:
             return
         try:
             self.flush()
-        finally:
+            self._commit()
+        except BaseException:
+            self.discard()
+            raise
+        self._stream.close()
+
+    def discard(self) -> None:
+        """Close, leaving the file at ``path`` as it was unless a snapshot already replaced it."""
+        if self._replacement is not None:
+            self._replacement.discard()
+        else:
             self._stream.close()
 
     def __enter__(self) -> Self:
@@ -143,4 +167,7 @@ class RecordWriter:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.close()
+        if exc_type is None or self.nr_snapshots:
+            self.close()
+        else:
+            self.discard()

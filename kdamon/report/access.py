@@ -18,10 +18,10 @@ import numpy as np
 
 from kdamon.errors import ConfigError
 from kdamon.model import (
-    AccessBound,
+    Bound,
     format_duration_us,
     format_size,
-    parse_access_bound,
+    parse_bound,
     parse_range,
     parse_seconds_us,
     parse_size,
@@ -62,7 +62,7 @@ class RegionFilter:
     an age range (microseconds) and a smallest size."""
 
     address: tuple[int, int] | None = None
-    access: tuple[AccessBound, AccessBound | None] | None = None  # None high bound: no limit
+    access: tuple[Bound, Bound] | None = None
     age_us: tuple[int, int | None] | None = None
     min_size: int = 0
 
@@ -73,8 +73,7 @@ class RegionFilter:
         access_range = None
         if access is not None:
             low, high = parse_range(access, "--access")
-            access_range = (AccessBound() if low == "min" else parse_access_bound(low, "--access"),
-                            None if high == "max" else parse_access_bound(high, "--access"))
+            access_range = (parse_bound(low, "nr_accesses", "--access"), parse_bound(high, "nr_accesses", "--access"))
         age_range = None
         if age is not None:
             low, high = parse_range(age, "--age")
@@ -97,11 +96,10 @@ class RegionFilter:
             regions["end"] = np.minimum(regions["end"], np.uint64(high))
         keep = np.ones(regions.shape[0], dtype=bool)
         if self.access is not None:
-            top = snapshot.max_nr_accesses
             low_bound, high_bound = self.access
-            keep &= regions["nr_accesses"] >= low_bound.resolve(top)
-            if high_bound is not None:
-                keep &= regions["nr_accesses"] <= high_bound.resolve(top)
+            limits = {"max_nr_accesses": snapshot.max_nr_accesses, "aggr_us": snapshot.aggr_us}
+            keep &= regions["nr_accesses"] >= low_bound.resolve("min", **limits)
+            keep &= regions["nr_accesses"] <= high_bound.resolve("max", **limits)
         if self.age_us is not None:
             ages = regions["age"].astype(np.int64) * snapshot.aggr_us
             keep &= ages >= self.age_us[0]

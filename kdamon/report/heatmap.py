@@ -21,6 +21,7 @@ from kdamon.model import format_size
 from kdamon.model.snapshot import Snapshot
 from kdamon.records.types import group_by_target
 from kdamon.report.grid import HeatGrid, heat_grid
+from kdamon.userfiles import Replacement
 
 __all__ = ["COLOURS", "LEVELS", "heatmap_figure", "heatmap_text", "levels_of", "select_target", "write_heatmap", "write_heatmap_png"]
 
@@ -205,8 +206,9 @@ def write_heatmap_png(
     max_nr_accesses: int | None = None,
     dpi: int = 100,
 ) -> None:
-    """Draw the heatmap (see ``heatmap_figure``) into a PNG file."""
+    """Draw the heatmap (see ``heatmap_figure``) into a PNG file, which an error leaves as it was."""
     figure = heatmap_figure(
         snapshots, width=width, height=height, target=target, max_nr_accesses=max_nr_accesses, dpi=dpi
     )
-    figure.savefig(str(path), format="png")
+    with Replacement(path) as out:
+        figure.savefig(out.stream, format="png")

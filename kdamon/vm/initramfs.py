@@ -1,12 +1,14 @@
 """The guest's initramfs: a cached base image plus a small archive per run.
 
 The base holds busybox (static), the Python interpreter running kdamon (at its
-own host path, with its stdlib as precompiled bytecode and the shared
-libraries ``ldd`` names), the distributions kdamon and its tests need, and
-``/init``.  It is cached under a key made of everything that goes in it, so it
-is rebuilt only when an input changes.  The per-run archive carries kdamon's
-source checkout, ``--share`` directories, kernel modules and the command; the
-kernel unpacks both archives one after the other.
+own host path, with its venv's ``bin`` and ``pyvenv.cfg`` when it runs in one,
+its stdlib as precompiled bytecode and the shared libraries ``ldd`` names),
+the distributions kdamon, its installed extras and its tests need, and
+``/init``.  It is cached under a key made of everything that goes in it (the
+distributions' RECORDs by content), so it is rebuilt only when an input
+changes.  The per-run archive carries kdamon's source checkout, ``--share``
+directories, kernel modules, the ``kdamon`` command and the command to run;
+the kernel unpacks both archives one after the other.
 """
 
 from __future__ import annotations
@@ -26,10 +28,12 @@ import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
+from kdamon.distribution import NAME, declared_names
 from kdamon.errors import GuestError
 from kdamon.vm.cpio import CpioWriter
+from kdamon.vm.pyenv import GUEST_BIN, host_python, kdamon_command
 
-# Distributions the guest needs besides kdamon's own runtime requirements.
+# Distributions the guest needs besides kdamon's own requirements and its extras'.
 GUEST_TOOLS = ("pytest", "hypothesis")
 # Left out of the guest even when required: host-only tooling.
 HOST_ONLY = frozenset({"mypy", "ruff", "matplotlib", "types-pyyaml", "mypy-extensions"})
@@ -51,6 +55,7 @@ DYNLOAD_SKIP = re.compile(r"^(_tkinter|_test|_codecs_|_ctypes_test|xx|_xx|_curse
 RESULT_PORT = "org.kdamon.result"
 DMESG_PORT = "org.kdamon.dmesg"
 SHARE_LIMIT_BYTES = 512 << 20
+KEEP_BASES = 3
 CHECKOUT_SKIP = frozenset({".git", ".mypy_cache", ".pytest_cache", ".hypothesis", ".ruff_cache", "build", "dist"})
 
 INIT = r"""#!/bin/sh
@@ -96,14 +101,19 @@ def init_script() -> str:
 
 
 def build_base(cache: Path, progress: object = None) -> Path:
-    """Return the cached base image, building it when its inputs changed."""
+    """Return the cached base image, building it when its inputs changed.
+
+    One base per Python environment that runs kdamon (a venv, the checkout's
+    interpreter): the ``KEEP_BASES`` used last are kept.
+    """
     files = list(_base_inputs())
     key = _inputs_key(files)
     path = cache / "images" / f"base-{key}.cpio"
     if path.exists():
+        path.touch()  # recently used
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
-    for old in path.parent.glob("base-*.cpio"):
+    for old in sorted(path.parent.glob("base-*.cpio"), key=_mtime, reverse=True)[KEEP_BASES - 1 :]:
         old.unlink(missing_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.tmp")  # concurrent runs may build the same base
     with tmp.open("wb") as out:
@@ -112,6 +122,13 @@ def build_base(cache: Path, progress: object = None) -> Path:
         writer.close()
     tmp.rename(path)
     return path
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:  # another run removed it
+        return 0.0
 
 
 def write_run_archive(
@@ -123,11 +140,14 @@ def write_run_archive(
     shares: Sequence[Path],
     modules: Sequence[Path] = (),
     bytecode: Path | None = None,
+    python: str = "python3",
 ) -> None:
-    """The per-run archive: shared trees, modules to load, and the command.
+    """The per-run archive: shared trees, modules to load, the ``kdamon`` command, and the command to run.
 
     With ``bytecode`` (a host cache directory), Python sources in the shared
-    trees travel with their compiled bytecode.
+    trees travel with their compiled bytecode.  ``kdamon`` (in ``GUEST_BIN``,
+    last on the guest's PATH, so an installed console script comes first) runs
+    ``python -m kdamon``.
     """
     with out.open("wb") as f:
         writer = CpioWriter(f)
@@ -145,16 +165,11 @@ def write_run_archive(
             names.append(name)
         if names:
             writer.file("/kdamon/modules.list", ("\n".join(names) + "\n").encode())
+        writer.file(f"{GUEST_BIN}/kdamon", kdamon_command(python), mode=0o755)
         exports = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in sorted(env.items()))
         script = f"{exports}cd {shlex.quote(cwd)} || exit 127\nexec {shlex.join(command)}\n"
         writer.file("/kdamon/run.sh", script.encode(), mode=0o755)
         writer.close()
-
-
-def source_checkout() -> Path | None:
-    """kdamon's source checkout when it runs from one (it is then shared into the guest)."""
-    root = Path(__file__).resolve().parents[2]
-    return root if (root / "pyproject.toml").is_file() and (root / "kdamon").is_dir() else None
 
 
 def _add_tree(writer: CpioWriter, root: Path, bytecode: Path | None) -> int:
@@ -259,10 +274,18 @@ def _stripped(path: Path) -> bytes:
 
 
 def _inputs_key(files: list[Path]) -> str:
+    """Every input's path, size and mtime, and the content of the distributions' RECORDs.
+
+    A RECORD lists the hash of every file of its distribution: a reinstall
+    that kept sizes and times (installers that link files from a cache) still
+    changes the key.
+    """
     h = hashlib.sha256(INIT.encode())
     for p in files:
         st = p.lstat()
         h.update(f"{p}\0{st.st_size}\0{int(st.st_mtime)}\0{p.is_symlink()}\n".encode())
+        if p.name == "RECORD" and p.parent.name.endswith(".dist-info"):
+            h.update(p.read_bytes())
     return h.hexdigest()[:16]
 
 
@@ -282,7 +305,11 @@ def busybox_applets(busybox: Path) -> list[str]:
 
 
 def _interpreter_files() -> Iterator[Path]:
-    yield from _link_chain(Path(sys.executable))
+    """The interpreter as invoked, its names in its environment's bin (console scripts name one), pyvenv.cfg."""
+    env = host_python()
+    yield from _link_chain(env.executable)
+    for name in env.interpreter_names():
+        yield from _link_chain(name)
     cfg = Path(sys.prefix) / "pyvenv.cfg"
     if cfg.is_file():
         yield cfg
@@ -325,8 +352,8 @@ def _distribution_files() -> Iterator[Path]:
 
 
 def _guest_distributions() -> list[md.Distribution]:
-    """kdamon's runtime requirements and the test tools, with everything they require."""
-    roots = [r for r in _kdamon_requirements()] + list(GUEST_TOOLS)
+    """kdamon, what it and its extras require, and the test tools, with everything they require (those installed)."""
+    roots = [NAME, *declared_names(), *GUEST_TOOLS]
     found: dict[str, md.Distribution] = {}
     queue = list(roots)
     while queue:
@@ -340,19 +367,6 @@ def _guest_distributions() -> list[md.Distribution]:
         found[name] = dist
         queue.extend(_plain_requirements(dist.requires or ()))
     return [found[k] for k in sorted(found)]
-
-
-def _kdamon_requirements() -> list[str]:
-    try:
-        return ["kdamon", *_plain_requirements(md.distribution("kdamon").requires or ())]
-    except md.PackageNotFoundError:
-        root = source_checkout()
-        if root is None:
-            return []
-        import tomllib
-
-        data = tomllib.loads((root / "pyproject.toml").read_text())
-        return _plain_requirements(data.get("project", {}).get("dependencies", []))
 
 
 def _plain_requirements(requires: Iterable[str]) -> list[str]:

@@ -22,6 +22,7 @@ from pathlib import Path
 import attrs
 
 from kdamon.errors import GuestError
+from kdamon.userfiles import reading, require_file
 
 Progress = Callable[[str], None]
 
@@ -113,8 +114,11 @@ def resolve_kernel(spec: str, *, modules: Path | None = None, progress: Progress
 
 
 def _user_kernel(path: Path, modules: Path | None) -> Kernel:
-    if not path.is_file():
-        raise GuestError(f"kernel image {path} does not exist; build it (make bzImage) or name a recipe")
+    try:
+        require_file(path)
+    except OSError as exc:
+        raise GuestError(f"{path}: {exc.strerror}; give a kernel image (make bzImage) or a recipe name "
+                         "(kdamon vm kernels lists them)") from None
     version = bzimage_version(path)
     modules_dir = _modules_tree(modules, version) if modules is not None else None
     return Kernel(name=str(path), vmlinuz=path.resolve(), version=version, modules_dir=modules_dir)
@@ -122,7 +126,7 @@ def _user_kernel(path: Path, modules: Path | None) -> Kernel:
 
 def bzimage_version(path: Path) -> str:
     """The kernel release string stored in a bzImage header ("" if it has none)."""
-    with path.open("rb") as f:
+    with reading(path), path.open("rb") as f:
         header = f.read(0x300)
         if len(header) < 0x210 or header[0x202:0x206] != b"HdrS":
             raise GuestError(f"{path} is not an x86 bzImage (no 'HdrS' boot header); pass arch/x86/boot/bzImage")

@@ -71,7 +71,7 @@ def kernel_failures(text: str) -> list[str]:
 def qemu_binary() -> str:
     path = shutil.which("qemu-system-x86_64")
     if path is None:
-        raise GuestError("qemu-system-x86_64 is not installed: apt-get install qemu-system-x86 (or run scripts/setup-tests.sh)")
+        raise GuestError("qemu-system-x86_64 is not installed: apt-get install qemu-system-x86 (or run scripts/install-test-deps.sh)")
     return path
 
 

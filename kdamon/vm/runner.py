@@ -9,10 +9,13 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from kdamon.distribution import source_checkout
 from kdamon.errors import GuestError
+from kdamon.userfiles import reading, require_dir, require_file
 from kdamon.vm.accel import choose_accel
-from kdamon.vm.initramfs import build_base, source_checkout, write_run_archive
+from kdamon.vm.initramfs import build_base, write_run_archive
 from kdamon.vm.kernels import Progress, cache_dir, resolve_kernel
+from kdamon.vm.pyenv import GUEST_BIN, SYSTEM_PATH, PythonEnv, guest_variables, host_python
 from kdamon.vm.qemu import BootSpec, GuestResult, LineSink, boot
 
 DEFAULT_KERNEL = "debian-6.12"
@@ -45,8 +48,10 @@ def run(
 
     The guest sees kdamon's source checkout (when kdamon runs from one) and
     every ``share`` directory at their host paths, read-only copies made at
-    boot.  Raises :class:`GuestCrash` when the guest kernel reports a BUG,
-    WARNING, Oops or panic, or dies; :class:`GuestTimeout` after ``timeout``.
+    boot.  It runs with the Python environment that runs kdamon here: the
+    same venv (or user site) is active, and ``kdamon`` is a command.  Raises
+    :class:`GuestCrash` when the guest kernel reports a BUG, WARNING, Oops or
+    panic, or dies; :class:`GuestTimeout` after ``timeout``.
     ``qmp_client`` is called in a thread with QEMU's QMP socket path while
     the guest runs (``memory="1G,slots=4,maxmem=4G"`` makes room for hotplug).
     ``virtio_results=False`` leaves out the virtio-serial ports, as for a
@@ -57,26 +62,32 @@ def run(
     if not command:
         raise GuestError("no command to run in the guest: kdamon vm run [options] -- CMD ...")
     say = progress or (lambda _msg: None)
+    shares = _shares(share)  # the user's paths first, before kernels are fetched or probed
+    if modules is not None:
+        require_dir(modules)
+    if image is not None:
+        require_file(image)
     cache = cache_dir()
     k = resolve_kernel(kernel, modules=modules, progress=say)
     base = image if image is not None else build_base(cache)
     accel = choose_accel(k.vmlinuz, cache)
     if accel == "tcg":
         say("kdamon: KVM cannot run guests here; using TCG (software emulation) with pti=on")
-    shares = _shares(share)
     cwd = _guest_cwd(shares)
-    guest_env = _guest_env(k.name, env)
+    python = host_python() if image is None else None
+    guest_env = _guest_env(k.name, env, python)
     run_dir = _new_run_dir(cache)
     module_files = _module_files(k.modules_dir, say) if k.modules_dir is not None else []
     (run_dir / "command").write_text(shlex.join(command) + "\n")
     archive = run_dir / "run.cpio"
     write_run_archive(
-        archive, command, cwd=cwd, env=guest_env, shares=shares, modules=module_files, bytecode=cache / "pyc"
+        archive, command, cwd=cwd, env=guest_env, shares=shares, modules=module_files, bytecode=cache / "pyc",
+        python=str(python.executable) if python is not None else "python3",
     )
     initrd = run_dir / "initrd"
     with initrd.open("wb") as out:
         for part in (base, archive):
-            with part.open("rb") as src:
+            with reading(part), part.open("rb") as src:
                 shutil.copyfileobj(src, out, 1 << 20)
     archive.unlink()
     spec = BootSpec(
@@ -111,9 +122,8 @@ def _shares(share: Sequence[Path]) -> list[Path]:
     if checkout is not None:
         shares.append(checkout)
     for s in share:
+        require_dir(s)
         path = Path(s).resolve()
-        if not path.is_dir():
-            raise GuestError(f"--share {s}: no such directory")
         if path not in shares:
             shares.append(path)
     return shares
@@ -127,7 +137,8 @@ def _guest_cwd(shares: Sequence[Path]) -> str:
     return "/root"
 
 
-def _guest_env(kernel_name: str, extra: Mapping[str, str] | None) -> dict[str, str]:
+def _guest_env(kernel_name: str, extra: Mapping[str, str] | None, python: PythonEnv | None) -> dict[str, str]:
+    """The command's environment; ``python`` is the host's Python environment on kdamon's base, None on an image's."""
     env = {
         "KDAMON_GUEST": "1",
         "KDAMON_GUEST_KERNEL": kernel_name,
@@ -137,8 +148,10 @@ def _guest_env(kernel_name: str, extra: Mapping[str, str] | None) -> dict[str, s
         "TERM": "dumb",
         "LANG": "C.UTF-8",
         "HOME": "/root",
-        "PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin",
+        "PATH": ":".join([*SYSTEM_PATH, GUEST_BIN]),
     }
+    if python is not None:
+        env.update(guest_variables(python))
     checkout = source_checkout()
     if checkout is not None:
         env["PYTHONPATH"] = str(checkout)

@@ -88,3 +88,40 @@ def test_not_a_kdamonds_document() -> None:
         config_from_damo({"contexts": []})
     with pytest.raises(ConfigError, match="not valid JSON"):
         load_damo_config("{")
+
+
+def _one_context(**context: object) -> dict[str, object]:
+    return {"kdamonds": [{"contexts": [{"ops": "paddr", "targets": [{"regions": []}]} | context]}]}
+
+
+def test_damo_text_is_read_exactly() -> None:
+    scheme = {"access_pattern": {"sz_bytes": {"min": "4.001 KiB", "max": "1,024.000 GiB"},
+                                 "nr_accesses": {"min": "3 %", "max": 10.5},
+                                 "age": {"min": "1 m 30 s", "max": "1,000 aggr_intervals"}},
+              "apply_interval_us": "1 s 500 ms", "quotas": {"sz_bytes": "4 KB", "reset_interval_ms": "max",
+                                                            "weights": {"age_permil": 500.0}}}
+    config = config_from_damo(_one_context(intervals={"sample_us": "3 ms", "aggr_us": "100 ms"}, schemes=[scheme]))
+    [resolved] = config.kdamonds[0].contexts[0].schemes
+    p = resolved.access_pattern
+    assert (p.sz_min, p.sz_max) == (4097, 1 << 40)  # damo's 3 decimals: the nearest whole byte
+    assert (p.nr_accesses_min, p.nr_accesses_max) == (1, 3)  # of 33: 3 % rounds up, 10.5 % down
+    assert (p.age_min, p.age_max) == (900, 1000)
+    assert resolved.apply_interval_us == 1_500_000
+    assert (resolved.quota.bytes, resolved.quota.reset_interval_ms) == (4096, ULONG_MAX)
+    assert resolved.quota.weights.age_permil == 500
+
+
+@pytest.mark.parametrize(("change", "field", "fragment"), [
+    ({"intervals": {"sample_us": "1.5 us"}}, "kdamonds[0].contexts[0].intervals.sample_us", "not a whole number"),
+    ({"schemes": [{"access_pattern": {"sz_bytes": {"min": "4.0005 KiB"}}}]},
+     "kdamonds[0].contexts[0].schemes[0].access_pattern.sz_bytes.min", "not a whole number"),
+    ({"schemes": [{"access_pattern": {"nr_accesses": {"max": "2.5 samples"}}}]},
+     "kdamonds[0].contexts[0].schemes[0].access_pattern.nr_accesses.max", "not a whole number"),
+    ({"schemes": [{"watermarks": {"high_permil": "12.3456 %"}}]},
+     "kdamonds[0].contexts[0].schemes[0].watermarks.high_permil", "not a whole number"),
+])
+def test_values_finer_than_the_field_are_refused(change: dict[str, object], field: str, fragment: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        config_from_damo(_one_context(**change))
+    assert info.value.field == field
+    assert fragment in info.value.message

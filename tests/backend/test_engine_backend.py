@@ -17,7 +17,7 @@ from kdamon.backend.engine_store import EngineState
 from kdamon.backend.host import Host, HostPaths
 from kdamon.backend.process import pid_alive
 from kdamon.backend.types import KdamondId
-from kdamon.errors import EngineError
+from kdamon.errors import EngineError, EngineWarning
 from kdamon.model import (
     AccessPattern,
     Context,
@@ -98,7 +98,10 @@ def test_stream_yields_snapshots_until_told(tmp_path: Path, sleeper: subprocess.
     for snapshot in stream:
         seen.append(snapshot)
     assert len(seen) >= 3
-    assert all(s.target_idx == 0 and s.aggr_us == FAST.aggr_us and s.nr_regions for s in seen)
+    assert all(s.target_idx == 0 and s.nr_regions for s in seen)
+    # the intervals really used: the configured ones, or wider with the same samples per aggregation
+    ratio = FAST.aggr_us // FAST.sample_us
+    assert all(s.aggr_us >= FAST.aggr_us and s.aggr_us // s.sample_us == ratio for s in seen)
     assert [s.time_ns for s in seen] == sorted(s.time_ns for s in seen)
 
 
@@ -106,3 +109,107 @@ def test_published_stats_keep_unknown_counters_unknown() -> None:
     state = EngineState(pid=1, state="on", stats=(SchemeStats(3, 12288, None, None, None),
                                                   SchemeStats(3, 12288, 0, 0, 0, nr_snapshots=2)))
     assert EngineState.from_json(state.to_json()) == state
+
+
+# -- schemes the engine cannot apply, and the intervals it really uses ---------------------
+
+def _hugepage(pid: int) -> Kdamond:
+    return _kdamond(pid, schemes=(Scheme(action="pageout"), Scheme(action="hugepage")))
+
+
+def test_start_tune_and_stream_refuse_what_the_engine_cannot_apply(tmp_path: Path) -> None:
+    backend = EngineBackend(Host(HostPaths.under(tmp_path)))
+    for attempt in (lambda: backend.start(_hugepage(1)),
+                    lambda: next(backend.stream(_hugepage(1), lambda: True))):
+        with pytest.raises(EngineError) as raised:
+            attempt()
+        message = str(raised.value)
+        assert "cannot apply hugepage (scheme 1) to vaddr targets" in message
+        assert "applies only willneed, cold, pageout and collapse" in message
+        assert "--backend auto or sysfs" in message and "--engine-stat-only" in message
+    assert backend.store.indexes() == []  # nothing was started
+
+
+def test_auto_says_why_it_chose_the_engine_when_refusing(tmp_path: Path) -> None:
+    from kdamon.backend.choose import choose_backend
+    from kdamon.backend.types import MonitorRequest
+
+    host = Host(HostPaths.under(tmp_path))  # no DAMON at all
+    backend, _ = choose_backend(MonitorRequest(_hugepage(1)), "auto", host=host)
+    with pytest.raises(EngineError) as raised:
+        backend.start(_hugepage(1))
+    message = str(raised.value)
+    assert message.startswith("--backend auto chose kdamon's engine because this kernel has no DAMON "
+                              "sysfs interface")
+    assert "make kernel DAMON usable here" in message and "--engine-stat-only" in message
+    allowed, _ = choose_backend(MonitorRequest(_hugepage(1), engine_stat_only=True), "auto", host=host)
+    assert isinstance(allowed, EngineBackend) and allowed.stat_only
+
+
+def test_stat_only_counts_and_says_so(tmp_path: Path, sleeper: subprocess.Popen[bytes]) -> None:
+    host = Host(HostPaths.under(tmp_path))
+    backend = EngineBackend(host, stat_only=True)
+    with pytest.warns(EngineWarning, match=r"engine:0 only counts scheme 1 \(hugepage\), as stat schemes"):
+        kid, _ = backend.start(_hugepage(sleeper.pid))
+    try:
+        state = backend.store.wait_state(0, lambda s: s.sample_us > 0, 30.0)
+        assert state is not None and state.counted_only == (1,)
+        [status] = EngineBackend(host).status()
+        assert "scheme 1 only counted, as stat (--engine-stat-only" in status.note
+        # tune needs the option again: the new configuration is checked as the first was
+        with pytest.raises(EngineError, match="cannot apply lru_prio"):
+            EngineBackend(host).tune(kid, _kdamond(sleeper.pid, schemes=(Scheme(action="lru_prio"),)))
+        with pytest.warns(EngineWarning, match=r"engine:0 only counts scheme 0 \(lru_prio\)"):
+            backend.tune(kid, _kdamond(sleeper.pid, schemes=(Scheme(action="lru_prio"),)))
+    finally:
+        backend.stop(kid)
+
+
+def test_stream_with_stat_only_yields_the_counted_schemes_snapshots(
+        tmp_path: Path, sleeper: subprocess.Popen[bytes]) -> None:
+    backend = EngineBackend(Host(HostPaths.under(tmp_path)), stat_only=True)
+    seen = []
+    with pytest.warns(EngineWarning, match="the engine only counts scheme 1"):
+        for snapshot in backend.stream(_hugepage(sleeper.pid), lambda: len(seen) >= 2):
+            seen.append(snapshot)
+    assert len(seen) >= 2
+
+
+def test_the_daemon_publishes_the_intervals_it_uses(tmp_path: Path, sleeper: subprocess.Popen[bytes]) -> None:
+    host = Host(HostPaths.under(tmp_path))
+    backend = EngineBackend(host)
+    kid, _ = backend.start(_kdamond(sleeper.pid))
+    try:
+        state = backend.store.wait_state(0, lambda s: s.sample_us > 0, 30.0)
+        assert state is not None
+        # the configured intervals, or wider with the same samples per aggregation
+        assert state.sample_us >= FAST.sample_us and state.aggr_us // state.sample_us == 10
+        assert state.widened == (state.sample_us > FAST.sample_us)
+    finally:
+        backend.stop(kid)
+
+
+def test_status_notes_widened_intervals() -> None:
+    state = EngineState(pid=1, state="on", ops="vaddr/smaps", counted_only=(0, 2), sample_us=66_000,
+                        aggr_us=1_320_000, busy_us=25_800, late_us=600, widened=True)
+    assert EngineState.from_json(state.to_json()) == state
+    from kdamon.backend.engine_backend import _notes
+
+    assert _notes(state) == [
+        "operations vaddr/smaps",
+        "intervals widened to sample 66ms, aggr 1.32s: the engine's access check and bookkeeping take "
+        "25.8ms of a sample and its wake-ups come 600us late",
+        "schemes 0, 2 only counted, as stat (--engine-stat-only: the engine cannot apply the action)"]
+
+
+def test_what_a_killed_start_left_is_shown_and_removed(tmp_path: Path) -> None:
+    host = Host(HostPaths.under(tmp_path))
+    backend = EngineBackend(host)
+    left = backend.store.dir(0)
+    left.mkdir(parents=True)  # killed after mkdir, in the middle of writing its configuration
+    (left / ".tmp-4242-00aa00aa00aa-config.json").write_text('{"kdamonds": [')
+    [status] = EngineBackend(host).status()
+    assert (status.id, status.owner, status.running) == (KdamondId("engine", "0"), "kdamon", False)
+    assert "configuration unreadable" in status.note
+    EngineBackend(host).stop(status.id)
+    assert backend.store.indexes() == []

@@ -34,8 +34,13 @@ def run_pytest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> RunPytest:
             code = pytest.main([str(path), "-q", "-p", "no:cacheprovider", "--import-mode=importlib", *PLUGIN, *args],
                                plugins=[ResultEmitter(lines.append, stop_after=stop_after)])
         finally:
-            for module in set(sys.modules) - modules:  # the next run's test file has the same module name
-                del sys.modules[module]
+            # The next run's test file has the same module name: forget the modules of this run's
+            # files, and only those (a library first imported by this run stays imported: a second
+            # copy of, e.g., hypothesis's internals would make it see its own data as flaky).
+            for name in set(sys.modules) - modules:
+                file = getattr(sys.modules[name], "__file__", None)
+                if file is not None and Path(file).is_relative_to(tmp_path):
+                    del sys.modules[name]
         return int(code), list(parse_console(lines).results)
 
     return run

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import pytest
 from kdamon.check import host
 from kdamon.check.results import CheckResult, KernelReport, Status
 from kdamon.cli.main import main
+from kdamon.errors import GuestError
 
 STATUSES = {
     "debian-6.12": {"abi.tree": Status.PASS, "errno.on": Status.PASS, "state.kw": Status.SKIP},
@@ -61,6 +63,25 @@ def test_without_all_only_bad_checks_are_listed(calls: list[dict[str, Any]], cap
     main(["check", "--kernel", "debian-7.3"])
     out = capsys.readouterr().out
     assert "errno.on" in out and "abi.tree" not in out
+
+
+def test_outputs_are_checked_before_the_guests_and_kept_when_a_kernel_fails(
+        calls: list[dict[str, Any]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "no-such-dir" / "out.json"
+    assert main(["check", "--kernel", "debian-6.12", "--json", str(missing)]) == 1
+    assert calls == []  # refused before any guest ran
+    assert f"kdamon: error: {missing}: No such file or directory" in capsys.readouterr().err
+
+    def crash(kernel: str, **kwargs: Any) -> KernelReport:
+        raise GuestError("the guest could not boot")
+
+    monkeypatch.setattr(host, "check_kernel", crash)
+    doc = tmp_path / "out.json"
+    doc.write_text("the previous run's results")
+    assert main(["check", "--kernel", "debian-6.12", "--json", str(doc)]) == 1
+    assert doc.read_text() == "the previous run's results"
+    assert sorted(os.listdir(tmp_path)) == ["out.json"]
 
 
 def test_no_kernel_is_an_error(calls: list[dict[str, Any]], capsys: pytest.CaptureFixture[str]) -> None:

@@ -9,6 +9,8 @@ from kdamon.check.results import CheckResult, Status
 RunPytest = Callable[..., tuple[int, list[CheckResult]]]  # the run_pytest fixture (conftest.py)
 
 SAMPLE = '''
+import time
+
 import pytest
 
 @pytest.fixture
@@ -18,6 +20,7 @@ def broken():
 def test_passes(record_property):
     """it passes"""
     record_property("note", "measured 3")
+    time.sleep(0.05)
 
 def test_fails():
     """it fails"""
@@ -61,7 +64,7 @@ def test_emitter_reports_each_test_once(run_pytest: RunPytest) -> None:
     assert by_id["sample.param[b]"].status is Status.FAIL and by_id["sample.param[a]"].status is Status.PASS
     assert by_id["sample.Group.inner"].title == "inside a class"
     assert all(r.group == "sample" for r in by_id.values())
-    assert all(r.duration_s >= 0 for r in by_id.values())
+    assert by_id["sample.passes"].duration_s >= 0.05  # it slept that long: durations are summed
 
 
 def test_collection_errors_become_results(run_pytest: RunPytest) -> None:

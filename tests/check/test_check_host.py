@@ -11,7 +11,7 @@ import pytest
 import kdamon.vm
 from kdamon.check.host import check_kernel, run_nodes_in_guest
 from kdamon.check.results import CheckResult, Status, begin_line, end_line, result_line
-from kdamon.errors import GuestCrash, GuestError, GuestTimeout
+from kdamon.errors import GuestCrash, GuestError, GuestTimeout, MissingExtraError
 from kdamon.vm import GuestResult
 
 
@@ -147,3 +147,17 @@ def test_a_node_without_a_result_line_is_an_error(monkeypatch: pytest.MonkeyPatc
 def test_a_guest_that_cannot_boot_fails_every_node(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     results = _run_nodes(monkeypatch, FakeRun([], error=GuestError("no such kernel: debian-7.3")), tmp_path)
     assert [(r.status, "no such kernel" in r.message) for r in results.values()] == [(Status.ERROR, True)] * 2
+
+
+def test_without_the_check_extra_nothing_boots_and_the_extra_is_named(monkeypatch: pytest.MonkeyPatch,
+                                                                       tmp_path: Path) -> None:
+    from kdamon import distribution
+
+    monkeypatch.setattr(distribution, "_declared", lambda: ([], {"check": ["kdamon-no-such-pytest>=8"]}))
+    fake = FakeRun([begin_line({}), end_line(0)])
+    with pytest.raises(MissingExtraError, match=r"kdamon-no-such-pytest>=8 \(not installed\).*'kdamon\[check\]'"):
+        _run(monkeypatch, fake)
+    results = _run_nodes(monkeypatch, fake, tmp_path)
+    assert fake.commands == []
+    assert {r.status for r in results.values()} == {Status.ERROR}
+    assert all("pip install 'kdamon[check]'" in r.message for r in results.values())

@@ -53,9 +53,9 @@ def test_status_and_stop_leave_a_foreign_kdamond_alone(kernel: tuple[Host, FakeD
     assert entry["config"]["contexts"][0]["targets"][0]["pid"] == 4242
 
     code, _, err = kdamon(host, "stop", "sysfs:0")
-    assert code == 2 and "was not created by kdamon" in err
+    assert code == 1 and "was not created by kdamon" in err
     code, _, err = kdamon(host, "tune", "0", "--aggr", "1s")
-    assert code == 2 and "was not created by kdamon" in err
+    assert code == 1 and "was not created by kdamon" in err
     code, _, err = kdamon(host, "stop")
     assert code == 0 and "no kdamond started by kdamon" in err
     assert fake.writes == []

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from cli_helpers import Kdamon
 
 from kdamon.backend.host import ENV_VARS, Host, HostPaths
@@ -50,6 +51,32 @@ def test_record_needs_one_target(tmp_path: Path, kdamon: Kdamon) -> None:
     assert code == 2 and "give what to record" in err and "--pid and --paddr" in err
     code, _, err = kdamon(host, "record", "--kdamond", "engine:0", "--aggr", "1s")
     assert code == 2 and "--aggr cannot be given with --kdamond" in err
+
+
+def test_a_failed_record_leaves_the_users_file_byte_identical(
+        tmp_path: Path, kdamon: Kdamon, monkeypatch: pytest.MonkeyPatch) -> None:
+    host = Host(HostPaths.under(tmp_path / "host"))
+    work = tmp_path / "work"
+    work.mkdir()
+    keep = work / "keep.kdr"
+    keep.write_bytes(os.urandom(33551))
+    before = keep.read_bytes()
+    code, _, err = kdamon(host, "record", "--backend", "engine", "-o", str(keep), "--pid", "999999")
+    assert code == 1 and "999999" in err
+    assert keep.read_bytes() == before
+    monkeypatch.chdir(work)
+    code, _, err = kdamon(host, "record", "--backend", "engine", "--pid", "999999")
+    assert code == 1
+    assert os.listdir(work) == ["keep.kdr"]  # no empty kdamon.kdr, no temporary file
+
+
+def test_a_recording_without_a_snapshot_keeps_the_old_file(tmp_path: Path, kdamon: Kdamon) -> None:
+    keep = tmp_path / "keep.kdr"
+    keep.write_bytes(b"an earlier recording")
+    code, _, err = kdamon(Host(HostPaths.under(tmp_path)), "record", "-o", str(keep), "--aggr", "10s",
+                          "--backend", "engine", "--", sys.executable, "-c", "pass")
+    assert code == 1 and "no snapshot was recorded" in err and "left as it was" in err
+    assert keep.read_bytes() == b"an earlier recording"
 
 
 def test_killed_recorder_leaves_a_readable_file(tmp_path: Path) -> None:

@@ -109,4 +109,4 @@ def test_bad_input(kdr: Path, kdamon: Kdamon, tmp_path: Path) -> None:
     assert code == 2 and "KDAMOND/CONTEXT/TARGET" in err
     (tmp_path / "junk").write_text("hello\n")
     code, _, err = kdamon(host, "report", "wss", str(tmp_path / "junk"))
-    assert code == 2 and "unknown record format" in err
+    assert code == 1 and "unknown record format" in err

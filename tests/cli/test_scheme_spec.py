@@ -62,3 +62,18 @@ def test_quota_watermarks_filters() -> None:
 def test_errors(text: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         parse_scheme(text).resolve(INTERVALS)
+
+
+def test_percent_and_duration_bounds_keep_the_counts_inside_the_range() -> None:
+    fast = Intervals(sample_us=3000, aggr_us=100_000)  # at most 33 accesses
+    p = parse_scheme("nr_accesses=0%-3%,age=150ms-1s").resolve(fast).access_pattern
+    assert (p.nr_accesses_min, p.nr_accesses_max) == (0, 0)  # one access is 3.03 %
+    assert (p.age_min, p.age_max) == (2, 10)  # 1.5 aggregations round up to 2
+    p = parse_scheme("nr_accesses=3%-max,sz=1.5KiB-1MiB").resolve(fast).access_pattern
+    assert (p.nr_accesses_min, p.sz_min, p.sz_max) == (1, 1536, 1 << 20)
+
+
+def test_filter_addresses_and_sizes_share_the_notation() -> None:
+    scheme = parse_scheme("filter=reject:addr:4KiB-0x3000,filter=allow:hugepage_size:2MiB-1G").resolve(INTERVALS)
+    assert scheme.filters[0] == Filter("addr", matching=True, addr_start=4096, addr_end=0x3000)
+    assert (scheme.filters[1].min, scheme.filters[1].max) == (2 << 20, 1 << 30)

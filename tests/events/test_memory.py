@@ -161,14 +161,22 @@ def test_follower_rereads_after_a_remove_announced_before_the_range_is_released(
     assert updates == [BASE]
 
 
+def _wait_for_the_settle_window_to_close() -> None:
+    """Until the follower's re-reading thread has ended (it ends when its window closes)."""
+    deadline = time.monotonic() + 30  # a safety net against a hang
+    while any(t.name == "kdamon-iomem-settle" for t in threading.enumerate()):
+        assert time.monotonic() < deadline, "the settle thread did not end"
+        time.sleep(0.005)
+
+
 def test_follower_rereads_only_within_the_settle_window() -> None:
     ram = [GROWN]
     follower, observers = _follower(ram, lambda regions: None, settle_s=0.02)
     with follower:
         observers[0].handler(MemoryEvent("remove", 32, "x"))  # type: ignore[operator]
-        time.sleep(0.2)  # the window closed long ago
+        _wait_for_the_settle_window_to_close()
         ram[0] = BASE
-        assert not follower.wait_updates(1, timeout=0.2)
+        assert not follower.wait_updates(1, timeout=0)  # nobody re-reads any more
         observers[0].handler(MemoryEvent("offline", 32, "x"))  # type: ignore[operator]
         assert follower.wait_updates(1, timeout=0)  # any later event still catches up
 

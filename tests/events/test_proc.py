@@ -19,9 +19,17 @@ WAIT_S = 30.0  # a safety net against hangs, never a measured bound
 
 
 def _child(script: str) -> subprocess.Popen[bytes]:
-    """A Python child that runs ``script`` once its stdin is closed."""
-    return subprocess.Popen([sys.executable, "-c", f"import sys; sys.stdin.read(); {script}"],
-                            stdin=subprocess.PIPE)
+    """A Python child that runs ``script`` once its stdin is closed.
+
+    It returns once the child runs Python code: ``Popen`` returns as soon as the exec closes
+    its close-on-exec pipe, before the kernel reports the exec to the process connector, so
+    a watch begun then could see the child's own start as an exec event.
+    """
+    child = subprocess.Popen([sys.executable, "-c",
+                              f"import sys; print(flush=True); sys.stdin.read(); {script}"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert child.stdout is not None and child.stdout.readline() == b"\n"
+    return child
 
 
 def _release(child: subprocess.Popen[bytes]) -> None:

@@ -1,8 +1,18 @@
-"""The exporter's host tests read a fake DAMON tree: the kernel driver tests' emulation."""
+"""The exporter's host tests read a fake DAMON tree and a fake tracefs: the kernel driver tests' emulations."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "kernel"))
+
+from fleet import Fleet, make_fleet  # noqa: E402
+
+
+@pytest.fixture
+def fleet(tmp_path: Path) -> Fleet:
+    """kdamon's paddr kdamond, another tool's vaddr one and DAMON_STAT, with trace pages for each."""
+    return make_fleet(tmp_path)

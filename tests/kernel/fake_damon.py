@@ -69,7 +69,9 @@ class TreeQueries:
 class FakeDamonFs(TreeQueries):
     """The kernel's DAMON sysfs tree, emulated under ``base`` (see module docstring)."""
 
-    def __init__(self, base: Path, version: str = "6.12") -> None:
+    def __init__(self, base: Path, version: str = "6.12", *, attach: bool = False) -> None:
+        """A new tree under ``base``; ``attach=True`` takes over the tree another
+        ``FakeDamonFs`` left there (in another process), running kdamonds included."""
         self.base = base
         self.new = version != "6.12"
         self.writes: list[tuple[str, str]] = []
@@ -80,6 +82,13 @@ class FakeDamonFs(TreeQueries):
         self.stats: dict[int, tuple[int, int, int, int, int]] = {}  # scheme -> counters
         self._next_pid = 90000
         self._contexts: dict[int, str] = {}  # kdamond index -> "running" | "exited" | "stopped"
+        if attach:
+            for kdir in (base / "kdamonds").iterdir():
+                if kdir.name.isdigit():
+                    pid = self._int(kdir / "pid")
+                    self._contexts[int(kdir.name)] = "running" if pid > 0 else "stopped"
+                    self._next_pid = max(self._next_pid, pid)
+            return
         base.mkdir(parents=True, exist_ok=True)
         self._dir(base / "kdamonds", {"nr_kdamonds": "0"})
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -115,6 +117,15 @@ def test_classify_rule() -> None:
     assert classify(view(True, 10), None) is Claim.FOREIGN
     unstarted = OwnedKdamond("/r", 0, None, "x", 0, 1)  # crashed between 'on' and recording the pid
     assert classify(view(True, 12), unstarted) is Claim.OWNED
+    # Pending: kdamon was killed while writing the directory, whose fingerprint is then unknown.
+    staging = OwnedKdamond("/r", 0, None, "", 0, 1, pending=True)
+    assert classify(view(False, None, fp="half-written"), staging) is Claim.OWNED
+    assert classify(view(False, None, configured=False, fp="y"), staging) is Claim.OWNED
+    assert classify(view(True, 12), staging) is Claim.FOREIGN  # someone else started it
+    committing = OwnedKdamond("/r", 0, 10, "", 0, 1, pending=True)  # killed in a commit
+    assert classify(view(True, 10, fp="y"), committing) is Claim.OWNED
+    assert classify(view(True, 11), committing) is Claim.FOREIGN
+    assert classify(view(False, None, fp="y"), committing) is Claim.OWNED  # its targets exited since
 
 
 def test_records_are_json_written_atomically(tmp_path: Path) -> None:
@@ -133,6 +144,26 @@ def test_records_are_json_written_atomically(tmp_path: Path) -> None:
         reg.get(Path("/a"), 3)
     reg.forget(Path("/a"), 3)
     assert reg.get(Path("/a"), 3) is None
+
+
+def test_the_lock_removes_temporary_files_of_killed_writers(tmp_path: Path) -> None:
+    reg = OwnershipRegistry(tmp_path / "run")
+    reg.record(Path("/a"), 0, None, "f")
+    dead = _exited_pid()
+    killed = tmp_path / "run" / f".tmp-{dead}-0123456789ab-kdamond-0123456789abcdef-1.json"
+    writing = tmp_path / "run" / f".tmp-{os.getpid()}-0123456789ab-kdamond-0123456789abcdef-2.json"
+    for tmp in (killed, writing):
+        tmp.write_text('{"root": ')
+    with reg.locked():
+        pass
+    assert not killed.exists() and writing.exists()
+    assert reg.get(Path("/a"), 0) is not None
+
+
+def _exited_pid() -> int:
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid
 
 
 def test_lock_is_reentrant(tmp_path: Path) -> None:

@@ -128,6 +128,33 @@ def test_errors_name_the_full_path(data: object, field: str, fragment: str) -> N
     assert fragment in info.value.message
 
 
+def test_access_pattern_takes_the_scheme_notation() -> None:
+    scheme = {"access_pattern": {"sz_min": "4KiB", "sz_max": "max", "nr_accesses_min": "3%",
+                                 "nr_accesses_max": "10%", "age_min": "5s", "age_max": "7"}}
+    config = config_from_dict(_doc(intervals={"sample_us": "3ms", "aggr_us": "3s"}, schemes=[{}, scheme]))
+    pattern = config.kdamonds[0].contexts[0].schemes[1].access_pattern
+    # at most 1000 accesses: 3% is 30; 5 s is 2 aggregations of 3 s (a lower bound rounds up)
+    assert (pattern.sz_min, pattern.sz_max) == (4096, ULONG_MAX)
+    assert (pattern.nr_accesses_min, pattern.nr_accesses_max, pattern.age_min, pattern.age_max) == (30, 100, 2, 7)
+
+
+@pytest.mark.parametrize(("context", "field", "fragment"), [
+    ({"schemes": [{}, {"access_pattern": {"age_min": "5 parsecs"}}]},
+     "kdamonds[0].contexts[0].schemes[1].access_pattern.age_min", "unknown unit 'parsecs'"),
+    ({"schemes": [{"access_pattern": {"nr_accesses_max": "5ms"}}]},
+     "kdamonds[0].contexts[0].schemes[0].access_pattern.nr_accesses_max", "a percentage like '10%'"),
+    ({"intervals": {"sample_us": "200ms"}, "schemes": [{"access_pattern": {"age_min": "5s"}}]},
+     "kdamonds[0].contexts[0].intervals.sample_us", "must not exceed aggr_us"),
+    ({"schemes": [{"access_pattern": {"age_mni": "5s"}}]},
+     "kdamonds[0].contexts[0].schemes[0].access_pattern.age_mni", "unknown key"),
+])
+def test_access_pattern_errors_name_the_full_path(context: dict[str, Any], field: str, fragment: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        config_from_dict(_doc(**context))
+    assert info.value.field == field
+    assert fragment in info.value.message
+
+
 def test_digit_strings_are_integers() -> None:
     config = config_from_dict(_doc(nr_regions={"min": "5", "max": "18446744073709551615"}))
     assert config.kdamonds[0].contexts[0].nr_regions.max == ULONG_MAX
@@ -198,15 +225,22 @@ def test_load_config_file_by_suffix(tmp_path: Path, name: str, fmt: str) -> None
 
 @pytest.mark.parametrize(("name", "content", "fragment"), [
     ("c.ini", b"", "from its suffix"),
-    ("missing.json", None, "cannot read"),
     ("c.json", b"\xff\xfe{", "not UTF-8"),
 ])
-def test_load_config_file_errors(tmp_path: Path, name: str, content: bytes | None,
+def test_load_config_file_errors(tmp_path: Path, name: str, content: bytes,
                                  fragment: str) -> None:
     path = tmp_path / name
-    if content is not None:
-        path.write_bytes(content)
+    path.write_bytes(content)
     with pytest.raises(ConfigError) as info:
         load_config_file(path)
     assert info.value.field == DOCUMENT
     assert fragment in info.value.message
+
+
+def test_an_unreadable_config_file_raises_its_os_error_naming_it(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError) as missing:
+        load_config_file(tmp_path / "missing.json")
+    assert missing.value.filename == str(tmp_path / "missing.json")
+    with pytest.raises(IsADirectoryError) as directory:
+        load_config_file(tmp_path)
+    assert directory.value.filename == str(tmp_path)

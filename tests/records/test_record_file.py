@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import struct
 import zlib
 from pathlib import Path
@@ -180,8 +181,34 @@ def test_flush_every_zero_buffers_until_close(tmp_path: Path) -> None:
     path = tmp_path / "rec.kdr"
     with RecordWriter(path, META, flush_every=0) as writer:
         writer.append(snapshot(0))
-        assert list(read_records(path)) == []
+        assert not path.exists()
     assert list(read_records(path)) == [snapshot(0)]
+
+
+def test_an_existing_file_is_replaced_only_once_a_snapshot_is_in(tmp_path: Path) -> None:
+    path = tmp_path / "rec.kdr"
+    path.write_bytes(b"the user's earlier recording")
+    with RecordWriter(path, META) as writer:
+        assert path.read_bytes() == b"the user's earlier recording"
+        writer.append(snapshot(0))
+        assert list(read_records(path)) == [snapshot(0)]
+        writer.append(snapshot(1))
+    assert list(read_records(path)) == [snapshot(0), snapshot(1)]
+    assert os.listdir(tmp_path) == ["rec.kdr"]
+
+
+def test_a_failure_before_the_first_snapshot_leaves_the_file_as_it_was(tmp_path: Path) -> None:
+    path = tmp_path / "rec.kdr"
+    path.write_bytes(b"the user's earlier recording")
+    with pytest.raises(RecordFormatError), RecordWriter(path, META):
+        raise RecordFormatError("the recorder failed")
+    writer = RecordWriter(path, META)
+    writer.discard()
+    assert path.read_bytes() == b"the user's earlier recording"
+    assert os.listdir(tmp_path) == ["rec.kdr"]
+    with RecordWriter(tmp_path / "empty.kdr", META):
+        pass  # closed without a snapshot: a valid, empty record
+    assert list(read_records(tmp_path / "empty.kdr")) == []
 
 
 def test_appending_to_a_closed_writer_says_what_to_do(tmp_path: Path) -> None:

@@ -133,8 +133,8 @@ def test_foreign_kdamond_shown_and_never_touched(kdamon: Kdamon, sleeper: subpro
     assert (entry["id"], entry["owner"], entry["state"], str(entry["pid"])) == ("sysfs:0", "foreign", "on", pid)
 
     refused = kdamon("stop", "sysfs:0", check=False)
-    assert refused.returncode == 2 and "was not created by kdamon" in refused.stderr
-    assert kdamon("tune", "0", "--aggr", "1s", check=False).returncode == 2
+    assert refused.returncode == 1 and "was not created by kdamon" in refused.stderr
+    assert kdamon("tune", "0", "--aggr", "1s", check=False).returncode == 1
     assert "no kdamond started by kdamon" in kdamon("stop").stderr
 
     started = kdamon("start", "--target-pid", str(sleeper.pid), "--aggr", "50ms")

@@ -17,6 +17,7 @@ from debugfs_guest import (
     reset_damon,
 )
 from hot_cold import mean_accesses
+from waiting import wait_until
 
 from kdamon.kernel.debugfs import DebugfsDriver
 from kdamon.kernel.ownership import OwnershipRegistry
@@ -109,8 +110,10 @@ def test_scheme_stats_move(driver: DebugfsDriver, workload: Workload) -> None:
     assert 0 < second[1].sz_tried < second[0].sz_tried  # the hot buffer only
     assert driver.stop(index)
     stopped = driver.scheme_stats(index)
-    time.sleep(5 * INTERVALS.aggr_us / 1e6)
-    assert driver.scheme_stats(index) == stopped  # nothing counts once stopped
+    # Only the kdamond thread counts: once it is gone, nothing can (the kernel waits for it to
+    # exit before 'off' returns; it leaves /proc when reaped).
+    wait_until(lambda: Path(f"/proc/{pid}").exists(), lambda exists: not exists, f"kdamond {pid} to exit")
+    assert driver.scheme_stats(index) == stopped
 
 
 def _largest_ram() -> Region:

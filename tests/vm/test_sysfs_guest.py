@@ -8,7 +8,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -41,6 +40,7 @@ from kdamon.model import (
     Watermarks,
 )
 from raw_sysfs import raw_write, reset_damon
+from waiting import wait_until
 
 KDAMONDS = DEFAULT_ROOT / "kdamonds"
 T = TypeVar("T")
@@ -179,9 +179,12 @@ def test_every_state_keyword(driver: SysfsDriver, child: Any) -> None:
     assert None not in {feats.knows(keyword) for keyword in COMMANDS}  # the directories were all seen
     pid = driver.start(0)
     assert driver.state(0) == "on" and driver.pid(0) == pid
-    time.sleep(0.5)
-    driver.update_schemes_stats(0)
-    assert driver.scheme_stats(0)[0].nr_tried > 0
+
+    def tried() -> int:
+        driver.update_schemes_stats(0)
+        return driver.scheme_stats(0)[0].nr_tried
+
+    wait_until(tried, lambda n: n > 0, "the stat scheme to try regions")
     if feats.knows("update_schemes_tried_regions"):  # 6.2
         driver.update_tried_regions(0)
         total, regions = driver.tried_regions(0, 0)
@@ -196,8 +199,12 @@ def test_every_state_keyword(driver: SysfsDriver, child: Any) -> None:
     if feats.knows("commit_schemes_quota_goals"):  # 6.8
         driver.commit_quota_goals(0)
     if feats.knows("update_schemes_effective_quotas"):  # 6.9
-        driver.update_effective_quotas(0)
-        assert driver.effective_quota(0, 0) >= 0
+        def effective() -> int:
+            driver.update_effective_quotas(0)
+            return driver.effective_quota(0, 0)
+
+        # 0 until the first 100 ms quota window ends (6.12), then a time quota's size: a page at least
+        wait_until(effective, lambda size: size >= os.sysconf("SC_PAGE_SIZE"), "an effective quota")
     for keyword, command in COMMANDS.items():  # what the files show missing is refused by name
         if feats.knows(keyword) is False:
             with pytest.raises(FeatureMissingError, match=f"'{keyword}' needs DAMON sysfs of Linux"):
@@ -275,10 +282,7 @@ def test_damon_reclaim_blocks_start_and_is_named(driver: SysfsDriver, child: Any
         pytest.skip("this kernel has no DAMON_RECLAIM")
     raw_write(enabled, "Y")  # the test enables it itself, as a user would
     try:
-        for _ in range(50):
-            if DamonModules().running():
-                break
-            time.sleep(0.1)
+        wait_until(lambda: DamonModules().running(), bool, "DAMON_RECLAIM's kdamond to run")
         with pytest.raises(BusyError) as info:
             driver.launch(vaddr(child.pid))
         assert "DAMON_RECLAIM" in str(info.value) and "echo N > /sys/module/damon_reclaim" in str(info.value)
@@ -304,9 +308,7 @@ def test_all_targets_exiting_stops_the_kdamond_and_the_driver_says_so(driver: Sy
     assert driver.ensure_running(index) == pid
     proc.send_signal(signal.SIGKILL)
     proc.wait()  # reaped: a zombie would keep the kdamond alive
-    deadline = time.monotonic() + 10
-    while driver.state(index) == "on" and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_until(lambda: driver.state(index), lambda state: state == "off", "the kdamond to stop by itself")
     with pytest.raises(KernelError, match="stopped by itself"):
         driver.ensure_running(index)
     assert driver.stop(index) is False

@@ -2,8 +2,9 @@
 
 The core knows an address space only through the seven primitives of
 :class:`Operations`.  An operations set that can also act on memory for
-DAMOS implements :class:`SchemeOps`; without it, schemes are tried but apply
-nothing, as the kernel does for actions an ops set does not support.
+DAMOS implements :class:`SchemeOps` and lists the actions it applies; the
+monitor refuses schemes with any other action but ``stat`` (or, asked to,
+only counts them), see :mod:`kdamon.engine.actions`.
 """
 
 from __future__ import annotations
@@ -63,6 +64,9 @@ class Operations(Protocol):
 @runtime_checkable
 class SchemeOps(Protocol):
     """Optional DAMOS support of an operations set (``apply_scheme``, ``get_scheme_score``)."""
+
+    applied_actions: tuple[str, ...]
+    """The actions :meth:`apply_scheme` performs (``stat``, which applies nothing, aside)."""
 
     def apply_scheme(self, ctx: MonitorContext, target: TargetState, start: int, end: int,
                      scheme: Scheme) -> int:

@@ -45,11 +45,15 @@ class ProcessAdvisor:
     def advise(self, start: int, end: int, action: str) -> int:
         """Apply ``action``'s advice to ``[start, end)``; return the bytes advised.
 
-        Actions without a ``process_madvise()`` advice, gaps between mappings
-        (ENOMEM) and a process that has exited advise nothing.
+        Gaps between mappings (ENOMEM) and a process that has exited advise
+        nothing; an action without a ``process_madvise()`` advice is an error
+        (the monitor refuses such schemes before it starts).
         """
         advice = ADVICE.get(action)
-        if advice is None or self._pidfd < 0:
+        if advice is None:
+            raise EngineError(f"{action} has no process_madvise() advice: only "
+                              f"{', '.join(ADVICE)} can be given to another process")
+        if self._pidfd < 0:
             return 0
         vector = _Iovec(start, end - start)
         done = int(_libc.syscall(_SYS_PROCESS_MADVISE, self._pidfd, ctypes.byref(vector), 1,

@@ -7,8 +7,9 @@ modules default to; the kernel's paddr would idle).  A sampled frame counts
 as accessed when its folio is on an LRU list and no longer idle, as
 ``damon_pa_young()`` does (see :mod:`~kdamon.engine.ops.idle`).
 
-DAMOS actions on physical memory cannot be performed from user space:
-they are tried and apply nothing.  Needs root and a kernel with
+DAMOS actions on physical memory cannot be performed from user space
+(:attr:`PaddrOps.applied_actions` is empty): only ``stat`` schemes run,
+the monitor refuses any other.  Needs root and a kernel with
 ``CONFIG_IDLE_PAGE_TRACKING``; without them :class:`PaddrOps` raises
 :class:`EngineError` saying so.
 """
@@ -55,7 +56,8 @@ class PaddrOps:
     capabilities = ("page_idle: sees reads and writes, per physical page frame, through "
                     "/sys/kernel/mm/page_idle/bitmap and /proc/kpageflags (marking a frame "
                     "idle clears its young bits in every mapping, kept for reclaim as DAMON "
-                    "does); needs root; DAMOS actions apply nothing")
+                    "does); needs root; applies no DAMOS action")
+    applied_actions: tuple[str, ...] = ()
 
     def __init__(self, proc_root: Path = Path("/proc"), sys_root: Path = Path("/sys")) -> None:
         self.proc_root = proc_root
@@ -107,6 +109,7 @@ class PaddrOps:
 
     def apply_scheme(self, ctx: MonitorContext, target: TargetState, start: int, end: int,
                      scheme: Scheme) -> int:
+        """Only ``stat`` schemes reach here, and they apply nothing."""
         return 0
 
     def score_kind(self, action: str) -> ScoreKind:

@@ -25,7 +25,7 @@ from kdamon.engine.ops.base import ScoreKind
 from kdamon.engine.ops.patterns import SyntheticPattern
 from kdamon.engine.regions import PAGE_SIZE, evenly_split
 from kdamon.errors import EngineError
-from kdamon.model.config import Context, Scheme, Target
+from kdamon.model.config import ACTIONS, Context, Scheme, Target
 
 __all__ = ["AppliedAction", "SyntheticOps", "synthetic_context"]
 
@@ -58,6 +58,7 @@ class SyntheticOps:
     capabilities = ("simulated address space: sees reads and writes, per page, exactly as "
                     "the pattern's ground truth says; no side effects; DAMOS actions are "
                     "only recorded")
+    applied_actions: tuple[str, ...] = tuple(a for a in ACTIONS if a != "stat")
 
     def __init__(self, patterns: Sequence[SyntheticPattern], *,
                  apply_ns_per_page: int = 0) -> None:

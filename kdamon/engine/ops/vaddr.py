@@ -26,8 +26,9 @@ as at the start.  Without this every sample would read as "not accessed"
 and a ``cold`` or ``pageout`` scheme would act on hot memory.
 
 DAMOS actions go through ``process_madvise()`` (``cold``, ``pageout``,
-``willneed``, ``collapse``); other actions apply nothing, as ``hugepage``
-and ``nohugepage`` cannot be given to another process.
+``willneed``, ``collapse``, :attr:`VaddrOps.applied_actions`); no other
+advice can be given to another process, so the monitor refuses schemes with
+other actions (``hugepage``, ``lru_prio``, ``migrate_hot``, ...).
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ from kdamon.engine.ops.checks import (
     open_check,
     process_problem,
 )
-from kdamon.engine.ops.madvise import ProcessAdvisor
+from kdamon.engine.ops.madvise import ADVICE, ProcessAdvisor
 from kdamon.engine.ops.probe import probe
 from kdamon.engine.ops.procfs import process_alive, read_maps
 from kdamon.engine.regions import evenly_split, three_regions
@@ -57,6 +58,8 @@ __all__ = ["VaddrOps"]
 
 class VaddrOps:
     """Virtual address space operations on live processes."""
+
+    applied_actions: tuple[str, ...] = tuple(ADVICE)
 
     def __init__(self, kinds: Sequence[CheckKind], *,
                  awaited: Sequence[Sequence[CheckKind]] = (), fixed: bool = False,
@@ -178,7 +181,9 @@ class VaddrOps:
     def apply_scheme(self, ctx: MonitorContext, target: TargetState, start: int, end: int,
                      scheme: Scheme) -> int:
         advisor = self._advisors.get(target.index)
-        return advisor.advise(start, end, scheme.action) if advisor is not None else 0
+        if advisor is None or scheme.action == "stat":
+            return 0
+        return advisor.advise(start, end, scheme.action)
 
     def score_kind(self, action: str) -> ScoreKind:
         return "cold" if action == "pageout" else "max"
