@@ -113,8 +113,8 @@ class RecordWriter:
                 f"{self.path}: snapshot at time_ns={snapshot.time_ns} has a field out of range for the record format ({exc}); "
                 "indices must fit in 32 bits and time_ns in 63 bits"
             ) from exc
+        self.nr_snapshots += 1  # before the write's flush: that flush puts a file with a snapshot in place
         self._write(chunk)
-        self.nr_snapshots += 1
 
     def append_applies(self, kdamond_idx: int, applies: list[SchemeApply]) -> None:
         """Write scheme applications (``damos_before_apply`` events) of one kdamond, as one chunk."""

@@ -30,7 +30,7 @@ def test_start_refuses_with_auto_saying_why_the_engine(tmp_path: Path, kdamon: K
     host = Host(HostPaths.under(tmp_path))  # no DAMON: auto falls back to the engine
     code, out, err = kdamon(host, "start", "--target-pid", str(sleeper), *FAST,
                             "--scheme", "action=migrate_hot", "--scheme", "action=cold")
-    assert (code, out) == (2, "")
+    assert (code, out) == (1, "")
     assert ("kdamon: error: --backend auto chose kdamon's engine because this kernel has no DAMON sysfs "
             "interface") in err
     assert "cannot apply migrate_hot (scheme 0) to vaddr targets" in err
@@ -51,7 +51,7 @@ def test_start_and_tune_with_engine_stat_only(tmp_path: Path, kdamon: Kdamon, sl
         assert "scheme 1 only counted" in json.loads(out)[0]["note"]
 
         code, _, err = kdamon(host, "tune", "engine:0", "--scheme", "action=nohugepage")
-        assert code == 2 and "cannot apply nohugepage (scheme 0)" in err and "--engine-stat-only" in err
+        assert code == 1 and "cannot apply nohugepage (scheme 0)" in err and "--engine-stat-only" in err
         code, _, err = kdamon(host, "tune", "engine:0", "--scheme", "action=nohugepage", "--engine-stat-only")
         assert code == 0 and "engine:0 only counts scheme 0 (nohugepage)" in err
     finally:
@@ -62,7 +62,7 @@ def test_start_refuses_every_action_on_paddr(tmp_path: Path, kdamon: Kdamon) -> 
     host = Host(HostPaths.under(tmp_path))
     code, _, err = kdamon(host, "start", "--backend", "engine", "--ops", "paddr", "--regions",
                           "0x100000000-0x140000000", "--scheme", "action=stat", "--scheme", "action=pageout")
-    assert code == 2
+    assert code == 1
     assert ("cannot apply pageout (scheme 1) to paddr targets: it applies no action there (user space "
             "cannot act on physical page frames)") in err
 
@@ -72,7 +72,7 @@ def test_record_refuses_and_counts_when_asked(tmp_path: Path, kdamon: Kdamon, sl
     output = tmp_path / "out.kdr"
     code, _, err = kdamon(host, "record", "--backend", "engine", "--pid", str(sleeper), *FAST,
                           "--scheme", "action=hugepage", "-o", str(output))
-    assert code == 2 and "cannot apply hugepage (scheme 0) to vaddr targets" in err
+    assert code == 1 and "cannot apply hugepage (scheme 0) to vaddr targets" in err
     assert "--backend auto or sysfs" in err
     code, _, err = kdamon(host, "record", "--backend", "engine", "--pid", str(sleeper), *FAST,
                           "--scheme", "action=hugepage", "--engine-stat-only", "--duration", "0.5",

@@ -26,7 +26,8 @@ import pytest
 
 from kdamon.backend.host import ENV_VARS, HostPaths
 from kdamon.cli.main import build_parser
-from kdamon.model import RegionState, Snapshot
+from kdamon.model import RegionState
+from kdamon.model.snapshot import Snapshot
 from kdamon.records.types import RecordMeta
 from kdamon.records.writer import RecordWriter
 
@@ -40,6 +41,8 @@ COMMANDS: list[tuple[str, list[str]]] = [
     ("file", ["report", "heatmap", "{path}"]),
     ("file", ["report", "wss", "{path}"]),
     ("file", ["report", "raw", "{path}"]),
+    ("file", ["report", "access", "{path}"]),
+    ("file", ["report", "trace", "{path}"]),
     ("output", ["report", "heatmap", "--png", "{path}", "{record}"]),
     ("file", ["start", "{path}"]),
     ("file", ["tune", "0", "{path}"]),
@@ -149,7 +152,7 @@ def _bad_paths(base: Path, kind: str) -> dict[str, Path]:
 def _record(base: Path) -> Path:
     path = base / "rec.kdr"
     with RecordWriter(path, RecordMeta(producer="engine", sample_us=5000, aggr_us=100000)) as writer:
-        writer.append(Snapshot(0, 0, 0, 0, (RegionState(0, 4096, 1, 0),), 5000, 100000))
+        writer.append(Snapshot.of_rows(0, 0, 0, 0, (RegionState(0, 4096, 1, 0),), 5000, 100000))
     return path
 
 
