@@ -25,7 +25,7 @@ from kdamon.kernel.sysfs import DEFAULT_ROOT, SysfsDriver
 from kdamon.kernel.sysfs_io import RetryPolicy, SysfsIO, Value
 from kdamon.model import Intervals, Kdamond, Region, SchemeApply, SchemeStats, Snapshot
 
-__all__ = ["Calibration", "Observation", "RawTree", "apply_passes", "biggest_system_ram", "calibrate", "observe", "running", "system_ram", "wait_stats"]
+__all__ = ["Calibration", "Observation", "RawTree", "apply_passes", "biggest_system_ram", "calibrate", "observe", "running", "system_ram", "wait_stats", "wait_until"]
 
 
 class RawTree:
@@ -224,6 +224,16 @@ def running(driver: SysfsDriver, kdamond: Kdamond) -> Iterator[tuple[int, int]]:
     finally:
         driver.stop(index)
         driver.release(index)
+
+
+def wait_until(condition: Callable[[], bool], seconds: float = 5.0) -> bool:
+    """Poll ``condition`` every 0.1 s until it holds (True) or ``seconds`` passed (False)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
 
 
 def wait_stats(

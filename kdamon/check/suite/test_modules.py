@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from kdamon.check.emit import NOTE
-from kdamon.check.harness import RawTree, system_ram
+from kdamon.check.harness import RawTree, system_ram, wait_until
 from kdamon.check.invariants import runs
 from kdamon.kernel.modules import DamonModules
 from kdamon.model import Snapshot
@@ -30,15 +30,6 @@ Version = tuple[int, int]
 MODULES = ("damon_reclaim", "damon_lru_sort")
 WAIT_S = 8.0
 WATERMARKS = {"wmarks_high": 1000, "wmarks_mid": 1000, "wmarks_low": 0}
-
-
-def _wait(condition: Callable[[], bool]) -> bool:
-    deadline = time.monotonic() + WAIT_S
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.1)
-    return True
 
 
 @pytest.fixture
@@ -112,7 +103,7 @@ def test_module_monitors_system_ram_exclusively(
         modules.write_parameter(name, param, permil)
     modules.write_parameter(name, "enabled", "Y")
     try:
-        started = _wait(lambda: _pid(modules, name) > 0)
+        started = wait_until(lambda: _pid(modules, name) > 0, WAIT_S)
         if not started and name == "damon_reclaim" and version == (6, 1):
             pytest.xfail("Linux 6.1.y stable's DAMON_RECLAIM ignores 'enabled' at run time: its timer returns "
                          "when damon_reclaim_enabled() != enabled, the opposite of DAMON_LRU_SORT's test")
@@ -125,7 +116,7 @@ def test_module_monitors_system_ram_exclusively(
         seen = _snapshots(pid, 2)
     finally:
         modules.write_parameter(name, "enabled", "N")
-    stopped = _wait(lambda: _pid(modules, name) == -1)
+    stopped = wait_until(lambda: _pid(modules, name) == -1, WAIT_S)
     extents = [runs(s) for s in seen]
     record_property(NOTE, f"kdamond {pid}; monitor_region {bounds[0]:#x}-{bounds[1]:#x} (expected "
                     f"{params[0]:#x}-{params[1]:#x}); sysfs 'on' meanwhile: {errno.errorcode.get(busy, busy)}; "
