@@ -212,16 +212,14 @@ class KdamondDriver(abc.ABC, Generic[S]):
 
     # -- allocation ---------------------------------------------------------
     def _survey(self, nr: int) -> tuple[int | None, list[KdamondView], list[Claim]]:
-        """The first stopped directory that is kdamon's or free, and every view and claim."""
+        """The first stopped directory that is kdamon's or free, and the views and claims up to it."""
         views: list[KdamondView] = []
         claims: list[Claim] = []
         for i in range(nr):
-            view = self.view(i)
-            claim = self.claim(i, view)
-            if not view.running and claim is not Claim.FOREIGN:
+            views.append(self.view(i))
+            claims.append(self.claim(i, views[i]))
+            if not views[i].running and claims[i] is not Claim.FOREIGN:
                 return i, views, claims
-            views.append(view)
-            claims.append(claim)
         return None, views, claims
 
     def allocate(self) -> int:
@@ -259,7 +257,7 @@ class KdamondDriver(abc.ABC, Generic[S]):
         if index == nr:
             index, staging = self._create(nr, views)
         else:
-            view = self.view(index)
+            view = views[index] if views is not None and index < len(views) else self.view(index)
             if self.claim(index, view) is Claim.FOREIGN:
                 self._require_owned(index)  # raises the OwnershipError
             if view.running:
