@@ -25,13 +25,12 @@ from typing import TYPE_CHECKING
 from kdamon.backend.engine_store import EngineState, EngineStore
 from kdamon.backend.host import Host
 from kdamon.backend.process import pid_alive, terminate
-from kdamon.backend.types import BackendName, KdamondId, KdamondStatus
+from kdamon.backend.types import BackendName, KdamondId, KdamondStatus, StreamRecord, TargetAdded, WantedPids
 from kdamon.errors import EngineError, EngineWarning, KdamonError
 from kdamon.model import Kdamond, format_duration_us
 
 if TYPE_CHECKING:
     from kdamon.backend.engine_store import EngineState
-    from kdamon.model.snapshot import Snapshot
 
 __all__ = ["DAEMON_COMMAND", "EngineBackend"]
 
@@ -215,24 +214,38 @@ class EngineBackend:
             out.append(KdamondStatus(kid, "kdamon", pid is not None, pid, kdamond, stats, "; ".join(notes)))
         return out
 
-    def stream(self, kdamond: Kdamond, until: Callable[[], bool]) -> Generator[Snapshot, None, None]:
+    def stream(self, kdamond: Kdamond, until: Callable[[], bool],
+               targets: WantedPids | None = None) -> Generator[StreamRecord, None, None]:
+        """See :meth:`Backend.stream <kdamon.backend.types.Backend.stream>`: the engine runs in
+        a thread of this process; wanted processes join the running monitor
+        (:meth:`Monitor.add_targets <kdamon.engine.core.Monitor.add_targets>`)."""
         import queue
 
+        from kdamon.backend.growth import joining_target
         from kdamon.engine.core import Callbacks, Monitor
 
         self._check(kdamond)
         self._say_counted(kdamond, "the engine")
-        ready: queue.SimpleQueue[Snapshot] = queue.SimpleQueue()
+        ready: queue.SimpleQueue[StreamRecord] = queue.SimpleQueue()
 
         def after_aggregation(monitor: Monitor) -> None:
+            for index, target in monitor.take_added():  # announced before their first snapshots
+                ready.put(TargetAdded(index, target.pid or 0))
             for snapshot in monitor.snapshots():
                 ready.put(snapshot)
 
-        monitor = Monitor(kdamond.contexts[0], callbacks=Callbacks(after_aggregation=after_aggregation),
+        context = kdamond.contexts[0]
+        monitor = Monitor(context, callbacks=Callbacks(after_aggregation=after_aggregation),
                           stat_only=self.stat_only)
+        asked = {t.pid for t in context.targets}
         monitor.start()
         try:
             while monitor.running and not until():
+                if targets is not None:
+                    new = [pid for pid in dict.fromkeys(targets()) if pid not in asked]
+                    if new:
+                        asked.update(new)
+                        monitor.add_targets(joining_target(context, pid) for pid in new)
                 try:
                     yield ready.get(timeout=0.05)
                 except queue.Empty:

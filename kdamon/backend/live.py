@@ -9,7 +9,10 @@ parameters is written (the configuration is only read, for the intervals and
 the targets).  Engine kdamonds publish their last aggregation's snapshots in
 their state directory (``latest.kdr``), which is polled.
 
-A :class:`Frame` is one aggregation: the snapshot of every target.  When the
+A :class:`Frame` is one aggregation: the snapshot of every target.  A
+temporary kdamond (:class:`StreamWatch`) may take new targets while it runs
+(``kdamon record --include-children``): a frame names those added since the
+frame before, and later frames wait for their snapshots too.  When the
 kdamond auto-tunes its intervals (DAMON_STAT, an intervals goal), the
 intervals stamped on snapshots come from the ``damon_monitor_intervals_tune``
 events, or, until one is seen, from the spacing of the aggregations; the
@@ -23,18 +26,13 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
-
 import attrs
 
 from kdamon.backend.host import Host
-from kdamon.backend.types import KdamondId, KdamondStatus, Owner
+from kdamon.backend.types import KdamondId, KdamondStatus, Owner, StreamRecord, TargetAdded, WantedPids
 from kdamon.errors import FeatureMissingError, KdamonError
 from kdamon.model import IntervalsTune, Kdamond, SchemeApply
 from kdamon.model.snapshot import Snapshot
-
-if TYPE_CHECKING:
-    from kdamon.trace.assemble import Record
 
 __all__ = [
     "LATEST_FILE",
@@ -118,13 +116,14 @@ def watchable(host: Host) -> list[Watched]:
 
 @attrs.frozen
 class Frame:
-    """One aggregation of a kdamond: each target's snapshot, and the scheme applications
-    and interval tunes traced since the frame before."""
+    """One aggregation of a kdamond: each target's snapshot, and the scheme applications,
+    interval tunes and targets added since the frame before."""
 
     time_ns: int
     snapshots: tuple[Snapshot, ...]
     applies: tuple[SchemeApply, ...] = ()
     tunes: tuple[IntervalsTune, ...] = ()
+    added: tuple[TargetAdded, ...] = ()
 
 
 class Watch(abc.ABC):
@@ -157,12 +156,17 @@ class Framer:
         self._current: dict[int, Snapshot] = {}
         self._applies: list[SchemeApply] = []
         self._tunes: list[IntervalsTune] = []
+        self._added: list[TargetAdded] = []
         self._last_time: int | None = None
 
-    def feed(self, record: Record) -> Frame | None:
+    def feed(self, record: StreamRecord) -> Frame | None:
         """The frame a record completes (or the one it closes), if any."""
         if isinstance(record, SchemeApply):
             self._applies.append(record)
+            return None
+        if isinstance(record, TargetAdded):
+            self.expected = max(self.expected, record.index + 1)
+            self._added.append(record)
             return None
         if isinstance(record, IntervalsTune):
             self.estimate = False
@@ -192,25 +196,31 @@ class Framer:
         previous, self._last_time = self._last_time, time_ns
         if self.estimate:
             if previous is None or time_ns <= previous:
-                return None  # the aggregation interval is not known yet
+                return None  # the aggregation interval is not known yet (added targets wait for the next)
             sample_us = max((time_ns - previous) // 1000 // self.ratio, 1)
             aggr_us = sample_us * self.ratio
             snapshots = tuple(attrs.evolve(s, sample_us=sample_us, aggr_us=aggr_us) for s in snapshots)
-        return Frame(time_ns, snapshots, applies, tunes)
+        added, self._added = tuple(self._added), []
+        return Frame(time_ns, snapshots, applies, tunes, added)
 
 
-def _frames_of(records: Iterator[Record], framer: Framer, warmup: int = 0) -> Iterator[Frame]:
-    """The frames of a record stream, the first ``warmup`` ones left out."""
+def _frames_of(records: Iterator[StreamRecord], framer: Framer, warmup: int = 0) -> Iterator[Frame]:
+    """The frames of a record stream, the first ``warmup`` ones left out (the targets
+    they added are told by the first frame yielded)."""
     seen = 0
+    added: tuple[TargetAdded, ...] = ()
     for record in records:
         frame = framer.feed(record)
         if frame is not None:
             seen += 1
             if seen > warmup:
-                yield frame
+                yield attrs.evolve(frame, added=added + frame.added) if added else frame
+                added = ()
+            else:
+                added += frame.added
     last = framer.flush()
     if last is not None and seen >= warmup:
-        yield last
+        yield attrs.evolve(last, added=added + last.added) if added else last
 
 
 class TraceWatch(Watch):
@@ -322,11 +332,14 @@ class StreamWatch(Watch):
 
     The backend is chosen as ``kdamon start`` chooses it (``reason`` says
     which and why); ``warmup`` aggregations pass before frames are yielded, so
-    that the regions have adapted.
+    that the regions have adapted.  ``targets``, polled while the kdamond
+    runs, names the processes it should monitor: new ones are appended as
+    targets (see :meth:`Backend.stream <kdamon.backend.types.Backend.stream>`),
+    and ``watched.targets`` grows with them.
     """
 
     def __init__(self, host: Host, kdamond: Kdamond, prefer: str = "auto", *, warmup: int = 0,
-                 engine_stat_only: bool = False) -> None:
+                 engine_stat_only: bool = False, targets: WantedPids | None = None) -> None:
         from kdamon.backend.choose import choose_backend
         from kdamon.backend.types import MonitorRequest
 
@@ -335,13 +348,18 @@ class StreamWatch(Watch):
         self.backend = backend
         self.kdamond = kdamond
         self.warmup = warmup
-        ops, targets, sample_us, aggr_us, tuned = _targets(kdamond)
+        self.targets = targets
+        ops, described, sample_us, aggr_us, tuned = _targets(kdamond)
         super().__init__(Watched(KdamondId(backend.name, "temporary"), "kdamon", os.getpid(), ops,
-                                 sample_us, aggr_us, tuned, targets))
+                                 sample_us, aggr_us, tuned, described))
 
     def frames(self, until: Callable[[], bool]) -> Iterator[Frame]:
-        stream = self.backend.stream(self.kdamond, until)
+        stream = self.backend.stream(self.kdamond, until, self.targets)
         try:
-            yield from _frames_of(stream, Framer(self.watched), self.warmup)
+            for frame in _frames_of(stream, Framer(self.watched), self.warmup):
+                if frame.added:
+                    self.watched = attrs.evolve(self.watched, targets=self.watched.targets + tuple(
+                        f"pid {added.pid}" for added in frame.added))
+                yield frame
         finally:
             stream.close()

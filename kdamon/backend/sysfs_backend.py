@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import warnings
 from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -10,18 +11,29 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from kdamon.backend.host import Host
-from kdamon.backend.types import BackendName, KdamondId, KdamondStatus, Owner, Refreshed
-from kdamon.errors import FeatureMissingError, KdamonError, KernelError
+from kdamon.backend.types import (
+    BackendName,
+    KdamondId,
+    KdamondStatus,
+    Owner,
+    Refreshed,
+    StreamRecord,
+    TargetAdded,
+    WantedPids,
+)
+from kdamon.errors import FeatureMissingError, KdamonError, KdamonWarning, KernelError
 from kdamon.kernel.driver_core import KdamondDriver
 from kdamon.kernel.ownership import Claim, KdamondView
 from kdamon.model import Kdamond, TriedRegion
 
 if TYPE_CHECKING:
-    from kdamon.trace.assemble import Record
+    from kdamon.backend.growth import GrowingTargets
 
 __all__ = ["DebugfsBackend", "KernelDriver", "LastResults", "SysfsBackend"]
 
 _OWNERS: dict[Claim, Owner] = {Claim.OWNED: "kdamon", Claim.FREE: "free", Claim.FOREIGN: "foreign"}
+_RESTART_ATTEMPTS = 3
+_COMMIT_ATTEMPTS = 3
 
 KernelDriver = KdamondDriver[Any]
 """The sysfs or the debugfs driver."""
@@ -126,7 +138,13 @@ class _KernelBackend(abc.ABC):
         """How fresh the scheme stats shown by ``status`` are."""
 
     # -- streaming ----------------------------------------------------------
-    def stream(self, kdamond: Kdamond, until: Callable[[], bool]) -> Generator[Record, None, None]:
+    def stream(self, kdamond: Kdamond, until: Callable[[], bool],
+               targets: WantedPids | None = None) -> Generator[StreamRecord, None, None]:
+        """See :meth:`Backend.stream <kdamon.backend.types.Backend.stream>`: the kdamond's trace
+        events, from a private tracefs instance; wanted processes are appended by
+        :meth:`_append` (a commit), or by starting the kdamond again when it cannot
+        take them running (said by a :class:`~kdamon.errors.KdamonWarning`)."""
+        from kdamon.backend.growth import GrowingTargets
         from kdamon.kernel.tracefs import TraceSession
 
         root = self.host.tracefs_root()
@@ -135,19 +153,68 @@ class _KernelBackend(abc.ABC):
                                       "mount it (mount -t tracefs nodev /sys/kernel/tracing) or use "
                                       "--backend engine")
         intervals = kdamond.contexts[0].intervals
+        growing = GrowingTargets(kdamond, targets) if targets is not None else None
         index, pid = self.driver.launch(kdamond)
         try:
-            session = TraceSession(pid, kdamond_idx=index, sample_us=intervals.sample_us,
-                                   aggr_us=intervals.aggr_us, root=root, io=self.host.io)
+            while True:
+                session = TraceSession(pid, kdamond_idx=index, sample_us=intervals.sample_us,
+                                       aggr_us=intervals.aggr_us, root=root, io=self.host.io)
+                added: list[TargetAdded] = []
+                restart = False
 
-            def finished() -> bool:
-                return until() or self.driver.state(index) != "on"
+                def finished() -> bool:
+                    nonlocal restart
+                    if until():
+                        return True
+                    if growing is not None:
+                        appended = self._append(index, growing)
+                        if appended is None:
+                            restart = True
+                            return True
+                        added.extend(appended)
+                    return self.driver.state(index) != "on"
 
-            with session:
-                yield from session.records(finished)
+                with session:
+                    for record in session.records(finished):
+                        yield from added
+                        added.clear()
+                        yield record
+                    yield from added
+                if not restart or growing is None:
+                    return
+                pid = self._restart(index, growing)
+                yield from growing.committed()
         finally:
             self.driver.stop(index)
             self.driver.release(index)
+
+    @abc.abstractmethod
+    def _append(self, index: int, growing: GrowingTargets) -> list[TargetAdded] | None:
+        """Append the processes ``growing`` wants to running kdamond ``index``: the targets
+        appended, or None when the kdamond must be started again to take them."""
+
+    _restart_reason: str
+    """Why :meth:`_append` may need the kdamond started again (for the warning)."""
+
+    def _restart(self, index: int, growing: GrowingTargets) -> int:
+        """Start kdamond ``index`` again with every target ``growing`` has and wants; its pid."""
+        self.driver.stop(index)  # (False if it ended by itself)
+        attempt = 0
+        while True:
+            kdamond = growing.restarted()
+            self.driver.apply(index, kdamond)
+            try:
+                pid = self.driver.start(index)
+            except KernelError:  # a process exited between the check and the start: check again
+                attempt += 1
+                if attempt == _RESTART_ATTEMPTS:
+                    raise
+                continue
+            warnings.warn(KdamonWarning(
+                f"{self.name} kdamond {index} {self._restart_reason}; it was started again with its "
+                f"{len(kdamond.contexts[0].targets)} targets in the same order, whose regions and counts "
+                "start afresh"), stacklevel=2)
+            return pid
 
 
 @attrs.frozen
@@ -170,6 +237,28 @@ class SysfsBackend(_KernelBackend):
 
     def tune(self, kid: KdamondId, kdamond: Kdamond) -> None:
         self.sysfs.commit(self._index(kid), kdamond)
+
+    _restart_reason = ("ended on a commit of new targets: one of its processes exited meanwhile, and kernels "
+                       "up to 6.14 end the kdamond on a commit naming a process that is gone")
+
+    def _append(self, index: int, growing: GrowingTargets) -> list[TargetAdded] | None:
+        """Commit the targets with the new ones appended; a commit that fails because a process
+        exited meanwhile is tried again with what runs then (Linux 6.17+ refuses it and runs on)."""
+        attempt = 0
+        while True:
+            grown = growing.grown()
+            if grown is None:
+                return []
+            try:
+                self.sysfs.commit(index, grown)
+            except KernelError:
+                if self.sysfs.state(index) != "on":
+                    return None
+                attempt += 1
+                if attempt == _COMMIT_ATTEMPTS:
+                    raise
+                continue
+            return growing.committed()
 
     def tune_goals(self, kid: KdamondId, kdamond: Kdamond) -> None:
         """Commit only the schemes' quota goals of ``kdamond`` (``commit_schemes_quota_goals``)."""
@@ -250,3 +339,9 @@ class DebugfsBackend(_KernelBackend):
 
     def _stats_note(self, kdamond: Kdamond | None, owner: Owner) -> str:
         return "debugfs stats are live"
+
+    _restart_reason = "took new targets: debugfs has no online commit"
+
+    def _append(self, index: int, growing: GrowingTargets) -> list[TargetAdded] | None:
+        """debugfs has no online commit: new targets need a restart."""
+        return [] if growing.grown() is None else None

@@ -9,8 +9,8 @@ number means a sysfs kdamond.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
-from typing import TYPE_CHECKING, Literal, Protocol
+from collections.abc import Callable, Generator, Sequence
+from typing import TYPE_CHECKING, Literal, Protocol, Union
 
 import attrs
 
@@ -29,6 +29,9 @@ __all__ = [
     "MonitorRequest",
     "Owner",
     "Refreshed",
+    "StreamRecord",
+    "TargetAdded",
+    "WantedPids",
 ]
 
 BackendName = Literal["sysfs", "debugfs", "engine", "module"]
@@ -64,6 +67,22 @@ class KdamondId:
     def index(self) -> int:
         """The numeric key of a sysfs, debugfs or engine kdamond."""
         return int(self.key)
+
+
+WantedPids = Callable[[], Sequence[int]]
+"""The processes a stream should monitor now (see :meth:`Backend.stream`)."""
+
+
+@attrs.frozen
+class TargetAdded:
+    """A stream appended target ``index``, the process ``pid``, to its running kdamond."""
+
+    index: int
+    pid: int
+
+
+StreamRecord = Union["Record", TargetAdded]
+"""What :meth:`Backend.stream` yields."""
 
 
 @attrs.frozen
@@ -146,8 +165,16 @@ class Backend(Protocol):
         """Every kdamond of this backend; reads only."""
         ...
 
-    def stream(self, kdamond: Kdamond, until: Callable[[], bool]) -> Generator[Record, None, None]:
+    def stream(self, kdamond: Kdamond, until: Callable[[], bool],
+               targets: WantedPids | None = None) -> Generator[StreamRecord, None, None]:
         """Run ``kdamond`` until ``until()`` is true or its targets exit, yielding each
         target's snapshot at every aggregation (and, from kernel DAMON, the scheme
-        applications and interval tunes it traced); cleans up when closed."""
+        applications and interval tunes it traced); cleans up when closed.
+
+        ``targets``, polled while it runs, names the processes to monitor: a pid
+        that is not a target yet is appended to the running kdamond as the next
+        target and announced by a :class:`TargetAdded` before its snapshots.
+        Targets are never removed or reordered (a process that exits stays a
+        target, seen idle); one that is gone before it could be added is left out.
+        """
         ...

@@ -6,3 +6,6 @@ per check on the console (``results``); the host parses those lines, renders
 a table, JUnit XML and JSON, and compares kernels (``compare``, ``render``,
 ``junit``).  Importing this package imports nothing else.
 """
+
+DEFAULT_MUTANT_FILES = ("mm/damon/core.c",)
+"""What ``kdamon check --mutants`` mutates unless ``--files`` says otherwise."""

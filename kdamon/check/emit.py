@@ -47,10 +47,16 @@ def _crash_message(report: pytest.TestReport) -> str:
 
 
 class ResultEmitter:
-    """Collects each test's phase reports and emits its result when the test finishes."""
+    """Collects each test's phase reports and emits its result when the test finishes.
 
-    def __init__(self, write: Callable[[str], object]) -> None:
+    ``stop_after(result)`` returning True ends the session after that test
+    (module teardowns still run).
+    """
+
+    def __init__(self, write: Callable[[str], object], *, stop_after: Callable[[CheckResult], bool] | None = None) -> None:
         self._write = write
+        self._stop_after = stop_after
+        self._session: pytest.Session | None = None
         self._identity: dict[str, tuple[str, str, str]] = {}
         self._reports: dict[str, list[pytest.TestReport]] = {}
         self.results: list[CheckResult] = []
@@ -58,6 +64,11 @@ class ResultEmitter:
     def _emit(self, result: CheckResult) -> None:
         self.results.append(result)
         self._write(result_line(result) + "\n")
+        if self._stop_after is not None and self._session is not None and self._stop_after(result):
+            self._session.shouldstop = f"stopping after {result.id} ({result.status.value})"
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        self._session = session
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:

@@ -3,7 +3,9 @@
 ``python3 -m kdamon.check.guest [-k EXPR] [--selftests DIR]`` runs the
 conformance suite (``kdamon/check/suite``), then the kernel's own DAMON
 selftests when asked; ``--node NODEID`` runs given pytest nodes instead
-(the ``damon_guest`` marker).  Every result is one console line
+(the ``damon_guest`` marker).  ``--stop-on-failure-of ID`` (repeated) ends
+the run at the first bad result of one of those checks (mutant runs: the
+checks that passed on the unmodified kernel).  Every result is one console line
 (``kdamon.check.results``), framed by a begin and an end line.  Meant to run
 in a kdamon guest; it writes DAMON files.
 """
@@ -51,13 +53,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--node", action="append", default=[], help="run this pytest node instead of the suite")
     parser.add_argument("--rootdir", help="pytest's rootdir for --node")
     parser.add_argument("--selftests", type=Path, help="a prepared kernel selftests directory to run too")
+    parser.add_argument("--stop-on-failure-of", dest="stop_ids", action="append", default=[], metavar="ID",
+                        help="stop at the first failure or error of a check with this id (repeat for several)")
     args = parser.parse_args(argv)
 
     # pytest captures fd 1 during tests; results go to a duplicate of the console.
     console = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
     console.write(begin_line({"release": platform.release(), "kernel": os.environ.get("KDAMON_GUEST_KERNEL", ""),
                               "python": platform.python_version()}) + "\n")
-    emitter = ResultEmitter(console.write)
+    watched = frozenset(args.stop_ids)
+    emitter = ResultEmitter(console.write, stop_after=(lambda r: r.status.bad and r.id in watched) if watched else None)
     pytest_args = ["-q", "-p", "no:cacheprovider", *_pytest_args(not args.node)]
     if args.rootdir:
         pytest_args += ["--rootdir", args.rootdir]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -22,9 +23,9 @@ from kdamon.check.workloads import Layout
 from kdamon.errors import KernelError
 from kdamon.kernel.sysfs import DEFAULT_ROOT, SysfsDriver
 from kdamon.kernel.sysfs_io import RetryPolicy, SysfsIO, Value
-from kdamon.model import Intervals, Kdamond, SchemeApply, SchemeStats, Snapshot
+from kdamon.model import Intervals, Kdamond, Region, SchemeApply, SchemeStats, Snapshot
 
-__all__ = ["Calibration", "Observation", "RawTree", "calibrate", "observe", "running", "wait_stats"]
+__all__ = ["Calibration", "Observation", "RawTree", "apply_passes", "biggest_system_ram", "calibrate", "observe", "running", "system_ram", "wait_stats", "wait_until"]
 
 
 class RawTree:
@@ -90,6 +91,21 @@ class RawTree:
         return out
 
 
+def system_ram() -> list[Region]:
+    """The "System RAM" ranges of /proc/iomem (physical addresses, readable by root), ends exclusive."""
+    found = []
+    for line in Path("/proc/iomem").read_text().splitlines():
+        m = re.match(r"^\s*([0-9a-f]+)-([0-9a-f]+) : System RAM$", line.rstrip())
+        if m and int(m[1], 16) < int(m[2], 16):
+            found.append(Region(int(m[1], 16), int(m[2], 16) + 1))
+    return found
+
+
+def biggest_system_ram() -> Region | None:
+    """The largest "System RAM" range, None if /proc/iomem shows none."""
+    return max(system_ram(), key=lambda r: r.end - r.start, default=None)
+
+
 @attrs.frozen
 class Calibration:
     """Intervals fitted to a workload's measured speed, and a sentence saying so."""
@@ -149,13 +165,15 @@ def observe(
     timeout_s: float = 120.0,
     at_aggregation: int | None = None,
     action: Callable[[int], None] | None = None,
+    on_snapshot: Callable[[int, int], None] | None = None,
 ) -> Observation:
     """Run ``kdamond`` until its trace showed ``aggregations`` snapshots and ``seconds`` passed.
 
     Counting aggregations rather than seconds keeps checks valid where the
     kdamond runs slower than nominal (TCG).  ``action(index)`` is called
     once, after ``at_aggregation`` snapshots, while the trace keeps being
-    read (e.g. to request tried regions).  Gives up after ``timeout_s``.
+    read (e.g. to request tried regions); ``on_snapshot(index, count)`` after
+    every snapshot, with the number traced so far.  Gives up after ``timeout_s``.
     """
     from kdamon.kernel.tracefs import TraceSession
 
@@ -176,6 +194,8 @@ def observe(
             for record in session.records(done):
                 if isinstance(record, Snapshot):
                     snapshots.append(record)
+                    if on_snapshot is not None:
+                        on_snapshot(index, len(snapshots))
                 elif isinstance(record, SchemeApply):
                     applies.append(record)
                 if pending is not None and at_aggregation is not None and len(snapshots) >= at_aggregation:
@@ -183,6 +203,16 @@ def observe(
                     todo(index)
             lost = session.lost_events()
     return Observation(tuple(snapshots), tuple(applies), lost, index, pid, time.monotonic() - start)
+
+
+def apply_passes(applies: tuple[SchemeApply, ...]) -> list[list[tuple[int, int]]]:
+    """``damos_before_apply`` events cut into passes over the regions (where addresses restart)."""
+    passes: list[list[tuple[int, int]]] = []
+    for a in applies:
+        if not passes or a.region.start <= passes[-1][-1][0]:
+            passes.append([])
+        passes[-1].append((a.region.start, a.region.end))
+    return passes
 
 
 @contextmanager
@@ -194,6 +224,16 @@ def running(driver: SysfsDriver, kdamond: Kdamond) -> Iterator[tuple[int, int]]:
     finally:
         driver.stop(index)
         driver.release(index)
+
+
+def wait_until(condition: Callable[[], bool], seconds: float = 5.0) -> bool:
+    """Poll ``condition`` every 0.1 s until it holds (True) or ``seconds`` passed (False)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
 
 
 def wait_stats(

@@ -12,7 +12,7 @@ panic: the runner raises ``GuestCrash`` when it did) and ``suite.complete``
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 
 from kdamon.check.results import (
@@ -130,6 +130,7 @@ def check_kernel(
     timeout: float = 1200.0,
     cmdline: Sequence[str] = (),
     cpus: int | None = None,
+    stop_on_failure_of: Collection[str] = (),
     output: LineSink | None = None,
     progress: Progress | None = None,
 ) -> KernelReport:
@@ -137,11 +138,14 @@ def check_kernel(
 
     ``select`` is a pytest ``-k`` expression; ``selftests`` a directory
     prepared by :func:`kdamon.check.selftests.prepare` to run as well;
-    ``cpus`` None means :func:`default_cpus`.
+    ``cpus`` None means :func:`default_cpus`; the suite stops at the first
+    failure or error of a check in ``stop_on_failure_of``.
     """
     command = list(GUEST_COMMAND)
     if select:
         command += ["-k", select]
+    for check_id in sorted(stop_on_failure_of):
+        command += ["--stop-on-failure-of", check_id]
     share: list[Path] = []
     if selftests is not None:
         command += ["--selftests", str(selftests)]

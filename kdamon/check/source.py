@@ -24,7 +24,7 @@ from typing import TextIO
 from kdamon.errors import GuestError
 from kdamon.userfiles import require_dir
 
-__all__ = ["FRAGMENT_RECIPE", "RENAMED", "adjust_fragment", "build_tree", "declared_symbols"]
+__all__ = ["FRAGMENT_RECIPE", "RENAMED", "TreeBuild", "adjust_fragment", "build_tree", "check_tree", "declared_symbols"]
 
 Progress = Callable[[str], None]
 FRAGMENT_RECIPE = "linux-6.1-dbgfs"
@@ -71,42 +71,81 @@ def _tree_version(tree: Path) -> str:
     return ".".join(fields.get(k, "?") for k in ("VERSION", "PATCHLEVEL", "SUBLEVEL"))
 
 
-def build_tree(tree: Path, *, build_dir: Path | None = None, progress: Progress | None = None) -> Path:
-    """Configure and build ``tree`` out of tree; the bzImage to boot."""
-    from kdamon.vm.build import options_not_landed, parse_fragment
-    from kdamon.vm.kernels import cache_dir, load_recipe, recipes_dir
-
-    say = progress or (lambda _m: None)
+def check_tree(tree: Path) -> Path:
+    """``tree`` resolved, once it is known to be a Linux tree with DAMON."""
     require_dir(tree)
     tree = tree.resolve()
     if not (tree / "Makefile").is_file() or not (tree / "mm").is_dir():
         raise GuestError(f"--source {tree}: not a Linux source tree (no Makefile and mm/ at its top)")
     if not (tree / "mm" / "damon").is_dir():
         raise GuestError(f"--source {tree}: this tree has no mm/damon (DAMON arrived in Linux 5.15)")
-    fragment_name = load_recipe(FRAGMENT_RECIPE).get_str("config_fragment")
-    wanted, notes = adjust_fragment(parse_fragment((recipes_dir() / fragment_name).read_text()), declared_symbols(tree))
+    return tree
+
+
+def build_tree(tree: Path, *, build_dir: Path | None = None, progress: Progress | None = None) -> Path:
+    """Configure and build ``tree`` out of tree; the bzImage to boot."""
+    from kdamon.vm.kernels import cache_dir
+
+    tree = check_tree(tree)
     digest = hashlib.sha256(str(tree).encode()).hexdigest()[:12]
-    out = (build_dir or cache_dir() / "source-builds" / digest).resolve()
-    out.mkdir(parents=True, exist_ok=True)
-    say(f"kdamon: configuring Linux {_tree_version(tree)} in {out}: tinyconfig + {fragment_name}"
-        + (f" ({'; '.join(notes)})" if notes else ""))
-    make = _Make(tree, out, cache_dir() / "ccache", say)
-    with (out / "kdamon-build.log").open("w") as log:
-        make.run(log, ["tinyconfig"], "make tinyconfig")
-        with (out / ".config").open("a") as config:
-            config.write("\n# kdamon check: the DAMON fragment\n")
-            config.write("".join(f"{k}={v}\n" if v != "n" else f"# {k} is not set\n" for k, v in wanted.items()))
-        make.run(log, ["olddefconfig"], "make olddefconfig")
-        missing = options_not_landed(wanted, (out / ".config").read_text())
+    build = TreeBuild(tree, build_dir or cache_dir() / "source-builds" / digest, progress)
+    build.configure()
+    return build.bzimage()
+
+
+class TreeBuild:
+    """An out-of-tree build of ``tree`` in ``out``: configured once, then ``make bzImage`` as often as needed.
+
+    Every make's output goes to ``out/kdamon-build.log`` (``configure``
+    starts it afresh, ``bzimage`` appends unless told otherwise).
+    """
+
+    def __init__(self, tree: Path, out: Path, progress: Progress | None = None) -> None:
+        from kdamon.vm.kernels import cache_dir
+
+        self.tree = tree
+        self.out = out.resolve()
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.say = progress or (lambda _m: None)
+        self._make = _Make(tree, self.out, cache_dir() / "ccache", self.say)
+
+    @property
+    def version(self) -> str:
+        return _tree_version(self.tree)
+
+    @property
+    def image(self) -> Path:
+        return self.out / "arch" / "x86" / "boot" / "bzImage"
+
+    def configure(self) -> None:
+        """``make tinyconfig`` plus the DAMON fragment, adjusted to the tree; every option checked."""
+        from kdamon.vm.build import options_not_landed, parse_fragment
+        from kdamon.vm.kernels import load_recipe, recipes_dir
+
+        fragment_name = load_recipe(FRAGMENT_RECIPE).get_str("config_fragment")
+        fragment = parse_fragment((recipes_dir() / fragment_name).read_text())
+        wanted, notes = adjust_fragment(fragment, declared_symbols(self.tree))
+        self.say(f"kdamon: configuring Linux {self.version} in {self.out}: tinyconfig + {fragment_name}"
+                 + (f" ({'; '.join(notes)})" if notes else ""))
+        with self._make.log_path.open("w") as log:
+            self._make.run(log, ["tinyconfig"], "make tinyconfig")
+            with (self.out / ".config").open("a") as config:
+                config.write("\n# kdamon check: the DAMON fragment\n")
+                config.write("".join(f"{k}={v}\n" if v != "n" else f"# {k} is not set\n" for k, v in wanted.items()))
+            self._make.run(log, ["olddefconfig"], "make olddefconfig")
+        missing = options_not_landed(wanted, (self.out / ".config").read_text())
         if missing:
-            raise GuestError(f"--source {tree}: these options of {fragment_name} did not land in .config: "
+            raise GuestError(f"--source {self.tree}: these options of {fragment_name} did not land in .config: "
                              f"{', '.join(missing)}; the tree's Kconfig needs other options for them")
-        make.run(log, ["bzImage"], f"compiling Linux {_tree_version(tree)}")
-    image = out / "arch" / "x86" / "boot" / "bzImage"
-    if not image.is_file():
-        raise GuestError(f"the build of {tree} produced no {image}; see {out / 'kdamon-build.log'}")
-    say(f"kdamon: built {image}")
-    return image
+
+    def bzimage(self, *, what: str = "", fresh_log: bool = False) -> Path:
+        """``make bzImage``; the image.  Raises :class:`GuestError` with the log's last lines when make fails."""
+        with self._make.log_path.open("w" if fresh_log else "a") as log:
+            self._make.run(log, ["bzImage"], what or f"compiling Linux {self.version}")
+        if not self.image.is_file():
+            raise GuestError(f"the build of {self.tree} produced no {self.image}; see {self._make.log_path}")
+        self.say(f"kdamon: built {self.image}")
+        return self.image
 
 
 class _Make:

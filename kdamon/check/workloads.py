@@ -1,4 +1,4 @@
-"""Bundled workloads whose access pattern is known: hot/cold, stairs, zigzag.
+"""Bundled workloads whose access pattern is known: hot/cold, stairs, zigzag, stripes.
 
 Each runs as its own process (``python3 -m kdamon.check.workloads KIND``)
 so that DAMON can monitor it by pid.  It maps its areas (one anonymous
@@ -8,7 +8,8 @@ its :class:`Layout` as one JSON line, then keeps writing:
 
 * ``hot_cold``: area 0 (hot) all the time, area 1 (cold) never;
 * ``stairs``: area ``i`` during step ``i``, then the next one, cycling;
-* ``zigzag``: like stairs, but back and forth (0 1 2 3 2 1 0 ...).
+* ``zigzag``: like stairs, but back and forth (0 1 2 3 2 1 0 ...);
+* ``stripes``: the even areas all the time, the odd ones never.
 
 The process runs at nice 5 so that a monitor on the same CPUs keeps up.
 
@@ -39,7 +40,7 @@ from kdamon.errors import KdamonError
 
 __all__ = ["KINDS", "Layout", "Workload", "main", "start"]
 
-KINDS = ("hot_cold", "stairs", "zigzag")
+KINDS = ("hot_cold", "stairs", "zigzag", "stripes")
 PAGE = mmap.PAGESIZE
 _START_TIMEOUT_S = 60.0
 
@@ -51,9 +52,9 @@ class Layout:
     kind: str
     pid: int
     areas: tuple[tuple[int, int], ...]  # [start, end) of each area, in area order
-    step_s: float  # how long each stairs/zigzag step lasts (0 for hot_cold)
+    step_s: float  # how long each stairs/zigzag step lasts (0 for hot_cold and stripes)
     t0: float  # time.monotonic() when the pattern started
-    pass_us: float  # measured time of one write pass over one area
+    pass_us: float  # measured time of one write pass over one area (stripes: over every written area)
 
     @property
     def span(self) -> tuple[int, int]:
@@ -67,9 +68,15 @@ class Layout:
             return tuple(range(n)) + tuple(range(n - 2, 0, -1))
         return tuple(range(n))
 
+    def hot_areas(self, now: float) -> tuple[int, ...]:
+        """Every area being written at monotonic time ``now``."""
+        if self.kind == "stripes":
+            return tuple(range(0, len(self.areas), 2))
+        return (self.hot_area(now),)
+
     def hot_area(self, now: float) -> int:
-        """The area being written at monotonic time ``now``."""
-        if self.kind == "hot_cold":
+        """The (first) area being written at monotonic time ``now``."""
+        if self.kind in ("hot_cold", "stripes"):
             return 0
         seq = self.sequence()
         return seq[int(max(0.0, now - self.t0) // self.step_s) % len(seq)]
@@ -124,10 +131,11 @@ class _Areas:
         self.map[a:b:PAGE] = self._ones[b - a]
 
 
-def _pass_us(areas: _Areas, index: int) -> float:
+def _pass_us(areas: _Areas, indices: Sequence[int]) -> float:
     passes, t = 0, time.monotonic()
     while passes < 3 or time.monotonic() - t < 0.2:
-        areas.touch(index)
+        for index in indices:
+            areas.touch(index)
         passes += 1
     return (time.monotonic() - t) * 1e6 / passes
 
@@ -136,13 +144,16 @@ def _run(kind: str, sizes: Sequence[int], step_s: float, seconds: float, out: in
     """Set the areas up, write the layout line to file descriptor ``out``, then loop."""
     os.nice(5)  # a busy loop: let the monitor (kdamond, trace reader) have the CPU when they need it
     areas = _Areas(sizes)
-    layout = Layout(kind, os.getpid(), areas.ranges(), step_s if kind != "hot_cold" else 0.0, 0.0, _pass_us(areas, 0))
+    written = tuple(range(0, len(sizes), 2)) if kind == "stripes" else (0,)
+    layout = Layout(kind, os.getpid(), areas.ranges(), step_s if kind in ("stairs", "zigzag") else 0.0, 0.0,
+                    _pass_us(areas, written))
     t0 = time.monotonic()
     layout = attrs.evolve(layout, t0=t0)
     os.write(out, (layout.to_json() + "\n").encode())
     deadline = t0 + seconds if seconds > 0 else float("inf")
     while (now := time.monotonic()) < deadline:
-        areas.touch(layout.hot_area(now))
+        for index in layout.hot_areas(now):
+            areas.touch(index)
 
 
 def _size(text: str) -> int:
@@ -158,7 +169,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one workload as a program (see the module docstring)."""
     parser = argparse.ArgumentParser(prog="python3 -m kdamon.check.workloads", description=__doc__.split("\n\n")[0])
     parser.add_argument("kind", choices=KINDS)
-    parser.add_argument("--sizes", nargs="+", type=_size, help="area sizes (default: hot_cold 8MiB 64MiB; else 4 x 4MiB)")
+    parser.add_argument("--sizes", nargs="+", type=_size,
+                        help="area sizes (default: hot_cold 8MiB 64MiB; stripes 12 x 1MiB; else 4 x 4MiB)")
     parser.add_argument("--step", type=float, default=1.0, help="seconds per stairs/zigzag step (default 1)")
     parser.add_argument("--seconds", type=float, default=0.0, help="stop after this long (default: run until killed)")
     args = parser.parse_args(argv)
@@ -178,6 +190,8 @@ def _kill(pid: int) -> None:
 
 
 def _default_sizes(kind: str) -> list[int]:
+    if kind == "stripes":
+        return [1 << 20] * 12
     return [8 << 20, 64 << 20] if kind == "hot_cold" else [4 << 20] * 4
 
 

@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kdamon.check import DEFAULT_MUTANT_FILES
+
 if TYPE_CHECKING:
     from kdamon.check.results import KernelReport
 
@@ -18,9 +20,11 @@ def register(sub: Any) -> None:
         "check",
         help="run kdamon's DAMON conformance suite on kernels in QEMU guests and compare them",
         description="Boot each kernel under QEMU, run kdamon's DAMON conformance suite in it (ABI presence by "
-        "version, state keywords, errnos, monitoring of bundled workloads, DAMOS actions, quotas, watermarks, "
-        "tracepoints, invariants against kdamon's engine, kernel WARN/BUG), print a table per kernel and, with "
-        "several kernels, what changed against the first one.  Exits 1 when any check fails.",
+        "version, state keywords, errnos, monitoring of bundled workloads, region ages and adaptation, DAMOS "
+        "actions, access patterns, quotas, watermarks, DAMON modules, debugfs, tracepoints, invariants and a "
+        "differential check against kdamon's engine, kernel WARN/BUG), print a table per kernel and, with "
+        "several kernels, what changed against the first one.  Exits 1 when any check fails.  --mutants "
+        "measures instead how many small mutants of a tree's DAMON code the suite catches.",
     )
     p.add_argument("--kernel", action="append", default=[], metavar="NAME|PATH",
                    help="a vm-images recipe (kdamon vm kernels) or a bzImage path; repeat to compare kernels, "
@@ -40,6 +44,15 @@ def register(sub: Any) -> None:
     p.add_argument("--cpus", type=int, help="guest vCPUs (default: 2 under KVM, 1 under TCG)")
     p.add_argument("--verbose", action="store_true", help="stream each guest's console")
     p.add_argument("--all", dest="show_all", action="store_true", help="list every check, not only the failing ones")
+    m = p.add_argument_group("mutation testing", "how much of a change to DAMON's code the suite would catch")
+    m.add_argument("--mutants", action="store_true",
+                   help="build small mutants of the DAMON files of --source (default: the linux-6.1-dbgfs source "
+                        "that kdamon fetches), boot each and run the suite; report each as killed, survived, "
+                        "equivalent or not built, and the score")
+    m.add_argument("--files", default=",".join(DEFAULT_MUTANT_FILES), metavar="FILE,...",
+                   help=f"the C files to mutate, relative to the tree (default {','.join(DEFAULT_MUTANT_FILES)})")
+    m.add_argument("--count", type=int, default=10, metavar="N", help="mutants per file (default 10)")
+    m.add_argument("--seed", type=int, default=1, metavar="S", help="the seed that picks the mutants (default 1)")
     p.set_defaults(handler=_check)
 
 
@@ -94,7 +107,28 @@ def _run_one(kernel: str, args: argparse.Namespace) -> KernelReport:
     return report
 
 
+def _mutants(args: argparse.Namespace) -> int:
+    from kdamon.check.mutation import mutation_table
+    from kdamon.check.mutation_run import check_mutants
+    from kdamon.errors import ConfigError
+
+    if args.kernel or args.selftests:
+        raise ConfigError("--mutants", "mutants are built from --source (or the linux-6.1-dbgfs source); "
+                                       "leave out --kernel and --selftests")
+    files = [f.strip() for f in args.files.split(",") if f.strip()]
+    report = check_mutants(args.source, files, count=args.count, seed=args.seed, select=args.select,
+                           timeout=args.timeout, cpus=args.cpus, build_dir=args.build_dir,
+                           output=_stream if args.verbose else None, progress=_say)
+    print(mutation_table(report, width=shutil.get_terminal_size((120, 24)).columns), flush=True)
+    if args.json is not None:
+        args.json.write_text(json.dumps(report.to_dict(), indent=1) + "\n")
+        _say(f"JSON written to {args.json}")
+    return 0
+
+
 def _check(args: argparse.Namespace) -> int:
+    if args.mutants:
+        return _mutants(args)
     from kdamon.check.compare import compare
     from kdamon.check.render import comparison_table, results_table
     from kdamon.check.report import to_json, to_junit

@@ -6,6 +6,13 @@ trace events or kdamon's engine, whichever ``--backend`` picks) or, with
 kdamon's record file one flushed chunk at a time, so a recorder that is
 killed leaves a readable file.  Recording ends after ``--duration``, when the
 targets exit, or on SIGINT or SIGTERM (a second SIGINT interrupts at once).
+
+With ``--include-children`` the processes the targets fork (and their
+descendants) become targets of the running kdamond as they appear
+(:class:`~kdamon.events.forks.ForkFollower`; the backends append them, see
+:meth:`Backend.stream <kdamon.backend.types.Backend.stream>`); each one added
+is written to the record's metadata with its parent, and recording ends when
+every followed process has exited.
 """
 
 from __future__ import annotations
@@ -17,17 +24,21 @@ import sys
 import time
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kdamon.cli import common
 from kdamon.cli.kdamond_options import add_kdamond_options, build_kdamond, kdamond_options_given
+
+if TYPE_CHECKING:
+    from kdamon.events.forks import ForkFollower
 
 
 def register(sub: Any) -> None:
     record = sub.add_parser(
         "record", help="record the data access pattern of processes, physical memory, or a running kdamond",
         usage="kdamon record [-o FILE] [--duration DURATION] [options] "
-              "(--pid PID ... | --paddr | --kdamond ID | -- CMD [ARGS...])",
+              "(--pid PID ... [--include-children] | --paddr | --kdamond ID | "
+              "[--include-children] -- CMD [ARGS...])",
         description="Append every aggregation's snapshot to FILE (kdamon's record format; `kdamon report` "
                     "reads it), with the scheme applications (damos_before_apply) and interval tunes kernel "
                     "DAMON traces. Monitor processes (--pid, repeatable), a command started with -- CMD, or "
@@ -42,6 +53,11 @@ def register(sub: Any) -> None:
                                                                 "are seconds)")
     record.add_argument("--pid", "--target-pid", type=int, action="append", metavar="PID",
                         help="a running process to record (repeatable)")
+    record.add_argument("--include-children", action="store_true",
+                        help="with --pid or -- CMD: also record every process they fork (children, "
+                             "grandchildren, those running already too), each a new target of the running "
+                             "kdamond from when it is seen: through the process connector's fork events "
+                             "(root), else by scanning /proc every update interval")
     record.add_argument("--paddr", action="store_true",
                         help="record physical memory (the largest System RAM range unless --regions)")
     record.add_argument("--kdamond", metavar="ID",
@@ -125,6 +141,9 @@ def _check_sources(args: argparse.Namespace, cmd: list[str]) -> None:
         raise ConfigError("target", "give what to record: --pid PID (repeatable, with or without -- CMD), "
                                     "--paddr, --kdamond ID or -- CMD [ARGS...]"
                           + (f"; got {' and '.join(sources)}" if sources else ""))
+    if args.include_children and not (args.pid or cmd):
+        raise ConfigError("--include-children", "--include-children follows the processes that --pid or "
+                                                "-- CMD names: give one of them")
     if args.ready_file is not None and not cmd:
         raise ConfigError("--ready-file", "--ready-file waits for a command started with -- CMD")
     if args.kdamond is not None:
@@ -158,6 +177,7 @@ def _record(args: argparse.Namespace) -> int:
     stop = _StopRequest()
     if args.update is None:
         args.update = "1s"  # a new command maps its memory after monitoring starts: find it soon
+    follower: ForkFollower | None = None
     try:
         if child is not None and args.ready_file is not None:
             _wait_ready(child, args.ready_file)
@@ -169,13 +189,16 @@ def _record(args: argparse.Namespace) -> int:
                                                         for what in watch.watched.targets)
         else:
             kdamond = build_kdamond(args, pids=pids)
-            watch = StreamWatch(host, kdamond, args.backend, engine_stat_only=args.engine_stat_only)
+            if args.include_children:
+                follower = _follow(pids, kdamond.contexts[0].intervals.update_us)
+                kdamond = build_kdamond(args, pids=follower.pids())  # with the descendants running already
+            watch = StreamWatch(host, kdamond, args.backend, engine_stat_only=args.engine_stat_only,
+                                targets=follower.pids if follower is not None else None)
             what = f"pid {', '.join(map(str, pids))}" if pids else "physical memory"
-            common.say(f"recording {what} with {watch.reason}")
+            common.say(f"recording {what}{' and its descendants' if follower else ''} with {watch.reason}")
             regions = kdamond.contexts[0].targets[0].regions if not pids else ()
-            targets = tuple({"pid": pid, "cmd": " ".join(cmd)} if child is not None and pid == child.pid
-                            else {"pid": pid} for pid in pids) or (
-                {"paddr": [[r.start, r.end] for r in regions]},)
+            targets = tuple(_describe(t.pid, child, cmd, follower) for t in kdamond.contexts[0].targets
+                            if t.pid is not None) or ({"paddr": [[r.start, r.end] for r in regions]},)
         watched = watch.watched
         meta = RecordMeta(producer=watched.id.backend if watched.id.backend != "module" else "tracefs",
                           sample_us=watched.sample_us, aggr_us=watched.aggr_us, ops=watched.ops, targets=targets)
@@ -188,14 +211,21 @@ def _record(args: argparse.Namespace) -> int:
                 progress.reason = "stopped by a signal"
             elif deadline is not None and time.monotonic() >= deadline:
                 progress.reason = f"after {(duration_us or 0) / 1e6:g} s"
+            elif follower is not None:
+                if child is not None:
+                    child.poll()  # (reaped once it exits)
+                if not follower.running():
+                    progress.reason = "every followed process exited"
             elif child is not None and child.poll() is not None:
                 progress.reason = f"pid {child.pid} exited"
             elif pids and not any(pid_alive(pid) for pid in pids):
                 progress.reason = "every target exited"
             return bool(progress.reason)
 
-        with watch, RecordWriter(args.output, meta) as writer:
+        with watch, RecordWriter(args.output, meta, targets_appended=follower is not None) as writer:
             for frame in watch.frames(done):
+                for added in frame.added:
+                    writer.append_target(_describe(added.pid, child, cmd, follower))
                 for tune in frame.tunes:
                     writer.append_tune(tune)
                 writer.append_applies(frame.snapshots[0].kdamond_idx, list(frame.applies))
@@ -211,6 +241,44 @@ def _record(args: argparse.Namespace) -> int:
         progress.finish()
     finally:
         stop.restore()
+        if follower is not None:
+            follower.stop()
         if child is not None and child.poll() is None:
             terminate(child.pid)
     return 0
+
+
+def _follow(pids: tuple[int, ...], update_us: int) -> ForkFollower:
+    """Follow the forks of ``pids``, saying how on standard error."""
+    from kdamon.events.forks import ForkFollower
+
+    follower = ForkFollower(pids, interval_s=max(update_us, 1) / 1e6).start()
+    whose = f"pid {', '.join(map(str, pids))}"
+    if follower.source == "connector":
+        common.say(f"following the descendants of {whose} through the process connector's fork events")
+    else:
+        common.say(f"following the descendants of {whose} by scanning /proc every {update_us / 1e6:g} s "
+                   f"(a child that exits sooner may be missed), as the process connector is not available: "
+                   f"{follower.why_scan}")
+    return follower
+
+
+def _describe(pid: int, child: subprocess.Popen[bytes] | None, cmd: list[str],
+              follower: ForkFollower | None) -> dict[str, Any]:
+    """A process target as the record's metadata lists it: its pid, the command kdamon
+    started, and with --include-children its parent."""
+    described: dict[str, Any] = {"pid": pid}
+    if child is not None and pid == child.pid:
+        described["cmd"] = " ".join(cmd)
+    if follower is not None:
+        parent = follower.parent(pid)
+        described["parent"] = parent if parent is not None else _parent_of(pid)
+    return described
+
+
+def _parent_of(pid: int) -> int | None:
+    """The parent pid of a running process (None if it is gone)."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None

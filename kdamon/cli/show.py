@@ -130,7 +130,9 @@ def _frames(watch: Watch, timeout_s: float, stop: Callable[[], bool] = lambda: F
         yield frame
     if timed_out:
         raise KdamonError(f"no aggregation of {watched.id} arrived within {patience:.0f} s: is it monitoring "
-                          "anything? (`kdamon status`)")
+                          "anything? (`kdamon status`) DAMON also pauses a kdamond while the watermarks of "
+                          "all its schemes deactivate them (DAMON_RECLAIM's, by default, while more than "
+                          "half of the memory is free)")
 
 
 def _show(args: argparse.Namespace) -> int:

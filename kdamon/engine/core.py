@@ -9,7 +9,10 @@ One :class:`Monitor` runs one context.  Each iteration::
     if the update interval passed: ops.update and a new merge size limit.
 
 It starts with ``ops.init``, ``before_start`` and ends with
-``before_terminate`` and ``ops.cleanup``.  Timers count sampling intervals,
+``before_terminate`` and ``ops.cleanup``.  Targets handed to
+:meth:`Monitor.add_targets` join at the top of the next iteration (as a
+``commit`` appends them in the kernel), set up by the operations set as the
+first ones were.  Timers count sampling intervals,
 as 6.7+ does, so virtual and real runs aggregate at the same samples.
 
 Deliberate differences from 6.12:
@@ -33,22 +36,23 @@ from __future__ import annotations
 
 import threading
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import cast
 
 import attrs
 import numpy as np
 
 from kdamon.engine.actions import counted_only, stat_only_schemes
 from kdamon.engine.clock import Clock, RealClock, VirtualClock
-from kdamon.engine.context import MonitorContext
+from kdamon.engine.context import MonitorContext, TargetState
 from kdamon.engine.metrics import ProcMetrics, SystemMetrics, watermark_wait_us
-from kdamon.engine.ops.base import Operations
+from kdamon.engine.ops.base import Operations, TargetOps
 from kdamon.engine.ops.registry import ops_for_context
 from kdamon.engine.pacing import Pace, Pacer
 from kdamon.engine.schemes import apply_schemes, check_schemes_supported, scheme_stats
 from kdamon.engine.tuning import tune_intervals
 from kdamon.errors import EngineError, EngineWarning
-from kdamon.model.config import Context
+from kdamon.model.config import Context, Target
 from kdamon.model.results import IntervalsTune, SchemeStats
 from kdamon.model.snapshot import Snapshot
 from kdamon.model.units import format_duration_us
@@ -141,6 +145,9 @@ class Monitor:
         self._last: tuple[Snapshot, ...] = ()
         self._pacer: Pacer | None = None
         self._warned_widening = False
+        self._targets_lock = threading.Lock()
+        self._queued: list[Target] = []
+        self._added: list[tuple[int, Target]] = []
 
     # -- state ---------------------------------------------------------------
 
@@ -201,6 +208,49 @@ class Monitor:
     def set_quota_goal_input(self, scheme_idx: int, goal_idx: int, value: int) -> None:
         """Give a ``user_input`` quota goal its current value (used at the next window)."""
         self.ctx.schemes[scheme_idx].quota.set_user_input(goal_idx, value)
+
+    # -- targets added while running --------------------------------------------
+
+    def add_targets(self, targets: Iterable[Target]) -> None:
+        """Monitor ``targets`` too, from the next sampling iteration on (any thread may ask).
+
+        Each is appended (the next target index) and set up as the operations
+        set sets up the targets at the start; one it cannot monitor (its
+        process is gone) is left out.  :meth:`take_added` says which joined.
+        """
+        if not isinstance(self.ops, TargetOps):
+            raise EngineError(f"the {self.ops.name} operations cannot take targets while they run: "
+                              "start a monitor with every target instead")
+        wanted = list(targets)
+        for target in wanted:
+            target.check_ops(self.config.ops)
+        with self._targets_lock:
+            self._queued += wanted
+
+    def take_added(self) -> list[tuple[int, Target]]:
+        """The targets that joined since the last call, with their index."""
+        with self._targets_lock:
+            added, self._added = self._added, []
+        return added
+
+    def _add_queued(self, ctx: MonitorContext) -> bool:
+        """Set up the targets queued by :meth:`add_targets`; True if any joined."""
+        with self._targets_lock:
+            queued, self._queued = self._queued, []
+        joined = False
+        for config in queued:
+            target = TargetState(len(ctx.targets), config)
+            if config.regions:
+                target.regions.set_ranges([(r.start, r.end) for r in config.regions], ctx.min_region)
+            try:
+                cast(TargetOps, self.ops).add_target(ctx, target)  # (add_targets checked the ops)
+            except EngineError:
+                continue  # its process is gone: it is not monitored
+            ctx.targets.append(target)
+            joined = True
+            with self._targets_lock:
+                self._added.append((target.index, config))
+        return joined
 
     # -- running -------------------------------------------------------------
 
@@ -301,7 +351,11 @@ class Monitor:
         stop = self._call(self.callbacks.before_start)
         sz_limit = ctx.region_sz_limit()
         pacer = self._pacer = Pacer(ctx.clock)
-        while not stop and not self._need_stop(ctx, deadline_ns):
+        while not stop:
+            if self._queued and self._add_queued(ctx):
+                sz_limit = ctx.region_sz_limit()
+            if self._need_stop(ctx, deadline_ns):
+                break
             waiting = ctx.clock.now_ns()
             if not self._wait_activation(ctx, deadline_ns):
                 break

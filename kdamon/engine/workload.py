@@ -10,10 +10,15 @@ write-protect first, so that a monitor can see the writes per page through
 Run it as a program::
 
     python3 -m kdamon.engine.workload --hot 8MiB --cold 64MiB --seconds 30 \
-        [--uffd] [--read] [--layout FILE]
+        [--uffd] [--read] [--layout FILE] [--children N [--fork-after SECONDS]]
 
 With ``--layout`` it writes a JSON description of the areas
-(:class:`WorkloadLayout`) to ``FILE`` once they are set up.
+(:class:`WorkloadLayout`) to ``FILE`` once they are set up.  With
+``--children N`` it forks N children after ``--fork-after`` seconds, each
+with hot and cold areas of its own (the same sizes, new mappings) that it
+touches until the end; child ``i`` writes its layout to ``FILE.child<i>``
+(:func:`child_layout_path`); with ``--fork-on-sigusr1`` it forks N more
+at each ``SIGUSR1`` instead.  The parent reaps them before it exits.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import ctypes
 import json
 import mmap
 import os
+import signal
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,7 +41,7 @@ from kdamon.engine.uffd import AsyncWriteProtect
 from kdamon.errors import EngineError, KdamonError
 from kdamon.model.units import parse_size
 
-__all__ = ["HotColdWorkload", "WorkloadLayout", "main"]
+__all__ = ["HotColdWorkload", "WorkloadLayout", "child_layout_path", "main"]
 
 _PAGE = mmap.PAGESIZE
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -120,6 +126,49 @@ class HotColdWorkload:
         self.close()
 
 
+def child_layout_path(layout: Path, index: int) -> Path:
+    """Where child ``index`` of a workload run with ``--layout layout`` writes its layout."""
+    return layout.with_name(f"{layout.name}.child{index}")
+
+
+def _write_layout(path: Path | None, layout: WorkloadLayout) -> None:
+    if path is not None:
+        partial = path.with_name(path.name + ".tmp")
+        partial.write_text(layout.to_json())
+        partial.replace(path)
+
+
+class _Children:
+    """The children a workload forks, each running a workload of its own until ``deadline``."""
+
+    def __init__(self, hot: int, cold: int, deadline: float, *, uffd: bool, write: bool,
+                 layout: Path | None) -> None:
+        self._sizes = (hot, cold)
+        self._deadline = deadline
+        self._uffd, self._write, self._layout = uffd, write, layout
+        self.pids: list[int] = []
+
+    def fork(self) -> None:
+        index = len(self.pids)
+        pid = os.fork()
+        if pid:
+            self.pids.append(pid)
+            return
+        status = 1
+        try:  # the child never returns into its parent's code
+            with HotColdWorkload(*self._sizes, uffd=self._uffd) as workload:
+                _write_layout(child_layout_path(self._layout, index) if self._layout else None,
+                              workload.layout)
+                workload.run(self._deadline - time.monotonic(), write=self._write)
+            status = 0
+        finally:
+            os._exit(status)
+
+    def reap(self) -> None:
+        for pid in self.pids:
+            os.waitpid(pid, 0)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the workload as a program; returns the exit status."""
     parser = argparse.ArgumentParser(prog="python3 -m kdamon.engine.workload",
@@ -131,18 +180,37 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="register the areas for userfaultfd async write-protect")
     parser.add_argument("--read", action="store_true", help="read the hot area, not write")
     parser.add_argument("--layout", type=Path, help="write the areas as JSON to this file")
+    parser.add_argument("--children", type=int, default=0, metavar="N",
+                        help="fork N children with areas of their own (layouts in FILE.child<i>)")
+    when = parser.add_mutually_exclusive_group()
+    when.add_argument("--fork-after", type=float, default=0.0, metavar="SECONDS",
+                      help="fork the children after this long (default at once)")
+    when.add_argument("--fork-on-sigusr1", action="store_true",
+                      help="fork N children at each SIGUSR1 instead")
     args = parser.parse_args(argv)
     try:
-        workload = HotColdWorkload(parse_size(args.hot, "--hot"), parse_size(args.cold, "--cold"),
-                                   uffd=args.uffd)
+        hot, cold = parse_size(args.hot, "--hot"), parse_size(args.cold, "--cold")
+        workload = HotColdWorkload(hot, cold, uffd=args.uffd)
     except KdamonError as error:
         parser.exit(2, f"{parser.prog}: {error}\n")
+    write = not args.read
+    deadline = time.monotonic() + args.seconds
+    children = _Children(hot, cold, deadline, uffd=args.uffd, write=write, layout=args.layout)
+    requests = [0]  # forks asked for and not done yet
+    if args.fork_on_sigusr1:
+        signal.signal(signal.SIGUSR1, lambda _signum, _frame: requests.__setitem__(0, requests[0] + 1))
+    elif args.children > 0:
+        requests[0] = 1
+    fork_at = time.monotonic() + args.fork_after
     with workload:
-        if args.layout is not None:
-            partial = args.layout.with_name(args.layout.name + ".tmp")
-            partial.write_text(workload.layout.to_json())
-            partial.replace(args.layout)
-        workload.run(args.seconds, write=not args.read)
+        _write_layout(args.layout, workload.layout)
+        while time.monotonic() < deadline:
+            workload.touch_hot(write=write)
+            if requests[0] and time.monotonic() >= fork_at:
+                requests[0] -= 1
+                for _ in range(args.children):
+                    children.fork()
+        children.reap()
     return 0
 
 

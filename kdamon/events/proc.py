@@ -38,16 +38,13 @@ from typing import Any, Literal, Protocol
 import attrs
 
 from kdamon.errors import KernelError
+from kdamon.events.connector import ConnectorThread
 
 __all__ = ["Backend", "ProcessEvent", "ProcessWatcher", "exit_code_of", "has_exited"]
 
 EventKind = Literal["exit", "exec"]
 Backend = Literal["auto", "connector", "pidfd"]
 Emit = Callable[["ProcessEvent"], None]
-
-_READY_TIMEOUT_S = 10.0
-_STOP_RETRY_S = 0.05
-_MAX_RECEIVE_ERRORS = 100  # consecutive failed receives before the connector gives up
 
 
 @attrs.frozen
@@ -96,98 +93,26 @@ class _Source(Protocol):
 
 
 class _ConnectorSource:
-    """Exit and exec events from the process connector (pyroute2 ``ProcEventSocket``)."""
+    """Exit and exec events from the process connector (:mod:`kdamon.events.connector`)."""
 
     name = "connector"
 
     def __init__(self) -> None:
-        self._thread: threading.Thread | None = None
-        self._loop: Any = None
-        self._ready = threading.Event()
-        self._error: BaseException | None = None
-        self._stopping = False
+        self._thread: ConnectorThread | None = None
 
     def start(self, pids: frozenset[int], emit: Emit) -> None:
-        try:
-            from pyroute2 import ProcEventSocket  # noqa: F401  (import errors surface here)
-        except ImportError as exc:
-            raise OSError(f"pyroute2 cannot be imported ({exc}): pip install 'kdamon[events]'") from exc
-        self._thread = threading.Thread(target=self._main, args=(pids, emit),
-                                        name="kdamon-proc-connector", daemon=True)
+        def on_message(msg: Any) -> None:
+            event = _connector_event(msg, pids)
+            if event is not None:
+                emit(event)
+
+        self._thread = ConnectorThread(on_message, lambda: _recheck(pids, emit))
         self._thread.start()
-        if not self._ready.wait(_READY_TIMEOUT_S):
-            raise OSError("the process connector did not answer the subscription")
-        if self._error is not None:
-            raise OSError(f"the process connector is unavailable: {self._error}") from self._error
-
-    def _main(self, pids: frozenset[int], emit: Emit) -> None:
-        # pyroute2 binds a socket's event loop to the thread that creates it:
-        # create, subscribe and receive in this thread only.
-        import asyncio
-
-        from pyroute2 import ProcEventSocket
-
-        try:
-            sock = ProcEventSocket()
-        except BaseException as exc:
-            self._error = exc
-            self._ready.set()
-            return
-        try:
-            sock.bind()
-            sock.control(listen=True)
-            self._loop = sock.asyncore.event_loop
-        except BaseException as exc:
-            self._error = exc
-            sock.close()
-            self._ready.set()
-            return
-        self._ready.set()
-        errors = 0
-        try:
-            while True:
-                try:
-                    messages = sock.get()
-                except asyncio.CancelledError:
-                    return  # stop()
-                except Exception as exc:  # e.g. ENOBUFS: the kernel dropped events
-                    errors += 1
-                    if errors > _MAX_RECEIVE_ERRORS:
-                        self._error = exc
-                        return
-                    _recheck(pids, emit)
-                    continue
-                if self._stopping:
-                    return
-                errors = 0
-                for msg in messages:
-                    event = _connector_event(msg, pids)
-                    if event is not None:
-                        emit(event)
-        finally:
-            sock.close()
 
     def stop(self) -> None:
-        loop, thread = self._loop, self._thread
-        self._stopping = True
-        if loop is not None and thread is not None:
-            import asyncio
-
-            def cancel_all() -> None:
-                for task in asyncio.all_tasks(loop):
-                    task.cancel()
-
-            # A cancel that lands between two get() calls finds no task to cancel:
-            # repeat until the thread is gone (it also checks _stopping after each get()).
-            while thread.is_alive():
-                try:
-                    loop.call_soon_threadsafe(cancel_all)
-                except RuntimeError:
-                    pass  # the loop is closed: the thread is ending
-                thread.join(_STOP_RETRY_S)
-        elif thread is not None and not thread.is_alive():
-            thread.join()  # (a thread stuck before subscribing is left to die with the process)
-        self._thread = None
+        if self._thread is not None:
+            self._thread.stop()
+            self._thread = None
 
 
 def _recheck(pids: frozenset[int], emit: Emit) -> None:

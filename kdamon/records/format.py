@@ -16,6 +16,10 @@ Layout (all integers little-endian)::
              target_idx u64, start u64, end u64, nr_accesses u32, age u32)
     kind 3   an intervals tune (``damon_monitor_intervals_tune``): time_ns i64,
              kdamond_idx u32, reserved u32, sample_us u64, aggr_us u64
+    kind 4   a target added while recording (``--include-children``): index u32,
+             then its description as JSON (the ``targets`` entry of the metadata);
+             written only in files whose header has flag 1 (TARGETS_APPENDED), so
+             that readers look for them only there
 
 Each snapshot is written as one chunk, so a recorder killed mid-write leaves
 a file whose complete chunks are intact; readers stop at an incomplete or
@@ -45,16 +49,20 @@ __all__ = [
     "FORMAT_VERSION",
     "KIND_APPLIES",
     "KIND_SNAPSHOT",
+    "KIND_TARGET",
     "KIND_TUNE",
     "MAGIC",
+    "TARGETS_APPENDED",
     "ChunkScanner",
     "applies_array",
     "decode_applies",
     "decode_snapshot",
+    "decode_target",
     "decode_tune",
     "encode_applies",
     "encode_header",
     "encode_snapshot",
+    "encode_target",
     "encode_tune",
     "read_header",
 ]
@@ -64,6 +72,9 @@ FORMAT_VERSION = 1  # kinds 2 and 3 came later: older readers skip them, as they
 KIND_SNAPSHOT = 1
 KIND_APPLIES = 2
 KIND_TUNE = 3
+KIND_TARGET = 4
+TARGETS_APPENDED = 1
+"""Header flag: kind-4 chunks add targets to the metadata's."""
 
 APPLY_DTYPE = np.dtype([("time_ns", "<i8"), ("context_idx", "<u4"), ("scheme_idx", "<u4"), ("target_idx", "<u8"),
                         ("start", "<u8"), ("end", "<u8"), ("nr_accesses", "<u4"), ("age", "<u4")])
@@ -75,11 +86,12 @@ _KIND_LENGTH = struct.Struct("<II")
 _SNAPSHOT = struct.Struct("<qQQQIIII")
 _APPLIES = struct.Struct("<II")
 _TUNE = struct.Struct("<qIIQQ")
+_TARGET = struct.Struct("<I")
 _MAX_META_BYTES = 16 << 20
 
 
-def encode_header(meta: RecordMeta) -> bytes:
-    """The file header for ``meta``."""
+def encode_header(meta: RecordMeta, flags: int = 0) -> bytes:
+    """The file header for ``meta`` (``flags``: :data:`TARGETS_APPENDED` or 0)."""
     body = json.dumps(
         {
             "producer": meta.producer,
@@ -90,11 +102,11 @@ def encode_header(meta: RecordMeta) -> bytes:
         },
         sort_keys=True,
     ).encode()
-    return _HEADER.pack(MAGIC, FORMAT_VERSION, 0, len(body), zlib.crc32(body)) + body
+    return _HEADER.pack(MAGIC, FORMAT_VERSION, flags, len(body), zlib.crc32(body)) + body
 
 
-def read_header(stream: BinaryIO, path: Path) -> tuple[RecordMeta, int]:
-    """Read the header at the start of ``stream``: the metadata and the format version."""
+def read_header(stream: BinaryIO, path: Path) -> tuple[RecordMeta, int, int]:
+    """Read the header at the start of ``stream``: the metadata, the format version and the flags."""
     fixed = stream.read(_HEADER.size)
     if fixed[: len(MAGIC)] != MAGIC[: len(fixed)] or not fixed:
         raise RecordFormatError(
@@ -102,7 +114,7 @@ def read_header(stream: BinaryIO, path: Path) -> tuple[RecordMeta, int]:
         )
     if len(fixed) < _HEADER.size:
         raise RecordFormatError(f"{path}: the record header is incomplete (the recorder stopped as it started); nothing to read")
-    _, version, _, meta_len, meta_crc = _HEADER.unpack(fixed)
+    _, version, flags, meta_len, meta_crc = _HEADER.unpack(fixed)
     if version > FORMAT_VERSION:
         raise RecordFormatError(
             f"{path} uses record format version {version}, newer than this kdamon reads "
@@ -124,7 +136,7 @@ def read_header(stream: BinaryIO, path: Path) -> tuple[RecordMeta, int]:
         )
     except (ValueError, KeyError, TypeError) as exc:
         raise RecordFormatError(f"{path}: the record metadata is not valid ({exc}); the file cannot be read") from exc
-    return meta, version
+    return meta, version, flags
 
 
 def encode_snapshot(snapshot: Snapshot) -> tuple[bytes, memoryview]:
@@ -205,6 +217,24 @@ def decode_tune(payload: bytes, path: Path, offset: int) -> IntervalsTune:
         raise RecordFormatError(f"{path}: intervals tune chunk at byte {offset} has a wrong length; the file is damaged")
     time_ns, kdamond_idx, _, sample_us, aggr_us = _TUNE.unpack(payload)
     return IntervalsTune(time_ns, sample_us, aggr_us, kdamond_idx)
+
+
+def encode_target(index: int, target: dict[str, object]) -> tuple[bytes, bytes | memoryview]:
+    """A chunk adding target ``index``, described by ``target`` (JSON-compatible)."""
+    return _chunk(KIND_TARGET, _TARGET.pack(index), json.dumps(target, sort_keys=True).encode())
+
+
+def decode_target(payload: bytes, path: Path, offset: int) -> tuple[int, dict[str, object]]:
+    """The index and the description of the target a kind-4 chunk adds."""
+    try:
+        (index,) = _TARGET.unpack_from(payload)
+        target = json.loads(payload[_TARGET.size:])
+    except (struct.error, ValueError) as exc:
+        raise RecordFormatError(f"{path}: target chunk at byte {offset} is damaged ({exc})") from exc
+    if not isinstance(target, dict):
+        raise RecordFormatError(f"{path}: target chunk at byte {offset} holds no target description; "
+                                "the file is damaged")
+    return index, target
 
 
 class ChunkScanner:

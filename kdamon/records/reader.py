@@ -5,17 +5,22 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import attrs
 import numpy as np
 
+from kdamon.errors import RecordFormatError
 from kdamon.model import IntervalsTune
 from kdamon.model.snapshot import Snapshot
 from kdamon.records.format import (
     KIND_APPLIES,
     KIND_SNAPSHOT,
+    KIND_TARGET,
     KIND_TUNE,
+    TARGETS_APPENDED,
     ChunkScanner,
     decode_applies,
     decode_snapshot,
+    decode_target,
     decode_tune,
     read_header,
 )
@@ -46,11 +51,23 @@ class RecordReader(RecordSource):
         self._skip_corrupt = skip_corrupt
         self.corrupted = 0
         with reading(self.path), open(self.path, "rb") as stream:
-            self._meta, self.version = read_header(stream, self.path)
+            self._meta, self.version, flags = read_header(stream, self.path)
             self._data_start = stream.tell()
+        self._targets_pending = bool(flags & TARGETS_APPENDED)
 
     @property
     def meta(self) -> RecordMeta:
+        """The metadata, with the targets added while recording (read from the file at the first call)."""
+        if self._targets_pending:
+            targets = list(self._meta.targets)
+            for offset, payload in self._chunks(KIND_TARGET):
+                index, target = decode_target(payload, self.path, offset)
+                if index != len(targets):
+                    raise RecordFormatError(f"{self.path}: the target chunk at byte {offset} adds target "
+                                            f"{index} after {len(targets)} targets; the file is damaged")
+                targets.append(target)
+            self._meta = attrs.evolve(self._meta, targets=tuple(targets))
+            self._targets_pending = False
         return self._meta
 
     def _chunks(self, wanted: int) -> Iterator[tuple[int, bytes]]:

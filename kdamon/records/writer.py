@@ -6,17 +6,23 @@ import os
 import struct
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO, Self
+from typing import Any, BinaryIO, Self
+
+import attrs
 
 from kdamon.errors import ConfigError, RecordFormatError
 from kdamon.model import IntervalsTune, SchemeApply
 from kdamon.model.snapshot import Snapshot
 from kdamon.records.format import (
+    KIND_TARGET,
+    TARGETS_APPENDED,
     ChunkScanner,
     applies_array,
+    decode_target,
     encode_applies,
     encode_header,
     encode_snapshot,
+    encode_target,
     encode_tune,
     read_header,
 )
@@ -42,7 +48,9 @@ class RecordWriter:
     and on ``close()``); with ``fsync=True`` each flush also asks the kernel
     to put the data on disk.  ``append=True`` continues an existing file: its
     metadata is kept (``meta`` is then ignored) and an incomplete final
-    chunk left by a killed recorder is cut off first.
+    chunk left by a killed recorder is cut off first.  With
+    ``targets_appended=True`` the record's targets may grow while it is
+    written (:meth:`append_target`); readers then add those to the metadata.
 
     A new record never truncates an existing file at ``path``: it is written
     beside it (see ``kdamon.userfiles``) and takes its place at the first
@@ -59,6 +67,7 @@ class RecordWriter:
         flush_every: int = 1,
         fsync: bool = False,
         append: bool = False,
+        targets_appended: bool = False,
     ) -> None:
         if flush_every < 0:
             raise ConfigError("flush_every", "must be 0 (flush on close only) or a positive number of snapshots")
@@ -70,26 +79,28 @@ class RecordWriter:
         self.nr_applies = 0
         self._replacement: Replacement | None = None
         if append and self.path.exists() and self.path.stat().st_size > 0:
-            self.meta, self._stream = self._open_existing()
+            self.meta, self._flags, self._stream = self._open_existing()
         else:
             self.meta = meta if meta is not None else RecordMeta()
+            self._flags = TARGETS_APPENDED if targets_appended else 0
             self._replacement = Replacement(self.path, buffering=_BUFFER_BYTES)
             self._stream = self._replacement.stream
-            self._stream.write(encode_header(self.meta))
+            self._stream.write(encode_header(self.meta, self._flags))
+        self._nr_targets = len(self.meta.targets)
 
-    def _open_existing(self) -> tuple[RecordMeta, BinaryIO]:
+    def _open_existing(self) -> tuple[RecordMeta, int, BinaryIO]:
         stream = open(self.path, "r+b", buffering=_BUFFER_BYTES)
         try:
-            meta, _ = read_header(stream, self.path)
+            meta, _, flags = read_header(stream, self.path)
             scanner = ChunkScanner(stream, self.path, stream.tell(), skip_corrupt=True)
-            for _ in scanner:
-                pass
+            appended = [decode_target(payload, self.path, offset)[1]
+                        for kind, offset, payload in scanner if kind == KIND_TARGET]
             stream.seek(scanner.end)
             stream.truncate()
         except BaseException:
             stream.close()
             raise
-        return meta, stream
+        return attrs.evolve(meta, targets=meta.targets + tuple(appended)), flags, stream
 
     @property
     def closed(self) -> bool:
@@ -125,6 +136,17 @@ class RecordWriter:
     def append_tune(self, tune: IntervalsTune) -> None:
         """Write an intervals tune."""
         self._write(encode_tune(tune))
+
+    def append_target(self, target: dict[str, Any]) -> int:
+        """Add a target to the record's metadata (JSON-compatible, like ``meta.targets``' entries);
+        returns its index.  Needs a writer made with ``targets_appended=True``."""
+        if not self._flags & TARGETS_APPENDED:
+            raise RecordFormatError(f"{self.path}: this record's targets are fixed; open the RecordWriter "
+                                    "with targets_appended=True to add targets while recording")
+        index = self._nr_targets
+        self._write(encode_target(index, target))
+        self._nr_targets += 1
+        return index
 
     def flush(self) -> None:
         """Hand the buffered snapshots to the kernel (and to the disk with ``fsync``)."""

@@ -62,6 +62,46 @@ def build_kernel(recipe: Recipe, cache: Path, progress: Progress) -> Kernel:
     return _kernel_at(recipe, target)
 
 
+def source_tree(recipe: Recipe, cache: Path, progress: Progress) -> Path:
+    """The recipe's kernel source, unpacked once per source version under ``<cache>/sources/<recipe>/``.
+
+    The tree is kdamon's own (``kdamon check --mutants`` builds copies of it);
+    an older version's tree is removed when a newer one is unpacked.
+    """
+    apt = DebianKernels(cache, progress)
+    package, version = apt.newest(recipe)
+    trees = cache / "sources" / recipe.name
+    done = trees / version.replace(":", "%3a")
+    if (done / ".complete").exists():
+        return done / "src"
+    trees.mkdir(parents=True, exist_ok=True)
+    with _locked(trees / "unpack.lock"):
+        if not (done / ".complete").exists():
+            deb = _source_package(apt, recipe, cache / "sources", package, version)
+            for old in trees.iterdir():
+                if old.is_dir():
+                    shutil.rmtree(old)
+            progress(f"kdamon: unpacking {deb.name} into {done}")
+            unpack_source(recipe, deb, package, done)
+            (done / ".complete").write_text(f"{package} {version}\n")
+    return done / "src"
+
+
+def unpack_source(recipe: Recipe, deb: Path, package: str, dest: Path) -> None:
+    """The kernel tarball of a ``linux-source`` .deb unpacked into ``dest/src`` (its top directory stripped)."""
+    match = re.compile(recipe.get_str("package")).fullmatch(package)
+    if match is None:
+        raise GuestError(f"{package} does not match the package pattern of vm-images/{recipe.name}.toml")
+    tarball = recipe.get_str("tarball").format(version=match.group("version"))
+    src = dest / "src"
+    src.mkdir(parents=True)
+    _run(["dpkg-deb", "-x", str(deb), str(dest / "deb")], f"dpkg-deb -x {deb.name}")
+    if not (dest / "deb" / tarball).is_file():
+        raise GuestError(f"{deb.name} has no {tarball}; update 'tarball' in vm-images/{recipe.name}.toml")
+    _run(["tar", "-xf", str(dest / "deb" / tarball), "-C", str(src), "--strip-components=1"], f"tar -xf {tarball}")
+    shutil.rmtree(dest / "deb")
+
+
 def recipe_digest(recipe: Recipe, fragment: str) -> str:
     """A short hash of what decides the build besides the source: the recipe and its fragment."""
     h = hashlib.sha256()
@@ -167,17 +207,7 @@ class _Build:
 
     def _unpack(self, deb: Path, package: str) -> None:
         self.say(f"kdamon: unpacking {deb.name}")
-        match = re.compile(self.recipe.get_str("package")).fullmatch(package)
-        if match is None:
-            raise GuestError(f"{package} does not match the package pattern of vm-images/{self.recipe.name}.toml")
-        tarball = self.recipe.get_str("tarball").format(version=match.group("version"))
-        src = self.tree / "src"
-        src.mkdir(parents=True)
-        self._run(["dpkg-deb", "-x", str(deb), str(self.tree / "deb")], f"dpkg-deb -x {deb.name}")
-        if not (self.tree / "deb" / tarball).is_file():
-            raise GuestError(f"{deb.name} has no {tarball}; update 'tarball' in vm-images/{self.recipe.name}.toml")
-        self._run(["tar", "-xf", str(self.tree / "deb" / tarball), "-C", str(src), "--strip-components=1"], f"tar -xf {tarball}")
-        shutil.rmtree(self.tree / "deb")
+        unpack_source(self.recipe, deb, package, self.tree)
 
     def _configure(self, log: TextIO) -> None:
         base = self.recipe.get_str("base_config")
@@ -198,11 +228,6 @@ class _Build:
         cmd = ["make", f"-j{self.jobs}", *self.make_vars, *targets]
         return run_make(cmd, cwd=self.tree / "src", env=self.env, log=log, log_path=self.log_path, say=self.say, what=what)
 
-    def _run(self, cmd: list[str], what: str) -> None:
-        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            raise GuestError(f"{what} failed (exit {done.returncode}): {done.stderr.strip()[-300:]}")
-
     def _install(self, target: Path, package: str, version: str, release: str) -> None:
         src = self.tree / "src"
         staging = target.with_name(target.name + ".tmp")
@@ -214,6 +239,12 @@ class _Build:
         (staging / ".complete").write_text(f"{package} {version}\n")
         shutil.rmtree(target, ignore_errors=True)
         staging.rename(target)
+
+
+def _run(cmd: list[str], what: str) -> None:
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise GuestError(f"{what} failed (exit {done.returncode}): {done.stderr.strip()[-300:]}")
 
 
 def run_make(

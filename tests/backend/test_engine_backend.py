@@ -16,7 +16,7 @@ from kdamon.backend.engine_backend import EngineBackend
 from kdamon.backend.engine_store import EngineState
 from kdamon.backend.host import Host, HostPaths
 from kdamon.backend.process import pid_alive
-from kdamon.backend.types import KdamondId
+from kdamon.backend.types import KdamondId, TargetAdded
 from kdamon.errors import EngineError, EngineWarning
 from kdamon.model import (
     AccessPattern,
@@ -27,6 +27,7 @@ from kdamon.model import (
     SchemeStats,
     Target,
 )
+from kdamon.model.snapshot import Snapshot
 
 FAST = Intervals(sample_us=2000, aggr_us=20000, update_us=1_000_000)
 
@@ -103,6 +104,32 @@ def test_stream_yields_snapshots_until_told(tmp_path: Path, sleeper: subprocess.
     ratio = FAST.aggr_us // FAST.sample_us
     assert all(s.aggr_us >= FAST.aggr_us and s.aggr_us // s.sample_us == ratio for s in seen)
     assert [s.time_ns for s in seen] == sorted(s.time_ns for s in seen)
+
+
+def test_stream_appends_the_processes_it_is_asked_for(tmp_path: Path, sleeper: subprocess.Popen[bytes]) -> None:
+    backend = EngineBackend(Host(HostPaths.under(tmp_path)))
+    other = subprocess.Popen([sys.executable, "-c", "import time; b = bytearray(1 << 22); time.sleep(120)"])
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    wanted = [sleeper.pid]
+    records: list[object] = []
+
+    def enough() -> bool:
+        if sum(isinstance(r, Snapshot) for r in records) >= 2:
+            wanted[:] = [sleeper.pid, gone.pid, other.pid, sleeper.pid]  # one gone, one twice
+        return sum(isinstance(r, Snapshot) and r.target_idx == 1 for r in records) >= 3
+
+    try:
+        for record in backend.stream(_kdamond(sleeper.pid), enough, lambda: wanted):
+            records.append(record)
+    finally:
+        other.kill()
+        other.wait()
+    added = [r for r in records if isinstance(r, TargetAdded)]
+    assert added == [TargetAdded(1, other.pid)]
+    first = next(i for i, r in enumerate(records) if isinstance(r, Snapshot) and r.target_idx == 1)
+    assert records.index(added[0]) < first
+    assert {r.target_idx for r in records if isinstance(r, Snapshot)} == {0, 1}
 
 
 def test_published_stats_keep_unknown_counters_unknown() -> None:

@@ -14,7 +14,7 @@ from fake_tracefs import FakeTracefs  # noqa: E402
 
 from kdamon.backend.host import Host, HostPaths  # noqa: E402
 from kdamon.backend.live import EngineWatch, Framer, TraceWatch, Watched, publish_latest, watchable  # noqa: E402
-from kdamon.backend.types import KdamondId  # noqa: E402
+from kdamon.backend.types import KdamondId, TargetAdded  # noqa: E402
 from kdamon.model.snapshot import Snapshot  # noqa: E402
 from kdamon.trace.events import AGGREGATED, INTERVALS_TUNE  # noqa: E402
 from kdamon.trace.synth import pages  # noqa: E402
@@ -42,6 +42,20 @@ def test_frames_hold_every_target_of_one_aggregation() -> None:
     assert framer.add(snap(20, 0)) is None
     late = framer.add(snap(30, 0))
     assert late is not None and [s.time_ns for s in late.snapshots] == [20]
+
+
+def test_a_frame_tells_the_targets_added_and_the_frames_after_it_wait_for_them() -> None:
+    framer = Framer(watched(targets=1))
+    first = framer.feed(snap(10, 0))
+    assert first is not None and first.added == ()
+    assert framer.feed(TargetAdded(1, 4242)) is None
+    assert framer.feed(snap(20, 0)) is None, "target 1 is expected now"
+    frame = framer.feed(snap(21, 1))
+    assert frame is not None and [s.target_idx for s in frame.snapshots] == [0, 1]
+    assert frame.added == (TargetAdded(1, 4242),)
+    assert framer.feed(snap(30, 0)) is None
+    later = framer.feed(snap(31, 1))
+    assert later is not None and later.added == ()
 
 
 def test_tuned_intervals_are_measured_until_a_tune_event_says_them() -> None:

@@ -22,7 +22,9 @@ RunPytest = Callable[..., tuple[int, list[CheckResult]]]
 def run_pytest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> RunPytest:
     """Write ``source`` as a test file, run pytest on it in-process; ``(exit code, results)``."""
 
-    def run(source: str, *args: str, name: str = "test_sample.py") -> tuple[int, list[CheckResult]]:
+    def run(
+        source: str, *args: str, name: str = "test_sample.py", stop_after: Callable[[CheckResult], bool] | None = None
+    ) -> tuple[int, list[CheckResult]]:
         path = tmp_path / name
         path.write_text(source)
         lines: list[str] = []
@@ -30,7 +32,7 @@ def run_pytest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> RunPytest:
         modules = set(sys.modules)
         try:
             code = pytest.main([str(path), "-q", "-p", "no:cacheprovider", "--import-mode=importlib", *PLUGIN, *args],
-                               plugins=[ResultEmitter(lines.append)])
+                               plugins=[ResultEmitter(lines.append, stop_after=stop_after)])
         finally:
             # The next run's test file has the same module name: forget the modules of this run's
             # files, and only those (a library first imported by this run stays imported: a second

@@ -71,3 +71,12 @@ def test_collection_errors_become_results(run_pytest: RunPytest) -> None:
     _, (result,) = run_pytest("import no_such_module_kdamon\n", name="test_broken.py")
     assert result.id == "broken.collect" and result.status is Status.ERROR
     assert "no_such_module_kdamon" in result.message
+
+
+def test_stop_after_ends_the_session_after_that_result(run_pytest: RunPytest) -> None:
+    source = "def test_a():\n    pass\n\ndef test_b():\n    assert False\n\ndef test_c():\n    assert False\n\ndef test_d():\n    pass\n"
+    _, every = run_pytest(source)
+    assert [r.id for r in every] == ["sample.a", "sample.b", "sample.c", "sample.d"]
+    _, stopped = run_pytest(source, stop_after=lambda r: r.status.bad and r.id == "sample.c")
+    assert [(r.id, r.status) for r in stopped] == [("sample.a", Status.PASS), ("sample.b", Status.FAIL),
+                                                   ("sample.c", Status.FAIL)]

@@ -61,6 +61,13 @@ def test_a_complete_run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None
     assert report.ok
 
 
+def test_a_mutant_run_asks_the_guest_to_stop_at_a_new_failure(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = FakeRun([begin_line({}), result_line(R1), end_line(1)])
+    _run(monkeypatch, fake, stop_on_failure_of={"state.on", "abi.tree"})
+    assert fake.commands == [["python3", "-m", "kdamon.check.guest", "--stop-on-failure-of", "abi.tree",
+                              "--stop-on-failure-of", "state.on"]]
+
+
 def test_timing_failures_stay_failures_under_kvm(monkeypatch: pytest.MonkeyPatch) -> None:
     fake = FakeRun([begin_line({}), result_line(R2), end_line(1)], accel="kvm", exit_code=1)
     report = _run(monkeypatch, fake)

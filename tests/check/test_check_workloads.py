@@ -59,6 +59,14 @@ def test_hot_area_schedule(kind: str, expected: list[int]) -> None:
     assert layout.step_phase(101.0) == pytest.approx(0.5)
 
 
+def test_stripes_write_the_even_areas() -> None:
+    layout = Layout("stripes", 1, tuple((2 * i * PAGE, (2 * i + 1) * PAGE) for i in range(5)), 0.0, 100.0, 1.0)
+    assert layout.hot_areas(150.0) == (0, 2, 4)
+    assert Layout("stairs", 1, layout.areas, 2.0, 100.0, 1.0).hot_areas(102.5) == (1,)
+    with start("stripes", sizes=[PAGE] * 4) as work:
+        assert work.layout.kind == "stripes" and len(work.layout.areas) == 4 and work.layout.step_s == 0.0
+
+
 def test_layout_json_round_trip() -> None:
     layout = Layout("zigzag", 42, ((4096, 8192), (12288, 16384)), 1.0, 5.5, 12.5)
     assert Layout.from_json(layout.to_json()) == layout

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -14,8 +15,12 @@ import pytest
 from cli_helpers import Kdamon
 
 from kdamon.backend.host import ENV_VARS, Host, HostPaths
+from kdamon.engine.workload import WorkloadLayout, child_layout_path
+from kdamon.events import forks
+from kdamon.events.connector import ConnectorThread
 from kdamon.errors import RecordFormatError
 from kdamon.records.detect import open_any
+from kdamon.model.snapshot import Snapshot
 from kdamon.records.reader import RecordReader
 
 WORKLOAD = [sys.executable, "-m", "kdamon.engine.workload", "--hot", "1MiB", "--cold", "4MiB", "--uffd"]
@@ -130,3 +135,99 @@ def test_record_several_pids_and_attach_to_a_running_kdamond(tmp_path: Path, kda
         for w in workloads:
             w.kill()
             w.wait()
+
+
+def connector_available() -> bool:
+    thread = ConnectorThread(lambda _msg: None, lambda: None)
+    try:
+        thread.start()
+    except OSError:
+        return False
+    finally:
+        thread.stop()
+    return True
+
+
+def hot_seen(snapshot: Snapshot, layout: WorkloadLayout) -> bool:
+    """Whether ``snapshot`` shows the workload's hot area hot and its cold area cold."""
+    def mean(lo: int, hi: int) -> float:
+        covered = [(min(r.end, hi) - max(r.start, lo), r.nr_accesses) for r in snapshot.states()]
+        return sum(size * n for size, n in covered if size > 0) / (hi - lo)
+
+    hot, cold = mean(layout.hot_start, layout.hot_end), mean(layout.cold_start, layout.cold_end)
+    return hot >= 0.5 * snapshot.max_nr_accesses and cold <= 0.2 * hot
+
+
+@pytest.mark.parametrize("source", ["connector", "scan"])
+def test_record_follows_the_children_of_a_process(tmp_path: Path, kdamon: Kdamon, monkeypatch: pytest.MonkeyPatch,
+                                                  source: str) -> None:
+    if source == "connector" and not connector_available():
+        pytest.skip("the process connector is unavailable here (root, CONFIG_PROC_EVENTS)")
+    if source == "scan":
+        def refuse(self: object) -> None:
+            raise OSError("refused by the test")
+
+        monkeypatch.setattr(forks.ConnectorThread, "start", refuse)
+    layout_file = tmp_path / "layout.json"
+    parent = subprocess.Popen([*WORKLOAD, "--seconds", "300", "--children", "2", "--fork-on-sigusr1",
+                               "--layout", str(layout_file)])
+    out = tmp_path / "children.kdr"
+    children: list[WorkloadLayout] = []
+
+    def drive() -> None:
+        """Fork the children once the recording runs; end the recording (the processes exit) once the
+        children's hot areas were seen hot."""
+        deadline = time.monotonic() + 120  # a safety net against hangs, never a measured bound
+
+        def seen(target: int, layout: WorkloadLayout | None = None) -> bool:
+            snapshots = [s for s in open_any(out).snapshots() if s.target_idx == target] if out.exists() else []
+            return bool(snapshots) and (layout is None or hot_seen(snapshots[-1], layout))
+
+        try:
+            while not seen(0) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            parent.send_signal(signal.SIGUSR1)
+            for i in range(2):
+                path = child_layout_path(layout_file, i)
+                while not path.exists() and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                children.append(WorkloadLayout.from_json(path.read_text()))
+            for index, child in enumerate(children, start=1):
+                while not seen(index, child) and time.monotonic() < deadline:
+                    time.sleep(0.05)
+        finally:
+            for child in children:
+                os.kill(child.pid, signal.SIGKILL)
+            parent.kill()
+
+    while not layout_file.exists():
+        time.sleep(0.05)
+    driver = threading.Thread(target=drive)
+    driver.start()
+    try:
+        code, _, err = kdamon(Host(HostPaths.under(tmp_path)), "record", "-o", str(out), "--duration", "300", *FAST,
+                              "--backend", "engine", "--pid", str(parent.pid), "--include-children")
+    finally:
+        driver.join()
+        parent.wait()
+    assert code == 0, err
+    assert ("process connector's fork events" if source == "connector" else
+            "scanning /proc every 1 s (a child that exits sooner may be missed), as the process connector is not "
+            "available: refused by the test") in err
+    assert "(every followed process exited)" in err
+    reader = open_any(out)
+    assert reader.meta.targets[0]["pid"] == parent.pid
+    assert [(t["pid"], t["parent"]) for t in reader.meta.targets[1:]] == [(c.pid, parent.pid) for c in children]
+    by_target: dict[int, list[Snapshot]] = {}
+    for snapshot in reader.snapshots():
+        by_target.setdefault(snapshot.target_idx, []).append(snapshot)
+    assert sorted(by_target) == [0, 1, 2]
+    for index, child in enumerate(children, start=1):
+        assert any(hot_seen(s, child) for s in by_target[index]), f"child target {index} never seen hot"
+
+
+def test_include_children_needs_processes_to_follow(tmp_path: Path, kdamon: Kdamon) -> None:
+    host = Host(HostPaths.under(tmp_path))
+    for source in (["--paddr"], ["--kdamond", "engine:0"]):
+        code, _, err = kdamon(host, "record", *source, "--include-children")
+        assert code == 2 and "--include-children follows the processes that --pid or -- CMD names" in err

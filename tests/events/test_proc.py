@@ -10,6 +10,7 @@ import threading
 from collections.abc import Iterator
 
 import pytest
+from connector_check import connector_or_skip
 
 from kdamon.errors import KernelError
 from kdamon.events import proc
@@ -47,22 +48,10 @@ def children() -> Iterator[list[subprocess.Popen[bytes]]]:
         child.wait()
 
 
-def _connector_or_skip() -> None:
-    probe = subprocess.Popen(["sleep", "60"])
-    try:
-        with ProcessWatcher([probe.pid], backend="connector"):
-            pass
-    except KernelError as exc:
-        pytest.skip(f"the process connector is unavailable here: {exc}")
-    finally:
-        probe.kill()
-        probe.wait()
-
-
 @pytest.mark.parametrize("backend", ["pidfd", "connector"])
 def test_exit_is_reported_with_its_code(backend: str, children: list[subprocess.Popen[bytes]]) -> None:
     if backend == "connector":
-        _connector_or_skip()
+        connector_or_skip()
     child = _child("sys.exit(7)")
     children.append(child)
     with ProcessWatcher([child.pid], backend=backend) as watcher:  # type: ignore[arg-type]
@@ -80,7 +69,7 @@ def test_exit_is_reported_with_its_code(backend: str, children: list[subprocess.
 def test_a_killed_process_reports_minus_the_signal(backend: str,
                                                     children: list[subprocess.Popen[bytes]]) -> None:
     if backend == "connector":
-        _connector_or_skip()
+        connector_or_skip()
     child = _child("")
     children.append(child)
     with ProcessWatcher([child.pid], backend=backend) as watcher:  # type: ignore[arg-type]
@@ -89,7 +78,7 @@ def test_a_killed_process_reports_minus_the_signal(backend: str,
 
 
 def test_connector_reports_exec_then_exit(children: list[subprocess.Popen[bytes]]) -> None:
-    _connector_or_skip()
+    connector_or_skip()
     child = _child("import os; os.execv('/bin/sh', ['sh', '-c', 'exit 3'])")
     children.append(child)
     with ProcessWatcher([child.pid], backend="connector") as watcher:
@@ -175,7 +164,7 @@ def test_an_empty_watch_is_refused() -> None:
 
 def test_connector_rechecks_after_a_failed_receive(monkeypatch: pytest.MonkeyPatch,
                                                    children: list[subprocess.Popen[bytes]]) -> None:
-    _connector_or_skip()
+    connector_or_skip()
     import pyroute2
 
     child = _child("")

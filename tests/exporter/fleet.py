@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,7 +22,7 @@ import attrs
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from fake_damon import FakeDamonFs  # tests/kernel, see conftest.py
+from fake_machine import RoutedFs  # tests/kernel, see conftest.py
 from fake_tracefs import FakeTracefs
 from kdamon.backend.host import Host, HostPaths
 from kdamon.exporter import AccessWatches, DamonCollector
@@ -67,42 +66,6 @@ def trace_pages() -> dict[int, bytes]:
     return {PIDS["sysfs:0"]: b"".join(pages(own, PIDS["sysfs:0"])),
             PIDS["sysfs:1"]: b"".join(pages(foreign, PIDS["sysfs:1"])),
             PIDS["module:damon_stat"]: b"".join(pages(stat, PIDS["module:damon_stat"]))}
-
-
-class RoutedFs(FakeDamonFs):
-    """DAMON sysfs emulated, and tracefs under ``tracing``: each instance gets its kdamond's pages."""
-
-    def __init__(self, base: Path, tracing: FakeTracefs, by_pid: dict[int, bytes]) -> None:
-        super().__init__(base, "7.3")
-        self.tracing = tracing
-        self.by_pid = by_pid
-        self._mkdir_lock = threading.Lock()  # watches make their instances in parallel threads
-
-    def _traced(self, path: Path) -> bool:
-        return path.is_relative_to(self.tracing.root)
-
-    def read(self, path: Path) -> str:
-        return self.tracing.read(path) if self._traced(path) else super().read(path)
-
-    def write(self, path: Path, data: bytes) -> None:
-        if self._traced(path):
-            self.tracing.write(path, data)
-        else:
-            super().write(path, data)
-
-    def mkdir(self, path: Path) -> None:
-        if not self._traced(path):
-            super().mkdir(path)
-        with self._mkdir_lock:
-            pid = int(path.name.rsplit("-", 1)[1])  # instances are named kdamon-<own pid>-<index>-<kdamond pid>
-            self.tracing.raw_data = {0: self.by_pid.get(pid, b"")}
-            self.tracing.mkdir(path)
-
-    def rmdir(self, path: Path) -> None:
-        if self._traced(path):
-            self.tracing.rmdir(path)
-        else:
-            super().rmdir(path)
 
 
 @attrs.frozen

@@ -16,7 +16,7 @@ from kdamon.errors import RecordFormatError
 from kdamon.model import RegionState
 from kdamon.model.snapshot import REGION_DTYPE, Snapshot, regions_array
 from kdamon.records import RecordMeta, RecordWriter, read_records
-from kdamon.records.format import FORMAT_VERSION, MAGIC, encode_header
+from kdamon.records.format import FORMAT_VERSION, MAGIC, encode_header, encode_target
 
 META = RecordMeta(producer="engine", sample_us=5000, aggr_us=100000, ops="vaddr", targets=({"pid": 42, "cmd": "sleep 1"},))
 
@@ -274,3 +274,33 @@ def test_scheme_applications_and_tunes_round_trip_and_do_not_disturb_snapshot_re
     assert rows["scheme_idx"].tolist() == [0, 1, 0, 1, 0] and rows["end"].tolist()[-1] == 4096 * 5
     assert list(reader.tunes()) == [IntervalsTune(2_000, 2500, 50_000, 3)]
     assert writer.nr_applies == 5 and writer.nr_snapshots == 2
+
+
+def test_targets_appended_while_recording_join_the_metadata(tmp_path: Path) -> None:
+    path = tmp_path / "children.kdr"
+    with RecordWriter(path, META, targets_appended=True) as writer:
+        writer.append(snapshot(0))
+        assert writer.append_target({"pid": 43, "parent": 42}) == 1
+        writer.append(snapshot(1, target_idx=1))
+    with RecordWriter(path, append=True) as writer:  # a recorder going on with the same file
+        assert writer.meta.targets == META.targets + ({"parent": 42, "pid": 43},)
+        assert writer.append_target({"pid": 44, "parent": 43}) == 2
+    reader = read_records(path)
+    assert reader.meta.targets == META.targets + ({"parent": 42, "pid": 43}, {"parent": 43, "pid": 44})
+    assert [s.target_idx for s in reader.snapshots()] == [0, 1] and not reader.truncated
+
+    fixed = tmp_path / "fixed.kdr"
+    with RecordWriter(fixed, META) as writer, pytest.raises(RecordFormatError, match="targets_appended=True"):
+        writer.append_target({"pid": 43})
+    assert read_records(fixed).meta == META
+
+
+def test_a_target_chunk_out_of_order_is_damage(tmp_path: Path) -> None:
+    path = tmp_path / "children.kdr"
+    with RecordWriter(path, META, targets_appended=True) as writer:
+        writer.append(snapshot(0))
+    head, body = encode_target(5, {"pid": 43})  # as if the chunks of targets 1 to 4 had been lost
+    with path.open("ab") as stream:
+        stream.write(head + bytes(body))
+    with pytest.raises(RecordFormatError, match="adds target 5 after 1 targets"):
+        read_records(path).meta  # noqa: B018  (reading the metadata is the test)

@@ -272,7 +272,12 @@ def test_show_damon_reclaim_writes_nothing(kdamon: Kdamon) -> None:
     reclaim = MODULES / "damon_reclaim" / "parameters"
     if not (reclaim / "enabled").exists():
         pytest.skip("this kernel has no DAMON_RECLAIM")
-    raw_write(reclaim / "enabled", "Y")  # another user of DAMON turns DAMON_RECLAIM on
+    # Another user of DAMON turns DAMON_RECLAIM on, with watermarks that keep it active: by default it
+    # monitors nothing while more than half of the memory is free (DAMON pauses a kdamond whose
+    # schemes are all deactivated by their watermarks).
+    for name, value in (("wmarks_high", "1000"), ("wmarks_mid", "999"), ("wmarks_low", "0")):
+        raw_write(reclaim / name, value)
+    raw_write(reclaim / "enabled", "Y")
     try:
         time.sleep(1)
         before = configuration()

@@ -1,4 +1,4 @@
-"""Invariants of monitoring results, checked on the kernel and on kdamon's reference engine."""
+"""Invariants of monitoring results on the kernel, and the kernel against kdamon's reference engine (``differential``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import pytest
 
 from kdamon.check.emit import NOTE
 from kdamon.check.harness import calibrate, observe
-from kdamon.check.invariants import area_mean_accesses, snapshot_violations
+from kdamon.check.differential import differences, profile
+from kdamon.check.invariants import snapshot_violations
 from kdamon.check.workloads import Layout, Workload
 from kdamon.kernel.sysfs import SysfsDriver
 from kdamon.model import Context, Kdamond, NrRegions, Region, Snapshot, Target
@@ -69,20 +70,16 @@ def _engine_snapshots(layout: Layout, context: Context, aggregations: int) -> li
 def test_engine_agrees(
     kernel_run: tuple[Context, list[Snapshot]], shared_hot_cold: Workload, record_property: RecordProperty
 ) -> None:
-    """the kernel and the reference engine both keep the invariants and both find the hot area"""
+    """the kernel and the reference engine agree per area on the same workload: hot share, age growth, region count"""
     layout = shared_hot_cold.layout
     context, kernel = kernel_run
-    engine = _engine_snapshots(layout, context, 10)
+    assert len(kernel) >= 8, f"the kernel produced only {len(kernel)} snapshots"
+    engine = _engine_snapshots(layout, context, len(kernel))
+    bad = _violations(engine, NR_REGIONS)
+    assert not bad, f"the engine broke invariants: {'; '.join(bad[:3])}"
     top = context.max_nr_accesses
-    scores = {}
-    for name, snaps in (("kernel", kernel), ("engine", engine)):
-        assert len(snaps) >= 5, f"the {name} produced only {len(snaps)} snapshots"
-        late = snaps[len(snaps) // 2:]
-        hot = sum(area_mean_accesses(s.regions, *layout.areas[0]) for s in late) / len(late)
-        cold = sum(area_mean_accesses(s.regions, *layout.areas[1]) for s in late) / len(late)
-        scores[name] = (hot, cold, _violations(snaps, NR_REGIONS))
-    record_property(NOTE, "; ".join(f"{n}: hot {h:.1f}/{top}, cold {c:.1f}/{top}, {len(v)} violations"
-                                    for n, (h, c, v) in scores.items()))
-    for name, (hot, cold, bad) in scores.items():
-        assert not bad, f"the {name} broke invariants: {'; '.join(bad[:3])}"
-        assert hot >= top / 2 and cold <= top / 5, f"the {name} scored the hot area {hot:.1f} and the cold one {cold:.1f} of {top}"
+    k, e = profile(kernel, layout.areas, top), profile(engine, layout.areas, top)
+    record_property(NOTE, f"kernel: {k.describe()}; engine: {e.describe()} ({k.n} of {len(kernel)} aggregations "
+                    "compared, region counts over the second half; tolerances in kdamon.check.differential)")
+    found = differences(k, e)
+    assert not found, "; ".join(found)

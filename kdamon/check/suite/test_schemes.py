@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -10,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from kdamon.check.emit import NOTE
-from kdamon.check.harness import calibrate, running, wait_stats
+from kdamon.check.harness import biggest_system_ram, calibrate, running, wait_stats
 from kdamon.check.workloads import Layout, Workload
 from kdamon.kernel.sysfs import SysfsDriver
 from kdamon.model import (
@@ -39,18 +38,6 @@ def _vaddr(layout: Layout, *schemes: Scheme) -> Kdamond:
     return Kdamond(contexts=(Context(intervals=cal.intervals, targets=(target,), schemes=schemes),))
 
 
-def _system_ram() -> Region | None:
-    """The largest "System RAM" range of /proc/iomem (physical addresses, readable by root)."""
-    best = None
-    for line in Path("/proc/iomem").read_text().splitlines():
-        m = re.match(r"^\s*([0-9a-f]+)-([0-9a-f]+) : System RAM$", line.rstrip())
-        if m:
-            start, end = int(m[1], 16), int(m[2], 16) + 1
-            if best is None or end - start > best[1] - best[0]:
-                best = (start, end)
-    return Region(*best) if best is not None and best[0] < best[1] - 1 else None
-
-
 def _count(value: int | None) -> int:
     """A ``stats/`` counter that sysfs always reports (unknown only on 5.16's debugfs)."""
     assert value is not None, "sysfs reported a stats/ counter as unknown"
@@ -72,7 +59,7 @@ def applied(raw_driver: SysfsDriver, shared_hot_cold: Workload, version: Version
     """Each action's stats (or why it was not run): one kdamond per operations set, one scheme per action."""
     out: dict[str, SchemeStats | str] = {}
     avail = raw_driver.features().avail_operations or ("vaddr", "paddr")
-    ram = _system_ram()
+    ram = biggest_system_ram()
     cal = calibrate(shared_hot_cold.layout)
     for ops in ("vaddr", "paddr"):
         names = [a for a, (o, since) in ACTIONS.items() if o == ops]

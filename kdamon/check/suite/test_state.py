@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 
 from kdamon.check.abi import KEYWORDS, expected_keywords
 from kdamon.check.emit import NOTE
-from kdamon.check.harness import RawTree, calibrate
+from kdamon.check.harness import RawTree, calibrate, wait_until
 from kdamon.check.workloads import Workload
 from kdamon.kernel.sysfs import SysfsDriver
 from kdamon.model import Context, Kdamond, Quota, Region, Scheme, Target
@@ -51,15 +52,6 @@ def running(raw: RawTree, raw_driver: SysfsDriver, shared_hot_cold: Workload) ->
     index, pid = driver.launch(kdamond)
     time.sleep(3 * cal.intervals.aggr_us / 1e6)  # a few aggregations, so that stats have moved
     return Running(raw, driver, index, pid, kdamond, layout.span[1] - layout.span[0])
-
-
-def _wait(condition: Callable[[], bool], seconds: float = 5.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.1)
-    return True
 
 
 def test_on_started(running: Running) -> None:
@@ -152,11 +144,17 @@ def test_unknown_keyword(running: Running) -> None:
 
 
 def test_off_stopped(running: Running) -> None:
-    """'off' stops the kdamond: state reads off, pid -1, the thread is gone"""
-    running.raw.write(running.rel("state"), "off")
+    """'off' stops the kdamond and the write takes the whole keyword: state reads off, pid -1, the thread is gone"""
+    fd = os.open(running.raw.path(running.rel("state")), os.O_WRONLY)
+    try:
+        written = os.write(fd, b"off\n")
+    finally:
+        os.close(fd)
+    # A short count makes a shell's echo write the rest ("ff") and fail with EINVAL.
+    assert written == 4, f"writing 'off\\n' to state reported {written} of 4 bytes written"
     assert running.raw.read(running.rel("state")) == "off"
     assert running.raw.read(running.rel("pid")) == "-1"
-    assert _wait(lambda: not _alive(running.pid)), f"kdamond thread {running.pid} still exists"
+    assert wait_until(lambda: not _alive(running.pid)), f"kdamond thread {running.pid} still exists"
 
 
 def _alive(pid: int) -> bool:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 
 from kdamon.check.emit import NOTE
-from kdamon.check.harness import Observation, calibrate, observe
+from kdamon.check.harness import Observation, apply_passes, calibrate, observe
 from kdamon.check.workloads import Workload
 from kdamon.kernel.sysfs import SysfsDriver
 from kdamon.model import (
@@ -15,14 +15,12 @@ from kdamon.model import (
     Kdamond,
     Region,
     Scheme,
-    SchemeApply,
     Target,
     TriedRegion,
 )
 
 pytestmark = pytest.mark.usefixtures("trace_keepalive")  # see conftest.py
 Version = tuple[int, int]
-Bounds = list[tuple[int, int]]
 RecordProperty = Callable[[str, object], None]
 
 
@@ -49,16 +47,6 @@ def traced(raw_driver: SysfsDriver, shared_hot_cold: Workload, version: Version)
     return seen, tried
 
 
-def _passes(applies: tuple[SchemeApply, ...]) -> list[Bounds]:
-    """``damos_before_apply`` events cut into passes over the regions (addresses restart)."""
-    passes: list[Bounds] = []
-    for a in applies:
-        if not passes or a.region.start <= passes[-1][-1][0]:
-            passes.append([])
-        passes[-1].append((a.region.start, a.region.end))
-    return passes
-
-
 def test_aggregated_matches_tried_regions(
     traced: tuple[Observation, list[TriedRegion]], record_property: RecordProperty
 ) -> None:
@@ -81,7 +69,7 @@ def test_before_apply_matches_tried_regions(
     seen, tried = traced
     assert tried, "update_schemes_tried_regions produced no tried region"
     bounds = [(t.start, t.end) for t in tried]
-    passes = _passes(seen.applies)
+    passes = apply_passes(seen.applies)
     record_property(NOTE, f"{len(seen.applies)} damos_before_apply events in {len(passes)} passes")
     assert passes, "no damos_before_apply event was traced"
     assert bounds in passes, f"no pass of damos_before_apply events has the {len(tried)} tried regions' boundaries"

@@ -4,7 +4,9 @@ The core knows an address space only through the seven primitives of
 :class:`Operations`.  An operations set that can also act on memory for
 DAMOS implements :class:`SchemeOps` and lists the actions it applies; the
 monitor refuses schemes with any other action but ``stat`` (or, asked to,
-only counts them), see :mod:`kdamon.engine.actions`.
+only counts them), see :mod:`kdamon.engine.actions`.  One that can take a
+new target while it runs (a process forked meanwhile) implements
+:class:`TargetOps`.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ if TYPE_CHECKING:
     from kdamon.engine.context import MonitorContext, TargetState
     from kdamon.model.config import Scheme
 
-__all__ = ["Operations", "ScoreKind", "SchemeOps"]
+__all__ = ["Operations", "ScoreKind", "SchemeOps", "TargetOps"]
 
 ScoreKind = Literal["hot", "cold", "max"]
 
@@ -76,4 +78,15 @@ class SchemeOps(Protocol):
     def score_kind(self, action: str) -> ScoreKind:
         """Which score prioritises regions under a quota: ``hot``, ``cold``, or
         ``max`` (every region scores 99)."""
+        ...
+
+
+@runtime_checkable
+class TargetOps(Protocol):
+    """Optional: targets added while the monitor runs (the kernel appends them by ``commit``)."""
+
+    def add_target(self, ctx: MonitorContext, target: TargetState) -> None:
+        """Set up ``target`` (the next index of ``ctx.targets``, not in it yet) as :meth:`Operations.init`
+        sets up the targets at the start; raise :class:`~kdamon.errors.EngineError` if it cannot be
+        monitored (e.g. its process is gone), leaving nothing of it behind."""
         ...

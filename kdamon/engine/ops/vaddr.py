@@ -25,6 +25,10 @@ the process is then probed afresh (:func:`~kdamon.engine.ops.probe.probe`),
 as at the start.  Without this every sample would read as "not accessed"
 and a ``cold`` or ``pageout`` scheme would act on hot memory.
 
+A process can also be added while the monitor runs
+(:meth:`VaddrOps.add_target`, e.g. a child the target forked): it is
+probed and gets its initial regions as the targets at the start do.
+
 DAMOS actions go through ``process_madvise()`` (``cold``, ``pageout``,
 ``willneed``, ``collapse``, :attr:`VaddrOps.applied_actions`); no other
 advice can be given to another process, so the monitor refuses schemes with
@@ -76,9 +80,8 @@ class VaddrOps:
         self.fixed = fixed
         self.proc_root = proc_root
         self.sys_root = sys_root
-        self._awaited = [  # best first, and only kinds better than the one in use
-            tuple(k for k in CHECK_KINDS[:CHECK_KINDS.index(kind)] if k in wanted)
-            for kind, wanted in zip(self.kinds, awaited or [()] * len(self.kinds), strict=True)]
+        self._awaited = [_better(kind, wanted)
+                         for kind, wanted in zip(self.kinds, awaited or [()] * len(self.kinds), strict=True)]
         self._replaced: list[list[CheckKind]] = [[] for _ in self.kinds]
         """Per target, the kinds its switches replaced, the latest last."""
         self._checks: dict[int, AccessCheck] = {}
@@ -105,17 +108,38 @@ class VaddrOps:
             raise EngineError(f"VaddrOps was given {len(self.kinds)} access check kinds for "
                               f"{len(ctx.targets)} targets: give one per target")
         for target in ctx.targets:
-            pid = self._pid(target)
-            self._checks[target.index] = open_check(self.kinds[target.index], pid,
-                                                    self.proc_root, self.sys_root)
-            self._advisors[target.index] = ProcessAdvisor(pid)
-            if self.fixed or len(target.regions):
-                continue
-            ranges = self._three_ranges(pid)
-            if ranges is not None:
-                target.regions.set_ranges(
-                    evenly_split(ranges, ctx.config.nr_regions.min, ctx.min_region),
-                    ctx.min_region)
+            self._open(ctx, target, self.kinds[target.index])
+
+    def _open(self, ctx: MonitorContext, target: TargetState, kind: CheckKind) -> None:
+        """The check and the advisor of a target, and its initial regions if it has none."""
+        pid = self._pid(target)
+        self._checks[target.index] = open_check(kind, pid, self.proc_root, self.sys_root)
+        self._advisors[target.index] = ProcessAdvisor(pid)
+        if self.fixed or len(target.regions):
+            return
+        ranges = self._three_ranges(pid)
+        if ranges is not None:
+            target.regions.set_ranges(
+                evenly_split(ranges, ctx.config.nr_regions.min, ctx.min_region), ctx.min_region)
+
+    def add_target(self, ctx: MonitorContext, target: TargetState) -> None:
+        """A process to monitor from now on: the best check it allows, its initial regions."""
+        if target.index != len(self.kinds):
+            raise EngineError(f"target {target.index} cannot be added to the {len(self.kinds)} targets "
+                              "the vaddr operations have: targets are appended in index order")
+        pid = self._pid(target)
+        result = probe(pid, self.proc_root, self.sys_root)
+        try:
+            self._open(ctx, target, result.kind)
+        except (EngineError, OSError) as error:  # e.g. the process exited meanwhile
+            for held in (self._checks.pop(target.index, None), self._advisors.pop(target.index, None)):
+                if held is not None:
+                    held.close()
+            raise EngineError(f"process {pid} cannot be monitored: {error}") from error
+        self.kinds += (result.kind,)
+        self._awaited.append(_better(result.kind, result.awaited))
+        self._replaced.append([])
+        self._describe()
 
     def update(self, ctx: MonitorContext) -> None:
         for target in ctx.targets:
@@ -250,3 +274,8 @@ class VaddrOps:
         self._use(target, kind, check)
         check.prepare(target.regions.sampling_addr)
         return True
+
+
+def _better(kind: CheckKind, wanted: Sequence[CheckKind]) -> tuple[CheckKind, ...]:
+    """The kinds of ``wanted`` better than ``kind``, best first."""
+    return tuple(k for k in CHECK_KINDS[:CHECK_KINDS.index(kind)] if k in wanted)
