@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from kdamon.errors import ConfigError, KernelError
 from kdamon.kernel.sysfs_io import SysfsIO
 from kdamon.kernel.sysfs_nodes import BASE, Dir, File, Kind, Value, build, later, version, walk
-from kdamon.kernel.sysfs_schema import KDAMOND, SCHEME, STATS
+from kdamon.kernel.sysfs_schema import KDAMOND, SCHEME, STATS, TRIED_REGION, TRIED_REGIONS
 from kdamon.model import Kdamond, SchemeStats, TriedRegion
 
 __all__ = ["Source", "fingerprint", "read_kdamond", "read_object", "read_scheme_stats", "read_tried_regions"]
@@ -116,10 +116,9 @@ def read_tried_regions(io: SysfsIO, scheme_dir: Path) -> tuple[int, list[TriedRe
     Region directories are numbered by a counter shared by all schemes up to
     6.13, so they are enumerated and sorted numerically, not assumed 0..N-1.
     """
-    tried = SCHEME.child("tried_regions")
-    assert isinstance(tried, Dir) and tried.items is not None
+    tried = TRIED_REGIONS
     src, rel = IoSource(io, scheme_dir), f"{tried.name}/"
-    regions = [_results(src, tried.items, f"{rel}{n}/", tried.since, TriedRegion)
+    regions = [_results(src, TRIED_REGION, f"{rel}{n}/", tried.since, TriedRegion)
                for n in io.numeric_subdirs(scheme_dir / tried.name)]
     total = _results(src, tried, rel, tried.since, dict)["total_bytes"]
     return (sum(r.end - r.start for r in regions) if total is None else int(total)), regions

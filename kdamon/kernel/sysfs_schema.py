@@ -34,7 +34,8 @@ from kdamon.model import (
     TriedRegion,
 )
 
-__all__ = ["ADMIN", "KDAMOND", "ON_EINVAL_CAUSES", "SCHEME", "STATS", "TRIED_REGION", "filter_dir"]
+__all__ = ["ADMIN", "KDAMOND", "ON_EINVAL_CAUSES", "SCHEME", "STATE", "STATS", "TRIED_REGION", "TRIED_REGIONS",
+           "filter_dir"]
 
 
 def filter_dir(flt: Filter, layered: bool) -> str:
@@ -155,6 +156,8 @@ TRIED_REGION = Dir("N", model=TriedRegion, children=(
     *_results("sz_filter_passed", since="6.14"),
     Dir("probes", since="7.3", items=Dir("N", children=(File("hits", writable=False),))),
 ))
+TRIED_REGIONS = Dir("tried_regions", since="6.2", kind="tried_regions", volatile=True, items=TRIED_REGION,
+                    children=_results("total_bytes", since="6.6"))
 
 # kdamonds/N/contexts/N/schemes/N/
 SCHEME = Dir("N", kind="scheme", model=Scheme, children=(
@@ -188,8 +191,7 @@ SCHEME = Dir("N", kind="scheme", model=Scheme, children=(
     Dir("dests", since="6.17", count=_count("nr_dests"), field="dests",
         items=Dir("N", model=Dest, children=_ints("id", "weight"))),
     STATS,
-    Dir("tried_regions", since="6.2", kind="tried_regions", volatile=True, items=TRIED_REGION,
-        children=_results("total_bytes", since="6.6")),
+    TRIED_REGIONS,
 ))
 
 # kdamonds/N/contexts/N/monitoring_attrs/probes/ (7.3): data-attribute probes kdamon does not use.
