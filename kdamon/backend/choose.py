@@ -23,7 +23,6 @@ free (debugfs starts and stops all its contexts at once).
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING, Literal
 
 from kdamon.backend.host import Host
@@ -43,66 +42,26 @@ PREFERENCES: tuple[Preference, ...] = ("auto", "sysfs", "debugfs", "engine")
 _OPS_KCONFIG = {"vaddr": "CONFIG_DAMON_VADDR", "fvaddr": "CONFIG_DAMON_VADDR", "paddr": "CONFIG_DAMON_PADDR"}
 
 
-def _avail_operations(host: Host, nr: int) -> tuple[str, ...] | None:
-    kdamonds = host.paths.sysfs_root / "kdamonds"
-    for index in range(nr):
-        path = kdamonds / str(index) / "contexts" / "0" / "avail_operations"
-        if host.io.exists(path):
-            return tuple(host.io.read_str(path).split())
-    return None
-
-
-def _slot_verdict(host: Host) -> str | None:
-    """Why no kdamond can be had without touching another; None if one can."""
-    driver = host.sysfs
-    nr = driver.nr_kdamonds()
-    # Lock-free first: a configured directory kdamon has no record of is another tool's,
-    # running or not, so its `state` and `pid` (which take DAMON's global lock and can
-    # make that tool's own sysfs writes fail with EBUSY meanwhile) need not be read.
-    foreign = [i for i in range(nr) if driver.owners.get(driver.root, i) is None
-               and driver.io.read_int(driver.kdamond_dir(i) / "contexts" / "nr_contexts") > 0]
-    if nr and len(foreign) == nr:
-        return (f"kdamond {foreign[0]} holds another tool's configuration, and a new kdamond directory "
-                "means rewriting nr_kdamonds, which would wipe it (and which the kernel refuses while "
-                "any kdamond runs)")
-    views = [driver.view(i) for i in range(nr)]
-    claims = [driver.claim(i) for i in range(nr)]
-    if any(not v.running and c is not Claim.FOREIGN for v, c in zip(views, claims, strict=True)):
-        return None
-    if not views:
-        return None  # the first kdamond directory: nothing to disturb
-    running = [i for i, view in enumerate(views) if view.running]
-    index = running[0] if running else 0  # a running kdamond explains it best
-    view = views[index]
-    whose = "kdamon's own" if claims[index] is Claim.OWNED else "another tool's"
-    if view.running:
-        return (f"kdamond {view.index} ({whose}, pid {view.pid}) is running, and a new kdamond "
-                "directory means rewriting nr_kdamonds, which the kernel refuses while any "
-                "kdamond runs")
-    return (f"kdamond {view.index} holds {whose} stopped configuration, which a new kdamond "
-            "directory would wipe")
-
-
 def kernel_verdict(request: MonitorRequest, host: Host) -> str | None:
     """Why kernel DAMON (sysfs) cannot serve ``request`` here; None if it can.  Reads only."""
     driver = host.sysfs
-    nr_file = host.paths.sysfs_root / "kdamonds" / "nr_kdamonds"
     if not driver.available():
         return f"this kernel has no DAMON sysfs interface at {host.paths.sysfs_root}"
-    if not os.access(nr_file, os.W_OK):
-        return f"driving kernel DAMON needs write access to {nr_file} (run kdamon as root)"
+    unwritable = driver.unwritable()
+    if unwritable is not None:
+        return f"driving kernel DAMON needs write access to {unwritable} (run kdamon as root)"
     busy = driver.modules.running()
     if busy:
         return "; ".join(f"{m.title} is enabled and holds DAMON exclusively" for m in busy)
     ops = request.ops
-    avail = _avail_operations(host, driver.nr_kdamonds())
+    avail = driver.avail_operations()
     if avail is not None and ops not in avail:
         return f"kernel DAMON offers only {', '.join(avail) or 'no operations set'} here, not {ops}"
     if avail is None and host.kernel_config().get(_OPS_KCONFIG[ops], "y") == "n":
         return f"this kernel is built without {_OPS_KCONFIG[ops]}, so kernel DAMON cannot monitor {ops}"
-    slot = _slot_verdict(host)
-    if slot is not None:
-        return slot
+    slot = driver.free_slot()
+    if slot.why_not is not None:
+        return slot.why_not
     return _stream_verdict(host) if request.stream else None
 
 

@@ -6,7 +6,7 @@ import abc
 import warnings
 from collections.abc import Callable, Generator
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -22,35 +22,21 @@ from kdamon.backend.types import (
     WantedPids,
 )
 from kdamon.errors import FeatureMissingError, KdamonError, KdamonWarning, KernelError
+from kdamon.kernel.driver_core import KdamondDriver
 from kdamon.kernel.ownership import Claim, KdamondView
-from kdamon.model import Kdamond, SchemeStats
+from kdamon.model import Kdamond, TriedRegion
 
 if TYPE_CHECKING:
     from kdamon.backend.growth import GrowingTargets
 
-__all__ = ["DebugfsBackend", "KernelDriver", "SysfsBackend"]
+__all__ = ["DebugfsBackend", "KernelDriver", "LastResults", "SysfsBackend"]
 
 _OWNERS: dict[Claim, Owner] = {Claim.OWNED: "kdamon", Claim.FREE: "free", Claim.FOREIGN: "foreign"}
 _RESTART_ATTEMPTS = 3
 _COMMIT_ATTEMPTS = 3
 
-
-class KernelDriver(Protocol):
-    """What the sysfs and debugfs drivers have in common."""
-
-    def available(self) -> bool: ...
-    def nr_kdamonds(self) -> int: ...
-    def state(self, index: int) -> str: ...
-    def view(self, index: int) -> KdamondView: ...
-    def claim(self, index: int) -> Claim: ...
-    def interrupted(self, index: int) -> bool: ...
-    def read(self, index: int) -> Kdamond: ...
-    def scheme_stats(self, index: int) -> list[SchemeStats]: ...
-    def launch(self, kdamond: Kdamond) -> tuple[int, int]: ...
-    def apply(self, index: int, kdamond: Kdamond) -> object: ...
-    def start(self, index: int) -> int: ...
-    def stop(self, index: int) -> bool: ...
-    def release(self, index: int) -> None: ...
+KernelDriver = KdamondDriver[Any]
+"""The sysfs or the debugfs driver."""
 
 
 class _KernelBackend(abc.ABC):
@@ -96,44 +82,56 @@ class _KernelBackend(abc.ABC):
         """Commit ``kdamond`` to the running kdamond ``kid``."""
 
     # -- reads ------------------------------------------------------------
-    def status(self, *, refresh: bool = False) -> list[KdamondStatus]:
-        """Every kdamond; with ``refresh``, kdamon's running ones are asked for fresh results first."""
+    def kdamonds(self) -> list[KdamondId]:
+        """Every kdamond directory (or context) of the interface; none without it."""
         if not self.driver.available():
             return []
-        out = []
-        for index in range(self.driver.nr_kdamonds()):
-            refreshed = None
-            if refresh and self.driver.claim(index) is Claim.OWNED and self.driver.state(index) == "on":
-                refreshed = self.refresh(KdamondId(self.name, str(index)))
-            out.append(attrs.evolve(self._status(index), refreshed=refreshed))
-        return out
+        return [KdamondId(self.name, str(index)) for index in range(self.driver.nr_kdamonds())]
+
+    def status(self, *, refresh: bool = False) -> list[KdamondStatus]:
+        """Every kdamond; with ``refresh``, kdamon's running ones are asked for fresh results first."""
+        return [self.status_of(kid, refresh=refresh) for kid in self.kdamonds()]
+
+    def status_of(self, kid: KdamondId, *, refresh: bool = False) -> KdamondStatus:
+        """One kdamond; with ``refresh``, if it is kdamon's and runs, fresh results first."""
+        index = int(kid.key)
+        view = self.driver.view(index)
+        claim = self.driver.claim(index, view)
+        refreshed = None
+        if refresh and claim is Claim.OWNED and view.running:
+            refreshed = self.refresh(kid)
+            view = self.driver.view(index)
+        return attrs.evolve(self._status(index, view, claim), refreshed=refreshed)
 
     def refresh(self, kid: KdamondId) -> Refreshed:
         """Ask a running kdamond kdamon started for fresh scheme stats and what else the kernel can say."""
         raise FeatureMissingError(f"{kid}: {self.name} kdamonds have no refresh requests; their stats are live")
 
-    def _status(self, index: int) -> KdamondStatus:
+    def _status(self, index: int, view: KdamondView, claim: Claim) -> KdamondStatus:
         kid = KdamondId(self.name, str(index))
-        view = self.driver.view(index)
-        owner = _OWNERS[self.driver.claim(index)]
+        owner = _OWNERS[claim]
         notes = []
         if owner == "kdamon" and self.driver.interrupted(index):
             notes.append(f"a kdamon process was killed while writing it: `kdamon stop {kid}` removes it")
         if not view.configured:
             return KdamondStatus(kid, owner, view.running, view.pid, note="; ".join([*notes, "not configured"]))
         kdamond: Kdamond | None = None
+        unreadable = []
         try:
             kdamond = self.driver.read(index)
         except KdamonError as error:
             notes.append(f"configuration unreadable: {error}")
+            unreadable.append("configuration")
         try:
             stats = tuple(self.driver.scheme_stats(index))
         except KdamonError as error:
             stats = ()
             notes.append(f"scheme stats unreadable: {error}")
+            unreadable.append("scheme stats")
         if stats:
             notes.append(self._stats_note(kdamond, owner))
-        return KdamondStatus(kid, owner, view.running, view.pid, kdamond, stats, "; ".join(notes))
+        return KdamondStatus(kid, owner, view.running, view.pid, kdamond, stats, "; ".join(notes),
+                             unreadable=tuple(unreadable))
 
     @abc.abstractmethod
     def _stats_note(self, kdamond: Kdamond | None, owner: Owner) -> str:
@@ -219,6 +217,15 @@ class _KernelBackend(abc.ABC):
             return pid
 
 
+@attrs.frozen
+class LastResults:
+    """A scheme's result files: its effective quota (6.9+) and its last tried regions as
+    ``(total_bytes, regions)`` (6.2+); None where the kernel lacks them."""
+
+    effective_quota: int | None
+    tried: tuple[int, list[TriedRegion]] | None
+
+
 class SysfsBackend(_KernelBackend):
     """Kdamonds of ``/sys/kernel/mm/damon/admin`` (``host.paths.sysfs_root``)."""
 
@@ -284,6 +291,20 @@ class SysfsBackend(_KernelBackend):
         except FeatureMissingError as missing:
             notes.append(str(missing))
         return Refreshed(quotas, tried, intervals, tuple(notes))
+
+    def last_results(self, kid: KdamondId, scheme: int) -> LastResults:
+        """What scheme ``scheme``'s result files hold now, as their owner last had them updated
+        (reads only: nothing is asked of the kdamond)."""
+        index = self._index(kid)
+        try:
+            quota: int | None = self.sysfs.effective_quota(index, scheme)
+        except FeatureMissingError:  # no effective_bytes before 6.9
+            quota = None
+        try:
+            tried: tuple[int, list[TriedRegion]] | None = self.sysfs.tried_regions(index, scheme)
+        except FeatureMissingError:  # no tried_regions/ before 6.2
+            tried = None
+        return LastResults(quota, tried)
 
     def _stats_note(self, kdamond: Kdamond | None, owner: Owner) -> str:
         refresh = kdamond.refresh_ms if kdamond is not None else 0

@@ -107,8 +107,9 @@ class KdamondStatus:
     """One kdamond as ``kdamon status`` shows it (read without writing anything).
 
     ``kdamond`` is the configuration (None if it could not be read, see
-    ``note``); ``stats`` each scheme's counters as the backend last
-    published them.
+    ``note``, or if there is none); ``stats`` each scheme's counters as the
+    backend last published them; ``unreadable`` what could not be read
+    (``"configuration"``, ``"scheme stats"``).
     """
 
     id: KdamondId
@@ -119,6 +120,7 @@ class KdamondStatus:
     stats: tuple[SchemeStats, ...] = ()
     note: str = ""
     refreshed: Refreshed | None = None
+    unreadable: tuple[str, ...] = ()
 
 
 @attrs.frozen

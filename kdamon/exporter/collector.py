@@ -1,7 +1,8 @@
 """Prometheus metrics of every kdamond and of DAMON's modules, read fresh at each scrape.
 
-Strictly read-only towards DAMON: the collector only reads files through the
-sysfs driver's and the module reader's read methods.  It never writes a state
+Strictly read-only towards DAMON: the collector reads kdamonds through the
+sysfs backend (``status_of`` and ``last_results``, what ``kdamon status``
+shows) and the module reader's read methods.  It never writes a state
 keyword, so it reports the results files as they are:
 
 * ``stats/*`` are copies the kernel refreshes only on ``update_schemes_stats``
@@ -34,10 +35,11 @@ from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
 from kdamon.backend.host import Host
-from kdamon.errors import FeatureMissingError, KdamonError
+from kdamon.backend.sysfs_backend import SysfsBackend
+from kdamon.backend.types import KdamondId
+from kdamon.errors import KdamonError
 from kdamon.exporter.access import AccessWatches
 from kdamon.exporter.families import Families
-from kdamon.kernel.ownership import Claim
 from kdamon.model import Context, Kdamond, SchemeStats, TriedRegion
 from kdamon.model.access import Temperature, summarise
 from kdamon.model.snapshot import Snapshot
@@ -77,7 +79,7 @@ class DamonCollector(Collector):
 
     def __init__(self, host: Host, temperature: Temperature = Temperature(), *,
                  access: AccessWatches | None = None) -> None:
-        self.driver = host.sysfs
+        self.sysfs = SysfsBackend(host)
         self.modules = host.modules
         self.temperature = temperature
         self.access = access
@@ -93,17 +95,16 @@ class DamonCollector(Collector):
 
     def collect(self) -> Iterable[Metric]:
         out = Families()
-        if self.driver.available():
+        try:
+            kids = self.sysfs.kdamonds()
+        except KdamonError:
+            kids = []
+            self._count_error()
+        for kid in kids:
             try:
-                nr = self.driver.nr_kdamonds()
+                self._kdamond(out, kid)
             except KdamonError:
-                nr = 0
                 self._count_error()
-            for index in range(nr):
-                try:
-                    self._kdamond(out, index)
-                except KdamonError:
-                    self._count_error()
         try:
             self._modules(out)
         except KdamonError:
@@ -116,33 +117,30 @@ class DamonCollector(Collector):
         return out
 
     # -- kdamonds ------------------------------------------------------------
-    def _kdamond(self, out: Families, index: int) -> None:
-        kd = (f"sysfs:{index}",)
-        out.gauge("damon_kdamond_running", "1 while the kdamond thread runs", _KD, kd,
-                  int(self.driver.state(index) == "on"))
-        pid = self.driver.pid(index)
-        if pid is not None:
-            out.gauge("damon_kdamond_pid", "The kdamond's kernel thread pid", _KD, kd, pid)
-        claim = self.driver.claim(index)
-        owner = "kdamon" if claim is Claim.OWNED else claim.value
-        try:
-            config: Kdamond | None = self.driver.read(index)
-        except KdamonError:
+    def _kdamond(self, out: Families, kid: KdamondId) -> None:
+        status = self.sysfs.status_of(kid)
+        kd = (str(kid),)
+        out.gauge("damon_kdamond_running", "1 while the kdamond thread runs", _KD, kd, int(status.running))
+        if status.pid is not None:
+            out.gauge("damon_kdamond_pid", "The kdamond's kernel thread pid", _KD, kd, status.pid)
+        for _ in status.unreadable:
             self._count_error()
-            config = None
+        config = status.kdamond
+        if config is None and "configuration" not in status.unreadable:
+            config = Kdamond()  # not configured
         context = config.contexts[0] if config is not None and config.contexts else None
         out.gauge("damon_kdamond_info", "A kdamond directory: who owns it and its operations set",
-                  ("kdamond", "owner", "ops"), (*kd, owner, context.ops if context else ""), 1)
+                  ("kdamond", "owner", "ops"), (*kd, status.owner, context.ops if context else ""), 1)
         if config is None:
             return
         out.gauge("damon_kdamond_refresh_interval_seconds",
                   "How often the kernel refreshes the stats files itself (0: never; 6.17+)",
                   _KD, kd, config.refresh_ms / 1000)
         if context is not None:
-            self._context(out, index, context)
+            self._context(out, kid, context, status.stats)
 
-    def _context(self, out: Families, index: int, context: Context) -> None:
-        kd = (f"sysfs:{index}",)
+    def _context(self, out: Families, kid: KdamondId, context: Context, stats: tuple[SchemeStats, ...]) -> None:
+        kd = (str(kid),)
         iv = context.intervals
         for name, us, doc in (
             ("damon_sample_interval_seconds", iv.sample_us, "Sampling interval"),
@@ -162,14 +160,13 @@ class DamonCollector(Collector):
             out.gauge("damon_target_regions", "A target's configured initial regions", labels,
                       (*kd, str(t)), len(target.regions))
         out.gauge("damon_schemes", "DAMOS schemes", _KD, kd, len(context.schemes))
-        stats = self.driver.scheme_stats(index)
         for s, scheme in enumerate(context.schemes):
             sk = (*kd, str(s))
             out.gauge("damon_scheme_info", "A scheme and its action", ("kdamond", "scheme", "action"),
                       (*sk, scheme.action), 1)
             if s < len(stats):
                 self._stats(out, sk, stats[s])
-            self._scheme_results(out, index, s, iv.sample_us, iv.aggr_us)
+            self._scheme_results(out, kid, s, iv.sample_us, iv.aggr_us)
 
     def _stats(self, out: Families, labels: tuple[str, ...], stats: SchemeStats) -> None:
         for field, name, doc in _STAT_COUNTERS:
@@ -177,22 +174,16 @@ class DamonCollector(Collector):
             if value is not None:
                 out.counter(name, f"{doc} (as last copied to stats/)", _SCHEME, labels, value)
 
-    def _scheme_results(self, out: Families, index: int, scheme: int, sample_us: int,
+    def _scheme_results(self, out: Families, kid: KdamondId, scheme: int, sample_us: int,
                         aggr_us: int) -> None:
-        labels = (f"sysfs:{index}", str(scheme))
-        try:
-            quota = self.driver.effective_quota(index, scheme)
-        except FeatureMissingError:
-            quota = None
-        if quota is not None:
+        labels = (str(kid), str(scheme))
+        results = self.sysfs.last_results(kid, scheme)
+        if results.effective_quota is not None:
             out.gauge("damon_scheme_effective_quota_bytes",
-                      "Effective size quota as last copied (6.9+)", _SCHEME, labels, quota)
-        try:
-            total, regions = self.driver.tried_regions(index, scheme)
-        except FeatureMissingError:  # no tried_regions/ before 6.2
+                      "Effective size quota as last copied (6.9+)", _SCHEME, labels, results.effective_quota)
+        if results.tried is None or not results.tried[1]:
             return
-        if not regions:
-            return
+        total, regions = results.tried
         wss, hot, warm, cold = tried_summary(regions, sample_us, aggr_us, self.temperature)
         for name, value, doc in (
             ("damon_scheme_last_tried_regions", len(regions), "Regions of the last tried-regions update"),

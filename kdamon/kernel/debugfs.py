@@ -25,6 +25,8 @@ What differs from sysfs, and how the driver copes:
 
 ``apply`` restores the context's previous files (or removes the context it
 created) when the kernel rejects any write, so nothing is left half-applied.
+Ownership, allocation, launching with undo and the running-state checks are
+the driver core's (``driver_core.py``).
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ import hashlib
 import os
 import re
 from pathlib import Path
+
+import attrs
 
 from kdamon.errors import (
     BusyError,
@@ -51,8 +55,9 @@ from kdamon.kernel.debugfs_format import (
     parse_target_ids,
     unsupported_fields,
 )
+from kdamon.kernel.driver_core import KdamondDriver, Undone
 from kdamon.kernel.modules import DamonModules
-from kdamon.kernel.ownership import Claim, KdamondView, OwnershipRegistry, classify
+from kdamon.kernel.ownership import Claim, KdamondView, OwnershipRegistry
 from kdamon.kernel.sysfs_io import OsFs, RawFs
 from kdamon.model import Context, Kdamond, SchemeStats
 
@@ -84,8 +89,36 @@ def _release_at_least(release: str, major: int, minor: int) -> bool:
     return m is None or (int(m[1]), int(m[2])) >= (major, minor)
 
 
-class DebugfsDriver:
+@attrs.define
+class _Staging:
+    """What undoes a staging of context directory ``cdir``: its files before (None: remove the
+    context, which the staging created)."""
+
+    driver: DebugfsDriver
+    cdir: Path
+    before: ContextFiles | None
+    was_owned: bool = False
+
+    def restore(self, cause: BaseException) -> Undone:
+        driver, cdir = self.driver, self.cdir
+        try:
+            if self.before is None:
+                driver._write_file(driver.root / "rm_contexts", f"{cdir.name}\n")
+            else:
+                driver._stage(cdir, self.before)
+        except KdamonError as exc:
+            what = f"remove the new debugfs context {cdir.name}" if self.before is None else f"restore {cdir}"
+            cause.add_note(f"undo failed: could not {what}: {exc}")
+            return Undone.FAILED
+        return Undone.RESTORED if self.was_owned else Undone.EMPTIED
+
+
+class DebugfsDriver(KdamondDriver[_Staging]):
     """Drives DAMON through its debugfs directory ``root`` (see the module docstring)."""
+
+    noun = "debugfs context"
+    running_remedy = "debugfs cannot change a running context: stop it, apply, start again"
+    self_stop_note = " (and the kernel dropped them)"
 
     def __init__(
         self,
@@ -98,18 +131,17 @@ class DebugfsDriver:
     ) -> None:
         self.root = root
         self.fs: RawFs = fs if fs is not None else OsFs()
-        self.owners = owners if owners is not None else OwnershipRegistry()
-        self.modules = modules if modules is not None else DamonModules()
+        super().__init__(owners, modules if modules is not None else DamonModules())
         self.kernel_release = kernel_release if kernel_release is not None else os.uname().release
 
     # -- file access ----------------------------------------------------
-    def _read(self, path: Path) -> str:
+    def _read_file(self, path: Path) -> str:
         try:
             return self.fs.read(path)
         except OSError as exc:
             raise self._error(exc, path, None) from exc
 
-    def _write(self, path: Path, text: str) -> None:
+    def _write_file(self, path: Path, text: str) -> None:
         try:
             self.fs.write(path, text.encode())
         except OSError as exc:
@@ -154,11 +186,11 @@ class DebugfsDriver:
     def deprecation_notice(self) -> str | None:
         """The kernel's ``DEPRECATED`` notice (6.9+), None on older kernels."""
         path = self.root / "DEPRECATED"
-        return self._read(path).strip() if self.fs.exists(path) else None
+        return self._read_file(path).strip() if self.fs.exists(path) else None
 
     def monitor_on(self) -> bool:
         """``monitor_on``: whether *any* DAMON context of the system runs, sysfs ones included."""
-        return self._read(self.monitor_path()).strip() == "on"
+        return self._read_file(self.monitor_path()).strip() == "on"
 
     # -- contexts -------------------------------------------------------
     def contexts(self) -> list[str]:
@@ -177,7 +209,7 @@ class DebugfsDriver:
 
     def pid(self, index: int) -> int | None:
         """The context's kdamond pid, None while it does not run."""
-        text = self._read(self.context_dir(index) / "kdamond_pid").strip()
+        text = self._read_file(self.context_dir(index) / "kdamond_pid").strip()
         return None if text == "none" else int(text)
 
     def state(self, index: int) -> str:
@@ -189,10 +221,10 @@ class DebugfsDriver:
         cdir, layout = self.context_dir(index), self.layout()
         regions = layout.schemes and self.pid(index) is None
         context = decode_context(
-            self._read(cdir / "attrs"),
-            self._read(cdir / "target_ids"),
-            self._read(cdir / "init_regions") if regions else None,
-            self._read(cdir / "schemes") if layout.schemes else None,
+            self._read_file(cdir / "attrs"),
+            self._read_file(cdir / "target_ids"),
+            self._read_file(cdir / "init_regions") if regions else None,
+            self._read_file(cdir / "schemes") if layout.schemes else None,
             layout,
         )
         return Kdamond(contexts=(context,))
@@ -202,220 +234,126 @@ class DebugfsDriver:
         path = self.context_dir(index) / "schemes"
         if not self.fs.exists(path):
             return []
-        return [stats for _, stats in parse_schemes(self._read(path))]
+        return [stats for _, stats in parse_schemes(self._read_file(path))]
 
-    def _snapshot(self, cdir: Path, *, running: bool) -> ContextFiles:
-        """The context's files as text that writing back restores (``42`` becomes ``paddr``)."""
-        target_ids = self._read(cdir / "target_ids")
+    def _snapshot(self, cdir: Path) -> ContextFiles:
+        """A stopped context's files as text that writing back restores (``42`` becomes ``paddr``)."""
+        target_ids = self._read_file(cdir / "target_ids")
         if parse_target_ids(target_ids)[0] == "paddr":
             target_ids = "paddr\n"
         has_schemes = self.fs.exists(cdir / "schemes")
         return ContextFiles(
-            attrs=self._read(cdir / "attrs"),
+            attrs=self._read_file(cdir / "attrs"),
             target_ids=target_ids,
-            init_regions=self._read(cdir / "init_regions") if has_schemes and not running else None,
+            init_regions=self._read_file(cdir / "init_regions") if has_schemes else None,
             schemes=self._scheme_inputs(cdir) if has_schemes else None,
         )
 
     def _scheme_inputs(self, cdir: Path) -> str:
         """``schemes`` without the statistics: the text that recreates them."""
-        lines = [" ".join(line.split()[:18]) for line in self._read(cdir / "schemes").splitlines() if line.strip()]
+        lines = [" ".join(line.split()[:18]) for line in self._read_file(cdir / "schemes").splitlines() if line.strip()]
         return "".join(f"{line}\n" for line in lines)
 
     # -- ownership ------------------------------------------------------
-    def fingerprint(self, index: int) -> str:
+    def _fingerprint(self, index: int) -> str:
         """A digest of what only a writer changes: ``attrs`` and the schemes' input fields."""
         cdir = self.context_dir(index)
-        text = self._read(cdir / "attrs")
+        text = self._read_file(cdir / "attrs")
         if self.fs.exists(cdir / "schemes"):
             text += self._scheme_inputs(cdir)
         return hashlib.sha256(text.encode()).hexdigest()
 
-    def view(self, index: int) -> KdamondView:
+    def _require_all_owned(self, why: str) -> list[KdamondView]:
+        views = [self.view(i) for i in range(self.nr_kdamonds())]
+        for view in views:
+            if view.configured and self.claim(view.index, view) is not Claim.OWNED:
+                raise OwnershipError(
+                    f"{why}, and {self._label(view.index)} is not kdamon's: "
+                    "monitor_on starts and stops every debugfs context together. Ask its owner to remove it"
+                )
+        return views
+
+    # -- the driver core's hooks ------------------------------------------
+    def _key(self, index: int) -> tuple[Path, int]:
+        return self.context_dir(index), 0
+
+    def _label(self, index: int) -> str:
+        name = self.contexts()[index]
+        return f"debugfs context {index} ({name or 'the root context'})"
+
+    def _where(self) -> Path:
+        return self.root
+
+    def _observe(self, index: int) -> KdamondView:
         cdir = self.context_dir(index)
         pid = self.pid(index)
-        has_targets = bool(self._read(cdir / "target_ids").split())
-        has_schemes = self.fs.exists(cdir / "schemes") and bool(self._read(cdir / "schemes").strip())
+        has_targets = bool(self._read_file(cdir / "target_ids").split())
+        has_schemes = self.fs.exists(cdir / "schemes") and bool(self._read_file(cdir / "schemes").strip())
         return KdamondView(
             index=index,
             running=pid is not None,
             pid=pid,
             configured=has_targets or has_schemes,
-            fingerprint=lambda: self.fingerprint(index),
+            fingerprint=lambda: self._fingerprint(index),
         )
 
-    def claim(self, index: int) -> Claim:
-        """Whether kdamon owns context ``index``, it is free, or it is someone else's."""
-        return classify(self.view(index), self.owners.get(self.context_dir(index), 0))
+    def _running_pid(self, index: int) -> int | None:
+        return self.pid(index)
 
-    def interrupted(self, index: int) -> bool:
-        """Whether a kdamon process died while writing context ``index`` (its record is pending)."""
-        record = self.owners.get(self.context_dir(index), 0)
-        return record is not None and record.pending
-
-    def _record(self, index: int, pid: int | None) -> None:
-        self.owners.record(self.context_dir(index), 0, pid, self.fingerprint(index))
-
-    def _require_owned(self, index: int) -> KdamondView:
-        view = self.view(index)
-        if classify(view, self.owners.get(self.context_dir(index), 0)) is not Claim.OWNED:
-            raise OwnershipError(
-                f"debugfs context {self._label(index)} (kdamond pid {view.pid or 'none'}) was not set up "
-                "by kdamon, or was changed by another tool since; kdamon never modifies, starts or stops "
-                "a context it did not create. Use the tool that created it"
-            )
-        return view
-
-    def _label(self, index: int) -> str:
-        name = self.contexts()[index]
-        return f"{index} ({name or 'the root context'})"
-
-    def _require_all_owned(self, why: str) -> list[KdamondView]:
-        views = [self.view(i) for i in range(self.nr_kdamonds())]
-        for view in views:
-            if view.configured and classify(view, self.owners.get(self.context_dir(view.index), 0)) is not Claim.OWNED:
-                raise OwnershipError(
-                    f"{why}, and debugfs context {self._label(view.index)} is not kdamon's: "
-                    "monitor_on starts and stops every debugfs context together. Ask its owner to remove it"
-                )
-        return views
-
-    # -- staging --------------------------------------------------------
-    def allocate(self) -> int:
-        """An index to ``apply`` to: a stopped owned or free context, else a new one."""
-        nr = self.nr_kdamonds()
-        for i in range(nr):
-            if self.pid(i) is None and self.claim(i) is not Claim.FOREIGN:
-                return i
-        return nr
-
-    def apply(self, index: int, kdamond: Kdamond) -> int:
-        """Write ``kdamond`` to stopped context ``index``; returns the index it ended at.
-
-        ``index == nr_kdamonds()`` creates a context (``mk_contexts``), whose
-        index is where its name sorts.  On failure everything is put back.
-        """
-        layout = self.layout()
-        problems = unsupported_fields(kdamond, layout)
+    def _check_expressible(self, kdamond: Kdamond) -> None:
+        problems = unsupported_fields(kdamond, self.layout())
         if problems:
             raise FeatureMissingError(
                 "the debugfs interface cannot express " + "; ".join(problems)
                 + ". Use the sysfs interface (Linux 5.18+) for these, or drop them"
             )
-        files = encode_context(kdamond.contexts[0] if kdamond.contexts else Context(), layout)
-        with self.owners.locked():
-            names = self.contexts()
-            if index > len(names):
-                raise KernelError(f"debugfs context index {index} is beyond the {len(names)} contexts; use {len(names)} or allocate()")
-            if index == len(names):
-                return self._apply_new(names, files)
-            view = self.view(index)
-            if classify(view, self.owners.get(self.context_dir(index), 0)) is Claim.FOREIGN:
-                self._require_owned(index)  # raises the OwnershipError
-            if view.running:
-                raise BusyError(
-                    f"debugfs context {self._label(index)} runs (kdamond pid {view.pid}); debugfs cannot change "
-                    "a running context: stop it, apply, start again",
-                    errno=errno.EBUSY,
-                )
-            cdir = self.context_dir(index)
-            before = self._snapshot(cdir, running=False)
-            try:
-                self._stage(cdir, files)
-            except BaseException as exc:
-                self._restore(cdir, before, exc)
-                raise
-            self._record(index, None)
-            return index
 
-    def _apply_new(self, names: list[str], files: ContextFiles) -> int:
-        taken = set(names)
-        name = next(f"{CONTEXT_PREFIX}{n}" for n in range(1, len(names) + 2) if f"{CONTEXT_PREFIX}{n}" not in taken)
-        self._write(self.root / "mk_contexts", f"{name}\n")
-        try:
-            self._stage(self.root / name, files)
-        except BaseException as exc:
-            self._remove_new(name, exc)
-            raise
-        index = self.contexts().index(name)
-        self._record(index, None)
-        return index
+    def _create(self, nr: int, views: list[KdamondView] | None) -> tuple[int, _Staging]:
+        """``mk_contexts`` a context named ``kdamon<N>``; its index is where its name sorts."""
+        taken = set(self.contexts())
+        name = next(f"{CONTEXT_PREFIX}{n}" for n in range(1, nr + 2) if f"{CONTEXT_PREFIX}{n}" not in taken)
+        self._write_file(self.root / "mk_contexts", f"{name}\n")
+        return self.contexts().index(name), _Staging(self, self.root / name, None)
+
+    def _keep(self, index: int, view: KdamondView, interrupted: bool) -> _Staging:
+        cdir = self.context_dir(index)
+        return _Staging(self, cdir, self._snapshot(cdir), self.record_of(index) is not None)
+
+    def _write(self, index: int, kdamond: Kdamond, staging: _Staging) -> None:
+        self._stage(self.context_dir(index), encode_context(kdamond.contexts[0] if kdamond.contexts else Context(),
+                                                             self.layout()))
 
     def _stage(self, cdir: Path, files: ContextFiles) -> None:
         for name in _CONTEXT_FILES:
             text = getattr(files, name)
             if text is not None:
-                self._write(cdir / name, text or "\n")
+                self._write_file(cdir / name, text or "\n")
 
-    def _restore(self, cdir: Path, before: ContextFiles, cause: BaseException) -> None:
+    def _stopped_together(self, view: KdamondView) -> list[KdamondView]:
+        return self._require_all_owned("stopping means writing 'off' to monitor_on")
+
+    def _start(self, index: int) -> list[int]:
+        """Write ``on``, which starts every debugfs context."""
+        views = self._require_all_owned("starting means writing 'on' to monitor_on")
+        running = [v for v in views if v.running]
+        if running:
+            raise BusyError(
+                f"{self._label(running[0].index)} already runs (kdamond pid {running[0].pid}); stop it first",
+                errno=errno.EBUSY,
+            )
+        empty = [self._label(v.index) for v in views
+                 if not self._read_file(self.context_dir(v.index) / "target_ids").split()]
+        if empty:
+            raise KernelError(
+                f"{', '.join(empty)} has no targets, and monitor_on starts every context: "
+                "give it targets (apply) or remove it (release)",
+                path=str(self.monitor_path()), errno=errno.EINVAL,
+            )  # fmt: skip
         try:
-            self._stage(cdir, before)
-        except KdamonError as exc:
-            cause.add_note(f"undo failed: could not restore {cdir}: {exc}")
-
-    def launch(self, kdamond: Kdamond) -> tuple[int, int]:
-        """Allocate, apply and start; returns ``(index, pid)``.  Leaves nothing behind on failure."""
-        with self.owners.locked():
-            index = self.allocate()
-            created = index == self.nr_kdamonds()
-            before = None if created else self._snapshot(self.context_dir(index), running=False)
-            was_owned = not created and self.owners.get(self.context_dir(index), 0) is not None
-            index = self.apply(index, kdamond)
-            try:
-                return index, self.start(index)
-            except BaseException as exc:
-                cdir = self.context_dir(index)
-                if before is None:
-                    self._remove_new(cdir.name, exc)
-                else:
-                    self._restore(cdir, before, exc)
-                    if was_owned:
-                        self._record(index, None)
-                    else:
-                        self.owners.forget(cdir, 0)
-                raise
-
-    def _remove_new(self, name: str, cause: BaseException) -> None:
-        """Undo the ``mk_contexts`` of ``name`` after ``cause``."""
-        try:
-            self._write(self.root / "rm_contexts", f"{name}\n")
-        except KdamonError as exc:
-            cause.add_note(f"undo failed: could not remove the new debugfs context {name}: {exc}")
-            return
-        self.owners.forget(self.root / name, 0)
-
-    # -- running --------------------------------------------------------
-    def start(self, index: int) -> int:
-        """Write ``on`` (which starts every debugfs context); returns context ``index``'s kdamond pid."""
-        with self.owners.locked():
-            self._require_owned(index)
-            views = self._require_all_owned("starting means writing 'on' to monitor_on")
-            running = [v for v in views if v.running]
-            if running:
-                raise BusyError(
-                    f"debugfs context {self._label(running[0].index)} already runs (kdamond pid "
-                    f"{running[0].pid}); stop it first", errno=errno.EBUSY,
-                )  # fmt: skip
-            empty = [self._label(v.index) for v in views if not self._read(self.context_dir(v.index) / "target_ids").split()]
-            if empty:
-                raise KernelError(
-                    f"debugfs context {', '.join(empty)} has no targets, and monitor_on starts every context: "
-                    "give it targets (apply) or remove it (release)",
-                    path=str(self.monitor_path()), errno=errno.EINVAL,
-                )  # fmt: skip
-            try:
-                self._write(self.monitor_path(), "on\n")
-            except BusyError as exc:
-                raise self._busy_reason() from exc
-            for view in views:
-                self._record(view.index, self.pid(view.index))
-            pid = self.pid(index)
-            if pid is None:
-                raise KernelError(
-                    f"debugfs context {self._label(index)} stopped right after starting: with vaddr this "
-                    "means none of its target processes was alive"
-                )
-            return pid
+            self._write_file(self.monitor_path(), "on\n")
+        except BusyError as exc:
+            raise self._busy_reason() from exc
+        return [v.index for v in views if v.index != index]
 
     def _busy_reason(self) -> BusyError:
         modules = [m.title for m in self.modules.running()]
@@ -426,52 +364,28 @@ class DebugfsDriver:
             path=str(self.monitor_path()), errno=errno.EBUSY,
         )  # fmt: skip
 
-    def stop(self, index: int) -> bool:
-        """Write ``off`` (stopping every debugfs context); False if context ``index`` had exited by itself."""
-        with self.owners.locked():
-            view = self._require_owned(index)
-            views = self._require_all_owned("stopping means writing 'off' to monitor_on")
-            if any(v.running for v in views):
-                try:
-                    self._write(self.monitor_path(), "off\n")
-                except KernelError as exc:
-                    if exc.errno != errno.EPERM:
-                        raise
-                    still = [self._label(i) for i in range(len(views)) if self.pid(i) is not None]
-                    if still:
-                        raise KernelError(
-                            f"'off' stopped no context past the first one that had exited by itself, so "
-                            f"debugfs context {', '.join(still)} still runs (the kernel's damon_stop gives up at "
-                            "the first stopped context); it ends when its target processes exit",
-                            path=str(self.monitor_path()), errno=errno.EPERM,
-                        ) from exc  # fmt: skip
-            for v in views:
-                if v.configured:
-                    self._record(v.index, None)
-            return view.running
+    def _stop(self, index: int, views: list[KdamondView]) -> bool:
+        """Write ``off``, which stops every debugfs context."""
+        try:
+            self._write_file(self.monitor_path(), "off\n")
+        except KernelError as exc:
+            if exc.errno != errno.EPERM:
+                raise
+            still = [self._label(i) for i in range(len(views)) if self.pid(i) is not None]
+            if still:
+                raise KernelError(
+                    f"'off' stopped no context past the first one that had exited by itself, so "
+                    f"{', '.join(still)} still runs (the kernel's damon_stop gives up at "
+                    "the first stopped context); it ends when its target processes exit",
+                    path=str(self.monitor_path()), errno=errno.EPERM,
+                ) from exc  # fmt: skip
+            return False
+        return True
 
-    def ensure_running(self, index: int) -> int:
-        """The pid of context ``index``'s kdamond; KernelError saying why if it stopped by itself."""
-        pid = self.pid(index)
-        if pid is not None:
-            return pid
-        record = self.owners.get(self.context_dir(index), 0)
-        if record is not None and record.pid is not None:
-            raise KernelError(
-                f"debugfs context {self._label(index)} (pid {record.pid}) stopped by itself: all its "
-                "monitoring targets exited (and the kernel dropped them)"
-            )
-        raise KernelError(f"debugfs context {self._label(index)} is not running; start it first")
-
-    def release(self, index: int) -> None:
-        """Remove an owned stopped context (``rm_contexts``), or clear the root context; forget it."""
-        with self.owners.locked():
-            view = self._require_owned(index)
-            if view.running:
-                raise BusyError(f"debugfs context {self._label(index)} runs (pid {view.pid}): stop it first", errno=errno.EBUSY)
-            cdir = self.context_dir(index)
-            if index == 0:
-                self._stage(cdir, encode_context(Context(), self.layout()))
-            else:
-                self._write(self.root / "rm_contexts", f"{cdir.name}\n")
-            self.owners.forget(cdir, 0)
+    def _unconfigure(self, index: int, view: KdamondView) -> None:
+        """Remove the context (``rm_contexts``), or clear the root context."""
+        cdir = self.context_dir(index)
+        if index == 0:
+            self._stage(cdir, encode_context(Context(), self.layout()))
+        else:
+            self._write_file(self.root / "rm_contexts", f"{cdir.name}\n")

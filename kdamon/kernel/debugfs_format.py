@@ -14,9 +14,13 @@ Pure functions: no file access.  The formats (5.15 to 6.13, see
 
 from __future__ import annotations
 
+import re
+
 import attrs
 
 from kdamon.errors import KernelError
+from kdamon.kernel.sysfs_nodes import Value
+from kdamon.kernel.sysfs_plan import plan_kdamond
 from kdamon.model import (
     AccessPattern,
     Context,
@@ -73,6 +77,22 @@ class ContextFiles:
     schemes: str | None
 
 
+# The model fields the debugfs files carry (indices left out).  Any other field of the sysfs
+# schema is sysfs only: refused unless it holds its default (see _sysfs_only).
+_CARRIED = frozenset({
+    "contexts", "contexts.ops", "contexts.nr_regions.min", "contexts.nr_regions.max",
+    *(f"contexts.intervals.{name}" for name in ("sample_us", "aggr_us", "update_us")),
+    "contexts.targets", "contexts.targets.pid", "contexts.targets.regions",
+    "contexts.targets.regions.start", "contexts.targets.regions.end",
+    "contexts.schemes", "contexts.schemes.action",
+    *(f"contexts.schemes.access_pattern.{name}_{bound}" for name in ("sz", "nr_accesses", "age")
+      for bound in ("min", "max")),
+    *(f"contexts.schemes.quota.{name}" for name in ("ms", "bytes", "reset_interval_ms")),
+    *(f"contexts.schemes.quota.weights.{name}" for name in ("sz_permil", "nr_accesses_permil", "age_permil")),
+    *(f"contexts.schemes.watermarks.{name}" for name in ("metric", "interval_us", "high", "mid", "low")),
+})
+
+
 def unsupported_fields(kdamond: Kdamond, layout: Layout) -> list[str]:
     """The fields of ``kdamond`` that the debugfs interface cannot express, as ``path: why``."""
     problems: list[str] = []
@@ -82,7 +102,24 @@ def unsupported_fields(kdamond: Kdamond, layout: Layout) -> list[str]:
         problems.append("contexts: one context per kdamond")
     for c, ctx in enumerate(kdamond.contexts):
         problems.extend(f"contexts[{c}].{p}" for p in _context_problems(ctx, layout))
-    return problems
+    return problems + _sysfs_only(kdamond, [p.split(":")[0] for p in problems])
+
+
+def _sysfs_only(kdamond: Kdamond, reported: list[str]) -> list[str]:
+    """``path: sysfs only`` for each field with a value other than its default that the debugfs
+    files do not carry and that no problem in ``reported`` covers."""
+    out: list[str] = []
+    plan = plan_kdamond(kdamond, layered=False)
+    entries: list[tuple[str, Value, Value, str]] = [(c.field, c.value, 0, c.since) for c in plan.counts]
+    entries += [(leaf.field, leaf.value, leaf.default, leaf.since) for leaf in plan.leaves]
+    for field, value, default, since in entries:
+        if value == default or re.sub(r"\[\d+\]", "", field) in _CARRIED:
+            continue
+        if any(field == r or field.startswith((f"{r}.", f"{r}[")) for r in reported):
+            continue
+        out.append(f"{field}: sysfs only (Linux {since}+)")
+        reported.append(field)
+    return out
 
 
 def _context_problems(ctx: Context, layout: Layout) -> list[str]:
@@ -100,8 +137,6 @@ def _context_problems(ctx: Context, layout: Layout) -> list[str]:
     if len(ctx.targets) > MAX_TARGETS:
         out.append(f"targets: at most {MAX_TARGETS} targets per context")
     for t, target in enumerate(ctx.targets):
-        if target.obsolete:
-            out.append(f"targets[{t}].obsolete: sysfs only (6.19+)")
         if target.regions and not layout.schemes:
             out.append(f"targets[{t}].regions: init_regions needs Linux 5.16+")
     if ctx.schemes and not layout.schemes:
@@ -122,21 +157,6 @@ def _scheme_problems(scheme: Scheme) -> list[str]:
         out.append("access_pattern: debugfs rejects a range whose min exceeds its max")
     if not w.high >= w.mid >= w.low:
         out.append("watermarks: debugfs needs high >= mid >= low even with metric none")
-    if scheme.apply_interval_us:
-        out.append("apply_interval_us: sysfs only (6.7+)")
-    if scheme.target_nid != -1:
-        out.append("target_nid: sysfs only (6.11+)")
-    quota = scheme.quota
-    if quota.goals or quota.goal_tuner is not None:
-        out.append("quota.goals: quota goals are sysfs only (6.8+)")
-    if quota.fail_charge_num or quota.fail_charge_denom:
-        out.append("quota.fail_charge_num/denom: sysfs only")
-    if scheme.filters:
-        out.append("filters: sysfs only (6.3+)")
-    if scheme.dests:
-        out.append("dests: sysfs only")
-    if scheme.max_nr_snapshots:
-        out.append("max_nr_snapshots: sysfs only")
     return out
 
 

@@ -1,5 +1,10 @@
 """The DAMON sysfs driver: apply the model to ``/sys/kernel/mm/damon/admin`` and read it back.
 
+Ownership, allocation, launching with undo and the running-state checks are
+the driver core's (``driver_core.py``); this module supplies the sysfs side:
+staging (``sysfs_stage``, planned from the schema), reading (``sysfs_read``),
+``on``/``off`` and the other state keywords, ``commit``.
+
 Reads (``read``, ``state``, ``pid``, ``scheme_stats``, ``tried_regions``,
 ``effective_quota``, ``tuned_intervals``, ``features``, ``claim``) never write
 anything.  Every mutating entry point first checks ownership (see
@@ -12,15 +17,19 @@ fail with EBUSY meanwhile.
 from __future__ import annotations
 
 import errno
+import os
 from pathlib import Path
 
+import attrs
+
 from kdamon.errors import BusyError, ConfigError, FeatureMissingError, KdamonError, KernelError, OwnershipError
+from kdamon.kernel.driver_core import KdamondDriver, Undone
 from kdamon.kernel.modules import DamonModules
-from kdamon.kernel.ownership import Claim, KdamondView, OwnershipRegistry, classify
-from kdamon.kernel.sysfs_errors import ON_EINVAL_CAUSES
+from kdamon.kernel.ownership import Claim, KdamondView, OwnershipRegistry
 from kdamon.kernel.sysfs_features import KEYWORD_EVIDENCE, KEYWORDS, Features, detect_features
 from kdamon.kernel.sysfs_io import SysfsIO
 from kdamon.kernel.sysfs_read import fingerprint, read_kdamond, read_scheme_stats, read_tried_regions
+from kdamon.kernel.sysfs_schema import ON_EINVAL_CAUSES
 from kdamon.kernel.sysfs_stage import Journal, stage
 from kdamon.model import Kdamond, SchemeStats, TriedRegion
 
@@ -29,8 +38,34 @@ __all__ = ["DEFAULT_ROOT", "SysfsDriver", "with_goals"]
 DEFAULT_ROOT = Path("/sys/kernel/mm/damon/admin")
 
 
-class SysfsDriver:
+@attrs.define
+class _Staging:
+    """What undoes a staging of ``kdir``: the configuration before (None: roll the counts back)."""
+
+    io: SysfsIO
+    kdir: Path
+    before: Kdamond | None
+    journal: Journal = attrs.field(factory=Journal)
+    fresh: bool = False  # the directory holds no configuration: its counts are 0
+    reset: bool = False  # half-written by a killed kdamon: empty it first
+
+    def restore(self, cause: BaseException) -> Undone:
+        if self.before is None:
+            return Undone.EMPTIED if self.journal.rollback(self.io, cause) else Undone.FAILED
+        try:
+            stage(self.io, self.kdir, self.before, Journal())
+        except KdamonError as exc:
+            cause.add_note(f"undo failed: could not restore {self.kdir}'s configuration: {exc}")
+            return Undone.FAILED
+        return Undone.RESTORED
+
+
+class SysfsDriver(KdamondDriver[_Staging]):
     """Drives DAMON through its sysfs tree under ``root``."""
+
+    noun = "kdamond"
+    running_remedy = "commit the new configuration or stop it first"
+    self_stop_note = " (or an invalid commit ended it on a kernel up to 6.14)"
 
     def __init__(
         self,
@@ -42,8 +77,7 @@ class SysfsDriver:
     ) -> None:
         self.root = root
         self.io = io if io is not None else SysfsIO()
-        self.owners = owners if owners is not None else OwnershipRegistry()
-        self.modules = modules if modules is not None else DamonModules(io=self.io)
+        super().__init__(owners, modules if modules is not None else DamonModules(io=self.io))
 
     # -- paths ----------------------------------------------------------
     @property
@@ -105,26 +139,6 @@ class SysfsDriver:
         d = self.kdamond_dir(index) / "contexts" / "0" / "monitoring_attrs" / "intervals"
         return self.io.read_int(d / "sample_us"), self.io.read_int(d / "aggr_us")
 
-    def view(self, index: int) -> KdamondView:
-        kdir = self.kdamond_dir(index)
-        pid = self.pid(index)
-        return KdamondView(
-            index=index,
-            running=self.state(index) == "on",
-            pid=pid,
-            configured=self.io.read_int(kdir / "contexts" / "nr_contexts") > 0,
-            fingerprint=lambda: fingerprint(self.io, kdir),
-        )
-
-    def claim(self, index: int) -> Claim:
-        """Whether kdamon owns kdamond ``index``, it is free, or it is someone else's."""
-        return classify(self.view(index), self.owners.get(self.root, index))
-
-    def interrupted(self, index: int) -> bool:
-        """Whether a kdamon process died while writing kdamond ``index`` (its record is pending)."""
-        record = self.owners.get(self.root, index)
-        return record is not None and record.pending
-
     def _require_file(self, path: Path, what: str, since: str) -> None:
         if not self.io.exists(path):
             raise FeatureMissingError(
@@ -145,25 +159,81 @@ class SysfsDriver:
                 path=str(self._kdamonds),
             )
 
-    # -- ownership ------------------------------------------------------
-    def _require_owned(self, index: int) -> KdamondView:
-        if index >= self.nr_kdamonds():
-            raise KernelError(f"there is no kdamond {index} under {self._kdamonds}; check the index")
-        view = self.view(index)
-        if classify(view, self.owners.get(self.root, index)) is not Claim.OWNED:
-            raise OwnershipError(
-                f"kdamond {index} under {self._kdamonds} (state {'on' if view.running else 'off'}, "
-                f"pid {view.pid if view.pid else 'none'}) was not created by kdamon, or was "
-                "re-staged by another tool since; kdamon never modifies, stops or commands a "
-                "kdamond it did not create. Use the tool that created it"
-            )
-        return view
+    def avail_operations(self) -> tuple[str, ...] | None:
+        """The operations sets the kernel offers, as an existing kdamond directory lists them
+        (None without one: kdamon never creates a directory only to look)."""
+        if not self.io.is_dir(self._kdamonds):
+            return None
+        for index in self.io.numeric_subdirs(self._kdamonds):
+            path = self.kdamond_dir(index) / "contexts" / "0" / "avail_operations"
+            if self.io.exists(path):
+                return tuple(self.io.read_str(path).split())
+        return None
 
-    def _check_growth(self, nr: int) -> None:
+    def unwritable(self) -> Path | None:
+        """The file kdamon would need to write and may not (not root), None if it may."""
+        path = self._kdamonds / "nr_kdamonds"
+        return None if os.access(path, os.W_OK) else path
+
+    def _configured(self, index: int) -> bool:
+        """``nr_contexts`` > 0: read without DAMON's lock (``state`` and ``pid`` take it)."""
+        return self.io.read_int(self.kdamond_dir(index) / "contexts" / "nr_contexts") > 0
+
+    # -- the driver core's hooks ------------------------------------------
+    def _key(self, index: int) -> tuple[Path, int]:
+        return self.root, index
+
+    def _label(self, index: int) -> str:
+        return f"kdamond {index}"
+
+    def _where(self) -> Path:
+        return self._kdamonds
+
+    def _observe(self, index: int) -> KdamondView:
+        return KdamondView(
+            index=index,
+            running=self.state(index) == "on",
+            pid=self.pid(index),
+            configured=self._configured(index),
+            fingerprint=lambda: self._fingerprint(index),
+        )
+
+    def _fingerprint(self, index: int) -> str:
+        return fingerprint(self.io, self.kdamond_dir(index))
+
+    def _running_pid(self, index: int) -> int | None:
+        pid = self.pid(index)
+        return pid if pid is not None and self.state(index) == "on" else None
+
+    def _quick_refusal(self, nr: int) -> str | None:
+        # A configured directory kdamon has no record of is another tool's, running or not, so its
+        # `state` and `pid` (which take DAMON's global lock and can make that tool's own sysfs
+        # writes fail with EBUSY meanwhile) need not be read.
+        foreign = [i for i in range(nr) if self.record_of(i) is None and self._configured(i)]
+        if nr and len(foreign) == nr:
+            return (f"kdamond {foreign[0]} holds another tool's configuration, and a new kdamond directory "
+                    "means rewriting nr_kdamonds, which would wipe it (and which the kernel refuses while "
+                    "any kdamond runs)")
+        return None
+
+    def _creation_refusal(self, views: list[KdamondView], claims: list[Claim]) -> str | None:
+        if not views:
+            return None  # the first kdamond directory: nothing to disturb
+        running = [i for i, view in enumerate(views) if view.running]
+        index = running[0] if running else 0  # a running kdamond explains it best
+        view = views[index]
+        whose = "kdamon's own" if claims[index] is Claim.OWNED else "another tool's"
+        if view.running:
+            return (f"kdamond {view.index} ({whose}, pid {view.pid}) is running, and a new kdamond "
+                    "directory means rewriting nr_kdamonds, which the kernel refuses while any "
+                    "kdamond runs")
+        return (f"kdamond {view.index} holds {whose} stopped configuration, which a new kdamond "
+                "directory would wipe")
+
+    def _check_growth(self, nr: int, views: list[KdamondView]) -> None:
         """Refuse to rewrite nr_kdamonds unless every existing dir is owned-and-stopped or free."""
-        for i in range(nr):
-            view = self.view(i)
-            claim = classify(view, self.owners.get(self.root, i))
+        for i, view in enumerate(views):
+            claim = self.claim(i, view)
             why = (
                 f"creating kdamond directory {nr} means rewriting nr_kdamonds, which the kernel "
                 f"refuses while any kdamond runs and which would wipe every kdamond directory"
@@ -186,196 +256,78 @@ class SysfsDriver:
                     "create, which would be lost. Ask its owner to remove it (nr_kdamonds) first"
                 )
 
-    def allocate(self) -> int:
-        """An index to ``apply`` to: a stopped owned or free directory, else a new one."""
-        nr = self.nr_kdamonds()
-        for i in range(nr):
-            view = self.view(i)
-            if not view.running and classify(view, self.owners.get(self.root, i)) is not Claim.FOREIGN:
-                return i
-        return nr
-
-    # -- staging --------------------------------------------------------
-    # Every write to a kdamond directory comes after an intent record (a pending
-    # one) and before the final record: see "Crash consistency" in ownership.py.
-    def _record(self, index: int, pid: int | None) -> None:
-        self.owners.record(self.root, index, pid, fingerprint(self.io, self.kdamond_dir(index)))
-
-    def _intend(self, index: int, pid: int | None) -> None:
-        self.owners.intend(self.root, index, pid)
-
-    def _grow(self, nr: int, journal: Journal) -> None:
+    def _create(self, nr: int, views: list[KdamondView] | None) -> tuple[int, _Staging]:
         """Create kdamond directory ``nr``: rewriting nr_kdamonds empties directories 0..nr-1."""
-        self._check_growth(nr)
-        recorded = [i for i in range(nr) if self.owners.get(self.root, i) is not None]
+        self._check_growth(nr, views if views is not None else [self.view(i) for i in range(nr)])
+        staging = _Staging(self.io, self.kdamond_dir(nr), None, fresh=True)
+        recorded = [i for i in range(nr) if self.record_of(i) is not None]
         for i in recorded:
             self._intend(i, None)  # emptied below: kdamon's until forgotten
         try:
-            journal.write_count(self.io, self._kdamonds / "nr_kdamonds", nr, nr + 1)
+            staging.journal.write_count(self.io, self._kdamonds / "nr_kdamonds", nr, nr + 1)
         except BaseException:
             for i in recorded:
                 self._record(i, None)  # the refused write left them as they were
             raise
         for i in range(nr):
             self.owners.forget(self.root, i)
+        return nr, staging
 
-    def _prepare(self, index: int, journal: Journal) -> Kdamond | None:
-        """Check that ``index`` may be (re)staged, creating it if needed, and record the intent.
-
-        Returns the configuration to restore on undo (None: roll the counts back).
-        """
-        nr = self.nr_kdamonds()
-        if index > nr:
-            raise KernelError(f"kdamond index {index} is beyond nr_kdamonds ({nr}); use {nr} or allocate()")
-        if index == nr:
-            self._grow(nr, journal)
-            self._intend(index, None)
-            return None
-        view = self.view(index)
-        if classify(view, self.owners.get(self.root, index)) is Claim.FOREIGN:
-            self._require_owned(index)  # raises the OwnershipError
-        if view.running:
-            raise BusyError(
-                f"kdamond {index} is running: commit the new configuration or stop it first",
-                path=str(self.kdamond_dir(index) / "state"),
-                errno=errno.EBUSY,
-            )
-        interrupted = self.interrupted(index)
+    def _keep(self, index: int, view: KdamondView, interrupted: bool) -> _Staging:
         before = self.read(index) if view.configured and not interrupted else None
-        self._intend(index, None)
-        if view.configured and interrupted:  # half-written by a killed kdamon: start afresh
+        return _Staging(self.io, self.kdamond_dir(index), before, fresh=not view.configured or interrupted,
+                        reset=view.configured and interrupted)
+
+    def _write(self, index: int, kdamond: Kdamond, staging: _Staging) -> None:
+        if staging.reset:  # half-written by a killed kdamon: start afresh
             self.io.write(self.kdamond_dir(index) / "contexts" / "nr_contexts", 0)
-        return before
+        stage(self.io, self.kdamond_dir(index), kdamond, staging.journal, fresh=staging.fresh)
 
-    def _undo(self, index: int, before: Kdamond | None, journal: Journal, cause: BaseException,
-              pid: int | None = None) -> None:
-        """Put directory ``index`` back as ``before`` (None: roll the counts back) with its record.
-
-        A directory that could not be restored keeps a pending record: it stays kdamon's.
-        """
-        self._intend(index, pid)
-        if before is None:
-            if journal.rollback(self.io, cause):
-                self.owners.forget(self.root, index)
-            return
-        try:
-            stage(self.io, self.kdamond_dir(index), before, Journal())
-        except KdamonError as exc:
-            cause.add_note(f"undo failed: could not restore kdamond {index}'s configuration: {exc}")
-            return
-        self._record(index, pid)
-
-    def _stage_stopped(self, index: int, kdamond: Kdamond) -> tuple[Journal, Kdamond | None]:
-        journal = Journal()
-        try:
-            before = self._prepare(index, journal)
-        except BaseException as exc:
-            if journal.changes:  # nr_kdamonds was rewritten: the new directory goes again
-                self._undo(index, None, journal, exc)
-            raise
-        try:
-            stage(self.io, self.kdamond_dir(index), kdamond, journal)
-        except BaseException as exc:
-            self._undo(index, before, journal, exc)
-            raise
-        self._record(index, None)
-        return journal, before
-
-    def apply(self, index: int, kdamond: Kdamond) -> None:
-        """Stage ``kdamond`` (validated by the model) in stopped directory ``index``.
-
-        ``index == nr_kdamonds`` creates the directory (see ``_check_growth``).
-        On failure the directory is put back as it was.
-        """
-        with self.owners.locked():
-            self._stage_stopped(index, kdamond)
-
-    def launch(self, kdamond: Kdamond) -> tuple[int, int]:
-        """Allocate, apply and start; returns ``(index, pid)``.  Leaves nothing behind on failure."""
-        with self.owners.locked():
-            index = self.allocate()
-            journal, before = self._stage_stopped(index, kdamond)
-            try:
-                return index, self.start(index)
-            except BaseException as exc:
-                self._undo(index, before, journal, exc)
-                raise
-
-    # -- state keywords -------------------------------------------------
     def _write_state(self, index: int, keyword: str) -> None:
         self.io.write(self.kdamond_dir(index) / "state", keyword)
 
-    def start(self, index: int) -> int:
-        """Write ``on`` to an owned stopped kdamond; returns its kthread pid."""
-        with self.owners.locked():
-            view = self._require_owned(index)
-            if view.running:
-                raise BusyError(f"kdamond {index} is already running (pid {view.pid})", errno=errno.EBUSY)
-            try:
-                self._write_state(index, "on")
-            except BusyError as exc:
-                reason = self.modules.busy_reason()
-                if reason is not None:
-                    raise reason from exc
-                raise BusyError(
-                    f"starting kdamond {index} stayed EBUSY: another DAMON user holds DAMON "
-                    "exclusively (the legacy debugfs interface on kernels up to 6.13, or a DAMON "
-                    "module not visible under /sys/module), or DAMON's sysfs lock stayed busy. "
-                    "Stop that user, then retry",
-                    path=exc.path,
-                    errno=errno.EBUSY,
-                ) from exc
-            pid = self.pid(index)
-            if pid is None:
-                raise KernelError(
-                    f"kdamond {index} stopped right after starting: with vaddr/fvaddr this means "
-                    "none of its target processes was alive"
-                )
-            self._record(index, pid)
-            return pid
+    def _start(self, index: int) -> list[int]:
+        try:
+            self._write_state(index, "on")
+        except BusyError as exc:
+            reason = self.modules.busy_reason()
+            if reason is not None:
+                raise reason from exc
+            raise BusyError(
+                f"starting kdamond {index} stayed EBUSY: another DAMON user holds DAMON "
+                "exclusively (the legacy debugfs interface on kernels up to 6.13, or a DAMON "
+                "module not visible under /sys/module), or DAMON's sysfs lock stayed busy. "
+                "Stop that user, then retry",
+                path=exc.path,
+                errno=errno.EBUSY,
+            ) from exc
+        return []
 
-    def stop(self, index: int) -> bool:
-        """Write ``off``; False if the kdamond had already exited by itself."""
-        with self.owners.locked():
-            view = self._require_owned(index)
-            stopped = False
-            if view.running:
-                try:
-                    self._write_state(index, "off")
-                    stopped = True
-                except KernelError as exc:
-                    if exc.errno != errno.EPERM:  # EPERM: it exited meanwhile
-                        raise
-            self._record(index, None)
-            return stopped
+    def _stop(self, index: int, views: list[KdamondView]) -> bool:
+        try:
+            self._write_state(index, "off")
+        except KernelError as exc:
+            if exc.errno != errno.EPERM:  # EPERM: it exited meanwhile
+                raise
+            return False
+        return True
 
-    def ensure_running(self, index: int) -> int:
-        """The pid of kdamond ``index``; KernelError saying why if it stopped by itself."""
-        pid = self.pid(index)
-        if self.state(index) == "on" and pid is not None:
-            return pid
-        record = self.owners.get(self.root, index)
-        if record is not None and record.pid is not None:
-            raise KernelError(
-                f"kdamond {index} (pid {record.pid}) stopped by itself: all its monitoring "
-                "targets exited (or an invalid commit ended it on a kernel up to 6.14)"
-            )
-        raise KernelError(f"kdamond {index} is not running; start it first")
+    def _unconfigure(self, index: int, view: KdamondView) -> None:
+        if view.configured:
+            self.io.write(self.kdamond_dir(index) / "contexts" / "nr_contexts", 0)
 
+    # -- online changes and state keywords ------------------------------------
     def _stage_running(self, index: int, kdamond: Kdamond, keyword: str) -> KdamondView:
         """Stage ``kdamond`` into running kdamond ``index`` and write ``keyword``; undo on failure."""
-        view = self._require_owned(index)
-        if not view.running:
-            raise KernelError(f"kdamond {index} is not running: {keyword} applies to a running kdamond "
-                              "(apply and start a stopped one)")
+        view = self._require_running(index, keyword)
         self._require_keyword(keyword)
-        before = self.read(index)
+        staging = _Staging(self.io, self.kdamond_dir(index), self.read(index))
         self._intend(index, view.pid)
         try:
-            stage(self.io, self.kdamond_dir(index), kdamond, Journal())
+            stage(self.io, self.kdamond_dir(index), kdamond, staging.journal)
             self._write_state(index, keyword)
         except BaseException as exc:
-            self._undo(index, before, Journal(), exc, view.pid)
+            self._undo(index, staging, exc, view.pid)
             raise
         self._record(index, view.pid)
         return view
@@ -439,19 +391,6 @@ class SysfsDriver:
             self._intend(index, view.pid)
             self.io.write(path, refresh_ms)
             self._record(index, view.pid)
-
-    def release(self, index: int) -> None:
-        """Unconfigure an owned stopped kdamond (``nr_contexts`` 0) and forget it."""
-        with self.owners.locked():
-            view = self._require_owned(index)
-            if view.running:
-                raise BusyError(
-                    f"kdamond {index} is running (pid {view.pid}): stop it first", errno=errno.EBUSY
-                )
-            if view.configured:
-                self._intend(index, None)
-                self.io.write(self.kdamond_dir(index) / "contexts" / "nr_contexts", 0)
-            self.owners.forget(self.root, index)
 
 
 def with_goals(running: Kdamond, wanted: Kdamond) -> Kdamond:

@@ -10,90 +10,47 @@ proves the kernel is at least that release.
 
 from __future__ import annotations
 
+import typing
 from pathlib import Path
 
 import attrs
 
 from kdamon.kernel.sysfs_io import SysfsIO
+from kdamon.kernel.sysfs_nodes import BASE, Dir, version, walk
+from kdamon.kernel.sysfs_schema import KDAMOND, STATE
 
 __all__ = ["EVIDENCE", "KEYWORDS", "KEYWORD_EVIDENCE", "Features", "detect_features"]
 
-# (release, kind of directory, entry): an entry that appeared in that release.
-EVIDENCE: tuple[tuple[str, str, str], ...] = (
-    ("5.19", "context", "avail_operations"),
-    ("6.2", "scheme", "tried_regions"),
-    ("6.3", "scheme", "filters"),
-    ("6.6", "tried_regions", "total_bytes"),
-    ("6.7", "scheme", "apply_interval_us"),
-    ("6.8", "quotas", "goals"),
-    ("6.9", "quotas", "effective_bytes"),
-    ("6.9", "goal", "target_metric"),
-    ("6.11", "scheme", "target_nid"),
-    ("6.14", "filter", "allow"),
-    ("6.14", "stats", "sz_ops_filter_passed"),
-    ("6.15", "intervals", "intervals_goal"),
-    ("6.15", "scheme", "core_filters"),
-    ("6.15", "scheme", "ops_filters"),
-    ("6.15", "filter", "min"),
-    ("6.16", "goal", "nid"),
-    ("6.17", "kdamond", "refresh_ms"),
-    ("6.17", "scheme", "dests"),
-    ("6.18", "context", "addr_unit"),
-    ("6.19", "target", "obsolete_target"),
-    ("6.19", "goal", "path"),
-    ("7.0", "stats", "nr_snapshots"),
-    ("7.0", "stats", "max_nr_snapshots"),
-    ("7.1", "quotas", "goal_tuner"),
-    ("7.2", "context", "pause"),
-    ("7.2", "quotas", "fail_charge_num"),
-    ("7.3", "monitoring_attrs", "probes"),
-)
 
-# State keywords and the release that introduced them.
-KEYWORDS: tuple[tuple[str, str], ...] = (
-    ("on", "5.18"),
-    ("off", "5.18"),
-    ("update_schemes_stats", "5.18"),
-    ("commit", "5.19"),
-    ("update_schemes_tried_regions", "6.2"),
-    ("clear_schemes_tried_regions", "6.2"),
-    ("update_schemes_tried_bytes", "6.6"),
-    ("commit_schemes_quota_goals", "6.8"),
-    ("update_schemes_effective_quotas", "6.9"),
-    ("update_tuned_intervals", "6.15"),
-)
+def _kinds() -> dict[str, tuple[Dir, tuple[str, ...]]]:
+    """Each kind of directory and where it lives below a kdamond directory (``*``: any numbered child)."""
+    where: dict[str, tuple[Dir, list[str]]] = {"kdamond": (KDAMOND, [""])}
+    for placed in walk(KDAMOND):
+        if isinstance(placed.node, Dir) and placed.node.kind is not None:
+            pattern = "/".join("*" if part == "N" else part for part in placed.path.strip("/").split("/"))
+            where.setdefault(placed.node.kind, (placed.node, []))[1].append(pattern)
+    return {kind: (d, tuple(patterns)) for kind, (d, patterns) in where.items()}
 
-# The entries that came with a state keyword: where any of them is seen missing,
-# the kernel does not know the keyword (keywords not listed are as old as sysfs).
+
+_KINDS = _kinds()
+
+EVIDENCE: tuple[tuple[str, str, str], ...] = tuple(sorted(
+    {(entry.since, kind, entry.name) for kind, (d, _) in _KINDS.items() for entry in d.entries()
+     if version(entry.since) > version(BASE)},
+    key=lambda e: (version(e[0]), e[1], e[2]),
+))
+"""(release, kind of directory, entry): an entry that appeared in that release."""
+
+_KEYWORDS = STATE.keywords
+KEYWORDS: tuple[tuple[str, str], ...] = tuple((k.name, k.since) for k in _KEYWORDS)
+"""State keywords and the release that introduced them."""
+
 KEYWORD_EVIDENCE: dict[str, tuple[tuple[str, str], ...]] = {
-    "commit": (("context", "avail_operations"),),
-    "update_schemes_tried_regions": (("scheme", "tried_regions"),),
-    "clear_schemes_tried_regions": (("scheme", "tried_regions"),),
-    "update_schemes_tried_bytes": (("scheme", "tried_regions"), ("tried_regions", "total_bytes")),
-    "commit_schemes_quota_goals": (("quotas", "goals"),),
-    "update_schemes_effective_quotas": (("quotas", "effective_bytes"),),
-    "update_tuned_intervals": (("intervals", "intervals_goal"),),
+    k.name: tuple(typing.cast(tuple[str, str], tuple(e.split("/"))) for e in k.came_with)
+    for k in _KEYWORDS if k.came_with
 }
-
-# Where each kind of directory lives below a kdamond directory
-# ("*" = any numbered child, "{a,b}" = either name).
-_KIND_GLOBS = {
-    "kdamond": "",
-    "context": "contexts/*",
-    "monitoring_attrs": "contexts/*/monitoring_attrs",
-    "intervals": "contexts/*/monitoring_attrs/intervals",
-    "target": "contexts/*/targets/*",
-    "scheme": "contexts/*/schemes/*",
-    "quotas": "contexts/*/schemes/*/quotas",
-    "goal": "contexts/*/schemes/*/quotas/goals/*",
-    "filter": "contexts/*/schemes/*/{filters,core_filters,ops_filters}/*",
-    "stats": "contexts/*/schemes/*/stats",
-    "tried_regions": "contexts/*/schemes/*/tried_regions",
-}
-
-
-def _version(text: str) -> tuple[int, ...]:
-    return tuple(int(p) for p in text.split("."))
+"""The entries that came with a state keyword: where any of them is seen missing,
+the kernel does not know the keyword (keywords not listed are as old as sysfs)."""
 
 
 @attrs.frozen
@@ -143,9 +100,8 @@ def _matches(io: SysfsIO, base: Path, pattern: str) -> list[Path]:
         for d in dirs:
             if part == "*":
                 nxt += [d / n for n in io.listdir(d) if n.isdigit()]
-            else:
-                names = part.strip("{}").split(",")
-                nxt += [d / n for n in names if io.is_dir(d / n)]
+            elif io.is_dir(d / part):
+                nxt.append(d / part)
         dirs = nxt
     return dirs
 
@@ -156,10 +112,10 @@ def detect_features(io: SysfsIO, kdamonds_dir: Path) -> Features:
     if io.is_dir(kdamonds_dir):
         kdirs = [kdamonds_dir / str(n) for n in io.numeric_subdirs(kdamonds_dir)]
     kinds: dict[str, frozenset[str]] = {}
-    for kind, pattern in _KIND_GLOBS.items():
+    for kind, (_, patterns) in _KINDS.items():
         entries: set[str] = set()
         found = False
-        for kdir in kdirs:
+        for kdir, pattern in ((k, p) for k in kdirs for p in patterns):
             for d in _matches(io, kdir, pattern):
                 found = True
                 entries.update(io.listdir(d))
@@ -175,9 +131,9 @@ def detect_features(io: SysfsIO, kdamonds_dir: Path) -> Features:
             break
     seen = [rel for rel, kind, entry in EVIDENCE if entry in kinds.get(kind, frozenset())]
     if kdirs:
-        seen.append("5.18")
-    newest = max(seen, key=_version) if seen else None
+        seen.append(BASE)
+    newest = max(seen, key=version) if seen else None
     keywords = tuple(
-        kw for kw, rel in KEYWORDS if newest is not None and _version(rel) <= _version(newest)
+        kw for kw, rel in KEYWORDS if newest is not None and version(rel) <= version(newest)
     )
     return Features(kinds, avail, newest, keywords)

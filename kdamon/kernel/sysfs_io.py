@@ -25,10 +25,10 @@ import attrs
 
 from kdamon.errors import BusyError
 from kdamon.kernel.sysfs_errors import translate_os_error
+from kdamon.kernel.sysfs_nodes import Value
 
 __all__ = ["OsFs", "RawFs", "RetryPolicy", "SysfsIO", "Value"]
 
-Value = int | str | bool
 _T = TypeVar("_T")
 
 

@@ -45,20 +45,43 @@ class Journal:
         return restored
 
 
-def _apply_counts(io: SysfsIO, kdir: Path, counts: tuple[Count, ...], journal: Journal) -> None:
-    for count in counts:
-        path = kdir / count.path
-        if not io.exists(path):
-            if count.value == 0:
-                continue
-            raise FeatureMissingError(
-                f"{count.field} needs {path}, which this kernel lacks (DAMON sysfs has it "
-                f"since Linux {count.since}): use a newer kernel or leave {count.field} empty",
-                path=str(path),
-            )
-        current = io.read_int(path)
-        if current != count.value:
-            journal.write_count(io, path, current, count.value)
+class _Counts:
+    """The ``nr_*`` values of one staging, known without reading them where possible.
+
+    After an ``nr_*`` write the kernel rebuilds each child directory with its
+    defaults, so every count below it is 0; ``fresh``: the whole kdamond
+    directory was just created or emptied.
+    """
+
+    def __init__(self, io: SysfsIO, kdir: Path, journal: Journal, fresh: bool) -> None:
+        self.io, self.kdir, self.journal = io, kdir, journal
+        self.fresh = fresh
+        self.known: dict[str, int] = {}
+        self.rebuilt: list[str] = []  # directories whose numbered children are new
+
+    def current(self, rel: str) -> int:
+        if rel in self.known:
+            return self.known[rel]
+        if self.fresh or any(rel.startswith(d) and rel[len(d):].split("/", 1)[0].isdigit() for d in self.rebuilt):
+            return 0
+        return self.io.read_int(self.kdir / rel)
+
+    def apply(self, counts: tuple[Count, ...]) -> None:
+        for count in counts:
+            path = self.kdir / count.path
+            if not self.io.exists(path):
+                if count.value == 0:
+                    continue
+                raise FeatureMissingError(
+                    f"{count.field} needs {path}, which this kernel lacks (DAMON sysfs has it "
+                    f"since Linux {count.since}): use a newer kernel or leave {count.field} empty",
+                    path=str(path),
+                )
+            current = self.current(count.path)
+            if current != count.value:
+                self.journal.write_count(self.io, path, current, count.value)
+                self.rebuilt.append(count.path.rpartition("/")[0] + "/")
+            self.known[count.path] = count.value
 
 
 def _present_leaves(io: SysfsIO, kdir: Path, plan: Plan) -> list[Leaf]:
@@ -81,14 +104,18 @@ def _present_leaves(io: SysfsIO, kdir: Path, plan: Plan) -> list[Leaf]:
     return present
 
 
-def stage(io: SysfsIO, kdir: Path, kdamond: Kdamond, journal: Journal) -> None:
-    """Make ``kdir``'s files describe ``kdamond`` (state is not touched)."""
+def stage(io: SysfsIO, kdir: Path, kdamond: Kdamond, journal: Journal, *, fresh: bool = False) -> None:
+    """Make ``kdir``'s files describe ``kdamond`` (state is not touched).
+
+    ``fresh``: ``kdir`` was just created or emptied (``nr_contexts`` 0), so its counts need no reading.
+    """
+    counts = _Counts(io, kdir, journal, fresh)
     # Whether filters go to core_filters/ops_filters (6.15+) can only be seen
     # in a scheme directory: create the skeleton first, then plan for real.
     skeleton = plan_kdamond(kdamond, layered=False)
-    _apply_counts(io, kdir, tuple(c for c in skeleton.counts if "filters/" not in c.path), journal)
+    counts.apply(tuple(c for c in skeleton.counts if "filters/" not in c.path))
     layered = io.exists(kdir / "contexts" / "0" / "schemes" / "0" / "core_filters")
     plan = plan_kdamond(kdamond, layered=True) if layered else skeleton
-    _apply_counts(io, kdir, plan.counts, journal)
+    counts.apply(plan.counts)
     for leaf in _present_leaves(io, kdir, plan):
         io.write(kdir / leaf.path, leaf.value)

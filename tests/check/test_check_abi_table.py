@@ -8,7 +8,9 @@ from kdamon.check.abi import (
     KEYWORDS,
     TREE,
     diff_entries,
+    expected_defaults,
     expected_keywords,
+    expected_read_only,
     expected_tree,
     expected_tried_region,
     parse_release,
@@ -73,3 +75,15 @@ def test_diff_entries() -> None:
     diff = diff_entries({"a", "b", "c"}, ["b", "c", "d"])
     assert diff.missing == ("a",) and diff.unexpected == ("d",) and not diff.ok
     assert diff_entries({"a"}, ["a"]).ok
+
+
+def test_defaults_and_read_only_files() -> None:
+    d612, d73 = expected_defaults((6, 12)), expected_defaults((7, 3))
+    scheme = "contexts/N/schemes/N/"
+    assert d612["contexts/N/operations"] == "vaddr" and d612[f"{scheme}target_nid"] == "-1"
+    assert d612[f"{scheme}filters/N/matching"] == "N" and f"{scheme}quotas/goal_tuner" not in d612
+    assert d73[f"{scheme}quotas/goal_tuner"] == "consist" and d73["contexts/N/targets/N/obsolete_target"] == "N"
+    assert "contexts/nr_contexts" not in d612 and "contexts/N/avail_operations" not in d612
+    read_only = expected_read_only((7, 3))
+    assert {"pid", f"{scheme}stats/nr_tried", f"{scheme}tried_regions/total_bytes"} <= read_only
+    assert not {"state", f"{scheme}stats/max_nr_snapshots"} & read_only

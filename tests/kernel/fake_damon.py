@@ -7,7 +7,8 @@ rebuild every child directory with defaults (even with the same value),
 values are parsed like ``kstrto*`` (base 0), keyword files reject unknown
 keywords, ``state`` validates at ``on``/``commit`` with the 6.12 errno map,
 and locked files can be made to fail with EBUSY.  ``version`` "6.12" or
-"7.3" picks the file set and the commit behaviour (6.12: a bad commit returns
+"7.3" picks the file set (7.3 as damon-abi.md §1.2 lists it, data-attribute
+probes included) and the commit behaviour (6.12: a bad commit returns
 success and kills the kdamond; 7.3: EINVAL).
 
 Every write is logged in ``writes`` as ``(relative path, text)``.
@@ -37,7 +38,8 @@ KEYWORDS = {"operations": OPS, "action": ACTIONS, "metric": ("none", "free_mem_r
 BOOLS = {"matching", "allow", "obsolete_target", "pause"}
 STRINGS = {"memcg_path", "path"}
 READ_ONLY = {"pid", "avail_operations", "effective_bytes", "nr_tried", "sz_tried", "nr_applied",
-             "sz_applied", "qt_exceeds", "sz_ops_filter_passed", "nr_snapshots", "total_bytes", "hits"}
+             "sz_applied", "qt_exceeds", "sz_ops_filter_passed", "nr_snapshots", "total_bytes", "hits",
+             "sz_filter_passed"}
 STATE_KEYWORDS_612 = ("on", "off", "commit", "update_schemes_stats", "update_schemes_tried_regions",
                       "clear_schemes_tried_regions", "update_schemes_tried_bytes",
                       "commit_schemes_quota_goals", "update_schemes_effective_quotas")
@@ -110,6 +112,8 @@ class FakeDamonFs(TreeQueries):
         if self.new:
             self._dir(iv / "intervals_goal", dict.fromkeys(("access_bp", "aggrs", "min_sample_us", "max_sample_us"), "0"))
         self._dir(d / "monitoring_attrs" / "nr_regions", {"min": "10", "max": "1000"})
+        if self.new:
+            self._dir(d / "monitoring_attrs" / "probes", {"nr_probes": "0"})
         self._dir(d / "targets", {"nr_targets": "0"})
         self._dir(d / "schemes", {"nr_schemes": "0"})
 
@@ -147,10 +151,16 @@ class FakeDamonFs(TreeQueries):
              "damon_target_idx": "0"}
         self._dir(d, f | ({"allow": "N", "min": "0", "max": "0"} if self.new else {}))
 
+    def _probe(self, d: Path) -> None:
+        self._dir(d, {"weight": "0"})
+        self._dir(d / "filters", {"nr_filters": "0"})
+
     def _children(self, nr_file: Path) -> Callable[[Path], None] | None:
+        if nr_file.name == "nr_filters" and nr_file.parent.parent.parent.name == "probes":
+            return lambda d: self._dir(d, {"type": "anon", "matching": "N", "allow": "N", "path": ""})
         return {
             "nr_kdamonds": self._kdamond, "nr_contexts": self._context, "nr_targets": self._target,
-            "nr_schemes": self._scheme, "nr_goals": self._goal, "nr_filters": self._filter,
+            "nr_schemes": self._scheme, "nr_goals": self._goal, "nr_filters": self._filter, "nr_probes": self._probe,
             "nr_dests": lambda d: self._dir(d, {"id": "0", "weight": "0"}),
             "nr_regions": lambda d: self._dir(d, {"start": "0", "end": "0"}),
         }.get(nr_file.name)
@@ -318,7 +328,10 @@ class FakeDamonFs(TreeQueries):
                 if j < len(self.tried.get(i, [])):
                     start, end, acc, age = self.tried[i][j]
                     files = {"start": str(start), "end": str(end), "nr_accesses": str(acc), "age": str(age)}
-                    self._dir(sdir / "tried_regions" / str(counter if not self.new else j), files)
+                    region = sdir / "tried_regions" / str(counter if not self.new else j)
+                    self._dir(region, files | ({"sz_filter_passed": "0"} if self.new else {}))
+                    if self.new:
+                        self._dir(region / "probes", {})
                     counter += 1
 
 

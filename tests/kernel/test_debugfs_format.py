@@ -22,6 +22,8 @@ from kdamon.model import (
     ULONG_MAX,
     AccessPattern,
     Context,
+    Dest,
+    Filter,
     Intervals,
     IntervalsGoal,
     Kdamond,
@@ -134,3 +136,18 @@ def test_5_15_layout_refuses_schemes_and_regions() -> None:
 def test_unsupported_fields_name_the_field(ctx: Context, field: str) -> None:
     problems = unsupported_fields(Kdamond(contexts=(ctx,)), Layout())
     assert any(p.startswith(f"contexts[0].{field}:") for p in problems), problems
+
+
+def test_every_sysfs_only_field_is_refused_by_name() -> None:
+    """Fields the debugfs files do not carry come from the sysfs schema: a file a new release
+    brings is refused here without a line of its own."""
+    ctx = Context(targets=(Target(pid=3, obsolete=True),), schemes=(Scheme(
+        quota=Quota(goal_tuner="temporal", fail_charge_denom=2), dests=(Dest(1, 2),), max_nr_snapshots=3,
+        filters=(Filter("addr", addr_start=0, addr_end=4096),)),))
+    problems = unsupported_fields(Kdamond(contexts=(ctx,)), Layout())
+    fields = [p.split(":")[0] for p in problems]
+    scheme = "contexts[0].schemes[0]"
+    assert sorted(fields) == sorted([
+        f"{scheme}.filters", f"{scheme}.dests", "contexts[0].targets[0].obsolete", f"{scheme}.quota.goal_tuner",
+        f"{scheme}.quota.fail_charge_denom", f"{scheme}.max_nr_snapshots"])
+    assert all("sysfs only (Linux " in p for p in problems)

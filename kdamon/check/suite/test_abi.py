@@ -6,7 +6,13 @@ from collections.abc import Callable
 
 import pytest
 
-from kdamon.check.abi import diff_entries, expected_tree, expected_tried_region
+from kdamon.check.abi import (
+    diff_entries,
+    expected_defaults,
+    expected_read_only,
+    expected_tree,
+    expected_tried_region,
+)
 from kdamon.check.emit import NOTE
 from kdamon.check.harness import RawTree, calibrate, observe
 from kdamon.check.workloads import Workload
@@ -16,17 +22,9 @@ from kdamon.model import Context, Kdamond, Region, Scheme, Target
 Version = tuple[int, int]
 RecordProperty = Callable[[str, object], None]
 
-# Files that hold something else than 0 right after their directory was created (§2).
-DEFAULTS = {
-    "state": "off", "pid": "-1", "operations": "vaddr", "addr_unit": "1", "pause": "N",
-    "sample_us": "5000", "aggr_us": "100000", "update_us": "60000000", "nr_regions/min": "10",
-    "nr_regions/max": "1000", "action": "stat", "target_nid": "-1", "goal_tuner": "consist",
-    "target_metric": "user_input", "watermarks/metric": "none", "matching": "N", "allow": "N",
-    "obsolete_target": "N", "memcg_path": "", "path": "",
-}  # fmt: skip
-# Files not checked for a default: counts that the walk set to 1, lists, layer-dependent types.
-NO_DEFAULT = ("avail_operations", "core_filters/N/type", "ops_filters/N/type")
-READ_ONLY = ("pid", "avail_operations", "effective_bytes")
+# Defaults and modes come from kdamon's sysfs schema (kdamon.check.abi).  Files not checked for a
+# default besides counts and lists: nr_* values (the walk set them to 1), layer-dependent types.
+NO_DEFAULT = ("core_filters/N/type", "ops_filters/N/type")
 
 
 def _version_text(version: Version) -> str:
@@ -65,41 +63,25 @@ def test_tree_nothing_unexpected(tree: tuple[dict[str, int], dict[str, str]], ve
     assert not diff.unexpected, f"not expected in Linux {_version_text(version)}: {', '.join(diff.unexpected)}"
 
 
-def _read_only(path: str) -> bool:
-    name = path.rsplit("/", 1)[-1]
-    if "/stats/" in f"/{path}":
-        return name != "max_nr_snapshots"
-    return name in READ_ONLY or "/tried_regions/" in f"/{path}"
-
-
-def test_file_modes(tree: tuple[dict[str, int], dict[str, str]]) -> None:
+def test_file_modes(tree: tuple[dict[str, int], dict[str, str]], version: Version) -> None:
     """writable files are mode 0600 and read-only ones 0400"""
+    read_only = expected_read_only(version)
     wrong = [
         f"{path} {mode:04o} (want {want:04o})"
         for path, mode in sorted(tree[0].items())
-        if not path.endswith("/") and mode != (want := 0o400 if _read_only(path) else 0o600)
+        if not path.endswith("/") and mode != (want := 0o400 if path in read_only else 0o600)
     ]
     assert not wrong, f"unexpected modes: {', '.join(wrong)}"
 
 
-def _default(path: str) -> str | None:
-    name = path.rsplit("/", 1)[-1]
-    if name.startswith("nr_") or any(path.endswith(skip) for skip in NO_DEFAULT):
-        return None
-    for key, value in DEFAULTS.items():
-        if path == key or path.endswith("/" + key):
-            return value
-    if path.endswith("filters/N/type"):
-        return "anon"
-    return "0"
-
-
-def test_defaults(tree: tuple[dict[str, int], dict[str, str]]) -> None:
+def test_defaults(tree: tuple[dict[str, int], dict[str, str]], version: Version) -> None:
     """every file reads its documented default right after its directory is created"""
+    defaults = expected_defaults(version)
     wrong = [
         f"{path}={value!r} (want {want!r})"
         for path, value in sorted(tree[1].items())
-        if (want := _default(path)) is not None and value != want
+        if not path.rsplit("/", 1)[-1].startswith("nr_") and not path.endswith(NO_DEFAULT)
+        and (want := defaults.get(path)) is not None and value != want
     ]
     assert not wrong, f"unexpected defaults: {', '.join(wrong)}"
 
