@@ -2,8 +2,9 @@
 
 The packed tools go where the scripts look for them (``/bin/bash``,
 ``/usr/bin/timeout``, ``/usr/bin/env``), the tests run from a writable
-copy with ``run_kselftest.sh -c damon``, and their TAP lines become check
-results as they come.
+copy with ``run_kselftest.sh -c damon`` (each with ``TEST_TIMEOUT_S`` in the
+directory's ``settings``), and their TAP lines become check results as they
+come.
 """
 
 from __future__ import annotations
@@ -24,6 +25,13 @@ __all__ = ["TEST_TIMEOUT_S", "run_selftests"]
 TEST_TIMEOUT_S = 300  # run_kselftest.sh's default 45 s is too short for sysfs.sh under TCG
 
 
+def set_timeout(damon: Path, seconds: int) -> None:
+    """Each test's timeout in ``damon/settings``, which every kselftest runner reads (6.1's has no ``-o``)."""
+    settings = damon / "settings"
+    kept = settings.read_text().splitlines() if settings.is_file() else []
+    settings.write_text("".join(f"{line}\n" for line in kept if not line.startswith("timeout=")) + f"timeout={seconds}\n")
+
+
 def _link(path: str, target: Path | str) -> None:
     p = Path(path)
     if not p.exists():
@@ -41,10 +49,11 @@ def run_selftests(directory: Path) -> list[CheckResult]:
     _link("/usr/bin/env", "/bin/env")
     work = Path(tempfile.mkdtemp(prefix="kdamon-kst-"))
     shutil.copytree(directory / "kst", work / "kst", symlinks=True)
+    set_timeout(work / "kst" / "damon", TEST_TIMEOUT_S)
     env = dict(os.environ)
     env["PATH"] = f"{tools / 'bin'}:{env.get('PATH', '/usr/bin:/bin')}"
     env["LD_LIBRARY_PATH"] = str(tools / "lib")
-    proc = subprocess.Popen(["./run_kselftest.sh", "-c", "damon", "-o", str(TEST_TIMEOUT_S)], cwd=work / "kst", env=env, text=True,
+    proc = subprocess.Popen(["./run_kselftest.sh", "-c", "damon"], cwd=work / "kst", env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, errors="replace")
     assert proc.stdout is not None
     with proc:
