@@ -37,7 +37,7 @@ other actions (``hugepage``, ``lru_prio``, ``migrate_hot``, ...).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from kdamon.engine.context import MonitorContext, TargetState
@@ -61,7 +61,7 @@ from kdamon.model.config import Scheme
 
 __all__ = ["VIRTUAL_SCORES", "VaddrOps"]
 
-VIRTUAL_SCORES: dict[str, ScoreKind] = {"pageout": "cold"}
+VIRTUAL_SCORES: Mapping[str, ScoreKind] = {"pageout": "cold"}
 """``damon_va_scheme_score()``: regions to page out go coldest first, the other actions' in address order."""
 
 
