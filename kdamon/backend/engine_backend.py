@@ -32,23 +32,27 @@ from kdamon.model import Kdamond, format_duration_us
 if TYPE_CHECKING:
     from kdamon.backend.engine_store import EngineState
 
-__all__ = ["DAEMON_COMMAND", "EngineBackend"]
+__all__ = ["DAEMON_MARKS", "DAEMON_MODULE", "EngineBackend"]
 
-DAEMON_COMMAND = "_engine-daemon"
-"""The hidden ``kdamon`` subcommand that runs :func:`~kdamon.backend.engine_daemon.run_daemon`."""
+DAEMON_MODULE = "kdamon.backend.engine_daemon"
+"""The module that runs an engine daemon (``python -m``), :mod:`kdamon.backend.engine_daemon`."""
+DAEMON_MARKS = (DAEMON_MODULE, "_engine-daemon")
+"""An argument in its command line that shows a process is an engine daemon: the module
+(``python -m kdamon.backend.engine_daemon``), or the hidden ``kdamon _engine-daemon``
+command that earlier versions started it with, so that their running daemons stay known."""
 
 _TUNE_TIMEOUT_S = 30.0
 
 
 def _daemon_of(state: EngineState | None) -> int | None:
-    """The daemon's pid if it still runs."""
+    """The daemon's pid if it still runs (a process of that pid that is no engine daemon does not count)."""
     if state is None or state.state != "on" or not pid_alive(state.pid):
         return None
     try:
-        cmdline = Path(f"/proc/{state.pid}/cmdline").read_bytes()
+        arguments = Path(f"/proc/{state.pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return None
-    return state.pid if DAEMON_COMMAND.encode() in cmdline else None
+    return state.pid if any(mark.encode() in arguments for mark in DAEMON_MARKS) else None
 
 
 def _daemon_env() -> dict[str, str]:
@@ -115,7 +119,7 @@ class EngineBackend:
         try:
             with open(self.store.log_path(index), "ab") as log:
                 subprocess.Popen(
-                    [sys.executable, "-m", "kdamon", DAEMON_COMMAND, str(directory), "--ready-fd", str(write_fd)],
+                    [sys.executable, "-m", DAEMON_MODULE, str(directory), "--ready-fd", str(write_fd)],
                     pass_fds=(write_fd,), start_new_session=True, env=_daemon_env(),
                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
                 )

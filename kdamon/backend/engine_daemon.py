@@ -1,4 +1,9 @@
-"""The engine daemon: runs one engine kdamond in the background (``kdamon _engine-daemon``).
+"""The engine daemon: runs one engine kdamond in the background.
+
+:class:`~kdamon.backend.engine_backend.EngineBackend` starts it as
+``python -m kdamon.backend.engine_daemon DIRECTORY --ready-fd N`` (see
+:func:`main`); ``status``, ``stop`` and ``tune`` recognise it by that module
+name in its command line.
 
 It reads ``config.json`` (and ``options.json``) from its directory of the
 :class:`EngineStore`, runs a :class:`~kdamon.engine.core.Monitor`, and
@@ -11,28 +16,33 @@ monitor with it (the engine's ``commit``: region history starts over).  It
 ends by itself when every target has exited.
 
 Start-up is reported on ``ready_fd``: ``ok`` once the monitor runs, or the
-error that prevented it.
+error that prevented it.  Its standard error is the kdamond's log, where
+warnings (e.g. widened intervals) go as ``kdamon: MESSAGE`` lines.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
+import sys
 import threading
 import time
+import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from kdamon.backend.engine_store import EngineState, EngineStore
 from kdamon.backend.live import publish_latest
-from kdamon.errors import KdamonError
+from kdamon.errors import KdamonError, KdamonWarning
 from kdamon.model import Kdamond
 
 if TYPE_CHECKING:
     from kdamon.engine.core import Monitor
 
-__all__ = ["run_daemon"]
+__all__ = ["main", "run_daemon"]
 
 _PUBLISH_EVERY_NS = 500_000_000
 
@@ -155,3 +165,32 @@ def _report(fd: int | None, message: str) -> None:
 def run_daemon(directory: Path, ready_fd: int | None = None) -> int:
     """Run the engine kdamond of ``directory`` (``<state_dir>/engine/<N>``); the exit status."""
     return _Daemon(EngineStore(directory.parent), int(directory.name)).run(ready_fd)
+
+
+def _log_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                 file: TextIO | None = None, line: str | None = None) -> None:
+    """kdamon's warnings into the log as ``kdamon: MESSAGE`` lines; any other as Python shows it."""
+    text = f"kdamon: {message}\n" if issubclass(category, KdamonWarning) else \
+        warnings.formatwarning(message, category, filename, lineno, line)
+    (file or sys.stderr).write(text)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m kdamon.backend.engine_daemon DIRECTORY [--ready-fd N]``; the exit status."""
+    parser = argparse.ArgumentParser(prog="python -m kdamon.backend.engine_daemon",
+                                     description="Run one engine kdamond of kdamon's state directory "
+                                                 "(kdamon start runs it; not meant to be run by hand).")
+    parser.add_argument("directory", type=Path, help="the kdamond's directory, <state_dir>/engine/<N>")
+    parser.add_argument("--ready-fd", type=int, help="a file descriptor to report start-up on (ok or the error)")
+    args = parser.parse_args(argv)
+    warnings.showwarning = _log_warning
+    warnings.simplefilter("always", KdamonWarning)
+    try:
+        return run_daemon(args.directory, args.ready_fd)
+    except (KdamonError, OSError) as failure:  # after start-up (what fails before it is reported on ready_fd)
+        sys.stderr.write(f"kdamon: error: {failure}\n")
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

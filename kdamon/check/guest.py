@@ -72,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     pytest.main(pytest_args, plugins=[emitter])
     results = list(emitter.results)
     if args.selftests is not None:
-        from kdamon.check.selftests import run_selftests
+        from kdamon.check.selftests.guest import run_selftests
 
         for result in run_selftests(args.selftests):
             console.write(result_line(result) + "\n")

@@ -137,7 +137,7 @@ def check_kernel(
     """Boot ``kernel`` (a vm-images recipe or a bzImage path) and run the suite in it.
 
     ``select`` is a pytest ``-k`` expression; ``selftests`` a directory
-    prepared by :func:`kdamon.check.selftests.prepare` to run as well;
+    prepared by :func:`kdamon.check.selftests.prepare.prepare` to run as well;
     ``cpus`` None means :func:`default_cpus`; the suite stops at the first
     failure or error of a check in ``stop_on_failure_of``.
     """
@@ -154,7 +154,7 @@ def check_kernel(
         command, kernel=kernel, share=share, timeout=timeout, output=output, progress=progress, cmdline=cmdline,
         cpus=cpus,
     )
-    from kdamon.check.selftests import apply_limits
+    from kdamon.check.selftests.limits import apply_limits
 
     results = (*apply_limits(console.results, accel), _crash_check(stopped), _completeness(console, exit_code))
     return KernelReport(

@@ -7,8 +7,8 @@ options it spells differently (``RENAMED``: the debugfs interface through
 ``DAMON_DBGFS_DEPRECATED`` in 6.9-6.13, ``MITIGATION_PAGE_TABLE_ISOLATION``
 from 6.9) are asked for by their new names.  The build is out of tree
 (``O=``), with ccache when installed, so the developer's tree is not
-touched.  The fragment parsing and the landed-options check are
-``kdamon.vm.build``'s.
+touched.  The make driver, the fragment parsing and the landed-options
+check are ``kdamon.vm.build``'s.
 """
 
 from __future__ import annotations
@@ -16,10 +16,8 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import shutil
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TextIO
 
 from kdamon.errors import GuestError
 from kdamon.userfiles import require_dir
@@ -101,13 +99,14 @@ class TreeBuild:
     """
 
     def __init__(self, tree: Path, out: Path, progress: Progress | None = None) -> None:
+        from kdamon.vm.build import Make
         from kdamon.vm.kernels import cache_dir
 
         self.tree = tree
         self.out = out.resolve()
         self.out.mkdir(parents=True, exist_ok=True)
         self.say = progress or (lambda _m: None)
-        self._make = _Make(tree, self.out, cache_dir() / "ccache", self.say)
+        self._make = Make(tree, self.out / "kdamon-build.log", self.say, out=self.out, cache=cache_dir())
 
     @property
     def version(self) -> str:
@@ -115,11 +114,11 @@ class TreeBuild:
 
     @property
     def image(self) -> Path:
-        return self.out / "arch" / "x86" / "boot" / "bzImage"
+        return self._make.image
 
     def configure(self) -> None:
         """``make tinyconfig`` plus the DAMON fragment, adjusted to the tree; every option checked."""
-        from kdamon.vm.build import options_not_landed, parse_fragment
+        from kdamon.vm.build import parse_fragment
         from kdamon.vm.kernels import load_recipe, recipes_dir
 
         fragment_name = load_recipe(FRAGMENT_RECIPE).get_str("config_fragment")
@@ -127,40 +126,16 @@ class TreeBuild:
         wanted, notes = adjust_fragment(fragment, declared_symbols(self.tree))
         self.say(f"kdamon: configuring Linux {self.version} in {self.out}: tinyconfig + {fragment_name}"
                  + (f" ({'; '.join(notes)})" if notes else ""))
-        with self._make.log_path.open("w") as log:
-            self._make.run(log, ["tinyconfig"], "make tinyconfig")
-            with (self.out / ".config").open("a") as config:
-                config.write("\n# kdamon check: the DAMON fragment\n")
-                config.write("".join(f"{k}={v}\n" if v != "n" else f"# {k} is not set\n" for k, v in wanted.items()))
-            self._make.run(log, ["olddefconfig"], "make olddefconfig")
-        missing = options_not_landed(wanted, (self.out / ".config").read_text())
+        self._make.new_log()
+        missing = self._make.configure("tinyconfig", wanted, f"vm-images/{fragment_name}, adjusted to the tree")
         if missing:
             raise GuestError(f"--source {self.tree}: these options of {fragment_name} did not land in .config: "
                              f"{', '.join(missing)}; the tree's Kconfig needs other options for them")
 
     def bzimage(self, *, what: str = "", fresh_log: bool = False) -> Path:
         """``make bzImage``; the image.  Raises :class:`GuestError` with the log's last lines when make fails."""
-        with self._make.log_path.open("w" if fresh_log else "a") as log:
-            self._make.run(log, ["bzImage"], what or f"compiling Linux {self.version}")
-        if not self.image.is_file():
-            raise GuestError(f"the build of {self.tree} produced no {self.image}; see {self._make.log_path}")
-        self.say(f"kdamon: built {self.image}")
-        return self.image
-
-
-class _Make:
-    """``make -C TREE O=OUT`` with every line logged and a progress line now and then."""
-
-    def __init__(self, tree: Path, out: Path, ccache_dir: Path, say: Progress) -> None:
-        self.base = ["make", "-C", str(tree), f"O={out}", f"-j{os.cpu_count() or 1}"]
-        self.env = dict(os.environ)
-        if shutil.which("ccache"):
-            self.base.append("CC=ccache gcc")
-            self.env.setdefault("CCACHE_DIR", str(ccache_dir))
-        self.say = say
-        self.log_path = out / "kdamon-build.log"
-
-    def run(self, log: TextIO, targets: Sequence[str], what: str) -> None:
-        from kdamon.vm.build import run_make
-
-        run_make([*self.base, *targets], cwd=None, env=self.env, log=log, log_path=self.log_path, say=self.say, what=what)
+        if fresh_log:
+            self._make.new_log()
+        image = self._make.bzimage(what or f"compiling Linux {self.version}")
+        self.say(f"kdamon: built {image}")
+        return image

@@ -47,11 +47,6 @@ def register(sub: Any) -> None:
     add_kdamond_options(tune)
     tune.set_defaults(handler=_tune)
 
-    daemon = sub.add_parser("_engine-daemon")
-    daemon.add_argument("directory", type=Path)
-    daemon.add_argument("--ready-fd", type=int)
-    daemon.set_defaults(handler=_engine_daemon)
-
 
 def load_any_config(path: Path, fmt: str) -> Config:
     """kdamon's configuration file, or damo's kdamonds JSON (``fmt`` auto, kdamon or damo)."""
@@ -177,9 +172,3 @@ def _tune(args: argparse.Namespace) -> int:
     backend.tune(kid, kdamond)
     common.say(f"committed the new parameters to {kid}")
     return 0
-
-
-def _engine_daemon(args: argparse.Namespace) -> int:
-    from kdamon.backend.engine_daemon import run_daemon
-
-    return run_daemon(args.directory, args.ready_fd)

@@ -21,7 +21,6 @@ COMMANDS = {
     "start": "kdamon.cli.control",
     "stop": "kdamon.cli.control",
     "tune": "kdamon.cli.control",
-    "_engine-daemon": "kdamon.cli.control",
     "status": "kdamon.cli.status",
     "show": "kdamon.cli.show",
     "top": "kdamon.cli.show",

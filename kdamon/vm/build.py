@@ -8,6 +8,10 @@ config fragment, every option of the fragment is checked in the resulting
 ``<cache>/kernels/<recipe>/<source version>-<recipe hash>/``.  ccache is used
 when installed; the compiler cache lives in ``<cache>/ccache`` unless
 ``CCACHE_DIR`` says otherwise.
+
+:class:`Make` is kdamon's one make driver: the recipe builds here,
+``kdamon check --source`` and its mutants (out of tree, ``O=``) and the
+kernel selftests' C helpers all run make through it, every line logged.
 """
 
 from __future__ import annotations
@@ -19,13 +23,12 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TextIO
 
 from kdamon.errors import GuestError
-from kdamon.vm.kernels import DebianKernels, Kernel, Progress, Recipe, recipes_dir
+from kdamon.vm.kernels import DebianKernels, Kernel, Progress, Recipe, recipes_dir, run_command
 
 COMPILED_REPORT_EVERY = 250  # a progress line every this many compiled files
 LOG_TAIL_LINES = 25
@@ -57,7 +60,7 @@ def build_kernel(recipe: Recipe, cache: Path, progress: Progress) -> Kernel:
     work.mkdir(parents=True, exist_ok=True)
     with _locked(work / f"{recipe.name}.lock"):
         if not (target / ".complete").exists():  # another process may have built it meanwhile
-            deb = _source_package(apt, recipe, cache / "sources", package, version)
+            deb = source_package(apt, recipe.get_str("suite"), package, version, cache / "sources")
             _Build(recipe, work, fragment, progress).run(deb, package, version, target)
     return _kernel_at(recipe, target)
 
@@ -77,7 +80,7 @@ def source_tree(recipe: Recipe, cache: Path, progress: Progress) -> Path:
     trees.mkdir(parents=True, exist_ok=True)
     with _locked(trees / "unpack.lock"):
         if not (done / ".complete").exists():
-            deb = _source_package(apt, recipe, cache / "sources", package, version)
+            deb = source_package(apt, recipe.get_str("suite"), package, version, cache / "sources")
             for old in trees.iterdir():
                 if old.is_dir():
                     shutil.rmtree(old)
@@ -95,10 +98,10 @@ def unpack_source(recipe: Recipe, deb: Path, package: str, dest: Path) -> None:
     tarball = recipe.get_str("tarball").format(version=match.group("version"))
     src = dest / "src"
     src.mkdir(parents=True)
-    _run(["dpkg-deb", "-x", str(deb), str(dest / "deb")], f"dpkg-deb -x {deb.name}")
+    run_command(["dpkg-deb", "-x", str(deb), str(dest / "deb")], f"dpkg-deb -x {deb.name}")
     if not (dest / "deb" / tarball).is_file():
         raise GuestError(f"{deb.name} has no {tarball}; update 'tarball' in vm-images/{recipe.name}.toml")
-    _run(["tar", "-xf", str(dest / "deb" / tarball), "-C", str(src), "--strip-components=1"], f"tar -xf {tarball}")
+    run_command(["tar", "-xf", str(dest / "deb" / tarball), "-C", str(src), "--strip-components=1"], f"tar -xf {tarball}")
     shutil.rmtree(dest / "deb")
 
 
@@ -156,15 +159,18 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def _source_package(apt: DebianKernels, recipe: Recipe, sources: Path, package: str, version: str) -> Path:
-    """The source package's .deb, downloaded once per version into ``sources``."""
+def source_package(apt: DebianKernels, suite: str, package: str, version: str, sources: Path) -> Path:
+    """The .deb of ``package`` ``version`` from Debian ``suite``, downloaded once into ``sources``.
+
+    Older versions of the package in ``sources`` are removed when a new one is downloaded.
+    """
     sources.mkdir(parents=True, exist_ok=True)
     found = sorted(sources.glob(f"{package}_{version.replace(':', '%3a')}_*.deb"))
     if found:
         return found[0]
     for old in sources.glob(f"{package}_*.deb"):
         old.unlink()
-    apt.download(recipe.get_str("suite"), [f"{package}={version}"], sources)
+    apt.download(suite, [f"{package}={version}"], sources)
     found = sorted(sources.glob(f"{package}_*.deb"))
     if not found:
         raise GuestError(f"apt-get download {package}={version} left no .deb in {sources}")
@@ -177,30 +183,25 @@ class _Build:
     def __init__(self, recipe: Recipe, work: Path, fragment: str, progress: Progress) -> None:
         self.recipe = recipe
         self.tree = work / recipe.name
-        self.log_path = work / f"{recipe.name}.log"
         self.fragment = fragment
         self.say = progress
-        self.jobs = os.cpu_count() or 1
-        self.make_vars: list[str] = ["CC=ccache gcc", "HOSTCC=ccache gcc"] if shutil.which("ccache") else []
-        self.env = dict(os.environ)
-        if self.make_vars:
-            self.env.setdefault("CCACHE_DIR", str(work.parent / "ccache"))
+        self.make = Make(self.tree / "src", work / f"{recipe.name}.log", progress, cache=work.parent)
 
     def run(self, deb: Path, package: str, version: str, target: Path) -> None:
         name = self.recipe.name
-        with_ccache = "with ccache" if self.make_vars else "without ccache (apt-get install ccache makes rebuilds fast)"
+        with_ccache = "with ccache" if self.make.ccache else "without ccache (apt-get install ccache makes rebuilds fast)"
         self.say(
-            f"kdamon: building the {name} kernel from {package} {version} with {self.jobs} jobs, {with_ccache}; "
+            f"kdamon: building the {name} kernel from {package} {version} with {self.make.jobs} jobs, {with_ccache}; "
             "a cold build takes about 11 minutes on two cores"
         )
         shutil.rmtree(self.tree, ignore_errors=True)
         try:
-            with self.log_path.open("w") as log:
-                self._unpack(deb, package)
-                self._configure(log)
-                self._make(log, ["bzImage"], f"compiling {name}")
-                release = self._make(log, ["-s", "kernelrelease"], "reading the kernel release")[-1].strip()
-            self._install(target, package, version, release)
+            self.make.new_log()
+            self._unpack(deb, package)
+            self._configure()
+            image = self.make.bzimage(f"compiling {name}")
+            release = self.make.run(["-s", "kernelrelease"], "reading the kernel release")[-1].strip()
+            self._install(image, target, package, version, release)
             self.say(f"kdamon: built {name} {release}: {target / 'vmlinuz'}; removing the source tree")
         finally:
             shutil.rmtree(self.tree, ignore_errors=True)
@@ -209,73 +210,112 @@ class _Build:
         self.say(f"kdamon: unpacking {deb.name}")
         unpack_source(self.recipe, deb, package, self.tree)
 
-    def _configure(self, log: TextIO) -> None:
-        base = self.recipe.get_str("base_config")
-        self.say(f"kdamon: configuring: make {base} + {self.recipe.get_str('config_fragment')}")
-        self._make(log, [base], f"make {base}")
-        config = self.tree / "src" / ".config"
-        with config.open("a") as f:
-            f.write("\n" + self.fragment)
-        self._make(log, ["olddefconfig"], "make olddefconfig")
-        missing = options_not_landed(parse_fragment(self.fragment), config.read_text())
+    def _configure(self) -> None:
+        base, fragment = self.recipe.get_str("base_config"), self.recipe.get_str("config_fragment")
+        self.say(f"kdamon: configuring: make {base} + {fragment}")
+        missing = self.make.configure(base, parse_fragment(self.fragment), f"vm-images/{fragment}")
         if missing:
             raise GuestError(
-                f"vm-images/{self.recipe.get_str('config_fragment')}: these options did not land in .config: "
+                f"vm-images/{fragment}: these options did not land in .config: "
                 f"{', '.join(missing)}; add the options they depend on to the fragment (see their Kconfig 'depends on')"
             )
 
-    def _make(self, log: TextIO, targets: Sequence[str], what: str) -> list[str]:
-        cmd = ["make", f"-j{self.jobs}", *self.make_vars, *targets]
-        return run_make(cmd, cwd=self.tree / "src", env=self.env, log=log, log_path=self.log_path, say=self.say, what=what)
-
-    def _install(self, target: Path, package: str, version: str, release: str) -> None:
-        src = self.tree / "src"
+    def _install(self, image: Path, target: Path, package: str, version: str, release: str) -> None:
         staging = target.with_name(target.name + ".tmp")
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
-        shutil.copy2(src / "arch" / "x86" / "boot" / "bzImage", staging / "vmlinuz")
-        shutil.copy2(src / ".config", staging / "config")
+        shutil.copy2(image, staging / "vmlinuz")
+        shutil.copy2(self.make.config, staging / "config")
         (staging / "release").write_text(release + "\n")
         (staging / ".complete").write_text(f"{package} {version}\n")
         shutil.rmtree(target, ignore_errors=True)
         staging.rename(target)
 
 
-def _run(cmd: list[str], what: str) -> None:
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise GuestError(f"{what} failed (exit {done.returncode}): {done.stderr.strip()[-300:]}")
+def render_fragment(wanted: Mapping[str, str]) -> str:
+    """Config fragment lines for ``wanted`` (the inverse of :func:`parse_fragment`)."""
+    return "".join(f"{name}={value}\n" if value != "n" else f"# {name} is not set\n" for name, value in wanted.items())
 
 
-def run_make(
-    cmd: Sequence[str],
-    *,
-    cwd: Path | None,
-    env: Mapping[str, str],
-    log: TextIO,
-    log_path: Path,
-    say: Callable[[str], None],
-    what: str,
-) -> list[str]:
-    """Run a kernel make, logging every line and reporting compiled files now and then; its last lines."""
-    tail: collections.deque[str] = collections.deque(maxlen=LOG_TAIL_LINES)
-    compiled = 0
-    try:
-        proc = subprocess.Popen(
-            list(cmd), cwd=cwd, env=dict(env), stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
-        )  # fmt: skip
-    except OSError as err:
-        raise GuestError(f"{what} failed: {err}; install the build tools (scripts/install-test-deps.sh)") from err
-    assert proc.stdout is not None
-    with proc:
-        for line in proc.stdout:
-            log.write(line)
-            tail.append(line.rstrip("\n"))
-            if line.startswith("  CC "):
-                compiled += 1
-                if compiled % COMPILED_REPORT_EVERY == 0:
-                    say(f"kdamon: {what}: {compiled} files compiled ({line.split()[-1]})")
-    if proc.returncode != 0:
-        raise GuestError(f"{what} failed (exit {proc.returncode}): {' / '.join(list(tail)[-3:])}; full log: {log_path}")
-    return list(tail) or [""]
+class Make:
+    """kdamon's make driver: ``make -jN`` in ``src``, every line of its output appended to ``log_path``.
+
+    ``out`` makes the build out of tree (``O=out``); with ``cache``, the
+    compilers go through ccache when it is installed, its files in
+    ``<cache>/ccache`` unless ``CCACHE_DIR`` says otherwise.  ``args`` are
+    more make arguments (variables, ``-f``).  A failed make raises
+    :class:`GuestError` with the output's last lines and the log's path;
+    while it compiles, a progress line comes every ``COMPILED_REPORT_EVERY``
+    compiled files.
+    """
+
+    def __init__(self, src: Path, log_path: Path, progress: Progress, *, out: Path | None = None,
+                 cache: Path | None = None, args: Sequence[str] = ()) -> None:
+        self.src = src
+        self.objtree = out or src
+        self.log_path = log_path
+        self.say = progress
+        self.jobs = os.cpu_count() or 1
+        self.command = ["make", f"-j{self.jobs}", *([f"O={out}"] if out is not None else []), *args]
+        self.env = dict(os.environ)
+        self.ccache = cache is not None and shutil.which("ccache") is not None
+        if cache is not None and self.ccache:
+            self.command += ["CC=ccache gcc", "HOSTCC=ccache gcc"]
+            self.env.setdefault("CCACHE_DIR", str(cache / "ccache"))
+
+    @property
+    def config(self) -> Path:
+        """The kernel's ``.config``."""
+        return self.objtree / ".config"
+
+    @property
+    def image(self) -> Path:
+        """Where ``make bzImage`` leaves the kernel."""
+        return self.objtree / "arch" / "x86" / "boot" / "bzImage"
+
+    def new_log(self) -> None:
+        """Start the log afresh (the next makes append to it)."""
+        self.log_path.write_text("")
+
+    def configure(self, base: str, wanted: Mapping[str, str], source: str) -> list[str]:
+        """``make BASE``, ``wanted`` appended to ``.config`` (a comment names its ``source``), ``make olddefconfig``.
+
+        The options of ``wanted`` that did not land in ``.config`` as asked (see :func:`options_not_landed`).
+        """
+        self.run([base], f"make {base}")
+        with self.config.open("a") as config:
+            config.write(f"\n# kdamon: {source}\n{render_fragment(wanted)}")
+        self.run(["olddefconfig"], "make olddefconfig")
+        return options_not_landed(wanted, self.config.read_text())
+
+    def bzimage(self, what: str) -> Path:
+        """``make bzImage``; the image."""
+        self.run(["bzImage"], what)
+        if not self.image.is_file():
+            raise GuestError(f"{what}: make bzImage left no {self.image}; see {self.log_path}")
+        return self.image
+
+    def run(self, targets: Sequence[str], what: str) -> list[str]:
+        """Make ``targets``; the last lines of the output (at least one, maybe empty)."""
+        tail: collections.deque[str] = collections.deque(maxlen=LOG_TAIL_LINES)
+        compiled = 0
+        try:
+            proc = subprocess.Popen(
+                [*self.command, *targets], cwd=self.src, env=self.env, stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
+            )  # fmt: skip
+        except OSError as err:
+            raise GuestError(f"{what} failed: {err}; install the build tools (scripts/install-test-deps.sh)") from err
+        assert proc.stdout is not None
+        with proc, self.log_path.open("a") as log:
+            for line in proc.stdout:
+                log.write(line)
+                tail.append(line.rstrip("\n"))
+                if line.startswith("  CC "):
+                    compiled += 1
+                    if compiled % COMPILED_REPORT_EVERY == 0:
+                        self.say(f"kdamon: {what}: {compiled} files compiled ({line.split()[-1]})")
+        if proc.returncode != 0:
+            raise GuestError(f"{what} failed (exit {proc.returncode}): {' / '.join(list(tail)[-3:])}; "
+                             f"full log: {self.log_path}")
+        return list(tail) or [""]

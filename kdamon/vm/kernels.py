@@ -189,7 +189,7 @@ class DebianKernels:
 
     def download(self, suite: str, packages: list[str], dest: Path) -> None:
         """``apt-get download`` the packages (``name`` or ``name=version``) into ``dest``."""
-        _run(["apt-get", *self._apt_options(suite), "-q", "download", *packages], "apt-get download", cwd=dest)
+        run_command(["apt-get", *self._apt_options(suite), "-q", "download", *packages], "apt-get download", cwd=dest)
 
     def _kernel_at(self, recipe: Recipe, target: Path, kver: str) -> Kernel:
         config = target / "config"
@@ -243,17 +243,17 @@ class DebianKernels:
         if stamp.exists() and time.time() - stamp.stat().st_mtime < APT_LISTS_MAX_AGE_S:
             return
         self.say(f"kdamon: updating the package lists of Debian {suite} (private apt configuration)")
-        _run(["apt-get", *self._apt_options(suite), "-q", "update"], f"apt-get update for {suite}")
+        run_command(["apt-get", *self._apt_options(suite), "-q", "update"], f"apt-get update for {suite}")
         stamp.touch()
 
     def _newest(self, suite: str, pattern: re.Pattern[str]) -> tuple[str, str]:
         prefix = pattern.pattern.split("(", 1)[0].replace("\\", "")
-        names = _run(["apt-cache", *self._apt_options(suite), "pkgnames", prefix], "apt-cache pkgnames").split()
+        names = run_command(["apt-cache", *self._apt_options(suite), "pkgnames", prefix], "apt-cache pkgnames").split()
         matches = [(m.group("version"), n) for n in names if (m := pattern.fullmatch(n))]
         if not matches:
             raise GuestError(f"no package matching {pattern.pattern} in Debian {suite}")
         package = max(matches, key=lambda vm: _version_key(vm[0]))[1]
-        show = _run(["apt-cache", *self._apt_options(suite), "show", package], f"apt-cache show {package}")
+        show = run_command(["apt-cache", *self._apt_options(suite), "show", package], f"apt-cache show {package}")
         version = next(
             (ln.split(":", 1)[1].strip() for ln in show.splitlines() if ln.startswith("Version:")), None
         )
@@ -269,7 +269,7 @@ class DebianKernels:
             self.download(suite, packages, work)
             tree = work / "tree"
             for deb in sorted(work.glob("*.deb")):
-                _run(["dpkg-deb", "-x", str(deb), str(tree)], f"dpkg-deb -x {deb.name}")
+                run_command(["dpkg-deb", "-x", str(deb), str(tree)], f"dpkg-deb -x {deb.name}")
             staging = target.with_name(target.name + ".tmp")
             shutil.rmtree(staging, ignore_errors=True)
             staging.mkdir(parents=True)
@@ -293,7 +293,8 @@ def _version_key(version: str) -> tuple[int, ...]:
     return tuple(int(x) for x in re.findall(r"\d+", version))
 
 
-def _run(cmd: list[str], what: str, cwd: Path | None = None) -> str:
+def run_command(cmd: list[str], what: str, cwd: Path | None = None) -> str:
+    """Run a tool to completion; its output.  Raises :class:`GuestError` with its last lines when it fails."""
     try:
         done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
     except OSError as err:

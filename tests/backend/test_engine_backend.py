@@ -69,6 +69,35 @@ def test_daemon_start_status_tune_stop(tmp_path: Path, sleeper: subprocess.Popen
     assert collect_status(host) == []
 
 
+
+@pytest.mark.parametrize("launched_as", [["-m", "kdamon.backend.engine_daemon"], ["-m", "kdamon", "_engine-daemon"]],
+                         ids=["module", "before-the-module"])
+def test_status_stop_and_tune_know_daemons_by_their_command_line(tmp_path: Path, launched_as: list[str]) -> None:
+    """A daemon started as the module, or by an earlier kdamon's hidden command, is found again;
+    a process that took over the pid of a daemon is not taken for it."""
+    host = Host(HostPaths.under(tmp_path))
+    backend = EngineBackend(host)
+    script = "import sys, time; time.sleep(120)"
+    impostor = subprocess.Popen([sys.executable, "-c", script])
+    daemon = subprocess.Popen([sys.executable, "-c", script, *launched_as, "DIRECTORY"])
+    try:
+        for proc in (impostor, daemon):
+            index = backend.store.create(_kdamond(proc.pid))
+            backend.store.write_state(index, EngineState(pid=proc.pid, state="on"))
+        by_pid = {s.pid: s.running for s in backend.status()}
+        assert by_pid == {None: False, daemon.pid: True}
+        with pytest.raises(EngineError, match="engine:0 is not running"):
+            backend.tune(KdamondId("engine", "0"), _kdamond(impostor.pid))
+        backend.stop(KdamondId("engine", "1"))
+        assert not pid_alive(daemon.pid) and impostor.poll() is None  # stop ended the daemon only
+        backend.stop(KdamondId("engine", "0"))
+        assert impostor.poll() is None and backend.store.indexes() == []
+    finally:
+        for proc in (impostor, daemon):
+            proc.kill()
+            proc.wait()
+
+
 def test_daemon_reports_start_errors(tmp_path: Path) -> None:
     backend = EngineBackend(Host(HostPaths.under(tmp_path)))
     with pytest.raises(EngineError, match="could not start"):

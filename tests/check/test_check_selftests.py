@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 from kdamon.check.results import CheckResult, Status
 from kdamon.check.selftests import (
     TIMING_DEPENDENT,
@@ -7,6 +9,7 @@ from kdamon.check.selftests import (
     listed_tests,
     parse_tap,
 )
+from kdamon.check.selftests.guest import set_timeout
 
 MAKEFILE = """\
 TEST_GEN_FILES += access_memory
@@ -73,3 +76,11 @@ def test_limits_turn_only_guest_artefacts_into_reasoned_skips() -> None:
     assert out[2:] == results[2:]
     under_kvm = apply_limits(results, "kvm")
     assert under_kvm[0] == results[0] and under_kvm[1].status is Status.SKIP
+
+
+def test_the_timeout_goes_into_the_settings_every_runner_reads(tmp_path: Path) -> None:
+    set_timeout(tmp_path, 300)
+    assert (tmp_path / "settings").read_text() == "timeout=300\n"
+    (tmp_path / "settings").write_text("timeout=45\nother=1\n")
+    set_timeout(tmp_path, 300)
+    assert (tmp_path / "settings").read_text() == "other=1\ntimeout=300\n"

@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 import numpy as np
-import numpy.typing as npt
 
+from kdamon.engine.ops.common import Addresses, Seen
 from kdamon.engine.ops.idle import IdleTracker
 from kdamon.engine.ops.pagemap import (
     PM_PFN_MASK,
@@ -68,9 +68,6 @@ __all__ = [
 CheckKind = Literal["page_idle", "soft_dirty", "uffd", "smaps"]
 CHECK_KINDS: tuple[CheckKind, ...] = ("page_idle", "uffd", "soft_dirty", "smaps")
 """Every kind, best first."""
-
-Addresses = npt.NDArray[np.int64]
-Seen = npt.NDArray[np.bool_]
 
 
 class AccessCheck(Protocol):

@@ -22,7 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from kdamon.engine.context import MonitorContext, TargetState
+from kdamon.engine.ops import common
 from kdamon.engine.ops.base import ScoreKind
+from kdamon.engine.ops.common import Addresses, Seen
 from kdamon.engine.ops.idle import IdleTracker
 from kdamon.engine.regions import PAGE_SIZE
 from kdamon.errors import EngineError
@@ -79,21 +81,17 @@ class PaddrOps:
         """Physical regions never change."""
 
     def prepare_access_checks(self, ctx: MonitorContext) -> None:
-        for target in ctx.targets:
-            for addr in target.regions.pick_sampling_addrs(ctx.rng).tolist():
+        def mark(_target: TargetState, addrs: Addresses) -> None:
+            for addr in addrs.tolist():
                 self._tracker.mark(self._pfn(ctx, addr))
 
+        common.prepare_access_checks(ctx, mark)
+
     def check_accesses(self, ctx: MonitorContext) -> int:
-        max_nr_accesses = 0
-        for target in ctx.targets:
-            regions = target.regions
-            if not len(regions):
-                continue
-            pfns = [self._pfn(ctx, a) for a in regions.sampling_addr.tolist()]
-            seen = np.array([self._tracker.accessed(p) for p in pfns], dtype=np.bool_)
-            regions.record_accesses(seen, ctx.max_nr_accesses)
-            max_nr_accesses = max(max_nr_accesses, regions.max_nr_accesses())
-        return max_nr_accesses
+        def seen(_target: TargetState, addrs: Addresses) -> Seen:
+            return np.array([self._tracker.accessed(self._pfn(ctx, a)) for a in addrs.tolist()], dtype=np.bool_)
+
+        return common.check_accesses(ctx, seen)
 
     def reset_aggregated(self, ctx: MonitorContext) -> None:
         """Nothing to do at aggregation boundaries."""
@@ -113,8 +111,4 @@ class PaddrOps:
         return 0
 
     def score_kind(self, action: str) -> ScoreKind:
-        if action in ("pageout", "lru_deprio", "migrate_cold"):
-            return "cold"
-        if action in ("lru_prio", "migrate_hot"):
-            return "hot"
-        return "max"
+        return common.score_kind(common.PHYSICAL_SCORES, action)

@@ -21,9 +21,11 @@ from collections.abc import Sequence
 import attrs
 
 from kdamon.engine.context import MonitorContext, TargetState
+from kdamon.engine.ops import common
 from kdamon.engine.ops.base import ScoreKind
+from kdamon.engine.ops.common import Addresses, Seen
 from kdamon.engine.ops.patterns import SyntheticPattern
-from kdamon.engine.regions import PAGE_SIZE, evenly_split
+from kdamon.engine.regions import PAGE_SIZE
 from kdamon.errors import EngineError
 from kdamon.model.config import ACTIONS, Context, Scheme, Target
 
@@ -84,31 +86,22 @@ class SyntheticOps:
     def init(self, ctx: MonitorContext) -> None:
         for target in ctx.targets:
             pattern = self.pattern_of(target)
-            if not len(target.regions):
-                target.regions.set_ranges(
-                    evenly_split([(pattern.base, pattern.end)], ctx.config.nr_regions.min,
-                                 ctx.min_region), ctx.min_region)
+            common.set_initial_regions(ctx, target, [(pattern.base, pattern.end)])
 
     def update(self, ctx: MonitorContext) -> None:
         """The simulated spaces never change."""
 
     def prepare_access_checks(self, ctx: MonitorContext) -> None:
-        for target in ctx.targets:
-            target.regions.pick_sampling_addrs(ctx.rng)
+        common.prepare_access_checks(ctx, lambda _target, _addrs: None)  # the pattern knows
         self._window_start_us = ctx.clock.now_ns() // 1000
 
     def check_accesses(self, ctx: MonitorContext) -> int:
         now_us = ctx.clock.now_ns() // 1000
-        max_nr_accesses = 0
-        for target in ctx.targets:
-            regions = target.regions
-            if not len(regions):
-                continue
-            seen = self.pattern_of(target).accessed(regions.sampling_addr,
-                                                    self._window_start_us, now_us)
-            regions.record_accesses(seen, ctx.max_nr_accesses)
-            max_nr_accesses = max(max_nr_accesses, regions.max_nr_accesses())
-        return max_nr_accesses
+
+        def seen(target: TargetState, addrs: Addresses) -> Seen:
+            return self.pattern_of(target).accessed(addrs, self._window_start_us, now_us)
+
+        return common.check_accesses(ctx, seen)
 
     def reset_aggregated(self, ctx: MonitorContext) -> None:
         """Nothing to do at aggregation boundaries."""
@@ -132,8 +125,4 @@ class SyntheticOps:
         return end - start
 
     def score_kind(self, action: str) -> ScoreKind:
-        if action in ("pageout", "lru_deprio", "migrate_cold"):
-            return "cold"
-        if action in ("lru_prio", "migrate_hot"):
-            return "hot"
-        return "max"
+        return common.score_kind(common.PHYSICAL_SCORES, action)

@@ -37,10 +37,11 @@ other actions (``hugepage``, ``lru_prio``, ``migrate_hot``, ...).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from kdamon.engine.context import MonitorContext, TargetState
+from kdamon.engine.ops import common
 from kdamon.engine.ops.base import ScoreKind
 from kdamon.engine.ops.checks import (
     CHECK_DESCRIPTIONS,
@@ -50,14 +51,18 @@ from kdamon.engine.ops.checks import (
     open_check,
     process_problem,
 )
+from kdamon.engine.ops.common import Addresses, Seen
 from kdamon.engine.ops.madvise import ADVICE, ProcessAdvisor
 from kdamon.engine.ops.probe import probe
 from kdamon.engine.ops.procfs import process_alive, read_maps
-from kdamon.engine.regions import evenly_split, three_regions
+from kdamon.engine.regions import three_regions
 from kdamon.errors import EngineError
 from kdamon.model.config import Scheme
 
-__all__ = ["VaddrOps"]
+__all__ = ["VIRTUAL_SCORES", "VaddrOps"]
+
+VIRTUAL_SCORES: Mapping[str, ScoreKind] = {"pageout": "cold"}
+"""``damon_va_scheme_score()``: regions to page out go coldest first, the other actions' in address order."""
 
 
 class VaddrOps:
@@ -119,8 +124,7 @@ class VaddrOps:
             return
         ranges = self._three_ranges(pid)
         if ranges is not None:
-            target.regions.set_ranges(
-                evenly_split(ranges, ctx.config.nr_regions.min, ctx.min_region), ctx.min_region)
+            common.set_initial_regions(ctx, target, ranges)
 
     def add_target(self, ctx: MonitorContext, target: TargetState) -> None:
         """A process to monitor from now on: the best check it allows, its initial regions."""
@@ -158,33 +162,10 @@ class VaddrOps:
                 target.regions.set_ranges(ranges, ctx.min_region)
 
     def prepare_access_checks(self, ctx: MonitorContext) -> None:
-        for target in ctx.targets:
-            addrs = target.regions.pick_sampling_addrs(ctx.rng)
-            check = self._checks.get(target.index)
-            if check is None or not len(target.regions):
-                continue
-            try:
-                check.prepare(addrs)
-            except (EngineError, OSError):  # a process exiting meanwhile fails its reads (ESRCH)
-                if not self._exited(target) and not self._fall_back(target):
-                    raise
+        common.prepare_access_checks(ctx, self._prepare)
 
     def check_accesses(self, ctx: MonitorContext) -> int:
-        max_nr_accesses = 0
-        for target in ctx.targets:
-            regions = target.regions
-            check = self._checks.get(target.index)
-            if check is None or not len(regions):
-                continue
-            try:
-                seen = check.check(regions.sampling_addr)
-            except (EngineError, OSError):  # a process exiting meanwhile fails its reads (ESRCH)
-                if not self._exited(target) and not self._fall_back(target):
-                    raise
-                continue
-            regions.record_accesses(seen, ctx.max_nr_accesses)
-            max_nr_accesses = max(max_nr_accesses, regions.max_nr_accesses())
-        return max_nr_accesses
+        return common.check_accesses(ctx, self._seen)
 
     def reset_aggregated(self, ctx: MonitorContext) -> None:
         """Nothing to do at aggregation boundaries (as in the kernel)."""
@@ -210,9 +191,33 @@ class VaddrOps:
         return advisor.advise(start, end, scheme.action)
 
     def score_kind(self, action: str) -> ScoreKind:
-        return "cold" if action == "pageout" else "max"
+        return common.score_kind(VIRTUAL_SCORES, action)
 
     # -- helpers ---------------------------------------------------------------
+
+    def _prepare(self, target: TargetState, addrs: Addresses) -> None:
+        check = self._checks.get(target.index)
+        if check is not None:
+            try:
+                check.prepare(addrs)
+            except (EngineError, OSError) as error:
+                self._survive(target, error)
+
+    def _seen(self, target: TargetState, addrs: Addresses) -> Seen | None:
+        check = self._checks.get(target.index)
+        if check is None:
+            return None
+        try:
+            return check.check(addrs)
+        except (EngineError, OSError) as error:
+            self._survive(target, error)
+            return None
+
+    def _survive(self, target: TargetState, error: EngineError | OSError) -> None:
+        """After a check failed: nothing if the process exited meanwhile (its reads fail with
+        ESRCH), back to the check it replaced if it lives; raise ``error`` otherwise."""
+        if not self._exited(target) and not self._fall_back(target):
+            raise error
 
     def _exited(self, target: TargetState) -> bool:
         """A process that exited meanwhile just gives no result (its errors are expected)."""
