@@ -59,7 +59,6 @@ COMMANDS: list[tuple[str, list[str]]] = [
 
 # Path arguments the walk leaves out, and why.
 NOT_WALKED = {
-    ("_engine-daemon", "directory"): "internal: kdamon's own state directory, made by kdamon start",
     ("exporter", "--sysfs-root"): "hidden test hook: a missing tree is a machine without DAMON",
     ("exporter", "--module-root"): "hidden test hook: a missing tree is a machine without DAMON modules",
     ("check", "--build-dir"): "created when missing",
