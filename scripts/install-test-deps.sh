@@ -4,7 +4,7 @@
 # linux-6.1-dbgfs kernel (gcc, make, flex, bison, bc, libelf-dev, xz, ccache),
 # tmux (the full-screen `kdamon top` test) and zsh (completion in a terminal),
 # prometheus (promtool checks the shipped alert rules and dashboard queries),
-# and kdamon with its test extra.  Kernels
+# and kdamon with its test and man extras.  Kernels
 # are fetched or built (and cached under ~/.cache/kdamon) by the first guest run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,4 +19,4 @@ if [ ${#need[@]} -gt 0 ]; then
     apt-get update -q
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need[@]}"
 fi
-python3 -m pip install -q --disable-pip-version-check -e '.[test]'
+python3 -m pip install -q --disable-pip-version-check -e '.[test,man]'

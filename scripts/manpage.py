@@ -4,7 +4,7 @@
 
 Every command with its options, the --scheme syntax, the command-line grammar
 and the exit codes, all from ``kdamon.cli.main.build_parser()`` (through
-argparse-manpage, in kdamon's ``test`` extra), so the page says what the
+argparse-manpage: ``pip install 'kdamon[man]'``), so the page says what the
 command line accepts.  A build step for packagers: the page is not installed
 with the wheel.  ``SOURCE_DATE_EPOCH`` fixes its date.
 """

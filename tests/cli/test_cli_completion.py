@@ -111,7 +111,7 @@ def test_zsh_in_a_terminal(tmp_path: Path, env: dict[str, str]) -> None:
 
 
 def test_the_man_page_tells_every_command_and_option(tmp_path: Path) -> None:
-    pytest.importorskip("argparse_manpage", reason="needs argparse-manpage (kdamon's test extra)")
+    pytest.importorskip("argparse_manpage", reason="needs argparse-manpage (kdamon's man extra)")
     page = tmp_path / "kdamon.1"
     subprocess.run([sys.executable, str(CHECKOUT / "scripts" / "manpage.py"), "-o", str(page)], check=True,
                    env=dict(os.environ, SOURCE_DATE_EPOCH="0"))
