@@ -26,8 +26,8 @@ def register(sub: Any) -> None:
                              "parameters")
     module.add_argument("assignments", nargs="*", metavar="KEY=VALUE",
                         help="with set: a parameter and its value (units accepted)")
-    common.add_json_option(module, "with status, one document: every parameter, its value and whether it is "
-                                   "read-only")
+    common.add_json_option(module, "one document of every parameter, its value and whether it is read-only "
+                                   "(with status only)")
     module.set_defaults(handler=_module)
 
 
