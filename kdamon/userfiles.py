@@ -18,8 +18,8 @@ file's permission bits, its owner when kdamon runs as root, and a symbolic
 link (the file it points to is replaced, not the link).  A target that
 exists and is not a regular file (a FIFO, a terminal), or is named under
 ``/dev/`` or ``/proc/``, is written in place: there is no content to lose.
-``/dev/stdout``, ``/dev/stderr`` and ``/dev/fd/N`` write to kdamon's own
-descriptor (when standard output is redirected to a file, a rename would
+``-``, ``/dev/stdout``, ``/dev/stderr`` and ``/dev/fd/N`` write to kdamon's own
+descriptor (``-`` is standard output) (when standard output is redirected to a file, a rename would
 move the shell's file away, and a second opening would write over what
 kdamon prints).  Only a SIGKILL between creation and commit leaves the
 temporary file (``.NAME.partial-PID-XXXX``) behind.
@@ -37,7 +37,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO, Self
 
-__all__ = ["Replacement", "ensure_writable", "reading", "require_dir", "require_file", "write_replacing"]
+__all__ = ["STDOUT", "Replacement", "ensure_writable", "reading", "require_dir", "require_file", "write_replacing"]
+
+STDOUT = Path("-")
+"""The output file name that means standard output (``check --json -``)."""
 
 
 def _with_path(error: OSError, path: Path) -> OSError:
@@ -54,7 +57,17 @@ def _refuse_directory(path: Path, st: os.stat_result) -> None:
         raise _error(errno.EISDIR, path)
 
 
-_INHERITED = re.compile(r"/dev/(stdout|stderr)|/(?:dev|proc/self)/fd/(\d+)")
+_INHERITED = re.compile(r"(-)|/dev/(stdout|stderr)|/(?:dev|proc/self)/fd/(\d+)")
+
+
+def _inherited_fd(path: Path) -> int | None:
+    """kdamon's own descriptor that ``path`` names (``-`` is standard output), if it names one."""
+    match = _INHERITED.fullmatch(str(path))
+    if match is None:
+        return None
+    if match[1]:
+        return 1
+    return {"stdout": 1, "stderr": 2}[match[2]] if match[2] else int(match[3])
 
 
 def _in_place(path: Path, st: os.stat_result) -> bool:
@@ -103,28 +116,32 @@ class Replacement:
     def __init__(self, path: str | Path, *, buffering: int = -1) -> None:
         self.path = Path(path)
         self.committed = False
-        try:
-            st: os.stat_result | None = os.stat(self.path)
-        except FileNotFoundError:
-            st = None
-        except OSError as exc:
-            raise _with_path(exc, self.path) from None
-        if st is not None and _in_place(self.path, st):
-            _refuse_directory(self.path, st)
-            self._tmp: Path | None = None
-            self._final = self.path
-            inherited = _INHERITED.fullmatch(str(self.path))
-            if inherited is not None:
-                fd = os.dup({"stdout": 1, "stderr": 2}[inherited[1]] if inherited[1] else int(inherited[2]))
-            else:
-                fd = self._open(self.path, os.O_WRONLY | os.O_CLOEXEC)
+        self._tmp: Path | None = None
+        self._final = self.path
+        inherited = _inherited_fd(self.path)
+        if inherited is not None:
+            try:
+                fd = os.dup(inherited)
+            except OSError as exc:
+                raise _with_path(exc, self.path) from None
             self.committed = True
         else:
-            self._final = Path(os.path.realpath(self.path))
-            self._tmp = self._final.with_name(f".{self._final.name}.partial-{os.getpid()}-{os.urandom(3).hex()}")
-            fd = self._open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC)
-            if st is not None:
-                self._keep_mode_and_owner(fd, st)
+            try:
+                st: os.stat_result | None = os.stat(self.path)
+            except FileNotFoundError:
+                st = None
+            except OSError as exc:
+                raise _with_path(exc, self.path) from None
+            if st is not None and _in_place(self.path, st):
+                _refuse_directory(self.path, st)
+                fd = self._open(self.path, os.O_WRONLY | os.O_CLOEXEC)
+                self.committed = True
+            else:
+                self._final = Path(os.path.realpath(self.path))
+                self._tmp = self._final.with_name(f".{self._final.name}.partial-{os.getpid()}-{os.urandom(3).hex()}")
+                fd = self._open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC)
+                if st is not None:
+                    self._keep_mode_and_owner(fd, st)
         self.stream: BinaryIO = os.fdopen(fd, "wb", buffering=buffering)
 
     def _open(self, path: Path, flags: int) -> int:
@@ -203,6 +220,8 @@ def ensure_writable(path: str | Path) -> None:
     A device or FIFO is not opened (a FIFO's reader would see the end of its data).
     """
     path = Path(path)
+    if path == STDOUT:
+        return
     try:
         st = os.stat(path)
     except OSError:

@@ -13,38 +13,47 @@ if TYPE_CHECKING:
     from kdamon.model import Config
 
 
+_FORMAT_HELP = "CONFIG's layout: kdamon's, or damo's kdamonds JSON (default auto: recognised from its content)"
+
+
 def register(sub: Any) -> None:
     start = sub.add_parser(
         "start", help="start monitoring (and DAMOS schemes) on kernel DAMON or kdamon's engine",
         usage="kdamon start [CONFIG] [options] [-- CMD [ARGS...]]",
-        description="Start one kdamond per kdamond of CONFIG (kdamon's JSON/YAML/TOML, or damo's kdamonds "
-                    "JSON), or one described by the options, monitoring --target-pid or a command "
-                    "started with -- CMD. Prints the started kdamonds' ids.")
-    start.add_argument("--format", choices=("auto", "kdamon", "damo"), default="auto",
-                       help="CONFIG's layout (default: recognised from its content)")
+        description="Start one kdamond per kdamond of CONFIG, or one described by the options, monitoring "
+                    "--pid or a command started with -- CMD. Prints the started kdamonds' ids, one a line "
+                    "(on standard error: which backend runs each, and why).")
+    start.add_argument("--format", choices=("auto", "kdamon", "damo"), default="auto", help=_FORMAT_HELP)
     common.add_backend_option(start)
+    common.add_json_option(start, "one object a line per started kdamond (id, backend, pid, why that backend, "
+                                  "the pid of -- CMD) instead of its id")
     add_kdamond_options(start)
-    start.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    start.add_argument("rest", nargs=argparse.REMAINDER, metavar="[CONFIG] [-- CMD [ARGS...]]",
+                       help="CONFIG: a configuration file (kdamon's JSON, YAML or TOML, or damo's kdamonds "
+                            "JSON), instead of the monitoring options; -- CMD: a command to start and monitor")
     start.set_defaults(handler=_start, parser=start)
 
     stop = sub.add_parser("stop", help="stop kdamonds kdamon started (all of them without ID)",
                           description="Stop kdamond ID, or every kdamond kdamon started. kdamon never "
                                       "stops a kdamond it did not start.")
-    stop.add_argument("id", nargs="?", help="a kdamond id from `kdamon status` (sysfs:0, engine:1, ...)")
+    stop.add_argument("id", nargs="?", metavar="ID",
+                      help="a kdamond id from `kdamon status` (sysfs:0, engine:1, ...); default: every kdamond "
+                           "kdamon started")
     stop.set_defaults(handler=_stop)
 
     tune = sub.add_parser("tune", help="commit new parameters to a running kdamond kdamon started",
                           description="Commit CONFIG (one kdamond), or the current configuration changed by "
                                       "the options, to the running kdamond ID. --scheme replaces every "
                                       "scheme. The engine restarts its monitor with the new parameters.")
-    tune.add_argument("id", help="a kdamond id from `kdamon status`")
-    tune.add_argument("config", nargs="?", type=Path, help="a configuration file with one kdamond")
-    tune.add_argument("--format", choices=("auto", "kdamon", "damo"), default="auto")
+    tune.add_argument("id", metavar="ID", help="a kdamond id from `kdamon status`")
+    tune.add_argument("config", nargs="?", type=Path, metavar="CONFIG",
+                      help="a configuration file with one kdamond, instead of the options")
+    tune.add_argument("--format", choices=("auto", "kdamon", "damo"), default="auto", help=_FORMAT_HELP)
     tune.add_argument("--goals-only", action="store_true",
                       help="commit only the schemes' quota goals (e.g. a user_input goal's current value): "
                            "the kernel's commit_schemes_quota_goals (6.8+), which leaves monitoring and "
                            "regions undisturbed; give one --scheme per running scheme")
-    add_kdamond_options(tune)
+    add_kdamond_options(tune, running=True)
     tune.set_defaults(handler=_tune)
 
 
@@ -87,6 +96,8 @@ def _split_rest(args: argparse.Namespace) -> tuple[Path | None, list[str]]:
 
 
 def _start(args: argparse.Namespace) -> int:
+    import json
+
     from kdamon.backend.choose import choose_backend
     from kdamon.backend.process import launch, terminate
     from kdamon.backend.types import MonitorRequest
@@ -103,8 +114,8 @@ def _start(args: argparse.Namespace) -> int:
         if not kdamonds:
             raise ConfigError("kdamonds", f"{config_path} describes no kdamond")
     else:
-        if cmd and args.target_pid:
-            raise ConfigError("--target-pid", "give either --target-pid or -- CMD, not both")
+        if cmd and args.pid:
+            raise ConfigError("--pid", "give either --pid or -- CMD, not both")
         if cmd:
             child = launch(cmd, detach=True)
         kdamonds = (build_kdamond(args, pids=(child.pid,) if child else ()),)
@@ -115,7 +126,11 @@ def _start(args: argparse.Namespace) -> int:
             kid, pid = backend.start(kdamond)
             where = f" (pid {pid})" if pid else ""
             common.say(f"started {kid}{where} on {reason}")
-            print(kid, flush=True)
+            if args.json:
+                print(json.dumps({"id": str(kid), "backend": kid.backend, "pid": pid or None, "reason": reason,
+                                  "command_pid": child.pid if child is not None else None}), flush=True)
+            else:
+                print(kid, flush=True)
     except BaseException:
         if child is not None:
             terminate(child.pid)

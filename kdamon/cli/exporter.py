@@ -6,7 +6,11 @@ import argparse
 import sys
 from typing import Any
 
+from kdamon.cli.arg_types import port
 from kdamon.cli.view_options import add_temperature_options
+
+SHIPPED_KINDS = ("dashboard", "rules", "unit")
+"""The keys of ``kdamon.exporter.shipped.SHIPPED`` (not imported here: it loads prometheus_client)."""
 
 
 def register(sub: Any) -> None:
@@ -19,13 +23,14 @@ def register(sub: Any) -> None:
         "read from DAMON's trace events in tracefs instances of its own; DAMON_STAT's bandwidth and "
         "idle-time percentiles. Never writes to DAMON's sysfs, debugfs or module parameters.",
     )
-    parser.add_argument("--port", type=int, default=None, help="TCP port (default 9795; 0 picks a free one)")
-    parser.add_argument("--address", default=None, help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=port, default=None, metavar="PORT",
+                        help="TCP port (default 9795; 0 picks a free one)")
+    parser.add_argument("--address", default=None, metavar="ADDRESS", help="address to listen on (default 127.0.0.1)")
     add_temperature_options(parser)
     parser.add_argument("--no-trace", action="store_true",
                         help="do not read DAMON's trace events (hosts without tracefs): no hot/warm/cold "
                              "metrics for kernel kdamonds, only for kdamon's engine kdamonds")
-    parser.add_argument("--print-file", metavar="KIND",
+    parser.add_argument("--print-file", choices=SHIPPED_KINDS, metavar="KIND",
                         help="print a shipped file and exit: dashboard (Grafana, JSON), rules (Prometheus "
                              "alert rules, YAML) or unit (the hardened systemd unit)")
     parser.set_defaults(handler=_exporter)
@@ -40,11 +45,8 @@ def _exporter(args: argparse.Namespace) -> int:
     from kdamon.exporter import DEFAULT_ADDRESS, DEFAULT_PORT, AccessWatches, DamonCollector, serve
 
     if args.print_file is not None:
-        from kdamon.errors import ConfigError
-        from kdamon.exporter.shipped import SHIPPED, shipped_file
+        from kdamon.exporter.shipped import shipped_file
 
-        if args.print_file not in SHIPPED:
-            raise ConfigError("--print-file", f"no shipped file {args.print_file!r}: use one of {', '.join(SHIPPED)}")
         sys.stdout.write(shipped_file(args.print_file).read_text())
         return 0
 

@@ -10,7 +10,7 @@ import argparse
 import os
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TextIO
 
 from kdamon import __version__
@@ -30,8 +30,29 @@ COMMANDS = {
     "exporter": "kdamon.cli.exporter",
     "vm": "kdamon.cli.vm",
     "check": "kdamon.cli.check",
+    "completion": "kdamon.cli.completion",
 }
 
+
+GRAMMAR = """the command line:
+  durations take units: 500us, 5ms, 30s, 10m, 1h, 1m30s; a plain number is
+       seconds (--duration 30), except for DAMON's intervals (--sample,
+       --aggr, --update, --refresh-interval), which need their unit
+  --json writes JSON to standard output; an output FILE named - is
+       standard output too (check --json -)
+  --pid PID is the same as --target-pid PID on every command
+  colours only on a terminal, never with NO_COLOR set or TERM=dumb
+  kdamon completion bash|zsh prints a shell completion script
+
+environment:
+  KDAMON_SYSFS_ROOT, KDAMON_DEBUGFS_ROOT, KDAMON_TRACEFS_ROOT, KDAMON_MODULE_ROOT,
+  KDAMON_STATE_DIR, KDAMON_KERNEL_CONFIG
+       where every command (exporter too) finds DAMON's files and keeps its
+       state, instead of the usual places
+  KDAMON_CACHE  the cache of vm and check (default ~/.cache/kdamon)
+  KDAMON_ACCEL  kvm or tcg: how guests run (default: KVM when it works)
+
+"""
 
 EXIT_CODES = """exit codes:
   0    success
@@ -51,19 +72,39 @@ def os_error_text(err: OSError) -> str:
     return f"{where}: {reason}"
 
 
+class HelpFormatter(argparse.HelpFormatter):
+    """argparse's, but a text of several lines (a table, a list) is kept as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if "\n" in text:
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
+
+
+def walk(parser: argparse.ArgumentParser) -> Iterator[tuple[str, argparse.ArgumentParser]]:
+    """``(command words, parser)`` for ``parser`` and every subcommand's parser below it."""
+    yield parser.prog.split(" ", 1)[1] if " " in parser.prog else "", parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in dict.fromkeys(action.choices.values()):
+                yield from walk(sub)
+
+
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The parser; with ``argv`` naming a command, only that command's module is imported."""
     import importlib
 
     parser = argparse.ArgumentParser(prog="kdamon", description="Drive Linux DAMON, or monitor with kdamon's own engine.",
-                                     epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+                                     epilog=GRAMMAR + EXIT_CODES)
     parser.add_argument("--version", action="version", version=f"kdamon {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     sub.required = True
     first = next((a for a in argv or () if not a.startswith("-")), None)
     modules = [COMMANDS[first]] if first in COMMANDS else list(dict.fromkeys(COMMANDS.values()))
     for name in modules:
         importlib.import_module(name).register(sub)
+    for _, each in walk(parser):
+        each.formatter_class = HelpFormatter
     return parser
 
 

@@ -27,6 +27,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from kdamon.cli import common
+from kdamon.cli.arg_types import duration
 from kdamon.cli.kdamond_options import add_kdamond_options, build_kdamond, kdamond_options_given
 
 if TYPE_CHECKING:
@@ -46,13 +47,14 @@ def register(sub: Any) -> None:
                     "read-only to a running kdamond (--kdamond ID, any of `kdamon status`, DAMON_STAT's too). "
                     "The operations update interval defaults to 1s here, so that memory the target maps later "
                     "is monitored soon.")
-    record.add_argument("-o", "--output", type=Path, default=Path("kdamon.kdr"),
-                        help="record file (default kdamon.kdr); an existing one is replaced once the first "
-                             "snapshot is in, and left as it was if recording fails before")
-    record.add_argument("--duration", metavar="DURATION", help="stop after this long (30s, 5m; plain numbers "
-                                                                "are seconds)")
-    record.add_argument("--pid", "--target-pid", type=int, action="append", metavar="PID",
-                        help="a running process to record (repeatable)")
+    record.add_argument("-o", "--output", type=Path, default=Path("kdamon.kdr"), metavar="FILE",
+                        help="record file (default kdamon.kdr; - for standard output); an existing one is "
+                             "replaced once the first snapshot is in, and left as it was if recording fails "
+                             "before")
+    record.add_argument("--duration", type=duration(), metavar="DURATION",
+                        help="stop after this long (30s, 5m; plain numbers are seconds; default: until the "
+                             "targets exit or a signal)")
+    common.add_pid_option(record, "a running process to record")
     record.add_argument("--include-children", action="store_true",
                         help="with --pid or -- CMD: also record every process they fork (children, "
                              "grandchildren, those running already too), each a new target of the running "
@@ -66,8 +68,9 @@ def register(sub: Any) -> None:
                         help="with -- CMD: start monitoring once CMD has created FILE (e.g. when it has "
                              "set up its memory); a stale FILE is removed first")
     common.add_backend_option(record)
-    add_kdamond_options(record, targets=False)
-    record.add_argument("cmd", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    add_kdamond_options(record, targets=False, update_default="1s here")
+    record.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD [ARGS...]",
+                        help="a command to start and record (the recording ends when it exits)")
     record.set_defaults(handler=_record)
 
 
@@ -94,14 +97,16 @@ class _Progress:
 
     def finish(self) -> None:
         from kdamon.model import format_size
+        from kdamon.userfiles import STDOUT
 
         if self.tty:
             sys.stderr.write("\n")
-        size = self.path.stat().st_size if self.path.exists() else 0
+        written = self.path != STDOUT and self.path.is_file()
+        size = f" ({format_size(self.path.stat().st_size, approx=True)})" if written else ""
         why = f" ({self.reason})" if self.reason else ""
         applies = f" and {self.applies} scheme applications" if self.applies else ""
-        common.say(f"recorded {self.count} snapshots{applies} ({format_size(size, approx=True)}) in "
-                   f"{time.monotonic() - self.started:.1f} s to {self.path}{why}")
+        common.say(f"recorded {self.count} snapshots{applies}{size} in {time.monotonic() - self.started:.1f} s to "
+                   f"{common.output_name(self.path)}{why}")
 
 
 class _StopRequest:
@@ -160,14 +165,13 @@ def _record(args: argparse.Namespace) -> int:
     from kdamon.backend.process import launch, pid_alive, terminate
     from kdamon.backend.types import KdamondId
     from kdamon.errors import KdamonError
-    from kdamon.model import parse_seconds_us
     from kdamon.records.types import RecordMeta
     from kdamon.records.writer import RecordWriter
     from kdamon.userfiles import ensure_writable
 
     cmd = common.strip_dashes(list(args.cmd))
     _check_sources(args, cmd)
-    duration_us = parse_seconds_us(args.duration, "--duration") if args.duration is not None else None
+    duration_us: int | None = args.duration
     ensure_writable(args.output)
     host = common.make_host()
     if args.ready_file is not None:
@@ -176,7 +180,7 @@ def _record(args: argparse.Namespace) -> int:
     pids = tuple(args.pid or ()) + ((child.pid,) if child is not None else ())
     stop = _StopRequest()
     if args.update is None:
-        args.update = "1s"  # a new command maps its memory after monitoring starts: find it soon
+        args.update = 1_000_000  # a new command maps its memory after monitoring starts: find it soon
     follower: ForkFollower | None = None
     try:
         if child is not None and args.ready_file is not None:
@@ -188,10 +192,12 @@ def _record(args: argparse.Namespace) -> int:
             targets: tuple[dict[str, Any], ...] = tuple({"kdamond": str(watch.watched.id), "target": what}
                                                         for what in watch.watched.targets)
         else:
-            kdamond = build_kdamond(args, pids=pids)
+            started = (child.pid,) if child is not None else ()  # build_kdamond adds the --pid ones
+            kdamond = build_kdamond(args, pids=started)
             if args.include_children:
                 follower = _follow(pids, kdamond.contexts[0].intervals.update_us)
-                kdamond = build_kdamond(args, pids=follower.pids())  # with the descendants running already
+                running = tuple(pid for pid in follower.pids() if pid not in pids)  # descendants running already
+                kdamond = build_kdamond(args, pids=started + running)
             watch = StreamWatch(host, kdamond, args.backend, engine_stat_only=args.engine_stat_only,
                                 targets=follower.pids if follower is not None else None)
             what = f"pid {', '.join(map(str, pids))}" if pids else "physical memory"

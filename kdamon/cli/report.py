@@ -1,4 +1,4 @@
-"""``kdamon report heatmap|wss|raw FILE``: look at a record file.
+"""``kdamon report heatmap|wss|access|trace|raw FILE``: look at a record file.
 
 FILE is kdamon's record file or one of the peer's (damo's ``json``,
 ``json_compressed``, or ``perf script`` text of ``damon:damon_aggregated``),
@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kdamon.cli import common
+from kdamon.cli.arg_types import count, duration, interval_us
 from kdamon.cli.view_options import add_view_options, region_filter_of, temperature_of
 
 if TYPE_CHECKING:
@@ -27,26 +28,41 @@ def register(sub: Any) -> None:
     kinds = report.add_subparsers(dest="report", metavar="REPORT")
     kinds.required = True
 
-    heatmap = kinds.add_parser("heatmap", help="access heatmap (time x address) in the terminal or as a PNG")
+    heatmap = kinds.add_parser(
+        "heatmap", help="access heatmap (time x address) in the terminal, as a PNG or as JSON",
+        description="Draw one target's access intensity over time: in the terminal (time going down, "
+                    "address to the right, gaps between monitored areas removed), as a PNG (time on x, "
+                    "address on y) or, with --json, the grid of numbers behind the drawing.")
     _add_common(heatmap)
-    heatmap.add_argument("--png", type=Path, metavar="OUT", help="write a PNG (needs matplotlib) instead")
-    heatmap.add_argument("--width", type=int, help="address bins (terminal default 80, PNG 200)")
-    heatmap.add_argument("--height", type=int,
-                         help="time bins (terminal default 40, PNG: one per snapshot up to 400)")
+    output = heatmap.add_mutually_exclusive_group()
+    output.add_argument("--png", type=Path, metavar="FILE",
+                        help="write a PNG (needs matplotlib) instead; - for standard output")
+    common.add_json_option(output, "the grid instead of a drawing (one document: time and address bin edges, "
+                                   "the monitored areas, each cell's intensity from 0 to 1)")
+    heatmap.add_argument("--width", type=count(), metavar="N",
+                         help="address bins (default: 80; PNG 200)")
+    heatmap.add_argument("--height", type=count(), metavar="N",
+                         help="time bins, at most one per snapshot (default: 40; PNG 400)")
     heatmap.add_argument("--color", choices=("auto", "always", "never"), default="auto",
-                         help="ANSI colours in the terminal (default: when standard output is a terminal)")
-    heatmap.add_argument("--max-nr-accesses", type=int, metavar="N",
+                         help="ANSI colours in the terminal (default auto: only when standard output is a "
+                              "terminal, NO_COLOR is not set and TERM is not dumb)")
+    heatmap.add_argument("--max-nr-accesses", type=count(), metavar="N",
                          help="the access count drawn hottest (default: the record's maximum)")
     heatmap.add_argument("--address-range", metavar="START-END",
                          help="draw only these addresses (hex or decimal), e.g. one mapping of the target")
     heatmap.set_defaults(handler=_heatmap)
 
-    wss = kinds.add_parser("wss", help="working set size distribution per target")
+    wss = kinds.add_parser(
+        "wss", help="working set size distribution per target",
+        description="Per target, the working set size of each snapshot (the bytes of regions accessed more "
+                    "than --threshold times in an aggregation), as percentiles and a mean.")
     _add_common(wss)
-    wss.add_argument("--threshold", type=int, default=0, metavar="N",
+    wss.add_argument("--threshold", type=count(minimum=0), default=0, metavar="N",
                      help="count regions with nr_accesses above N as working (default 0)")
     wss.add_argument("--percentiles", default="0,1,25,50,75,99,100", metavar="P,P,...",
                      help="percentiles to show (default 0,1,25,50,75,99,100)")
+    common.add_json_option(wss, "one document: per target the percentiles, the mean, and each snapshot's "
+                                "working set size")
     wss.set_defaults(handler=_wss)
 
     access = kinds.add_parser(
@@ -55,13 +71,13 @@ def register(sub: Any) -> None:
                     "default) with its regions, hot, warm and cold bytes, temperature and recency "
                     "histograms and idle-time percentiles.")
     _add_common(access)
-    access.add_argument("--at", metavar="TIME",
-                        help="the last snapshot at most TIME after the record's first one (e.g. 30s; plain "
-                             "numbers are seconds); default: the record's last snapshot")
-    access.add_argument("--json", action="store_true",
-                        help="one JSON object per target: the `report raw --json` fields, the intervals and "
-                             "the summary")
-    access.add_argument("--limit", type=int, metavar="N", help="print at most N regions per target")
+    access.add_argument("--at", type=duration(zero=True), metavar="DURATION",
+                        help="the last snapshot at most this long after the record's first one (e.g. 30s; "
+                             "plain numbers are seconds); default: the record's last snapshot")
+    common.add_json_option(access, "one object a line per target: the `report raw --json` fields, the "
+                                   "intervals and the summary")
+    access.add_argument("--limit", type=count(minimum=0), metavar="N",
+                        help="print at most N regions per target (default: all)")
     add_view_options(access)
     access.set_defaults(handler=_access)
 
@@ -69,35 +85,36 @@ def register(sub: Any) -> None:
         "trace", help="scheme applications per scheme over time (regions, bytes), and interval tunes",
         description="Count the scheme applications a kdamon record keeps (damos_before_apply events, recorded "
                     "from kernel DAMON 6.7+) per scheme and time bin, and list the interval tunes.")
-    trace.add_argument("file", type=Path, help="a kdamon record file")
-    trace.add_argument("--interval", default="1s", metavar="DURATION",
+    trace.add_argument("file", type=Path, metavar="FILE", help="a kdamon record file")
+    trace.add_argument("--interval", type=duration(), default="1s", metavar="DURATION",
                        help="time bin width (default 1s; plain numbers are seconds)")
-    trace.add_argument("--json", action="store_true", help="one JSON document")
+    common.add_json_option(trace, "one document: the applications per scheme and time bin, and the interval "
+                                  "tunes")
     trace.set_defaults(handler=_trace)
 
-    raw = kinds.add_parser("raw", help="every snapshot's regions, as text or JSON Lines")
+    raw = kinds.add_parser("raw", help="every snapshot's regions, as text or JSON Lines",
+                           description="Every snapshot of the record with its regions (start, end, accesses, "
+                                       "age), as text or one JSON object a line.")
     _add_common(raw)
-    raw.add_argument("--json", action="store_true",
-                     help='one JSON object per snapshot and line: {"time_ns", "target", "regions"}')
+    common.add_json_option(raw, 'one object a line per snapshot: {"time_ns", "target", "regions"}')
     raw.set_defaults(handler=_raw)
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("file", type=Path, help="the record file")
+    parser.add_argument("file", type=Path, metavar="FILE",
+                        help="the record file: kdamon's, or damo's json, json_compressed or perf script text")
     parser.add_argument("--target", metavar="K/C/T",
                         help="kdamond/context/target indices of the target to show (default: the first)")
-    parser.add_argument("--sample", metavar="DURATION",
-                        help="sampling interval of a perf script record (its text does not say)")
-    parser.add_argument("--aggr", metavar="DURATION", help="aggregation interval of a perf script record")
+    parser.add_argument("--sample", type=interval_us, metavar="DURATION",
+                        help="sampling interval of a perf script record, with its unit (its text does not say)")
+    parser.add_argument("--aggr", type=interval_us, metavar="DURATION",
+                        help="aggregation interval of a perf script record, with its unit")
 
 
 def _open(args: argparse.Namespace) -> RecordSource:
-    from kdamon.model import parse_duration_us
     from kdamon.records.detect import open_any
 
-    sample_us = parse_duration_us(args.sample, "--sample") if args.sample else 0
-    aggr_us = parse_duration_us(args.aggr, "--aggr") if args.aggr else 0
-    return open_any(args.file, sample_us=sample_us, aggr_us=aggr_us)
+    return open_any(args.file, sample_us=args.sample or 0, aggr_us=args.aggr or 0)
 
 
 def _target(text: str | None) -> tuple[int, int, int] | None:
@@ -144,7 +161,7 @@ def _clip(snapshots: list[Snapshot], text: str) -> list[Snapshot]:
 
 
 def _heatmap(args: argparse.Namespace) -> int:
-    from kdamon.report.heatmap import write_heatmap, write_heatmap_png
+    from kdamon.report.heatmap import heatmap_json, write_heatmap, write_heatmap_png
     from kdamon.userfiles import ensure_writable
 
     if args.png is not None:
@@ -158,18 +175,21 @@ def _heatmap(args: argparse.Namespace) -> int:
     if args.png is not None:
         write_heatmap_png(args.png, snapshots, width=args.height or 400, height=args.width or 200,
                           target=target, max_nr_accesses=args.max_nr_accesses)
-        common.say(f"wrote {args.png}")
-        return 0
-    color = None if args.color == "auto" else args.color == "always"
-    write_heatmap(sys.stdout, snapshots, width=args.width or 80, height=args.height or 40, color=color,
-                  target=target, max_nr_accesses=args.max_nr_accesses)
+        common.say(f"wrote the heatmap to {common.output_name(args.png)}")
+    elif args.json:
+        sys.stdout.write(heatmap_json(snapshots, width=args.width or 80, height=args.height or 40, target=target,
+                                      max_nr_accesses=args.max_nr_accesses))
+    else:
+        write_heatmap(sys.stdout, snapshots, width=args.width or 80, height=args.height or 40,
+                      color=common.use_color(sys.stdout, args.color), target=target,
+                      max_nr_accesses=args.max_nr_accesses)
     return 0
 
 
 def _wss(args: argparse.Namespace) -> int:
     from kdamon.errors import ConfigError
     from kdamon.records.types import group_by_target
-    from kdamon.report.wss import wss_table
+    from kdamon.report.wss import wss_json, wss_table
 
     try:
         percentiles = [float(p) for p in args.percentiles.split(",")]
@@ -183,7 +203,8 @@ def _wss(args: argparse.Namespace) -> int:
         if not snapshots:
             raise ConfigError("--target", f"the record has no snapshots of target {args.target}")
     _warn_truncated(source)
-    sys.stdout.write(wss_table(snapshots, threshold=args.threshold, percentiles=percentiles))
+    write = wss_json if args.json else wss_table
+    sys.stdout.write(write(snapshots, threshold=args.threshold, percentiles=percentiles))
     return 0
 
 
@@ -200,10 +221,9 @@ def _raw(args: argparse.Namespace) -> int:
 
 def _access(args: argparse.Namespace) -> int:
     from kdamon.errors import ConfigError
-    from kdamon.model import parse_seconds_us
     from kdamon.report.access import access_json, access_text
 
-    at_us = parse_seconds_us(args.at, "--at") if args.at is not None else None
+    at_us: int | None = args.at
     source = _open(args)
     wanted = _target(args.target)
     chosen: dict[tuple[int, int, int], Snapshot] = {}
@@ -234,12 +254,11 @@ def _access(args: argparse.Namespace) -> int:
 
 def _trace(args: argparse.Namespace) -> int:
     from kdamon.errors import ConfigError
-    from kdamon.model import parse_seconds_us
     from kdamon.records.detect import open_any
     from kdamon.records.reader import RecordReader
     from kdamon.report.trace import apply_bins, trace_json, trace_text
 
-    width_ns = parse_seconds_us(args.interval, "--interval") * 1000
+    width_ns = args.interval * 1000
     source = open_any(args.file)
     if not isinstance(source, RecordReader):
         raise ConfigError("FILE", f"{args.file} is a {source.format_name} record, which keeps no scheme "

@@ -4,40 +4,11 @@ A scheme is ``KEY=VALUE`` pairs separated by commas, e.g.::
 
     action=pageout,sz=4K-max,nr_accesses=0-0,age=5s-max
 
-========================  ==============================================================
-``action=NAME``           the DAMOS action (default ``stat``)
-``sz=MIN-MAX``            region size: ``4K``, ``2MiB``, a byte count, ``min``, ``max``
-``nr_accesses=MIN-MAX``   accesses per aggregation: a count of sampling intervals, or a
-                          percentage of the maximum (``0%-10%``)
-``age=MIN-MAX``           age: a count of aggregation intervals, or a duration (``5s``)
-``apply_interval=DUR``    how often the scheme is applied (default: every aggregation)
-``quota_time=DUR``        time quota per reset interval (milliseconds or more)
-``quota_size=SIZE``       size quota per reset interval
-``quota_reset=DUR``       the quotas' reset interval
-``quota_weights=S:A:G``   prioritisation weights of size, access rate and age (permil or %)
-``wmarks=M:INT:H:MID:L``  watermarks: metric (``free_mem_rate``), check interval, high,
-                          mid and low thresholds (permil or %)
-``quota_goal=METRIC:TARGET[:NID|MEMCG]``
-                          a quota auto-tuning goal (repeatable): the quota grows or shrinks
-                          to drive METRIC (``some_mem_psi_us``, ``node_mem_used_bp``,
-                          ``user_input``, ...) to TARGET (a duration for ``_us`` metrics, a
-                          ratio like ``70%`` for ``_bp`` ones); the node id for ``node_*``
-                          metrics, and the memory cgroup path for ``node_memcg_*`` ones
-                          (``node_memcg_used_bp:30%:0:/workload``); ``user_input:TARGET:CURRENT``
-                          takes the value you measured (``kdamon tune --goals-only`` updates it)
-``quota_goal_tuner=NAME`` how the quota follows its goals: ``consist`` or ``temporal`` (7.1+)
-``target_nid=N``          the destination NUMA node of ``migrate_hot``/``migrate_cold``
-``dest=NID:WEIGHT``       a migration destination and its share (repeatable; 6.17+)
-``filter=[allow|reject:][!]TYPE[:ARG]``
-                          a filter (repeatable): ``reject:anon``, ``allow:!young``,
-                          ``reject:memcg:/workload``, ``reject:addr:0x1000-0x2000``,
-                          ``allow:target:1``, ``reject:hugepage_size:2M-2M``; ``!``
-                          matches memory *not* of the type; the verb defaults to reject
-========================  ==============================================================
-
-Any range bound may be ``min`` or ``max``; omitted ranges match everything.
-Percentages and durations become the counts inside the range (a lower bound
-rounds up, an upper one down; see :mod:`kdamon.model.bounds`).
+The keys and their values are described where ``--help`` shows them, in
+:mod:`kdamon.cli.kdamond_options`.  Any range bound may be ``min`` or ``max``;
+omitted ranges match everything.  Percentages and durations become the counts
+inside the range (a lower bound rounds up, an upper one down; see
+:mod:`kdamon.model.bounds`).
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from kdamon.cli import common
+from kdamon.cli.arg_types import count, duration
 from kdamon.cli.view_options import add_view_options, region_filter_of, temperature_of
 
 if TYPE_CHECKING:
@@ -34,12 +35,12 @@ def register(sub: Any) -> None:
                     "monitoring that, a temporary kdamond is started and removed on exit.")
     _add_source_options(show)
     add_view_options(show)
-    show.add_argument("--json", action="store_true",
-                      help="one JSON object per target and aggregation: the `report raw --json` fields, "
-                           "the intervals and the summary")
+    common.add_json_option(show, "one object a line per target and aggregation: the `report raw --json` "
+                                 "fields, the intervals and the summary")
     show.add_argument("--watch", action="store_true", help="print every aggregation until interrupted")
-    show.add_argument("--count", type=int, metavar="N", help="with --watch: stop after N aggregations")
-    show.add_argument("--limit", type=int, metavar="N", help="print at most N regions per target")
+    show.add_argument("--count", type=count(), metavar="N", help="with --watch: stop after N aggregations")
+    show.add_argument("--limit", type=count(minimum=0), metavar="N",
+                      help="print at most N regions per target (default: all)")
     show.set_defaults(handler=_show)
 
     top = sub.add_parser(
@@ -51,22 +52,21 @@ def register(sub: Any) -> None:
                     "totals per aggregation. Writes nothing to DAMON for a kdamond kdamon did not start.")
     _add_source_options(top)
     add_view_options(top)
-    top.add_argument("--history", type=int, default=16, metavar="N",
+    top.add_argument("--history", type=count(), default=16, metavar="N",
                      help="aggregations in the heatmap strip (default 16)")
-    top.add_argument("--count", type=int, metavar="N", help="stop after N aggregations")
+    top.add_argument("--count", type=count(), metavar="N", help="stop after N aggregations (default: run until q)")
     top.set_defaults(handler=_top)
 
 
 def _add_source_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("id", nargs="?", help="a running kdamond from `kdamon status` (sysfs:0, "
+    parser.add_argument("id", nargs="?", metavar="ID", help="a running kdamond from `kdamon status` (sysfs:0, "
                                               "module:damon_stat, engine:1, ...); default: the only one")
-    parser.add_argument("--pid", type=int, action="append", metavar="PID",
-                        help="a process: its kdamond, or a temporary one (repeatable)")
+    common.add_pid_option(parser, "a process: its kdamond, or a temporary one")
     parser.add_argument("--paddr", action="store_true",
                         help="physical memory: its kdamond, or a temporary one on the largest System RAM range")
-    parser.add_argument("--warmup", type=int, default=10, metavar="N",
+    parser.add_argument("--warmup", type=count(minimum=0), default=10, metavar="N",
                         help="aggregations a temporary kdamond runs before it is shown (default 10)")
-    parser.add_argument("--timeout", default="30s", metavar="DURATION",
+    parser.add_argument("--timeout", type=duration(), default="30s", metavar="DURATION",
                         help="give up when no aggregation arrives for this long, plus three aggregation "
                              "intervals (default 30s)")
     common.add_backend_option(parser)
@@ -93,9 +93,9 @@ def _open(args: argparse.Namespace, host: Host) -> Watch:
                 return open_watch(host, watched)
         from kdamon.cli.kdamond_options import build_kdamond
 
-        options = argparse.Namespace(ops="paddr" if args.paddr else None, target_pid=None, regions=None,
-                                     sample=None, aggr=None, update="1s", nr_regions=None, scheme=None,
-                                     refresh=None)
+        options = argparse.Namespace(ops="paddr" if args.paddr else None, pid=None, regions=None,
+                                     sample=None, aggr=None, update=1_000_000, nr_regions=None, scheme=None,
+                                     refresh_interval=None)
         kdamond = build_kdamond(options, pids=tuple(args.pid or ()))
         watch = StreamWatch(host, kdamond, args.backend, warmup=args.warmup)
         common.say(f"starting a temporary kdamond on {watch.reason}; it is removed on exit")
@@ -136,14 +136,10 @@ def _frames(watch: Watch, timeout_s: float, stop: Callable[[], bool] = lambda: F
 
 
 def _show(args: argparse.Namespace) -> int:
-    from kdamon.errors import ConfigError
-    from kdamon.model import parse_seconds_us
     from kdamon.report.access import access_json, access_text
 
-    if args.count is not None and args.count < 1:
-        raise ConfigError("--count", "must be at least 1")
     temperature, region_filter = temperature_of(args), region_filter_of(args)
-    timeout_s = parse_seconds_us(args.timeout, "--timeout") / 1e6
+    timeout_s = args.timeout / 1e6
     host = common.make_host()
     shown = 0
     with _open(args, host) as watch:

@@ -10,8 +10,6 @@ does, and only to kdamon's own running kdamonds.
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from typing import TYPE_CHECKING, Any
 
 from kdamon.cli import common
@@ -26,7 +24,7 @@ def register(sub: Any) -> None:
                             description="List every kdamond: kernel DAMON's (sysfs and DAMON modules) and "
                                         "kdamon's engine daemons, with ops, intervals, targets, schemes and "
                                         "stats. Foreign kdamonds are marked. Reads only, unless --refresh.")
-    status.add_argument("--json", action="store_true", help="one JSON document (a list of kdamonds)")
+    common.add_json_option(status, "one document, a list of kdamonds")
     status.add_argument("--refresh", action="store_true",
                         help="first ask kdamon's own running kdamonds for fresh scheme stats, tried regions, "
                              "effective quotas and tuned intervals (state writes to them only; other tools' "
@@ -158,8 +156,7 @@ def _status(args: argparse.Namespace) -> int:
 
     statuses = collect_status(common.make_host(), refresh=args.refresh)
     if args.json:
-        json.dump([status_json(s) for s in statuses], sys.stdout, indent=2)
-        print()
+        common.write_json([status_json(s) for s in statuses])
         return 0
     if not statuses:
         print("no kdamond exists")

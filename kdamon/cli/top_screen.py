@@ -35,12 +35,6 @@ _ENTER, _LEAVE = "\x1b[?1049h\x1b[?25l", "\x1b[?25h\x1b[?1049l"
 _HOME_CLEAR = "\x1b[H\x1b[2J"
 
 
-def use_color(stream: object) -> bool:
-    """Colour only on a terminal, and not when NO_COLOR is set or TERM is dumb."""
-    isatty = getattr(stream, "isatty", None)
-    return bool(isatty and isatty()) and not os.environ.get("NO_COLOR") and os.environ.get("TERM", "") != "dumb"
-
-
 def _summary_line(title: str, kept: Snapshot, temperature: Temperature) -> str:
     """One line of totals of a (filtered) snapshot."""
     from kdamon.model import format_duration_us, format_size
@@ -189,18 +183,13 @@ def _plain(args: argparse.Namespace, watch: Watch, frames: Frames, timeout_s: fl
 def run_top(args: argparse.Namespace, host: Host, open_watch: OpenWatch, frames: Frames,
             temperature: Temperature, region_filter: RegionFilter) -> int:
     """``kdamon top``: full screen on a terminal, totals lines otherwise."""
-    from kdamon.errors import ConfigError
-    from kdamon.model import parse_seconds_us
-
-    if args.history < 1:
-        raise ConfigError("--history", "must be at least 1")
-    timeout_s = parse_seconds_us(args.timeout, "--timeout") / 1e6
+    timeout_s = args.timeout / 1e6
     watch = open_watch(args, host)
     if not (sys.stdout.isatty() and sys.stdin.isatty()):
         with watch:
             return _plain(args, watch, frames, timeout_s, temperature, region_filter)
     return _Interactive(args, host, watch, frames, timeout_s,
-                        _Screen(args, temperature, region_filter, use_color(sys.stdout))).run()
+                        _Screen(args, temperature, region_filter, common.use_color(sys.stdout))).run()
 
 
 class _Interactive:

@@ -30,17 +30,18 @@ def add_temperature_options(group: argparse.ArgumentParser | argparse._ArgumentG
     """``--hot`` and ``--cold-idle``: what counts as hot and cold (see ``kdamon.model.access``)."""
     group.add_argument("--hot", "--hot-percent", dest="hot", default="50%", metavar="PERCENT",
                        help="hot: accessed in at least this share of the samples (default 50%%)")
-    group.add_argument("--cold-idle", default="1s", metavar="DURATION",
+    from kdamon.cli.arg_types import duration
+
+    group.add_argument("--cold-idle", type=duration(zero=True), default="1s", metavar="DURATION",
                        help="cold: not accessed for at least this long (default 1s)")
 
 
 def temperature_of(args: argparse.Namespace) -> Temperature:
-    from kdamon.model import parse_ratio_permil, parse_seconds_us
+    from kdamon.model import parse_ratio_permil
     from kdamon.model.access import Temperature
 
     hot = args.hot if args.hot.endswith("%") else args.hot + "%"
-    return Temperature(hot_permil=parse_ratio_permil(hot, "--hot"),
-                       cold_idle_us=parse_seconds_us(args.cold_idle, "--cold-idle"))
+    return Temperature(hot_permil=parse_ratio_permil(hot, "--hot"), cold_idle_us=args.cold_idle)
 
 
 def region_filter_of(args: argparse.Namespace) -> RegionFilter:

@@ -9,6 +9,7 @@ matplotlib): time on the x axis, address on the y axis.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TextIO
@@ -23,7 +24,8 @@ from kdamon.records.types import group_by_target
 from kdamon.report.grid import HeatGrid, heat_grid
 from kdamon.userfiles import Replacement
 
-__all__ = ["COLOURS", "LEVELS", "heatmap_figure", "heatmap_text", "levels_of", "select_target", "write_heatmap", "write_heatmap_png"]
+__all__ = ["COLOURS", "LEVELS", "heatmap_figure", "heatmap_json", "heatmap_text", "levels_of", "select_target",
+           "write_heatmap", "write_heatmap_png"]
 
 LEVELS = " .:-=+*#%@"
 """Characters from no access (``" "``) to ``max_nr_accesses`` (``"@"``)."""
@@ -122,18 +124,46 @@ def write_heatmap(
     *,
     width: int = 80,
     height: int = 40,
-    color: bool | None = None,
+    color: bool = False,
     target: tuple[int, int, int] | None = None,
     max_nr_accesses: int | None = None,
 ) -> None:
-    """Write the terminal heatmap to ``stream``; colours by default only when it is a TTY."""
-    if color is None:
-        color = stream.isatty()
+    """Write the terminal heatmap to ``stream``, with ANSI colours if ``color`` (the command line
+    decides: ``kdamon.cli.common.use_color``)."""
     stream.write(
         heatmap_text(
             snapshots, width=width, height=height, color=color, target=target, max_nr_accesses=max_nr_accesses
         )
     )
+
+
+def heatmap_json(
+    snapshots: Iterable[Snapshot],
+    *,
+    width: int = 80,
+    height: int = 40,
+    target: tuple[int, int, int] | None = None,
+    max_nr_accesses: int | None = None,
+) -> str:
+    """The grid of the terminal heatmap as one JSON document (and a newline).
+
+    ``values[row][column]``: the access intensity (``nr_accesses / max_nr_accesses``, 0 to 1) of
+    time bin ``row`` (from ``time_edges_ns[row]`` to the next edge) and address bin ``column``
+    (from ``address_edges[column]`` to the next edge, on the monitored ``areas`` laid end to end).
+    """
+    chosen = select_target(snapshots, target)
+    grid = heat_grid(chosen, time_bins=height, addr_bins=width, max_nr_accesses=max_nr_accesses)
+    areas = grid.areas
+    return json.dumps({
+        "target": list(grid.target),
+        "nr_snapshots": grid.nr_snapshots,
+        "max_nr_accesses": grid.max_nr_accesses,
+        "time_edges_ns": grid.time_edges_ns.tolist(),
+        "address_edges": [areas.address_at(float(edge)) for edge in grid.addr_edges.tolist()],
+        "areas": [{"start": start, "end": end} for start, end in zip(areas.starts.tolist(), areas.ends.tolist(),
+                                                                        strict=True)],
+        "values": np.round(grid.values, 4).tolist(),
+    }) + "\n"
 
 
 def _address_ticks(grid: HeatGrid) -> tuple[list[float], list[str]]:

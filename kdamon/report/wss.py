@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 
 import attrs
@@ -13,7 +14,7 @@ from kdamon.model import format_size
 from kdamon.model.snapshot import Snapshot
 from kdamon.records.types import group_by_target
 
-__all__ = ["DEFAULT_PERCENTILES", "WssSeries", "wss_by_target", "wss_percentiles", "wss_table"]
+__all__ = ["DEFAULT_PERCENTILES", "WssSeries", "wss_by_target", "wss_json", "wss_percentiles", "wss_table"]
 
 DEFAULT_PERCENTILES = (0, 1, 25, 50, 75, 99, 100)
 
@@ -59,6 +60,37 @@ def wss_percentiles(
     return [(float(p), int(ordered[rank])) for p, rank in zip(percentiles, ranks, strict=True)]
 
 
+def _mean(sizes: npt.NDArray[np.uint64]) -> int:
+    return int(sizes.astype(np.float64).mean())
+
+
+def _series(snapshots: Iterable[Snapshot], threshold: int) -> list[WssSeries]:
+    series = wss_by_target(snapshots, threshold=threshold)
+    if not series:
+        raise ConfigError("record", "the record holds no snapshots; record for longer than one aggregation interval")
+    return series
+
+
+def wss_json(
+    snapshots: Iterable[Snapshot],
+    *,
+    threshold: int = 0,
+    percentiles: Sequence[float] = DEFAULT_PERCENTILES,
+) -> str:
+    """``wss_table`` as one JSON document (and a newline), with each snapshot's working set size."""
+    return json.dumps([
+        {
+            "target": list(one.target),
+            "threshold": threshold,
+            "percentiles": [{"percentile": p, "bytes": size} for p, size in wss_percentiles(one.sizes, percentiles)],
+            "mean_bytes": _mean(one.sizes),
+            "snapshots": [{"time_ns": t, "bytes": size} for t, size in zip(one.times_ns.tolist(), one.sizes.tolist(),
+                                                                           strict=True)],
+        }
+        for one in _series(snapshots, threshold)
+    ]) + "\n"
+
+
 def wss_table(
     snapshots: Iterable[Snapshot],
     *,
@@ -66,11 +98,8 @@ def wss_table(
     percentiles: Sequence[float] = DEFAULT_PERCENTILES,
 ) -> str:
     """A percentile table of the working set size per target, with the mean."""
-    series = wss_by_target(snapshots, threshold=threshold)
-    if not series:
-        raise ConfigError("record", "the record holds no snapshots; record for longer than one aggregation interval")
     lines: list[str] = []
-    for one in series:
+    for one in _series(snapshots, threshold):
         kd, ctx, tgt = one.target
         lines.append(
             f"working set size of kdamond {kd} context {ctx} target {tgt}: {one.sizes.size} snapshots, "
@@ -79,7 +108,7 @@ def wss_table(
         lines.append(f"{'percentile':>10}  {'wss':>12}  {'bytes':>20}")
         for p, size in wss_percentiles(one.sizes, percentiles):
             lines.append(f"{p:>10g}  {format_size(size, approx=True):>12}  {size:>20}")
-        mean = int(one.sizes.astype(np.float64).mean())
+        mean = _mean(one.sizes)
         lines.append(f"{'mean':>10}  {format_size(mean, approx=True):>12}  {mean:>20}")
         lines.append("")
     return "\n".join(lines)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 
 from kdamon.backend.host import Host
@@ -22,3 +24,10 @@ class Kdamon:
         code = main(list(argv))
         out, err = self._capsys.readouterr()
         return code, out, err
+
+
+class Terminal(io.StringIO):
+    """A standard output that says it is a terminal."""
+
+    def isatty(self) -> bool:
+        return True

@@ -84,6 +84,17 @@ def test_start_from_damo_and_kdamon_files(kernel: tuple[Host, FakeDamonFs], kdam
     assert host.sysfs.read(0).contexts[0].intervals.aggr_us == 20000
 
 
+def test_start_json_prints_each_started_kdamond(kernel: tuple[Host, FakeDamonFs], kdamon: Kdamon) -> None:
+    host, _ = kernel
+    code, out, err = kdamon(host, "start", "--json", "--pid", "4242", "--aggr", "50ms")
+    assert code == 0, err
+    [line] = out.splitlines()
+    started = json.loads(line)
+    assert started["id"] == "sysfs:0" and started["backend"] == "sysfs" and started["command_pid"] is None
+    assert started["pid"] == host.sysfs.pid(0) and "kernel DAMON through sysfs" in started["reason"]
+    assert kdamon(host, "stop")[0] == 0
+
+
 def test_start_refuses_mixed_and_bad_input(kernel: tuple[Host, FakeDamonFs], kdamon: Kdamon, tmp_path: Path) -> None:
     host, fake = kernel
     config = tmp_path / "c.json"
@@ -93,7 +104,7 @@ def test_start_refuses_mixed_and_bad_input(kernel: tuple[Host, FakeDamonFs], kda
     code, _, err = kdamon(host, "start", "--target-pid", "4242", "--scheme", "action=explode")
     assert code == 2 and "unknown action" in err
     code, _, err = kdamon(host, "start", "--ops", "vaddr")
-    assert code == 2 and "--target-pid" in err
+    assert code == 2 and "give --pid PID or -- CMD" in err
     assert fake.writes == []
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from cli_helpers import Kdamon
@@ -50,4 +51,19 @@ def test_refusals(tmp_path: Path, kdamon: Kdamon) -> None:
     assert code == 1 and "no damon_reclaim module" in err
     code, _, err = kdamon(host, "module", "lru_sort", "enable", "x=1")
     assert code == 2 and "only `set`" in err
+    assert (params / "enabled").read_text().strip() == "N"
+
+
+def test_status_json(tmp_path: Path, kdamon: Kdamon) -> None:
+    host, params = _host(tmp_path)
+    code, out, err = kdamon(host, "module", "lru_sort", "status", "--json")
+    assert code == 0, err
+    document = json.loads(out)
+    assert document["module"] == "damon_lru_sort"
+    assert document["parameters"]["cold_min_age"] == {"value": "120000000", "read_only": False}
+    assert document["parameters"]["kdamond_pid"] == {"value": "-1", "read_only": True}
+    assert set(document["parameters"]) == {p.name for p in params.iterdir()}
+    assert json.loads(kdamon(host, "module", "lru_sort", "--json")[1]) == document  # status is the default
+    code, _, err = kdamon(host, "module", "lru_sort", "enable", "--json")
+    assert code == 2 and "--json goes with status" in err
     assert (params / "enabled").read_text().strip() == "N"

@@ -4,13 +4,15 @@ perf script text), made here from their documented layouts."""
 from __future__ import annotations
 
 import json
+import sys
 import zlib
 from pathlib import Path
 
 import pytest
-from cli_helpers import Kdamon
+from cli_helpers import Kdamon, Terminal
 
 from kdamon.backend.host import Host, HostPaths
+from kdamon.cli.main import main
 from kdamon.model import RegionState, Snapshot
 from kdamon.records.types import RecordMeta
 from kdamon.records.writer import RecordWriter
@@ -110,3 +112,46 @@ def test_bad_input(kdr: Path, kdamon: Kdamon, tmp_path: Path) -> None:
     (tmp_path / "junk").write_text("hello\n")
     code, _, err = kdamon(host, "report", "wss", str(tmp_path / "junk"))
     assert code == 1 and "unknown record format" in err
+
+
+def test_heatmap_and_wss_json(kdr: Path, kdamon: Kdamon, tmp_path: Path) -> None:
+    host = Host(HostPaths.under(tmp_path))
+    code, out, err = kdamon(host, "report", "heatmap", "--json", "--width", "17", "--height", "3", str(kdr))
+    assert code == 0, err
+    grid = json.loads(out)
+    assert grid["target"] == [0, 0, 0] and grid["nr_snapshots"] == 6 and grid["max_nr_accesses"] == 20
+    assert grid["areas"] == [{"start": HOT[0], "end": COLD[1]}]  # one area: the hot 4 MiB, then the cold 64 MiB
+    assert grid["address_edges"][0] == HOT[0] and grid["address_edges"][-1] == COLD[1]
+    assert grid["address_edges"][1] == HOT[1]  # 17 bins of 4 MiB
+    assert grid["values"] == [[1.0] + [0.0] * 16] * 3
+    assert len(grid["time_edges_ns"]) == 4 and grid["time_edges_ns"][0] == 0
+
+    code, out, err = kdamon(host, "report", "wss", "--json", "--percentiles", "50,100", str(kdr))
+    assert code == 0, err
+    [wss] = json.loads(out)
+    size = HOT[1] - HOT[0]
+    assert wss["target"] == [0, 0, 0] and wss["threshold"] == 0 and wss["mean_bytes"] == size
+    assert wss["percentiles"] == [{"percentile": 50.0, "bytes": size}, {"percentile": 100.0, "bytes": size}]
+    assert wss["snapshots"] == [{"time_ns": s.time_ns, "bytes": size} for s in _snapshots()]
+    code, out, _ = kdamon(host, "report", "wss", "--json", "--threshold", "20", str(kdr))
+    assert json.loads(out)[0]["mean_bytes"] == 0  # nothing is accessed more than 20 times
+
+
+@pytest.mark.parametrize(("env", "argv", "coloured"), [
+    ({}, [], True),
+    ({"NO_COLOR": "1"}, [], False),
+    ({"TERM": "dumb"}, [], False),
+    ({"NO_COLOR": "1"}, ["--color", "always"], True),
+    ({}, ["--color", "never"], False),
+])
+def test_heatmap_colour_on_a_terminal(env: dict[str, str], argv: list[str], coloured: bool, kdr: Path,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm-256color")
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stdout", terminal)
+    assert main(["report", "heatmap", "--width", "20", "--height", "3", *argv, str(kdr)]) == 0
+    assert ("\x1b[48;5;" in terminal.getvalue()) is coloured
+    assert "time s" in terminal.getvalue()

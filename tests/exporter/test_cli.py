@@ -15,7 +15,9 @@ import pytest
 import yaml
 
 from fake_damon import FakeDamonFs  # tests/kernel, see conftest.py
+from kdamon.cli.exporter import SHIPPED_KINDS
 from kdamon.cli.main import main
+from kdamon.exporter.shipped import SHIPPED
 
 
 def test_the_command_serves_metrics_and_stops_on_sigterm(tmp_path: Path) -> None:
@@ -51,8 +53,14 @@ def test_the_shipped_files_are_printed(capsys: pytest.CaptureFixture[str]) -> No
     assert yaml.safe_load(capsys.readouterr().out)["groups"]
     assert main(["exporter", "--print-file", "unit"]) == 0
     assert "ExecStart=" in capsys.readouterr().out
-    assert main(["exporter", "--print-file", "grafana"]) == 2
-    assert "no shipped file 'grafana': use one of dashboard, rules, unit" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as refused:
+        main(["exporter", "--print-file", "grafana"])
+    assert refused.value.code == 2
+    assert "invalid choice: 'grafana' (choose from 'dashboard', 'rules', 'unit')" in capsys.readouterr().err
+
+
+def test_the_choices_of_print_file_are_the_shipped_files() -> None:
+    assert SHIPPED_KINDS == tuple(SHIPPED)
 
 
 @pytest.mark.parametrize("hot", ["0", "101%"])

@@ -53,17 +53,13 @@ def test_time_labels_and_normalisation(moving_hot_band: list[Snapshot]) -> None:
     assert halved[4][40:45] == "@" * 5
 
 
-def test_colour_only_on_a_terminal(moving_hot_band: list[Snapshot]) -> None:
-    class Terminal(io.StringIO):
-        def isatty(self) -> bool:
-            return True
-
-    plain, terminal = io.StringIO(), Terminal()
+def test_colour_only_when_asked(moving_hot_band: list[Snapshot]) -> None:
+    plain, coloured = io.StringIO(), io.StringIO()
     write_heatmap(plain, moving_hot_band, width=80, height=5)
-    write_heatmap(terminal, moving_hot_band, width=80, height=5)
+    write_heatmap(coloured, moving_hot_band, width=80, height=5, color=True)
     assert "\x1b[" not in plain.getvalue()
-    assert f"\x1b[48;5;226m{LEVELS[-1]}" in terminal.getvalue()
-    assert "\x1b[48;5;16m " in terminal.getvalue()
+    assert f"\x1b[48;5;226m{LEVELS[-1]}" in coloured.getvalue()
+    assert "\x1b[48;5;16m " in coloured.getvalue()
 
 
 def test_one_target_at_a_time() -> None:
