@@ -16,9 +16,9 @@ if TYPE_CHECKING:
 # a kdamond, so that registering the commands stays cheap.
 _OPERATIONS = ("vaddr", "fvaddr", "paddr")
 
-__all__ = ["SCHEME_HELP", "add_kdamond_options", "build_kdamond", "kdamond_options_given"]
+__all__ = ["SCHEME_HELP", "add_kdamond_options", "add_paddr_option", "build_kdamond", "kdamond_options_given"]
 
-_OPTION_DESTS = ("ops", "pid", "regions", "numa_node", "sample", "aggr", "update", "intervals_goal",
+_OPTION_DESTS = ("ops", "pid", "paddr", "regions", "numa_node", "sample", "aggr", "update", "intervals_goal",
                  "nr_regions", "scheme", "refresh_interval")
 
 _SCHEME_KEYS = (
@@ -70,6 +70,13 @@ SCHEME_HELP = _scheme_help()
 """The epilog of the commands that take ``--scheme``: its keys (those of :mod:`kdamon.cli.scheme_spec`)."""
 
 
+def add_paddr_option(parser: argparse._ActionsContainer) -> None:
+    """``--paddr`` (None or True): physical memory, as ``--ops paddr``; ``build_kdamond`` resolves it."""
+    parser.add_argument("--paddr", action="store_const", const=True,
+                        help="physical memory, the same as --ops paddr: the largest System RAM range unless "
+                             "--regions or --numa-node")
+
+
 def add_kdamond_options(parser: argparse.ArgumentParser, *, targets: bool = True, update_default: str = "60s",
                         running: bool = False) -> None:
     """The options that describe a kdamond; ``running``: they change a running kdamond (``tune``),
@@ -85,6 +92,7 @@ def add_kdamond_options(parser: argparse.ArgumentParser, *, targets: bool = True
                        help="operations set" + default("vaddr for processes, paddr without one"))
     if targets:
         common.add_pid_option(group, "a process to monitor")
+        add_paddr_option(group)
     group.add_argument("--regions", metavar="START-END[,START-END...]",
                        help="initial monitoring regions, addresses in hex or decimal"
                             + default("for paddr, the largest System RAM range"))
@@ -190,7 +198,14 @@ def build_kdamond(args: argparse.Namespace, *, base: Kdamond | None = None, pids
 
     given_pids = tuple(getattr(args, "pid", None) or ()) + pids
     context = base.contexts[0] if base is not None and base.contexts else Context()
-    ops = args.ops or (context.ops if base is not None else ("vaddr" if given_pids else "paddr"))
+    chosen = args.ops
+    if getattr(args, "paddr", None):
+        if args.ops not in (None, "paddr"):
+            raise ConfigError("--ops", "--paddr is physical memory: --ops must be paddr or left out")
+        if given_pids:
+            raise ConfigError("--paddr", "--paddr is physical memory, --pid and -- CMD processes: give one of them")
+        chosen = "paddr"
+    ops = chosen or (context.ops if base is not None else ("vaddr" if given_pids else "paddr"))
     regions = _regions(args.regions) if args.regions else None
     node = getattr(args, "numa_node", None)
     if node is not None:

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from kdamon.cli import common
 from kdamon.cli.arg_types import duration
-from kdamon.cli.kdamond_options import add_kdamond_options, build_kdamond, kdamond_options_given
+from kdamon.cli.kdamond_options import add_kdamond_options, add_paddr_option, build_kdamond, kdamond_options_given
 
 if TYPE_CHECKING:
     from kdamon.events.forks import ForkFollower
@@ -60,8 +60,7 @@ def register(sub: Any) -> None:
                              "grandchildren, those running already too), each a new target of the running "
                              "kdamond from when it is seen: through the process connector's fork events "
                              "(root), else by scanning /proc every update interval")
-    record.add_argument("--paddr", action="store_true",
-                        help="record physical memory (the largest System RAM range unless --regions)")
+    add_paddr_option(record)
     record.add_argument("--kdamond", metavar="ID",
                         help="attach read-only to this running kdamond instead of starting one")
     record.add_argument("--ready-file", type=Path, metavar="FILE",
@@ -156,8 +155,6 @@ def _check_sources(args: argparse.Namespace, cmd: list[str]) -> None:
         if given:
             raise ConfigError("--kdamond", f"a kdamond that runs keeps its parameters: {', '.join(given)} "
                                            "cannot be given with --kdamond")
-    if args.paddr and args.ops not in (None, "paddr"):
-        raise ConfigError("--ops", "--paddr records physical memory: --ops must be paddr or left out")
 
 
 def _record(args: argparse.Namespace) -> int:

@@ -79,3 +79,16 @@ def test_intervals_goal_and_goals_only_tune(tmp_path: Path, kdamon: Kdamon) -> N
     assert code == 2 and "runs 1 schemes and 2 were given" in err
     code, _, err = kdamon(host, "start", "--numa-node", "0", "--target-pid", "1")
     assert code == 2 and "--numa-node" in err
+
+
+def test_paddr_is_the_same_on_start_as_on_record_and_show(tmp_path: Path, kdamon: Kdamon) -> None:
+    host, _ = fake_host(tmp_path, "6.12")
+    code, _, err = kdamon(host, "start", "--paddr", "--regions", "0x100000-0x900000")
+    assert code == 0, err
+    context = host.sysfs.read(0).contexts[0]
+    assert context.ops == "paddr" and context.targets[0].regions == (Region(0x100000, 0x900000),)
+    for clash, words in ((("--pid", "1"), "--pid"), (("--ops", "vaddr"), "--ops must be paddr")):
+        code, _, err = kdamon(host, "start", "--paddr", *clash)
+        assert code == 2 and words in err, err
+    code, _, err = kdamon(host, "record", "--paddr", "--pid", "1")
+    assert code == 2 and "--paddr" in err, err
