@@ -273,12 +273,12 @@ class SysfsBackend(_KernelBackend):
         quotas: tuple[int | None, ...] = tuple(None for _ in schemes)
         tried: tuple[tuple[int, int] | None, ...] = tuple(None for _ in schemes)
         intervals = None
-        try:
-            sysfs.update_effective_quotas(index)
-            quotas = tuple(sysfs.effective_quota(index, s) for s in schemes)
-        except FeatureMissingError as missing:
-            notes.append(str(missing))
         if schemes:
+            try:
+                sysfs.update_effective_quotas(index)
+                quotas = tuple(sysfs.effective_quota(index, s) for s in schemes)
+            except FeatureMissingError as missing:
+                notes.append(str(missing))
             try:
                 sysfs.update_tried_regions(index)
                 tried = tuple((len(regions), total) for total, regions in
@@ -288,8 +288,8 @@ class SysfsBackend(_KernelBackend):
         try:
             sysfs.update_tuned_intervals(index)
             intervals = sysfs.tuned_intervals(index)
-        except FeatureMissingError as missing:
-            notes.append(str(missing))
+        except FeatureMissingError:
+            pass  # a kernel before 6.15: no intervals goal either, the intervals are the configured ones
         return Refreshed(quotas, tried, intervals, tuple(notes))
 
     def last_results(self, kid: KdamondId, scheme: int) -> LastResults:

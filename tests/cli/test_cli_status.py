@@ -91,3 +91,19 @@ def test_refresh_asks_kdamons_own_kdamonds_only(tmp_path: Path, kdamon: Kdamon) 
     assert code == 0, err
     assert "foreign" in out and "kdamon never asks another tool's kdamond" not in out  # it has no scheme
     assert fake.writes == [] and tree(fake.base) == before
+
+
+def test_refresh_notes_only_what_the_kdamond_could_use(tmp_path: Path, kdamon: Kdamon) -> None:
+    """6.12 has no intervals goal, and a kdamond without schemes has no quotas or tried regions:
+    nothing to say about the request keywords the kernel lacks."""
+    from backend_fixtures import fake_host
+
+    host, fake = fake_host(tmp_path, "6.12")
+    code, _, err = kdamon(host, "start", "--target-pid", "4242")
+    assert code == 0, err
+    fake.writes.clear()
+    code, out, err = kdamon(host, "status", "--json", "--refresh")
+    assert code == 0, err
+    [entry] = json.loads(out)
+    assert entry["refreshed"]["tuned_intervals"] is None and entry["refreshed"]["notes"] == []
+    assert [data for path, data in fake.writes if path.endswith("/state")] == ["update_schemes_stats"]
