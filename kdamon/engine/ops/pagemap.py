@@ -76,12 +76,25 @@ def _open(path: Path, pid: int) -> int:
                           "needs root (or CAP_SYS_PTRACE)") from error
 
 
-class PagemapReader:
-    """Random access to a process's pagemap entries."""
+class _Pagemap:
+    """An open ``/proc/PID/pagemap``: the address space of the process when it was opened."""
 
     def __init__(self, pid: int, proc_root: Path = Path("/proc")) -> None:
         self.pid = pid
         self._fd = _open(proc_root / str(pid) / "pagemap", pid)
+
+    def gone(self) -> bool:
+        """Whether the address space this was opened on is gone (see :func:`mm_gone`)."""
+        return mm_gone(self._fd)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+class PagemapReader(_Pagemap):
+    """Random access to a process's pagemap entries."""
 
     def entry(self, addr: int) -> int:
         """The 64-bit entry of the page holding ``addr`` (0 if unreadable)."""
@@ -91,22 +104,12 @@ class PagemapReader:
             return 0
         return int.from_bytes(data, "little") if len(data) == 8 else 0
 
-    def gone(self) -> bool:
-        """Whether the address space this reader was opened on is gone (see :func:`mm_gone`)."""
-        return mm_gone(self._fd)
 
-    def close(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
-
-
-class WrittenPageScanner:
+class WrittenPageScanner(_Pagemap):
     """Per-page "written since last check" through ``PAGEMAP_SCAN``."""
 
     def __init__(self, pid: int, proc_root: Path = Path("/proc")) -> None:
-        self.pid = pid
-        self._fd = _open(proc_root / str(pid) / "pagemap", pid)
+        super().__init__(pid, proc_root)
         self._vec = (PageRegion * 1)()
         self._arg = PmScanArg()
         self._arg.size = ctypes.sizeof(PmScanArg)
@@ -133,15 +136,6 @@ class WrittenPageScanner:
             raise EngineError(f"PAGEMAP_SCAN on process {self.pid} failed "
                               f"({error.strerror}); the kernel may be older than 6.7") from error
         return found > 0
-
-    def gone(self) -> bool:
-        """Whether the address space this scanner was opened on is gone (see :func:`mm_gone`)."""
-        return mm_gone(self._fd)
-
-    def close(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
 
 
 def mm_gone(fd: int) -> bool:
