@@ -6,7 +6,7 @@ open for writing (and every directory change) under /sys while the exporter
 serves.  For another tool's kdamond and DAMON_STAT's (7.3), the hot, warm and
 cold gauges come from the tracepoint, with DAMON's sysfs tree and module
 parameters byte-identical before and after.  The command also runs confined
-as its shipped systemd unit says (tests/vm/confine.py emulates the unit's
+as its shipped systemd unit says (tests/guest/confine.py emulates the unit's
 file system, /proc and capability settings).
 """
 
