@@ -42,9 +42,11 @@ DEFAULT_KERNEL = "debian-6.12"
 _GUEST_RESULTS = pytest.StashKey[dict[str, "CheckResult"]]()
 
 
-def in_guest() -> bool:
-    """Whether this process runs inside a kdamon QEMU guest."""
-    return os.environ.get("KDAMON_GUEST") == "1"
+def _in_guest() -> bool:
+    """:func:`kdamon.testing.guest.in_guest`, imported on first use."""
+    from kdamon.testing.guest import in_guest
+
+    return in_guest()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -92,7 +94,7 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
 def _guest_kernel(item: pytest.Item) -> str | None:
     """The kernel a test is sent to from here; None when it runs here (unmarked, in a guest, or skipped)."""
     marker = item.get_closest_marker(MARKER)
-    if marker is None or in_guest() or _skipped_here(item):
+    if marker is None or _in_guest() or _skipped_here(item):
         return None
     kernel = item.config.getoption("--damon-guest-kernel") or marker.kwargs.get(
         "kernel", marker.args[0] if marker.args else DEFAULT_KERNEL
@@ -176,7 +178,7 @@ def damon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
 
     state = tmp_path_factory.mktemp("kdamon-state")
     backend: Backend
-    if in_guest():
+    if _in_guest():
         backend = SysfsBackend(Host(HostPaths(state_dir=state)))
     else:
         backend = EngineBackend(Host(HostPaths.under(state)))
@@ -189,7 +191,7 @@ def damon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
 @pytest.fixture
 def damon_sysfs(tmp_path_factory: pytest.TempPathFactory) -> SysfsDriver:
     """The kernel's DAMON sysfs driver; only in a kdamon guest (skipped elsewhere)."""
-    if not in_guest():
+    if not _in_guest():
         pytest.skip(f"needs a kdamon guest's kernel DAMON: mark the test @pytest.mark.{MARKER}(kernel=...)")
     from kdamon.kernel.ownership import OwnershipRegistry
     from kdamon.kernel.sysfs import SysfsDriver

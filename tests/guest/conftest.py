@@ -1,18 +1,24 @@
-"""Guest tests: they drive the real DAMON of a kdamon QEMU guest and run nowhere else."""
+"""Guest tests: they drive the real DAMON of a kdamon QEMU guest and run nowhere else.
+
+Being in this folder is what makes a test a guest test: on the host every test collected from
+here is skipped (users' tests mark theirs with the pytest plugin's ``damon_guest`` instead).
+"""
 
 from __future__ import annotations
 
-import os
+from pathlib import Path
 
 import pytest
 
-IN_GUEST = os.environ.get("KDAMON_GUEST") == "1"
+from kdamon.testing.guest import in_guest
+
+HERE = Path(__file__).parent
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if IN_GUEST:
+    if in_guest():
         return
     skip = pytest.mark.skip(reason="guest test: runs inside a kdamon QEMU guest (kdamon vm run -- python3 -m pytest tests/guest)")
     for item in items:
-        if "tests/guest/" in str(item.fspath):
+        if item.path.is_relative_to(HERE):
             item.add_marker(skip)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -11,14 +10,15 @@ from pathlib import Path
 
 import attrs
 import pytest
-from raw_sysfs import raw_write
+
+from kdamon.testing.guest import in_guest
+from kdamon.testing.raw_sysfs import raw_write
 
 DEBUGFS = Path("/sys/kernel/debug/damon")
 SYSFS = Path("/sys/kernel/mm/damon/admin")
-IN_GUEST = os.environ.get("KDAMON_GUEST") == "1"
 # Checked only inside the guest: the host's debugfs is not ours to look at.
-HAS_DEBUGFS = IN_GUEST and (DEBUGFS / "kdamond_pid").exists()
-HAS_SYSFS = IN_GUEST and (SYSFS / "kdamonds").exists()
+HAS_DEBUGFS = in_guest() and (DEBUGFS / "kdamond_pid").exists()
+HAS_SYSFS = in_guest() and (SYSFS / "kdamonds").exists()
 needs_debugfs = pytest.mark.skipif(
     not HAS_DEBUGFS, reason="no DAMON debugfs interface (<debugfs>/damon) in this kernel: run on linux-6.1-dbgfs"
 )

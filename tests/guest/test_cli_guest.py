@@ -18,7 +18,7 @@ import pytest
 
 from kdamon.engine.workload import WorkloadLayout
 from kdamon.records.detect import open_any
-from raw_sysfs import raw_write, reset_damon
+from kdamon.testing.raw_sysfs import raw_write, reset_damon
 
 ADMIN = Path("/sys/kernel/mm/damon/admin")
 KDAMONDS = ADMIN / "kdamonds"

@@ -17,7 +17,6 @@ from debugfs_guest import (
     reset_damon,
 )
 from hot_cold import mean_accesses
-from waiting import wait_until
 
 from kdamon.kernel.debugfs import DebugfsDriver
 from kdamon.kernel.ownership import OwnershipRegistry
@@ -32,6 +31,7 @@ from kdamon.model import (
     Snapshot,
     Target,
 )
+from kdamon.testing.waiting import wait_until
 
 pytestmark = needs_debugfs
 

@@ -31,11 +31,11 @@ from kdamon.exporter.shipped import shipped_file
 from kdamon.kernel.modules import DamonModules
 from kdamon.kernel.sysfs import DEFAULT_ROOT, SysfsDriver
 from kdamon.model import Context, Intervals, Kdamond, Scheme, Target
-from raw_sysfs import raw_write as _raw_write
-from raw_sysfs import reset_damon
+from kdamon.testing.raw_sysfs import raw_write as _raw_write
+from kdamon.testing.raw_sysfs import reset_damon
+from kdamon.testing.waiting import wait_until
 from test_cli_guest import damon_tree, start_foreign
 from test_live_guest import STAT_OUTPUTS, kdamon_instances, workload  # noqa: F401  (a fixture)
-from waiting import wait_until
 
 prometheus_parser = pytest.importorskip("prometheus_client.parser")
 

@@ -27,7 +27,7 @@ import pytest
 from hot_cold import assert_hot_stands_out
 from kdamon.engine.workload import WorkloadLayout
 from kdamon.records.detect import open_any
-from raw_sysfs import raw_write
+from kdamon.testing.raw_sysfs import raw_write
 from test_cli_guest import KDAMONDS, MODULES, Kdamon, damon_tree, kdamon, start_foreign  # noqa: F401 (a fixture)
 
 TRACING = Path("/sys/kernel/tracing")
