@@ -19,7 +19,7 @@ import subprocess
 import sys
 import termios
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -28,11 +28,13 @@ from hot_cold import assert_hot_stands_out
 from kdamon.engine.workload import WorkloadLayout
 from kdamon.records.detect import open_any
 from kdamon.testing.raw_sysfs import raw_write
+from kdamon.testing.waiting import wait_until
 from test_cli_guest import KDAMONDS, MODULES, Kdamon, damon_tree, kdamon, start_foreign  # noqa: F401 (a fixture)
 
 TRACING = Path("/sys/kernel/tracing")
 STAT = MODULES / "damon_stat" / "parameters"
 # What DAMON_STAT itself rewrites while it runs: its outputs, not a configuration anyone writes.
+WAIT_S = 180.0  # a safety net against a hang under TCG, never reached when things work
 STAT_OUTPUTS = ("estimated_memory_bandwidth", "memory_idle_ms_percentiles", "aggr_interval_us")
 
 
@@ -80,6 +82,19 @@ def assert_hot_area_hot(view: dict[str, object], layout: WorkloadLayout) -> None
                           mean_rate(view, layout.cold_start, layout.cold_end), top, "show --json")
 
 
+def hot_area_is_hot(layout: WorkloadLayout) -> Callable[[dict[str, object]], bool]:
+    """Whether a ``show --json`` view passes :func:`assert_hot_area_hot` (the regions have adapted)."""
+
+    def check(view: dict[str, object]) -> bool:
+        try:
+            assert_hot_area_hot(view, layout)
+        except AssertionError:
+            return False
+        return True
+
+    return check
+
+
 def show_json(kdamon: Kdamon, *argv: str) -> dict[str, object]:
     done = kdamon("show", "--json", *argv)
     [line] = done.stdout.splitlines()
@@ -89,8 +104,8 @@ def show_json(kdamon: Kdamon, *argv: str) -> dict[str, object]:
 
 def test_show_own_kdamond(kdamon: Kdamon, workload: WorkloadLayout) -> None:
     assert kdamon("start", "--target-pid", str(workload.pid), "--update", "1s").stdout.strip() == "sysfs:0"
-    time.sleep(3)  # a few aggregations: the regions adapt to the hot area
-    view = show_json(kdamon, "sysfs:0")
+    view = wait_until(lambda: show_json(kdamon, "sysfs:0"), hot_area_is_hot(workload),
+                      "the regions to adapt to the hot area", timeout_s=WAIT_S)
     assert view["kdamond"] == "sysfs:0" and view["sample_us"] == 5000 and view["aggr_us"] == 100000
     assert_hot_area_hot(view, workload)
     span = f"{workload.hot_start:#x}-{workload.cold_end:#x}"
@@ -101,9 +116,9 @@ def test_show_own_kdamond(kdamon: Kdamon, workload: WorkloadLayout) -> None:
 
 def test_show_and_top_of_a_foreign_kdamond_write_nothing(kdamon: Kdamon, workload: WorkloadLayout) -> None:
     start_foreign(workload.pid)
-    time.sleep(3)
     before = damon_tree()
-    view = show_json(kdamon, "sysfs:0")
+    view = wait_until(lambda: show_json(kdamon, "sysfs:0"), hot_area_is_hot(workload),
+                      "the regions to adapt to the hot area", timeout_s=WAIT_S)
     assert view["kdamond"] == "sysfs:0"
     assert_hot_area_hot(view, workload)
     screen = run_top(kdamon, "sysfs:0", "--address-range", f"{workload.hot_start:#x}-{workload.cold_end:#x}")
@@ -133,11 +148,12 @@ def test_show_and_top_of_damon_stat_write_nothing(kdamon: Kdamon) -> None:
         pytest.skip("this kernel has no DAMON_STAT (Linux 6.17+)")
     raw_write(STAT / "enabled", "Y")  # another user of DAMON turns DAMON_STAT on
     try:
-        time.sleep(2)
         before = configuration()
         [listed] = [e for e in json.loads(kdamon("status", "--json").stdout) if e["id"] == "module:damon_stat"]
         assert listed["owner"] == "foreign"
-        view = show_json(kdamon, "module:damon_stat")
+        view = wait_until(lambda: show_json(kdamon, "module:damon_stat"),
+                          lambda v: v["summary"]["hot_bytes"] + v["summary"]["warm_bytes"] > 0,  # type: ignore[index]
+                          "DAMON_STAT to see accesses", timeout_s=WAIT_S)
         summary = view["summary"]
         assert summary["total_bytes"] > 256 << 20  # type: ignore[index]
         assert summary["hot_bytes"] + summary["warm_bytes"] > 0, "DAMON_STAT saw no access at all"  # type: ignore[index]
@@ -301,9 +317,9 @@ def test_show_a_foreign_debugfs_context(kdamon: Kdamon, workload: WorkloadLayout
     try:
         raw_write(DEBUGFS / "target_ids", str(workload.pid))  # another tool drives debugfs
         raw_write(DEBUGFS / "monitor_on", "on")
-        time.sleep(3)
         before = {p.name: p.read_text() for p in DEBUGFS.iterdir() if p.is_file() and os.access(p, os.R_OK)}
-        view = show_json(kdamon, "debugfs:0")
+        view = wait_until(lambda: show_json(kdamon, "debugfs:0"), hot_area_is_hot(workload),
+                          "the regions to adapt to the hot area", timeout_s=WAIT_S)
         assert view["kdamond"] == "debugfs:0"
         assert_hot_area_hot(view, workload)
         after = {p.name: p.read_text() for p in DEBUGFS.iterdir() if p.is_file() and os.access(p, os.R_OK)}
