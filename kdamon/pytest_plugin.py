@@ -8,7 +8,7 @@ Fixtures:
 * ``damon_sysfs``: the kernel's sysfs driver (``kdamon.kernel.sysfs``) in a
   guest; skipped elsewhere (the host's DAMON is never touched).
 * ``hot_cold_workload``, ``stairs_workload``, ``zigzag_workload``: a running
-  workload process with a known access pattern (``kdamon.check.workloads``).
+  workload process with a known access pattern (``kdamon.testing.workloads``).
 
 Marker ``@pytest.mark.damon_guest(kernel="debian-6.12")``: on the host the
 test is run inside a QEMU guest booted from that kernel (``kdamon.vm.run``)
@@ -33,7 +33,7 @@ import pytest
 if TYPE_CHECKING:
     from kdamon.backend.types import Backend
     from kdamon.check.results import CheckResult
-    from kdamon.check.workloads import Workload
+    from kdamon.testing.workloads import Workload
     from kdamon.kernel.sysfs import SysfsDriver
 
 MARKER = "damon_guest"
@@ -203,7 +203,7 @@ def damon_sysfs(tmp_path_factory: pytest.TempPathFactory) -> SysfsDriver:
 
 
 def _workload(kind: str) -> Iterator[Workload]:
-    from kdamon.check.workloads import start
+    from kdamon.testing.workloads import start
 
     with start(kind) as workload:
         yield workload

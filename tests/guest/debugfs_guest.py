@@ -1,18 +1,16 @@
-"""Helpers of the debugfs guest tests: a hot/cold workload and a DAMON reset."""
+"""Helpers of the debugfs guest tests: a small hot/cold workload and a DAMON reset."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import attrs
 import pytest
 
 from kdamon.testing.guest import in_guest
 from kdamon.testing.raw_sysfs import raw_write
+from kdamon.testing.workloads import Layout, start
 
 DEBUGFS = Path("/sys/kernel/debug/damon")
 SYSFS = Path("/sys/kernel/mm/damon/admin")
@@ -25,45 +23,13 @@ needs_debugfs = pytest.mark.skipif(
 
 HOT_BYTES = 1 << 20
 COLD_BYTES = 32 << 20
-# Touches every page of both buffers once, reports their addresses, then keeps
-# touching the hot one.  Private anonymous memory, as DAMON's vaddr expects.
-_WORKLOAD = f"""
-import ctypes, mmap, sys
-flags = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS
-hot, cold = mmap.mmap(-1, {HOT_BYTES}, flags=flags), mmap.mmap(-1, {COLD_BYTES}, flags=flags)
-for m in (hot, cold):
-    for i in range(0, len(m), 4096):
-        m[i] = 1
-start = lambda m: ctypes.addressof(ctypes.c_char.from_buffer(m))
-print(start(hot), start(hot) + len(hot), start(cold), start(cold) + len(cold), flush=True)
-n = 0
-while True:
-    n = (n + 1) & 0xFF
-    for i in range(0, len(hot), 4096):
-        hot[i] = n
-"""
-
-
-@attrs.frozen
-class Workload:
-    pid: int
-    hot: tuple[int, int]
-    cold: tuple[int, int]
 
 
 @contextmanager
-def hot_cold_workload() -> Iterator[Workload]:
-    """A process with a hot and a cold buffer; killed and reaped on exit."""
-    proc = subprocess.Popen([sys.executable, "-c", _WORKLOAD], stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        hot_start, hot_end, cold_start, cold_end = map(int, line.split())
-        yield Workload(proc.pid, (hot_start, hot_end), (cold_start, cold_end))
-    finally:
-        proc.kill()
-        proc.wait()
-
+def hot_cold_workload() -> Iterator[Layout]:
+    """A process writing a hot 1 MiB area and never its cold 32 MiB one; killed and reaped on exit."""
+    with start("hot_cold", sizes=(HOT_BYTES, COLD_BYTES)) as workload:
+        yield workload.layout
 
 
 def _try_write(path: Path, text: str) -> None:

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from kdamon.backend.host import Host, HostPaths
-from kdamon.engine.workload import WorkloadLayout
+from kdamon.testing.workloads import Layout
 from kdamon.events.memory import paddr_regions
 from kdamon.exporter import AccessWatches, DamonCollector, serve
 from kdamon.exporter.shipped import shipped_file
@@ -264,7 +264,7 @@ def _assert_summary(samples: Samples, **target: str) -> tuple[float, float, floa
     return hot, warm, cold, total
 
 
-def test_access_gauges_of_a_foreign_kdamond(workload: WorkloadLayout,
+def test_access_gauges_of_a_foreign_kdamond(workload: Layout,
                                             access_url: tuple[str, list[str]]) -> None:
     url, lines = access_url
     reset_damon()
@@ -272,8 +272,8 @@ def test_access_gauges_of_a_foreign_kdamond(workload: WorkloadLayout,
         start_foreign(workload.pid)  # another tool's vaddr kdamond on the workload
         before = damon_tree()
         _sys_writes.clear()
-        hot_area = workload.hot_end - workload.hot_start
-        cold_area = workload.cold_end - workload.cold_start
+        hot_area = workload.hot[1] - workload.hot[0]
+        cold_area = workload.cold[1] - workload.cold[0]
         # a few aggregations: the regions adapt to the hot and the cold area
         samples = _scrape_until(url, _adapted(hot_area / 2, cold_area / 2, kdamond="sysfs:0", owner="foreign", target="0"))
         assert _only_instance_writes() == [], "the exporter wrote to /sys outside its tracefs instances"
@@ -326,7 +326,7 @@ def _unit_settings() -> dict[str, list[str]]:
     return settings
 
 
-def test_the_command_runs_confined_as_its_unit_says(workload: WorkloadLayout, tmp_path: Path) -> None:
+def test_the_command_runs_confined_as_its_unit_says(workload: Layout, tmp_path: Path) -> None:
     unit = _unit_settings()
     # the settings confine.py emulates (the seccomp and address filters it does not)
     assert (unit["User"], unit["CapabilityBoundingSet"], unit["NoNewPrivileges"]) == (["root"], [""], ["yes"])
