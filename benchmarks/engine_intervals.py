@@ -2,7 +2,7 @@
 
 For each access check this host offers (page_idle, uffd, soft_dirty, smaps; the others are
 listed as skipped, with the reason), runs kdamon's engine for ``--seconds`` (default 8) on
-the hot/cold demo workload (``python3 -m kdamon.engine.workload``, 8 MiB hot, 64 MiB cold,
+the hot/cold demo workload (``python3 -m kdamon.testing.workloads hot_cold``, 8 MiB hot, 64 MiB cold,
 registered for userfaultfd write-protect for ``uffd``) at the default intervals (5 ms
 sampling, 100 ms aggregation), and prints for the aggregations before the engine widened
 its intervals and for those after:
@@ -63,7 +63,7 @@ class Phase:
 
 def start_workload(kind: CheckKind, directory: Path) -> subprocess.Popen[bytes]:
     layout = directory / f"{kind}.json"
-    command = [sys.executable, "-m", "kdamon.engine.workload", "--hot", "8MiB", "--cold", "64MiB",
+    command = [sys.executable, "-m", "kdamon.testing.workloads", "hot_cold", "--sizes", "8MiB", "64MiB",
                "--seconds", "600", "--layout", str(layout)] + (["--uffd"] if kind == "uffd" else [])
     process = subprocess.Popen(command, env=dict(os.environ, PYTHONPATH=sys.path[0]))
     while not layout.exists():

@@ -8,7 +8,7 @@ Fixtures:
 * ``damon_sysfs``: the kernel's sysfs driver (``kdamon.kernel.sysfs``) in a
   guest; skipped elsewhere (the host's DAMON is never touched).
 * ``hot_cold_workload``, ``stairs_workload``, ``zigzag_workload``: a running
-  workload process with a known access pattern (``kdamon.check.workloads``).
+  workload process with a known access pattern (``kdamon.testing.workloads``).
 
 Marker ``@pytest.mark.damon_guest(kernel="debian-6.12")``: on the host the
 test is run inside a QEMU guest booted from that kernel (``kdamon.vm.run``)
@@ -33,7 +33,7 @@ import pytest
 if TYPE_CHECKING:
     from kdamon.backend.types import Backend
     from kdamon.check.results import CheckResult
-    from kdamon.check.workloads import Workload
+    from kdamon.testing.workloads import Workload
     from kdamon.kernel.sysfs import SysfsDriver
 
 MARKER = "damon_guest"
@@ -42,9 +42,11 @@ DEFAULT_KERNEL = "debian-6.12"
 _GUEST_RESULTS = pytest.StashKey[dict[str, "CheckResult"]]()
 
 
-def in_guest() -> bool:
-    """Whether this process runs inside a kdamon QEMU guest."""
-    return os.environ.get("KDAMON_GUEST") == "1"
+def _in_guest() -> bool:
+    """:func:`kdamon.testing.guest.in_guest`, imported on first use."""
+    from kdamon.testing.guest import in_guest
+
+    return in_guest()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -92,7 +94,7 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
 def _guest_kernel(item: pytest.Item) -> str | None:
     """The kernel a test is sent to from here; None when it runs here (unmarked, in a guest, or skipped)."""
     marker = item.get_closest_marker(MARKER)
-    if marker is None or in_guest() or _skipped_here(item):
+    if marker is None or _in_guest() or _skipped_here(item):
         return None
     kernel = item.config.getoption("--damon-guest-kernel") or marker.kwargs.get(
         "kernel", marker.args[0] if marker.args else DEFAULT_KERNEL
@@ -176,7 +178,7 @@ def damon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
 
     state = tmp_path_factory.mktemp("kdamon-state")
     backend: Backend
-    if in_guest():
+    if _in_guest():
         backend = SysfsBackend(Host(HostPaths(state_dir=state)))
     else:
         backend = EngineBackend(Host(HostPaths.under(state)))
@@ -189,7 +191,7 @@ def damon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
 @pytest.fixture
 def damon_sysfs(tmp_path_factory: pytest.TempPathFactory) -> SysfsDriver:
     """The kernel's DAMON sysfs driver; only in a kdamon guest (skipped elsewhere)."""
-    if not in_guest():
+    if not _in_guest():
         pytest.skip(f"needs a kdamon guest's kernel DAMON: mark the test @pytest.mark.{MARKER}(kernel=...)")
     from kdamon.kernel.ownership import OwnershipRegistry
     from kdamon.kernel.sysfs import SysfsDriver
@@ -201,7 +203,7 @@ def damon_sysfs(tmp_path_factory: pytest.TempPathFactory) -> SysfsDriver:
 
 
 def _workload(kind: str) -> Iterator[Workload]:
-    from kdamon.check.workloads import start
+    from kdamon.testing.workloads import start
 
     with start(kind) as workload:
         yield workload

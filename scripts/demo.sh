@@ -30,10 +30,10 @@ echo "== recording the hot/cold workload for 10 s"
 # --layout/--ready-file: monitoring starts once the workload has mapped its areas.
 layout="$out/kdamon-demo.layout.json"
 $py -m kdamon record -o "$out/kdamon-demo.kdr" --duration 10 --ready-file "$layout" -- \
-    $py -m kdamon.engine.workload --hot 16MiB --cold 48MiB --seconds 12 --uffd --layout "$layout"
+    $py -m kdamon.testing.workloads hot_cold --sizes 16MiB 48MiB --seconds 12 --uffd --layout "$layout"
 
 echo "== drawing the heatmap of the workload's two areas (hot below, cold above)"
-range=$($py -c 'import json, sys; l = json.load(open(sys.argv[1])); print("%#x-%#x" % (l["hot_start"], l["cold_end"]))' "$layout")
+range=$($py -c 'import json, sys; l = json.load(open(sys.argv[1])); print("%#x-%#x" % (l["areas"][0][0], l["areas"][1][1]))' "$layout")
 $py -m kdamon report heatmap --address-range "$range" --png "$out/kdamon-demo.png" "$out/kdamon-demo.kdr"
 $py -m kdamon report heatmap --address-range "$range" --width 64 --height 20 "$out/kdamon-demo.kdr"
 echo "== $out/kdamon-demo.png: time runs right, addresses up; the bright band at the bottom is the hot area"

@@ -11,7 +11,7 @@ python3 -m mypy
 
 # Five runs in a row: a test that fails one run in a few shows up here, not weeks later
 # (a run takes about 2.5 min on two shared cores).  The runs after the first leave out the
-# runner tests that boot guests (tests/guest_runner, about 1.5 min): the guest steps below
+# runner tests that boot guests (tests/vm, about 1.5 min): the guest steps below
 # boot guests many times over.
 runs=${KDAMON_HOST_TEST_RUNS:-5}
 for run in $(seq 1 "$runs"); do
@@ -19,7 +19,7 @@ for run in $(seq 1 "$runs"); do
     if [ "$run" -eq 1 ]; then
         python3 -m pytest -q -p no:cacheprovider tests
     else
-        python3 -m pytest -q -p no:cacheprovider tests --ignore=tests/guest_runner
+        python3 -m pytest -q -p no:cacheprovider tests --ignore=tests/vm
     fi
 done
 
@@ -31,7 +31,7 @@ bash scripts/test-lowest-deps.sh
 for kernel in ${KDAMON_TEST_KERNELS:-debian-6.12 debian-7.3 linux-6.1-dbgfs}; do
     echo "== guest tests on $kernel"
     python3 -m kdamon vm run --kernel "$kernel" --timeout 1500 -- \
-        python3 -m pytest -q -p no:cacheprovider tests/vm
+        python3 -m pytest -q -p no:cacheprovider tests/guest
 done
 
 echo "== kdamon check on the kernel matrix"

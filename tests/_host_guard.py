@@ -13,8 +13,9 @@ from __future__ import annotations
 import os
 import sys
 
+from kdamon.testing.guest import in_guest
+
 GUARDED = ("/sys/kernel/mm/damon", "/sys/kernel/tracing", "/sys/kernel/debug")
-IN_GUEST = os.environ.get("KDAMON_GUEST") == "1"
 violations: list[str] = []
 
 
@@ -36,5 +37,5 @@ def _guard(event: str, args: tuple[object, ...]) -> None:
         raise HostDamonAccess(f"host test opened {real}: host DAMON, tracefs and debugfs are off limits (use a tmp_path tree or a guest test)")
 
 
-if not IN_GUEST:
+if not in_guest():
     sys.addaudithook(_guard)

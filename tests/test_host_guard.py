@@ -7,9 +7,10 @@ import os
 import pytest
 
 import _host_guard
+from kdamon.testing.guest import in_guest
 
 
-@pytest.mark.skipif(_host_guard.IN_GUEST, reason="the guard is for host runs only")
+@pytest.mark.skipif(in_guest(), reason="the guard is for host runs only")
 @pytest.mark.parametrize(
     "path",
     ["/sys/kernel/mm/damon/admin/kdamonds/nr_kdamonds", "/sys/kernel/tracing/instances/x/trace", "/sys/kernel/debug/damon/attrs"],

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import attrs
 
-from kdamon.check.workloads import Layout
+from kdamon.testing.workloads import Layout
 from kdamon.errors import KernelError
 from kdamon.kernel.sysfs import DEFAULT_ROOT, SysfsDriver
 from kdamon.kernel.sysfs_io import RetryPolicy, SysfsIO, Value

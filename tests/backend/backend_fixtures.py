@@ -6,16 +6,13 @@ imported, not copied.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "kernel"))
+from fake_damon import FakeDamonFs
 
-from fake_damon import FakeDamonFs  # noqa: E402
-
-from kdamon.backend.host import Host, HostPaths  # noqa: E402
+from kdamon.backend.host import Host, HostPaths
 
 
 def fake_host(base: Path, version: str = "6.12") -> tuple[Host, FakeDamonFs]:

@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "kernel"))
+from fake_tracefs import FakeTracefs
 
-from fake_tracefs import FakeTracefs  # noqa: E402
-
-from kdamon.backend.host import Host, HostPaths  # noqa: E402
-from kdamon.backend.live import EngineWatch, Framer, TraceWatch, Watched, publish_latest, watchable  # noqa: E402
-from kdamon.backend.types import KdamondId, TargetAdded  # noqa: E402
-from kdamon.model.snapshot import Snapshot  # noqa: E402
-from kdamon.trace.events import AGGREGATED, INTERVALS_TUNE  # noqa: E402
-from kdamon.trace.synth import pages  # noqa: E402
+from kdamon.backend.host import Host, HostPaths
+from kdamon.backend.live import EngineWatch, Framer, TraceWatch, Watched, publish_latest, watchable
+from kdamon.backend.types import KdamondId, TargetAdded
+from kdamon.model.snapshot import Snapshot
+from kdamon.trace.events import AGGREGATED, INTERVALS_TUNE
+from kdamon.trace.synth import pages
 
 PID = 4321
 AGGR_NS = 100_000_000

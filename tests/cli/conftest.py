@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "backend"))
-
-from backend_fixtures import kernel  # noqa: E402,F401
-from cli_helpers import Kdamon  # noqa: E402
+from backend_fixtures import kernel  # noqa: F401
+from cli_helpers import Kdamon
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ record written or removed) the command's process is dead: that write is done, an
 file-system or registry call of the command, clean-up handlers included, raises ``Killed``
 (a ``BaseException``, so that nothing catches it as an error).  The next commands run on a new
 Host (a new process, as far as kdamon can tell) attached to the same emulated kernel, whose
-running kdamonds are read back from the tree.  ``tests/vm/test_crash_guest.py`` does the same
+running kdamonds are read back from the tree.  ``tests/guest/test_crash_guest.py`` does the same
 with a real SIGKILL on a real kernel.
 
 After each kill: ``status`` shows kdamon's directory as kdamon's (or as free while nothing was
@@ -207,7 +207,7 @@ def kill_at_every_write(trees: Path, kdamon: Kdamon, command: tuple[str, ...], *
         return point - 1
 
 
-# 7.3's extra files (core and ops filters) are killed through in the guest (tests/vm/test_crash_guest.py).
+# 7.3's extra files (core and ops filters) are killed through in the guest (tests/guest/test_crash_guest.py).
 @pytest.mark.parametrize(("name", "command", "version", "foreign", "started"), [
     ("start beside a foreign kdamond", START, "6.12", True, False),
     ("start creating the first kdamond directory", START, "6.12", False, False),

@@ -15,7 +15,7 @@ import pytest
 from cli_helpers import Kdamon
 
 from kdamon.backend.host import ENV_VARS, Host, HostPaths
-from kdamon.engine.workload import WorkloadLayout, child_layout_path
+from kdamon.testing.workloads import Layout, child_layout_path
 from kdamon.events import forks
 from kdamon.events.connector import ConnectorThread
 from kdamon.errors import RecordFormatError
@@ -23,7 +23,7 @@ from kdamon.records.detect import open_any
 from kdamon.model.snapshot import Snapshot
 from kdamon.records.reader import RecordReader
 
-WORKLOAD = [sys.executable, "-m", "kdamon.engine.workload", "--hot", "1MiB", "--cold", "4MiB", "--uffd"]
+WORKLOAD = [sys.executable, "-m", "kdamon.testing.workloads", "hot_cold", "--sizes", "1MiB", "4MiB", "--uffd"]
 FAST = ["--sample", "2ms", "--aggr", "20ms"]
 
 
@@ -148,13 +148,13 @@ def connector_available() -> bool:
     return True
 
 
-def hot_seen(snapshot: Snapshot, layout: WorkloadLayout) -> bool:
+def hot_seen(snapshot: Snapshot, layout: Layout) -> bool:
     """Whether ``snapshot`` shows the workload's hot area hot and its cold area cold."""
     def mean(lo: int, hi: int) -> float:
         covered = [(min(r.end, hi) - max(r.start, lo), r.nr_accesses) for r in snapshot.states()]
         return sum(size * n for size, n in covered if size > 0) / (hi - lo)
 
-    hot, cold = mean(layout.hot_start, layout.hot_end), mean(layout.cold_start, layout.cold_end)
+    hot, cold = mean(*layout.hot), mean(*layout.cold)
     return hot >= 0.5 * snapshot.max_nr_accesses and cold <= 0.2 * hot
 
 
@@ -172,14 +172,14 @@ def test_record_follows_the_children_of_a_process(tmp_path: Path, kdamon: Kdamon
     parent = subprocess.Popen([*WORKLOAD, "--seconds", "300", "--children", "2", "--fork-on-sigusr1",
                                "--layout", str(layout_file)])
     out = tmp_path / "children.kdr"
-    children: list[WorkloadLayout] = []
+    children: list[Layout] = []
 
     def drive() -> None:
         """Fork the children once the recording runs; end the recording (the processes exit) once the
         children's hot areas were seen hot."""
         deadline = time.monotonic() + 120  # a safety net against hangs, never a measured bound
 
-        def seen(target: int, layout: WorkloadLayout | None = None) -> bool:
+        def seen(target: int, layout: Layout | None = None) -> bool:
             snapshots = [s for s in open_any(out).snapshots() if s.target_idx == target] if out.exists() else []
             return bool(snapshots) and (layout is None or hot_seen(snapshots[-1], layout))
 
@@ -191,7 +191,7 @@ def test_record_follows_the_children_of_a_process(tmp_path: Path, kdamon: Kdamon
                 path = child_layout_path(layout_file, i)
                 while not path.exists() and time.monotonic() < deadline:
                     time.sleep(0.05)
-                children.append(WorkloadLayout.from_json(path.read_text()))
+                children.append(Layout.from_json(path.read_text()))
             for index, child in enumerate(children, start=1):
                 while not seen(index, child) and time.monotonic() < deadline:
                     time.sleep(0.05)

@@ -13,26 +13,26 @@ import pytest
 from cli_helpers import Kdamon
 
 from kdamon.backend.host import Host, HostPaths
-from kdamon.engine.workload import WorkloadLayout
+from kdamon.testing.workloads import Layout
 
-WORKLOAD = [sys.executable, "-m", "kdamon.engine.workload", "--hot", "1MiB", "--cold", "8MiB", "--uffd"]
+WORKLOAD = [sys.executable, "-m", "kdamon.testing.workloads", "hot_cold", "--sizes", "1MiB", "8MiB", "--uffd"]
 FAST = ["--sample", "2ms", "--aggr", "20ms"]
 
 
 @pytest.fixture
-def workload(tmp_path: Path) -> Iterator[WorkloadLayout]:
+def workload(tmp_path: Path) -> Iterator[Layout]:
     layout = tmp_path / "layout.json"
     proc = subprocess.Popen([*WORKLOAD, "--seconds", "120", "--layout", str(layout)])
     deadline = time.monotonic() + 30
     while not layout.exists():
         assert proc.poll() is None and time.monotonic() < deadline
         time.sleep(0.02)
-    yield WorkloadLayout.from_json(layout.read_text())
+    yield Layout.from_json(layout.read_text())
     proc.kill()
     proc.wait()
 
 
-def hot_and_cold(view: dict[str, object], layout: WorkloadLayout) -> tuple[float, float]:
+def hot_and_cold(view: dict[str, object], layout: Layout) -> tuple[float, float]:
     def mean(low: int, high: int) -> float:
         total = weight = 0
         for region in view["regions"]:  # type: ignore[attr-defined]
@@ -42,16 +42,16 @@ def hot_and_cold(view: dict[str, object], layout: WorkloadLayout) -> tuple[float
         assert weight
         return total / weight
 
-    return mean(layout.hot_start, layout.hot_end), mean(layout.cold_start, layout.cold_end)
+    return mean(*layout.hot), mean(*layout.cold)
 
 
-def test_show_and_top_of_an_engine_kdamond(tmp_path: Path, kdamon: Kdamon, workload: WorkloadLayout) -> None:
+def test_show_and_top_of_an_engine_kdamond(tmp_path: Path, kdamon: Kdamon, workload: Layout) -> None:
     host = Host(HostPaths.under(tmp_path))
     code, out, err = kdamon(host, "start", "--backend", "engine", "--target-pid", str(workload.pid), *FAST)
     assert (code, out.strip()) == (0, "engine:0"), err
     try:
         time.sleep(1.5)
-        span = f"{workload.hot_start:#x}-{workload.cold_end:#x}"
+        span = f"{workload.hot[0]:#x}-{workload.cold[1]:#x}"
         code, out, err = kdamon(host, "show", "--json", "--address-range", span)  # the only kdamond
         assert code == 0, err
         [line] = out.splitlines()
@@ -77,7 +77,7 @@ def test_show_and_top_of_an_engine_kdamond(tmp_path: Path, kdamon: Kdamon, workl
 
 
 def test_show_with_a_pid_and_no_kdamond_runs_a_temporary_one(tmp_path: Path, kdamon: Kdamon,
-                                                              workload: WorkloadLayout) -> None:
+                                                              workload: Layout) -> None:
     host = Host(HostPaths.under(tmp_path))
     code, out, err = kdamon(host, "show", "--json", "--pid", str(workload.pid), "--backend", "engine",
                             "--warmup", "8")
@@ -88,7 +88,7 @@ def test_show_with_a_pid_and_no_kdamond_runs_a_temporary_one(tmp_path: Path, kda
     assert not (host.engine_dir).exists() or list(host.engine_dir.iterdir()) == [], "no engine daemon is left"
 
 
-def test_show_needs_one_kdamond(tmp_path: Path, kdamon: Kdamon, workload: WorkloadLayout) -> None:
+def test_show_needs_one_kdamond(tmp_path: Path, kdamon: Kdamon, workload: Layout) -> None:
     host = Host(HostPaths.under(tmp_path))
     code, _, err = kdamon(host, "show")
     assert code != 0 and "no kdamond runs here" in err

@@ -16,7 +16,7 @@ from kdamon.backend.host import ENV_VARS, HostPaths
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux (apt-get install tmux)")
 
-WORKLOAD = [sys.executable, "-m", "kdamon.engine.workload", "--hot", "1MiB", "--cold", "8MiB", "--uffd"]
+WORKLOAD = [sys.executable, "-m", "kdamon.testing.workloads", "hot_cold", "--sizes", "1MiB", "8MiB", "--uffd"]
 
 
 def wait_for(what: str, check: Callable[[], bool], timeout_s: float = 60) -> None:

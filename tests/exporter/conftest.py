@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "kernel"))
-
-from fleet import Fleet, make_fleet  # noqa: E402
+from fleet import Fleet, make_fleet
 
 
 @pytest.fixture

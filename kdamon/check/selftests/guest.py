@@ -19,6 +19,7 @@ from pathlib import Path
 from kdamon.check.results import CheckResult, Status
 from kdamon.check.selftests.tap import parse_tap
 from kdamon.errors import KdamonError
+from kdamon.testing.guest import in_guest
 
 __all__ = ["TEST_TIMEOUT_S", "run_selftests"]
 
@@ -41,7 +42,7 @@ def _link(path: str, target: Path | str) -> None:
 
 def run_selftests(directory: Path) -> list[CheckResult]:
     """Run the selftests :func:`~kdamon.check.selftests.prepare.prepare` made in ``directory``, in this guest."""
-    if os.environ.get("KDAMON_GUEST") != "1":
+    if not in_guest():
         raise KdamonError("the kernel's DAMON selftests rewrite every DAMON sysfs file: run them only in a kdamon guest")
     tools = directory / "tools"
     _link("/bin/bash", tools / "bin" / "bash")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import platform
 import subprocess
 from collections.abc import Callable, Iterator
@@ -11,16 +10,17 @@ import pytest
 
 from kdamon.check.abi import parse_release
 from kdamon.check.harness import RawTree
-from kdamon.check.workloads import Workload, start
+from kdamon.testing.workloads import Workload, start
 from kdamon.kernel.ownership import OwnershipRegistry
 from kdamon.kernel.sysfs import SysfsDriver
+from kdamon.testing.guest import in_guest
 
 Version = tuple[int, int]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     reason = None
-    if os.environ.get("KDAMON_GUEST") != "1":
+    if not in_guest():
         reason = "the conformance suite writes kernel DAMON files: run it in a guest with kdamon check --kernel NAME"
     elif not RawTree().exists("kdamonds/nr_kdamonds"):
         reason = f"this kernel ({platform.release()}) has no DAMON sysfs interface (Linux 5.18+, CONFIG_DAMON_SYSFS)"
@@ -44,7 +44,7 @@ def trace_keepalive(raw: RawTree) -> Iterator[None]:
     from kdamon.kernel.tracefs import TraceSession
 
     sessions = []
-    if os.environ.get("KDAMON_GUEST") == "1" and raw.exists("kdamonds/nr_kdamonds"):
+    if in_guest() and raw.exists("kdamonds/nr_kdamonds"):
         for n in range(2):
             session = TraceSession(0, kdamond_idx=1_000_000 + n, buffer_size_kb=4, io=raw.io)
             try:

@@ -15,7 +15,7 @@ from kdamon.check.abi import (
 )
 from kdamon.check.emit import NOTE
 from kdamon.check.harness import RawTree, calibrate, observe
-from kdamon.check.workloads import Workload
+from kdamon.testing.workloads import Workload
 from kdamon.kernel.sysfs import SysfsDriver
 from kdamon.model import Context, Kdamond, Region, Scheme, Target
 

@@ -22,7 +22,7 @@ import pytest
 from kdamon.check.emit import NOTE
 from kdamon.check.harness import Observation, calibrate, observe
 from kdamon.check.invariants import runs, split_growth_limit, sz_limit, three_regions, unmerged_neighbours
-from kdamon.check.workloads import Workload, start
+from kdamon.testing.workloads import Workload, start
 from kdamon.kernel.sysfs import SysfsDriver
 from kdamon.model import Context, Intervals, Kdamond, NrRegions, Region, Target
 

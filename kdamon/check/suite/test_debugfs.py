@@ -17,7 +17,7 @@ import pytest
 
 from kdamon.check.emit import NOTE
 from kdamon.check.harness import RawTree, calibrate
-from kdamon.check.workloads import Workload
+from kdamon.testing.workloads import Workload
 from kdamon.kernel.debugfs import DebugfsDriver
 from kdamon.kernel.ownership import OwnershipRegistry
 from kdamon.model import AccessPattern, Context, Kdamond, Scheme, Target

@@ -10,7 +10,7 @@ from kdamon.check.emit import NOTE
 from kdamon.check.harness import calibrate, observe
 from kdamon.check.differential import differences, profile
 from kdamon.check.invariants import snapshot_violations
-from kdamon.check.workloads import Layout, Workload
+from kdamon.testing.workloads import Layout, Workload
 from kdamon.kernel.sysfs import SysfsDriver
 from kdamon.model import Context, Kdamond, NrRegions, Region, Snapshot, Target
 

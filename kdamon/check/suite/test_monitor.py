@@ -11,7 +11,7 @@ import pytest
 from kdamon.check.emit import NOTE
 from kdamon.check.harness import calibrate, observe
 from kdamon.check.invariants import area_mean_accesses, wss_bytes
-from kdamon.check.workloads import Layout, Workload
+from kdamon.testing.workloads import Layout, Workload
 from kdamon.kernel.sysfs import SysfsDriver
 from kdamon.model import Context, Kdamond, NrRegions, Region, Snapshot, Target
 

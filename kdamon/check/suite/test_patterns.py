@@ -23,7 +23,7 @@ import pytest
 from kdamon.check.emit import NOTE
 from kdamon.check.harness import Observation, RawTree, apply_passes, calibrate, observe, running
 from kdamon.check.invariants import PAGE_SIZE, matching, rows
-from kdamon.check.workloads import Layout, Workload
+from kdamon.testing.workloads import Layout, Workload
 from kdamon.kernel.sysfs import SysfsDriver
 from kdamon.model import (
     AccessPattern,

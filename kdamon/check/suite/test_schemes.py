@@ -10,7 +10,7 @@ import pytest
 
 from kdamon.check.emit import NOTE
 from kdamon.check.harness import biggest_system_ram, calibrate, running, wait_stats
-from kdamon.check.workloads import Layout, Workload
+from kdamon.testing.workloads import Layout, Workload
 from kdamon.kernel.sysfs import SysfsDriver
 from kdamon.model import (
     Context,

@@ -14,7 +14,7 @@ import pytest
 from kdamon.check.abi import KEYWORDS, expected_keywords
 from kdamon.check.emit import NOTE
 from kdamon.check.harness import RawTree, calibrate, wait_until
-from kdamon.check.workloads import Workload
+from kdamon.testing.workloads import Workload
 from kdamon.kernel.sysfs import SysfsDriver
 from kdamon.model import Context, Kdamond, Quota, Region, Scheme, Target
 

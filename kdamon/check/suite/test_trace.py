@@ -8,7 +8,7 @@ import pytest
 
 from kdamon.check.emit import NOTE
 from kdamon.check.harness import Observation, apply_passes, calibrate, observe
-from kdamon.check.workloads import Workload
+from kdamon.testing.workloads import Workload
 from kdamon.kernel.sysfs import SysfsDriver
 from kdamon.model import (
     Context,

@@ -6,7 +6,7 @@ open for writing (and every directory change) under /sys while the exporter
 serves.  For another tool's kdamond and DAMON_STAT's (7.3), the hot, warm and
 cold gauges come from the tracepoint, with DAMON's sysfs tree and module
 parameters byte-identical before and after.  The command also runs confined
-as its shipped systemd unit says (tests/vm/confine.py emulates the unit's
+as its shipped systemd unit says (tests/guest/confine.py emulates the unit's
 file system, /proc and capability settings).
 """
 
@@ -24,18 +24,18 @@ from pathlib import Path
 import pytest
 
 from kdamon.backend.host import Host, HostPaths
-from kdamon.engine.workload import WorkloadLayout
+from kdamon.testing.workloads import Layout
 from kdamon.events.memory import paddr_regions
 from kdamon.exporter import AccessWatches, DamonCollector, serve
 from kdamon.exporter.shipped import shipped_file
 from kdamon.kernel.modules import DamonModules
 from kdamon.kernel.sysfs import DEFAULT_ROOT, SysfsDriver
 from kdamon.model import Context, Intervals, Kdamond, Scheme, Target
-from raw_sysfs import raw_write as _raw_write
-from raw_sysfs import reset_damon
+from kdamon.testing.raw_sysfs import raw_write as _raw_write
+from kdamon.testing.raw_sysfs import reset_damon
+from kdamon.testing.waiting import wait_until
 from test_cli_guest import damon_tree, start_foreign
 from test_live_guest import STAT_OUTPUTS, kdamon_instances, workload  # noqa: F401  (a fixture)
-from waiting import wait_until
 
 prometheus_parser = pytest.importorskip("prometheus_client.parser")
 
@@ -235,6 +235,18 @@ def _has(name: str, **labels: str) -> Callable[[Samples], bool]:
     return lambda samples: (name, frozenset(labels.items())) in samples
 
 
+def _adapted(hot: float, cold: float, **target: str) -> Callable[[Samples], bool]:
+    """Whether a target's gauges show at least ``hot`` hot and ``cold`` cold bytes (its regions have adapted)."""
+
+    def check(samples: Samples) -> bool:
+        def value(name: str) -> float:
+            return samples.get((name, frozenset(target.items())), 0.0)
+
+        return value("damon_hot_bytes") >= hot and value("damon_cold_bytes") >= cold
+
+    return check
+
+
 def _only_instance_writes() -> list[str]:
     """The /sys writes the audit hook saw, but those inside the exporter's own tracefs instances."""
     return [w for w in _sys_writes if not w.split()[1].startswith(str(INSTANCES / "kdamon-"))]
@@ -252,20 +264,20 @@ def _assert_summary(samples: Samples, **target: str) -> tuple[float, float, floa
     return hot, warm, cold, total
 
 
-def test_access_gauges_of_a_foreign_kdamond(workload: WorkloadLayout,
+def test_access_gauges_of_a_foreign_kdamond(workload: Layout,
                                             access_url: tuple[str, list[str]]) -> None:
     url, lines = access_url
     reset_damon()
     try:
         start_foreign(workload.pid)  # another tool's vaddr kdamond on the workload
-        time.sleep(3)  # a few aggregations: the regions adapt to the hot and the cold area
         before = damon_tree()
         _sys_writes.clear()
-        samples = _scrape_until(url, _has("damon_hot_bytes", kdamond="sysfs:0", owner="foreign", target="0"))
+        hot_area = workload.hot[1] - workload.hot[0]
+        cold_area = workload.cold[1] - workload.cold[0]
+        # a few aggregations: the regions adapt to the hot and the cold area
+        samples = _scrape_until(url, _adapted(hot_area / 2, cold_area / 2, kdamond="sysfs:0", owner="foreign", target="0"))
         assert _only_instance_writes() == [], "the exporter wrote to /sys outside its tracefs instances"
         hot, _warm, cold, _total = _assert_summary(samples, kdamond="sysfs:0", owner="foreign", target="0")
-        hot_area = workload.hot_end - workload.hot_start
-        cold_area = workload.cold_end - workload.cold_start
         assert hot >= hot_area / 2, f"{hot} hot bytes, the workload's hot area is {hot_area}"
         assert cold >= cold_area / 2, f"{cold} cold bytes, the workload's cold area is {cold_area}"
         assert _get(samples, "damon_access_watch_up", kdamond="sysfs:0", owner="foreign") == 1
@@ -314,7 +326,7 @@ def _unit_settings() -> dict[str, list[str]]:
     return settings
 
 
-def test_the_command_runs_confined_as_its_unit_says(workload: WorkloadLayout, tmp_path: Path) -> None:
+def test_the_command_runs_confined_as_its_unit_says(workload: Layout, tmp_path: Path) -> None:
     unit = _unit_settings()
     # the settings confine.py emulates (the seccomp and address filters it does not)
     assert (unit["User"], unit["CapabilityBoundingSet"], unit["NoNewPrivileges"]) == (["root"], [""], ["yes"])
@@ -333,7 +345,6 @@ def test_the_command_runs_confined_as_its_unit_says(workload: WorkloadLayout, tm
         env=env, stderr=subprocess.PIPE, text=True)
     try:
         start_foreign(workload.pid)
-        time.sleep(3)
         before = damon_tree()
         assert proc.stderr is not None
         said = [proc.stderr.readline()]
@@ -342,8 +353,7 @@ def test_the_command_runs_confined_as_its_unit_says(workload: WorkloadLayout, tm
         assert "serving" in said[-1], "".join(said)
         status = Path(f"/proc/{proc.pid}/status").read_text()
         assert "CapEff:\t0000000000000000" in status and "NoNewPrivs:\t1" in status, status
-        samples = _scrape_until(said[-1].split()[-1],
-                                _has("damon_hot_bytes", kdamond="sysfs:0", owner="foreign", target="0"))
+        samples = _scrape_until(said[-1].split()[-1], _adapted(1, 1, kdamond="sysfs:0", owner="foreign", target="0"))
         hot, _warm, cold, _total = _assert_summary(samples, kdamond="sysfs:0", owner="foreign", target="0")
         assert hot > 0 and cold > 0
         assert _get(samples, "damon_exporter_read_errors_total") == 0

@@ -1,10 +1,16 @@
-"""Raw sysfs writes for guest tests: how another tool (not kdamon) drives DAMON."""
+"""Raw sysfs writes for guest tests: how another tool (not kdamon) drives DAMON.
+
+Only for a kdamon guest (:func:`kdamon.testing.guest.in_guest`): :func:`reset_damon` stops every
+kdamond and DAMON module of the machine.
+"""
 
 from __future__ import annotations
 
 import errno
 import os
 from pathlib import Path
+
+__all__ = ["KDAMONDS", "MODULES", "raw_write", "reset_damon"]
 
 KDAMONDS = Path("/sys/kernel/mm/damon/admin/kdamonds")
 MODULES = Path("/sys/module")

@@ -27,7 +27,7 @@ from test_sysfs_guest import driver, fs  # noqa: E402,F401  (fixtures)
 from kdamon.engine.core import Callbacks, Monitor  # noqa: E402
 from kdamon.engine.ops.pagemap import pagemap_scan_supported  # noqa: E402
 from kdamon.engine.ops.probe import probe  # noqa: E402
-from kdamon.engine.workload import WorkloadLayout  # noqa: E402
+from kdamon.testing.workloads import Layout  # noqa: E402
 from kdamon.kernel.sysfs import SysfsDriver  # noqa: E402
 from kdamon.kernel.tracefs import TraceSession  # noqa: E402
 from kdamon.model import Context, Intervals, Kdamond, NrRegions, Snapshot, Target  # noqa: E402
@@ -40,17 +40,17 @@ ENGINE_TIMEOUT_S = 240.0
 
 
 @pytest.fixture
-def workload(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], WorkloadLayout]]:
+def workload(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Layout]]:
     layout_file = tmp_path / "layout.json"
     # userfaultfd async write-protect is useful to the engine only with PAGEMAP_SCAN
     uffd = ["--uffd"] if pagemap_scan_supported() else []
-    process = subprocess.Popen([sys.executable, "-m", "kdamon.engine.workload", "--hot", "8MiB",
-                                "--cold", "64MiB", "--seconds", "300", *uffd, "--layout",
+    process = subprocess.Popen([sys.executable, "-m", "kdamon.testing.workloads", "hot_cold", "--sizes", "8MiB",
+                                "64MiB", "--seconds", "300", *uffd, "--layout",
                                 str(layout_file)])
     while not layout_file.exists():
         assert process.poll() is None, "the workload died"
         time.sleep(0.05)
-    yield process, WorkloadLayout.from_json(layout_file.read_text())
+    yield process, Layout.from_json(layout_file.read_text())
     process.kill()
     process.wait()
 
@@ -96,7 +96,7 @@ def engine_snapshots(pid: int) -> tuple[Monitor, list[Snapshot]]:
 
 def test_engine_and_kernel_agree_on_regions_and_the_hot_area(
         driver: SysfsDriver,  # noqa: F811
-        workload: tuple[subprocess.Popen[bytes], WorkloadLayout]) -> None:
+        workload: tuple[subprocess.Popen[bytes], Layout]) -> None:
     process, layout = workload
     check = probe(process.pid)
     if check.kind == "smaps":
@@ -119,6 +119,6 @@ def test_engine_and_kernel_agree_on_regions_and_the_hot_area(
 
     late_kernel, late_engine = kernel[len(kernel) // 2:], engine[len(engine) // 2:]
     for who, late in (("kernel", late_kernel), (f"engine ({monitor.ops.name})", late_engine)):
-        hot = mean_accesses(late, (layout.hot_start, layout.hot_end))
-        cold = mean_accesses(late, (layout.cold_start, layout.cold_end))
+        hot = mean_accesses(late, layout.hot)
+        cold = mean_accesses(late, layout.cold)
         assert_hot_stands_out(hot, cold, late[0].max_nr_accesses, who)

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from kdamon.engine.workload import WorkloadLayout
+from kdamon.testing.workloads import Layout
 from kdamon.records.detect import open_any
-from raw_sysfs import raw_write, reset_damon
+from kdamon.testing.raw_sysfs import raw_write, reset_damon
 
 ADMIN = Path("/sys/kernel/mm/damon/admin")
 KDAMONDS = ADMIN / "kdamonds"
@@ -150,14 +150,14 @@ def test_foreign_kdamond_shown_and_never_touched(kdamon: Kdamon, sleeper: subpro
 def test_record_on_kernel_damon(kdamon: Kdamon, tmp_path: Path) -> None:
     out, layout_file = tmp_path / "rec.kdr", tmp_path / "layout.json"
     done = kdamon("record", "-o", str(out), "--duration", "10", "--ready-file", str(layout_file),
-                  "--", sys.executable, "-m", "kdamon.engine.workload",
-                  "--hot", "4MiB", "--cold", "32MiB", "--seconds", "120", "--layout", str(layout_file))
+                  "--", sys.executable, "-m", "kdamon.testing.workloads",
+                  "hot_cold", "--sizes", "4MiB", "32MiB", "--seconds", "120", "--layout", str(layout_file))
     assert "kernel DAMON through sysfs" in done.stderr
     source = open_any(out)
     assert source.meta.producer == "sysfs"
     snapshots = list(source.snapshots())
     assert len(snapshots) >= 5
-    layout = WorkloadLayout.from_json(layout_file.read_text())
+    layout = Layout.from_json(layout_file.read_text())
 
     def mean_accesses(start: int, end: int) -> float:
         total = weight = 0
@@ -169,7 +169,7 @@ def test_record_on_kernel_damon(kdamon: Kdamon, tmp_path: Path) -> None:
                     weight += overlap
         return total / max(weight, 1)
 
-    assert mean_accesses(layout.hot_start, layout.hot_end) > 2 * mean_accesses(layout.cold_start, layout.cold_end) + 1
+    assert mean_accesses(*layout.hot) > 2 * mean_accesses(*layout.cold) + 1
     # The recording's kdamond is stopped and its directory released.
     assert (KDAMONDS / "0" / "state").read_text().strip() == "off"
     assert (KDAMONDS / "0" / "contexts" / "nr_contexts").read_text().strip() == "0"

@@ -16,7 +16,6 @@ from debugfs_guest import (
     DEBUGFS,
     HAS_SYSFS,
     SYSFS,
-    Workload,
     hot_cold_workload,
     needs_debugfs,
     raw_write,
@@ -27,6 +26,7 @@ from kdamon.errors import BusyError, KernelError
 from kdamon.kernel.debugfs import DebugfsDriver
 from kdamon.kernel.ownership import OwnershipRegistry
 from kdamon.model import Context, Kdamond, Target
+from kdamon.testing.workloads import Layout
 
 pytestmark = needs_debugfs
 
@@ -39,7 +39,7 @@ def driver(tmp_path: Path) -> Iterator[DebugfsDriver]:
 
 
 @pytest.fixture
-def workload() -> Iterator[Workload]:
+def workload() -> Iterator[Layout]:
     with hot_cold_workload() as w:
         yield w
 
@@ -55,7 +55,7 @@ def errno_of(path: Path, text: str) -> int:
     return info.value.errno
 
 
-def test_a_missing_pid_is_enomem_and_changes_nothing(driver: DebugfsDriver, workload: Workload) -> None:
+def test_a_missing_pid_is_enomem_and_changes_nothing(driver: DebugfsDriver, workload: Layout) -> None:
     driver.apply(0, monitor(workload.pid))
     missing = int(Path("/proc/sys/kernel/pid_max").read_text()) - 1
     assert errno_of(DEBUGFS / "target_ids", f"{missing}\n") == errno.ENOMEM
@@ -65,7 +65,7 @@ def test_a_missing_pid_is_enomem_and_changes_nothing(driver: DebugfsDriver, work
     assert driver.read(0) == monitor(workload.pid)
 
 
-def test_the_kernel_rejects_what_the_driver_refuses_early(driver: DebugfsDriver, workload: Workload) -> None:
+def test_the_kernel_rejects_what_the_driver_refuses_early(driver: DebugfsDriver, workload: Layout) -> None:
     inverted = "10 5 0 0 0 0 5 0 0 0 0 0 0 0 0 0 0 0\n"  # min_sz > max_sz
     assert errno_of(DEBUGFS / "schemes", inverted) == errno.EINVAL
     assert errno_of(DEBUGFS / "attrs", "5000 100000 1000000 2 1000\n") == errno.EINVAL
@@ -76,7 +76,7 @@ def test_the_kernel_rejects_what_the_driver_refuses_early(driver: DebugfsDriver,
     assert driver.pid(1) is None
 
 
-def test_running_contexts_refuse_changes(driver: DebugfsDriver, workload: Workload) -> None:
+def test_running_contexts_refuse_changes(driver: DebugfsDriver, workload: Layout) -> None:
     index, pid = driver.launch(monitor(workload.pid))
     assert errno_of(DEBUGFS / "attrs", "5000 100000 1000000 10 1000\n") == errno.EBUSY
     assert errno_of(DEBUGFS / "mk_contexts", "extra\n") == errno.EBUSY
@@ -88,7 +88,7 @@ def test_running_contexts_refuse_changes(driver: DebugfsDriver, workload: Worklo
     assert driver.pid(index) == pid  # still running, untouched
 
 
-def test_vaddr_targets_are_dropped_at_off(driver: DebugfsDriver, workload: Workload) -> None:
+def test_vaddr_targets_are_dropped_at_off(driver: DebugfsDriver, workload: Layout) -> None:
     index, _ = driver.launch(monitor(workload.pid))
     assert (DEBUGFS / "target_ids").read_text().split() == [str(workload.pid)]
     assert driver.stop(index)
@@ -109,7 +109,7 @@ def test_a_context_ends_when_its_target_exits(driver: DebugfsDriver) -> None:
         driver.ensure_running(index)
 
 
-def test_contexts_made_with_mk_contexts(driver: DebugfsDriver, workload: Workload) -> None:
+def test_contexts_made_with_mk_contexts(driver: DebugfsDriver, workload: Layout) -> None:
     assert driver.apply(0, monitor(workload.pid)) == 0
     assert driver.apply(1, monitor(workload.pid)) == 1
     assert (DEBUGFS / "kdamon1" / "attrs").exists()
@@ -135,7 +135,7 @@ def _start_sysfs_kdamond(pid: int) -> Path:
 
 
 @pytest.mark.skipif(not HAS_SYSFS, reason="no DAMON sysfs interface in this kernel")
-def test_sysfs_kdamond_blocks_debugfs(driver: DebugfsDriver, workload: Workload) -> None:
+def test_sysfs_kdamond_blocks_debugfs(driver: DebugfsDriver, workload: Layout) -> None:
     state = _start_sysfs_kdamond(workload.pid)
     raw_write(state, "on")
     driver.apply(0, monitor(workload.pid))
@@ -150,7 +150,7 @@ def test_sysfs_kdamond_blocks_debugfs(driver: DebugfsDriver, workload: Workload)
 
 
 @pytest.mark.skipif(not HAS_SYSFS, reason="no DAMON sysfs interface in this kernel")
-def test_debugfs_blocks_sysfs(driver: DebugfsDriver, workload: Workload) -> None:
+def test_debugfs_blocks_sysfs(driver: DebugfsDriver, workload: Layout) -> None:
     state = _start_sysfs_kdamond(workload.pid)
     driver.launch(monitor(workload.pid))
     assert errno_of(state, "on") == errno.EBUSY

@@ -39,8 +39,8 @@ from kdamon.model import (
     Target,
     Watermarks,
 )
-from raw_sysfs import raw_write, reset_damon
-from waiting import wait_until
+from kdamon.testing.raw_sysfs import raw_write, reset_damon
+from kdamon.testing.waiting import wait_until
 
 KDAMONDS = DEFAULT_ROOT / "kdamonds"
 T = TypeVar("T")

@@ -26,7 +26,7 @@ from kdamon.cli import common
 from kdamon.cli.main import main
 from kdamon.kernel.ownership import OwnedKdamond, OwnershipRegistry
 from kdamon.kernel.sysfs_io import OsFs, SysfsIO
-from raw_sysfs import KDAMONDS, raw_write, reset_damon
+from kdamon.testing.raw_sysfs import KDAMONDS, raw_write, reset_damon
 
 SCHEMES = ("--scheme", "action=pageout,sz=4K-max,nr_accesses=0-0,age=5s-max",
            "--scheme", "action=stat,quota_size=1M,quota_reset=1s")

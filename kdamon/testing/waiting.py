@@ -1,10 +1,12 @@
-"""Waiting on a condition in guest tests, instead of sleeping a fixed time and hoping."""
+"""Waiting on a condition in tests, instead of sleeping a fixed time and hoping."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
 from typing import TypeVar
+
+__all__ = ["wait_until"]
 
 T = TypeVar("T")
 

@@ -20,7 +20,7 @@ WARN_TEXT = """\
 [   12.731] ------------[ cut here ]------------
 [   12.731] WARNING: CPU: 1 PID: 117 at mm/damon/core.c:1234 damon_set_attrs+0x51/0x60
 [   12.732] Modules linked in:
-PASSED tests/vm/test_x.py::test_warning_text WARNING: not a kernel line
+PASSED tests/guest/test_x.py::test_warning_text WARNING: not a kernel line
 """
 OOPS_TEXT = "[  40.000001] Oops: general protection fault, probably for non-canonical address 0xdead: 0000 [#1] SMP PTI\n"
 BUG_TEXT = "[   7.5] BUG: kernel NULL pointer dereference, address: 0000000000000008\n"

@@ -11,13 +11,11 @@ import pytest
 from debugfs_guest import (
     COLD_BYTES,
     HOT_BYTES,
-    Workload,
     hot_cold_workload,
     needs_debugfs,
     reset_damon,
 )
 from hot_cold import mean_accesses
-from waiting import wait_until
 
 from kdamon.kernel.debugfs import DebugfsDriver
 from kdamon.kernel.ownership import OwnershipRegistry
@@ -32,6 +30,8 @@ from kdamon.model import (
     Snapshot,
     Target,
 )
+from kdamon.testing.waiting import wait_until
+from kdamon.testing.workloads import Layout
 
 pytestmark = needs_debugfs
 
@@ -47,7 +47,7 @@ def driver(tmp_path: Path) -> Iterator[DebugfsDriver]:
 
 
 @pytest.fixture
-def workload() -> Iterator[Workload]:
+def workload() -> Iterator[Layout]:
     with hot_cold_workload() as w:
         yield w
 
@@ -64,7 +64,7 @@ def collect(pid: int, count: int) -> list[Snapshot]:
     return snapshots
 
 
-def test_hot_and_cold_buffers_told_apart(driver: DebugfsDriver, workload: Workload) -> None:
+def test_hot_and_cold_buffers_told_apart(driver: DebugfsDriver, workload: Layout) -> None:
     kdamond = Kdamond(contexts=(Context(intervals=INTERVALS, targets=(Target(pid=workload.pid),)),))
     index, pid = driver.launch(kdamond)
     assert driver.state(index) == "on"
@@ -77,7 +77,7 @@ def test_hot_and_cold_buffers_told_apart(driver: DebugfsDriver, workload: Worklo
     assert driver.stop(index)
 
 
-def test_initial_regions_are_monitored(driver: DebugfsDriver, workload: Workload) -> None:
+def test_initial_regions_are_monitored(driver: DebugfsDriver, workload: Layout) -> None:
     regions = (Region(*workload.cold), Region(*workload.hot))
     if workload.hot[0] < workload.cold[0]:
         regions = regions[::-1]
@@ -94,7 +94,7 @@ def test_initial_regions_are_monitored(driver: DebugfsDriver, workload: Workload
     assert mean_accesses(snapshots, workload.hot) > mean_accesses(snapshots, workload.cold)
 
 
-def test_scheme_stats_move(driver: DebugfsDriver, workload: Workload) -> None:
+def test_scheme_stats_move(driver: DebugfsDriver, workload: Layout) -> None:
     max_accesses = INTERVALS.aggr_us // INTERVALS.sample_us
     every = Scheme(action="stat")
     hot_only = Scheme(action="stat", access_pattern=AccessPattern(nr_accesses_min=max_accesses // 2))

@@ -24,10 +24,10 @@ from pathlib import Path
 import pytest
 
 from hot_cold import assert_hot_stands_out, mean_accesses
-from kdamon.engine.workload import WorkloadLayout, child_layout_path
+from kdamon.testing.workloads import Layout, child_layout_path
 from kdamon.model import Snapshot
 from kdamon.records.detect import open_any
-from raw_sysfs import reset_damon
+from kdamon.testing.raw_sysfs import reset_damon
 from test_cli_guest import KDAMONDS
 
 WAIT_S = 240.0  # a safety net against hangs on a loaded host, never a measured bound
@@ -41,9 +41,9 @@ def wait_for(what: str, ready: Callable[[], bool]) -> None:
         time.sleep(0.2)
 
 
-def layout_of(path: Path) -> WorkloadLayout:
+def layout_of(path: Path) -> Layout:
     wait_for(f"{path.name}", path.exists)
-    return WorkloadLayout.from_json(path.read_text())
+    return Layout.from_json(path.read_text())
 
 
 def per_target(record: Path) -> dict[int, list[Snapshot]]:
@@ -59,35 +59,36 @@ def per_target(record: Path) -> dict[int, list[Snapshot]]:
 @pytest.fixture
 def workload(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
     layout = tmp_path / "layout.json"
-    proc = subprocess.Popen([sys.executable, "-m", "kdamon.engine.workload", "--hot", "8MiB", "--cold", "64MiB",
+    proc = subprocess.Popen([sys.executable, "-m", "kdamon.testing.workloads", "hot_cold", "--sizes", "8MiB", "64MiB",
                              "--seconds", "900", "--children", "2", "--fork-on-sigusr1", "--layout", str(layout)])
     yield proc, layout
     for child in range(4):
         path = child_layout_path(layout, child)
         if path.exists():
             try:
-                os.kill(WorkloadLayout.from_json(path.read_text()).pid, signal.SIGKILL)
+                os.kill(Layout.from_json(path.read_text()).pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
     proc.kill()
     proc.wait()
 
 
-def since_mapped(snapshots: list[Snapshot], layout: WorkloadLayout) -> list[Snapshot]:
+def since_mapped(snapshots: list[Snapshot], layout: Layout) -> list[Snapshot]:
     """The snapshots from the first whose regions reach the hot area: a child maps its areas after
     the fork, so a target that joined before gets them at the next operations update."""
+    hot_start, hot_end = layout.hot
     for i, snap in enumerate(snapshots):
-        if any(r.start < layout.hot_end and r.end > layout.hot_start for r in snap.states()):
+        if any(r.start < hot_end and r.end > hot_start for r in snap.states()):
             return snapshots[i:]
     return []
 
 
-def assert_hot(snapshots: list[Snapshot], layout: WorkloadLayout, who: str) -> None:
+def assert_hot(snapshots: list[Snapshot], layout: Layout, who: str) -> None:
     settled = snapshots[SETTLED:]
     assert settled, f"{who}: only {len(snapshots)} snapshots"
     top = settled[0].aggr_us // settled[0].sample_us
-    assert_hot_stands_out(mean_accesses(settled, (layout.hot_start, layout.hot_end)),
-                          mean_accesses(settled, (layout.cold_start, layout.cold_end)), top, who)
+    assert_hot_stands_out(mean_accesses(settled, layout.hot),
+                          mean_accesses(settled, layout.cold), top, who)
 
 
 def test_record_follows_the_children_a_process_forks(tmp_path: Path,

@@ -19,20 +19,22 @@ import subprocess
 import sys
 import termios
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from hot_cold import assert_hot_stands_out
-from kdamon.engine.workload import WorkloadLayout
+from kdamon.testing.workloads import Layout
 from kdamon.records.detect import open_any
-from raw_sysfs import raw_write
+from kdamon.testing.raw_sysfs import raw_write
+from kdamon.testing.waiting import wait_until
 from test_cli_guest import KDAMONDS, MODULES, Kdamon, damon_tree, kdamon, start_foreign  # noqa: F401 (a fixture)
 
 TRACING = Path("/sys/kernel/tracing")
 STAT = MODULES / "damon_stat" / "parameters"
 # What DAMON_STAT itself rewrites while it runs: its outputs, not a configuration anyone writes.
+WAIT_S = 180.0  # a safety net against a hang under TCG, never reached when things work
 STAT_OUTPUTS = ("estimated_memory_bandwidth", "memory_idle_ms_percentiles", "aggr_interval_us")
 
 
@@ -45,15 +47,15 @@ def configuration() -> dict[str, str]:
 
 
 @pytest.fixture
-def workload(tmp_path: Path) -> Iterator[WorkloadLayout]:
+def workload(tmp_path: Path) -> Iterator[Layout]:
     layout_file = tmp_path / "layout.json"
-    proc = subprocess.Popen([sys.executable, "-m", "kdamon.engine.workload", "--hot", "8MiB", "--cold", "64MiB",
+    proc = subprocess.Popen([sys.executable, "-m", "kdamon.testing.workloads", "hot_cold", "--sizes", "8MiB", "64MiB",
                              "--seconds", "600", "--layout", str(layout_file)])
     deadline = time.monotonic() + 60
     while not layout_file.exists():
         assert proc.poll() is None and time.monotonic() < deadline, "the workload did not start"
         time.sleep(0.05)
-    yield WorkloadLayout.from_json(layout_file.read_text())
+    yield Layout.from_json(layout_file.read_text())
     proc.kill()
     proc.wait()
 
@@ -74,10 +76,23 @@ def mean_rate(view: dict[str, object], low: int, high: int) -> float:
     return total / weight
 
 
-def assert_hot_area_hot(view: dict[str, object], layout: WorkloadLayout) -> None:
+def assert_hot_area_hot(view: dict[str, object], layout: Layout) -> None:
     top = int(view["aggr_us"]) // int(view["sample_us"])  # type: ignore[call-overload]
-    assert_hot_stands_out(mean_rate(view, layout.hot_start, layout.hot_end),
-                          mean_rate(view, layout.cold_start, layout.cold_end), top, "show --json")
+    assert_hot_stands_out(mean_rate(view, layout.hot[0], layout.hot[1]),
+                          mean_rate(view, layout.cold[0], layout.cold[1]), top, "show --json")
+
+
+def hot_area_is_hot(layout: Layout) -> Callable[[dict[str, object]], bool]:
+    """Whether a ``show --json`` view passes :func:`assert_hot_area_hot` (the regions have adapted)."""
+
+    def check(view: dict[str, object]) -> bool:
+        try:
+            assert_hot_area_hot(view, layout)
+        except AssertionError:
+            return False
+        return True
+
+    return check
 
 
 def show_json(kdamon: Kdamon, *argv: str) -> dict[str, object]:
@@ -87,32 +102,32 @@ def show_json(kdamon: Kdamon, *argv: str) -> dict[str, object]:
     return view
 
 
-def test_show_own_kdamond(kdamon: Kdamon, workload: WorkloadLayout) -> None:
+def test_show_own_kdamond(kdamon: Kdamon, workload: Layout) -> None:
     assert kdamon("start", "--target-pid", str(workload.pid), "--update", "1s").stdout.strip() == "sysfs:0"
-    time.sleep(3)  # a few aggregations: the regions adapt to the hot area
-    view = show_json(kdamon, "sysfs:0")
+    view = wait_until(lambda: show_json(kdamon, "sysfs:0"), hot_area_is_hot(workload),
+                      "the regions to adapt to the hot area", timeout_s=WAIT_S)
     assert view["kdamond"] == "sysfs:0" and view["sample_us"] == 5000 and view["aggr_us"] == 100000
     assert_hot_area_hot(view, workload)
-    span = f"{workload.hot_start:#x}-{workload.cold_end:#x}"
+    span = f"{workload.hot[0]:#x}-{workload.cold[1]:#x}"
     text = kdamon("show", "sysfs:0", "--address-range", span, "--sort", "hot").stdout
     assert "hot" in text and "temperature (size by access rate" in text
     assert kdamon_instances() == []
 
 
-def test_show_and_top_of_a_foreign_kdamond_write_nothing(kdamon: Kdamon, workload: WorkloadLayout) -> None:
+def test_show_and_top_of_a_foreign_kdamond_write_nothing(kdamon: Kdamon, workload: Layout) -> None:
     start_foreign(workload.pid)
-    time.sleep(3)
     before = damon_tree()
-    view = show_json(kdamon, "sysfs:0")
+    view = wait_until(lambda: show_json(kdamon, "sysfs:0"), hot_area_is_hot(workload),
+                      "the regions to adapt to the hot area", timeout_s=WAIT_S)
     assert view["kdamond"] == "sysfs:0"
     assert_hot_area_hot(view, workload)
-    screen = run_top(kdamon, "sysfs:0", "--address-range", f"{workload.hot_start:#x}-{workload.cold_end:#x}")
+    screen = run_top(kdamon, "sysfs:0", "--address-range", f"{workload.hot[0]:#x}-{workload.cold[1]:#x}")
     assert "kdamon top" in screen and "regions by hot" in screen and "heatmap" in screen
     assert damon_tree() == before, "show/top changed DAMON's sysfs tree or module parameters"
     assert kdamon_instances() == []
 
 
-def test_show_with_a_pid_starts_and_removes_a_temporary_kdamond(kdamon: Kdamon, workload: WorkloadLayout) -> None:
+def test_show_with_a_pid_starts_and_removes_a_temporary_kdamond(kdamon: Kdamon, workload: Layout) -> None:
     done = kdamon("show", "--json", "--pid", str(workload.pid), "--warmup", "20")
     assert "temporary kdamond" in done.stderr and "kernel DAMON through sysfs" in done.stderr
     assert_hot_area_hot(json.loads(done.stdout), workload)
@@ -133,11 +148,12 @@ def test_show_and_top_of_damon_stat_write_nothing(kdamon: Kdamon) -> None:
         pytest.skip("this kernel has no DAMON_STAT (Linux 6.17+)")
     raw_write(STAT / "enabled", "Y")  # another user of DAMON turns DAMON_STAT on
     try:
-        time.sleep(2)
         before = configuration()
         [listed] = [e for e in json.loads(kdamon("status", "--json").stdout) if e["id"] == "module:damon_stat"]
         assert listed["owner"] == "foreign"
-        view = show_json(kdamon, "module:damon_stat")
+        view = wait_until(lambda: show_json(kdamon, "module:damon_stat"),
+                          lambda v: v["summary"]["hot_bytes"] + v["summary"]["warm_bytes"] > 0,  # type: ignore[index]
+                          "DAMON_STAT to see accesses", timeout_s=WAIT_S)
         summary = view["summary"]
         assert summary["total_bytes"] > 256 << 20  # type: ignore[index]
         assert summary["hot_bytes"] + summary["warm_bytes"] > 0, "DAMON_STAT saw no access at all"  # type: ignore[index]
@@ -195,7 +211,7 @@ def test_record_paddr(kdamon: Kdamon, tmp_path: Path) -> None:
     assert (KDAMONDS / "0" / "state").read_text().strip() == "off"
 
 
-def test_record_a_pageout_scheme_and_report_its_applications(kdamon: Kdamon, workload: WorkloadLayout,
+def test_record_a_pageout_scheme_and_report_its_applications(kdamon: Kdamon, workload: Layout,
                                                              tmp_path: Path) -> None:
     out = tmp_path / "pageout.kdr"
     kdamon("record", "-o", str(out), "--pid", str(workload.pid), "--duration", "8",
@@ -209,7 +225,7 @@ def test_record_a_pageout_scheme_and_report_its_applications(kdamon: Kdamon, wor
     assert "total" in text
 
 
-def test_record_a_foreign_kdamond_read_only(kdamon: Kdamon, workload: WorkloadLayout, tmp_path: Path) -> None:
+def test_record_a_foreign_kdamond_read_only(kdamon: Kdamon, workload: Layout, tmp_path: Path) -> None:
     start_foreign(workload.pid)
     time.sleep(2)
     before = damon_tree()
@@ -223,7 +239,7 @@ def test_record_a_foreign_kdamond_read_only(kdamon: Kdamon, workload: WorkloadLa
     assert kdamon_instances() == []
 
 
-def test_status_refresh_asks_kdamons_own_kdamond_for_fresh_results(kdamon: Kdamon, workload: WorkloadLayout) -> None:
+def test_status_refresh_asks_kdamons_own_kdamond_for_fresh_results(kdamon: Kdamon, workload: Layout) -> None:
     kdamon("start", "--target-pid", str(workload.pid), "--scheme", "action=stat", "--scheme",
            "action=pageout,nr_accesses=0-0,age=1s-max,quota_size=4M,quota_reset=1s")
     time.sleep(3)
@@ -242,7 +258,7 @@ def test_status_refresh_asks_kdamons_own_kdamond_for_fresh_results(kdamon: Kdamo
                                                              for n in refreshed["notes"])
 
 
-def test_quota_goal_and_goals_only_tune(kdamon: Kdamon, workload: WorkloadLayout) -> None:
+def test_quota_goal_and_goals_only_tune(kdamon: Kdamon, workload: Layout) -> None:
     kdamon("start", "--target-pid", str(workload.pid), "--scheme",
            "action=pageout,nr_accesses=0-0,age=1s-max,quota_size=64M,quota_reset=1s,quota_goal=user_input:1000:100")
     goal = KDAMONDS / "0" / "contexts" / "0" / "schemes" / "0" / "quotas" / "goals" / "0"
@@ -254,7 +270,7 @@ def test_quota_goal_and_goals_only_tune(kdamon: Kdamon, workload: WorkloadLayout
     assert (KDAMONDS / "0" / "state").read_text().strip() == "on" and (KDAMONDS / "0" / "pid").read_text() == pid
 
 
-def test_intervals_goal(kdamon: Kdamon, workload: WorkloadLayout) -> None:
+def test_intervals_goal(kdamon: Kdamon, workload: Layout) -> None:
     goal = KDAMONDS / "0" / "contexts" / "0" / "monitoring_attrs" / "intervals" / "intervals_goal"
     done = kdamon("start", "--target-pid", str(workload.pid), "--intervals-goal", "4%:3:5ms:200ms", check=False)
     if done.returncode != 0:
@@ -292,7 +308,7 @@ def test_show_damon_reclaim_writes_nothing(kdamon: Kdamon) -> None:
         raw_write(reclaim / "enabled", "N")
 
 
-def test_show_a_foreign_debugfs_context(kdamon: Kdamon, workload: WorkloadLayout) -> None:
+def test_show_a_foreign_debugfs_context(kdamon: Kdamon, workload: Layout) -> None:
     from debugfs_guest import DEBUGFS, HAS_DEBUGFS, reset_damon
 
     if not HAS_DEBUGFS:
@@ -301,9 +317,9 @@ def test_show_a_foreign_debugfs_context(kdamon: Kdamon, workload: WorkloadLayout
     try:
         raw_write(DEBUGFS / "target_ids", str(workload.pid))  # another tool drives debugfs
         raw_write(DEBUGFS / "monitor_on", "on")
-        time.sleep(3)
         before = {p.name: p.read_text() for p in DEBUGFS.iterdir() if p.is_file() and os.access(p, os.R_OK)}
-        view = show_json(kdamon, "debugfs:0")
+        view = wait_until(lambda: show_json(kdamon, "debugfs:0"), hot_area_is_hot(workload),
+                          "the regions to adapt to the hot area", timeout_s=WAIT_S)
         assert view["kdamond"] == "debugfs:0"
         assert_hot_area_hot(view, workload)
         after = {p.name: p.read_text() for p in DEBUGFS.iterdir() if p.is_file() and os.access(p, os.R_OK)}

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from kdamon.kernel.sysfs import SysfsDriver
 from kdamon.kernel.sysfs_features import Features
-from raw_sysfs import raw_write as _write
+from kdamon.testing.raw_sysfs import raw_write as _write
 
 ADMIN = Path("/sys/kernel/mm/damon/admin")
 EVENTS = Path("/sys/kernel/tracing/events/damon")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from kdamon.check.workloads import PAGE, Layout, start
+from kdamon.testing.workloads import PAGE, Layout, start
 from kdamon.errors import KdamonError
 
 
@@ -70,3 +70,12 @@ def test_stripes_write_the_even_areas() -> None:
 def test_layout_json_round_trip() -> None:
     layout = Layout("zigzag", 42, ((4096, 8192), (12288, 16384)), 1.0, 5.5, 12.5)
     assert Layout.from_json(layout.to_json()) == layout
+
+
+def test_hot_and_cold_are_a_hot_cold_workloads_areas() -> None:
+    areas = ((4096, 8192), (12288, 16384))
+    assert (Layout("hot_cold", 1, areas, 0.0, 0.0, 1.0).hot, Layout("hot_cold", 1, areas, 0.0, 0.0, 1.0).cold) == areas
+    with pytest.raises(KdamonError, match="no single hot and cold area"):
+        _ = Layout("stairs", 1, areas, 1.0, 0.0, 1.0).hot
+    uffd = Layout("hot_cold", 1, areas, 0.0, 0.0, 1.0, uffd=True)
+    assert Layout.from_json(uffd.to_json()) == uffd
