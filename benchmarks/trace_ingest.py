@@ -36,7 +36,7 @@ def synthesise(n_events: int, regions: int) -> tuple[list[bytes], list[bytes]]:
         t = 1_000_000_000 + aggr * AGGR_NS + r * 50
         values = (0, regions, r * 4096 * 16, (r + 1) * 4096 * 16, (r * 7 + aggr) % 21, aggr % 100)
         text.append(text_line(PID, t, AGGREGATED, values))
-        fields = dict(zip(EVENT_SPECS[AGGREGATED].fields, values))
+        fields = dict(zip(EVENT_SPECS[AGGREGATED].fields, values, strict=True))
         writer.add(t, payload(fmt, PID, fields))
     blob = "".join(text).encode()
     chunks = [blob[i:i + (1 << 20)] for i in range(0, len(blob), 1 << 20)]

@@ -33,8 +33,8 @@ import pytest
 if TYPE_CHECKING:
     from kdamon.backend.types import Backend
     from kdamon.check.results import CheckResult
-    from kdamon.testing.workloads import Workload
     from kdamon.kernel.sysfs import SysfsDriver
+    from kdamon.testing.workloads import Workload
 
 MARKER = "damon_guest"
 DEFAULT_KERNEL = "debian-6.12"

@@ -9,6 +9,10 @@ bash scripts/install-test-deps.sh
 echo "== mypy"
 python3 -m mypy
 
+echo "== ruff (lint and format)"
+python3 -m ruff check .
+python3 -m ruff format --check .
+
 # Five runs in a row: a test that fails one run in a few shows up here, not weeks later
 # (a run takes about 2.5 min on two shared cores).  The runs after the first leave out the
 # runner tests that boot guests (tests/vm, about 1.5 min): the guest steps below

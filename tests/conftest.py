@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import _host_guard
 import pytest
 from hypothesis import settings
-
-import _host_guard
 
 # Hypothesis fails an example that takes over 200 ms by default: a timed assertion, which a loaded
 # machine fails (seen: 264 ms for a first example under load 5.6 on 2 CPUs, 42 ms on its rerun).

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 
+import _host_guard
 import pytest
 
-import _host_guard
 from kdamon.testing.guest import in_guest
 
 

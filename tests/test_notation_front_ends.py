@@ -192,11 +192,11 @@ def _by_options(case: Case) -> Scheme:
 def _kdamon_document(case: Case) -> dict[str, Any]:
     s = {key: w.kdamon for key, w in case.scalars.items()}
     pattern = {f"{key}_{side}": bound.kdamon
-               for key, bounds in case.ranges.items() for side, bound in zip(("min", "max"), bounds)}
+               for key, bounds in case.ranges.items() for side, bound in zip(("min", "max"), bounds, strict=True)}
     scheme = {
         "access_pattern": pattern, "apply_interval_us": s["apply_interval"],
         "quota": {"ms": s["quota_time"], "bytes": s["quota_size"], "reset_interval_ms": s["quota_reset"],
-                  "weights": dict(zip(("sz_permil", "nr_accesses_permil", "age_permil"), _weights(case, "kdamon")))},
+                  "weights": dict(zip(("sz_permil", "nr_accesses_permil", "age_permil"), _weights(case, "kdamon"), strict=True))},
         "watermarks": {"metric": "free_mem_rate", "interval_us": s["wmark_interval"], "high": s["wmark_high"],
                        "mid": s["wmark_mid"], "low": s["wmark_low"]},
     }
@@ -213,7 +213,7 @@ def _damo_document(case: Case) -> dict[str, Any]:
         "access_pattern": {names[key]: {"min": low.damo, "max": high.damo} for key, (low, high) in case.ranges.items()},
         "apply_interval_us": s["apply_interval"],
         "quotas": {"time_ms": s["quota_time"], "sz_bytes": s["quota_size"], "reset_interval_ms": s["quota_reset"],
-                   "weights": dict(zip(("sz_permil", "nr_accesses_permil", "age_permil"), _weights(case, "damo")))},
+                   "weights": dict(zip(("sz_permil", "nr_accesses_permil", "age_permil"), _weights(case, "damo"), strict=True))},
         "watermarks": {"metric": "free_mem_rate", "interval_us": s["wmark_interval"], "high_permil": s["wmark_high"],
                        "mid_permil": s["wmark_mid"], "low_permil": s["wmark_low"]},
     }

@@ -32,7 +32,6 @@ from typing import Any
 
 from kdamon.errors import ConfigError
 from kdamon.model import (
-    ULONG_MAX,
     AccessPattern,
     Bound,
     BoundKind,

@@ -26,6 +26,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+
 import attrs
 
 from kdamon.backend.host import Host
@@ -138,7 +139,7 @@ class Watch(abc.ABC):
     def __exit__(self, *_exc: object) -> None:
         self.close()
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027  (a watch that holds nothing has nothing to release)
         """Release what the watch holds (its tracefs instance)."""
 
     @abc.abstractmethod

@@ -171,7 +171,7 @@ class _KernelBackend(abc.ABC):
                         if appended is None:
                             restart = True
                             return True
-                        added.extend(appended)
+                        added.extend(appended)  # noqa: B023  (called within this iteration only)
                     return self.driver.state(index) != "on"
 
                 with session:

@@ -15,9 +15,9 @@ from collections.abc import Iterable
 
 import attrs
 
+from kdamon.kernel import sysfs_schema as schema
 from kdamon.kernel.sysfs_io import encode
 from kdamon.kernel.sysfs_nodes import File, Placed, walk
-from kdamon.kernel import sysfs_schema as schema
 
 __all__ = [
     "KEYWORDS",

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import attrs
 
-from kdamon.testing.workloads import Layout
 from kdamon.errors import KernelError
 from kdamon.kernel.sysfs import DEFAULT_ROOT, SysfsDriver
 from kdamon.kernel.sysfs_io import RetryPolicy, SysfsIO, Value
 from kdamon.model import Intervals, Kdamond, Region, SchemeApply, SchemeStats, Snapshot
+from kdamon.testing.workloads import Layout
 
 __all__ = ["Calibration", "Observation", "RawTree", "apply_passes", "biggest_system_ram", "calibrate", "observe", "running", "system_ram", "wait_stats", "wait_until"]
 

@@ -5,6 +5,7 @@ Imports nothing of kdamon but :mod:`kdamon.errors`.
 
 from typing import TYPE_CHECKING, Any
 
+from kdamon.model.bounds import Bound, BoundKind, PatternBounds, Side, parse_bound, parse_bounds
 from kdamon.model.config import (
     ACTIONS,
     CORE_FILTER_TYPES,
@@ -45,6 +46,27 @@ from kdamon.model.results import (
     SchemeStats,
     TriedRegion,
 )
+from kdamon.model.units import (
+    Dialect,
+    Unit,
+    format_duration_ms,
+    format_duration_us,
+    format_ratio_bp,
+    format_ratio_permil,
+    format_size,
+    format_value,
+    parse_address,
+    parse_count,
+    parse_duration_ms,
+    parse_duration_us,
+    parse_range,
+    parse_ratio_bp,
+    parse_ratio_permil,
+    parse_seconds_us,
+    parse_size,
+    parse_value,
+)
+
 if TYPE_CHECKING:
     from kdamon.model.serial import (
         DOCUMENT,
@@ -82,28 +104,6 @@ def __getattr__(name: str) -> Any:
         return getattr(snapshot, name)
     raise AttributeError(f"module 'kdamon.model' has no attribute {name!r}")
 
-
-from kdamon.model.bounds import Bound, BoundKind, PatternBounds, Side, parse_bound, parse_bounds
-from kdamon.model.units import (
-    Dialect,
-    Unit,
-    format_duration_ms,
-    format_duration_us,
-    format_ratio_bp,
-    format_ratio_permil,
-    format_size,
-    format_value,
-    parse_address,
-    parse_count,
-    parse_duration_ms,
-    parse_duration_us,
-    parse_range,
-    parse_ratio_bp,
-    parse_ratio_permil,
-    parse_seconds_us,
-    parse_size,
-    parse_value,
-)
 
 __all__ = [
     "ACTIONS",

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from fake_damon import FakeDamonFs
-
 from kdamon.backend.host import Host, HostPaths
 
 

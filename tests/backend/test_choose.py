@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from backend_fixtures import fake_host, start_foreign, tree
 from fake_damon import FakeDamonFs
-
 from kdamon.backend.choose import choose_backend
 from kdamon.backend.host import Host, HostPaths
 from kdamon.backend.types import MonitorRequest

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import attrs
 import pytest
-from fake_debugfs import FakeDebugfs
 
+from fake_debugfs import FakeDebugfs
 from kdamon.backend.choose import choose_backend
 from kdamon.backend.control import backend_of, collect_status
 from kdamon.backend.host import Host, HostPaths

@@ -10,10 +10,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
 from backend_fixtures import fake_host
 from fake_machine import RoutedFs
 from fake_tracefs import FakeTracefs
-
 from kdamon.backend.growth import GrowingTargets, kernel_thread_pid
 from kdamon.backend.host import Host, HostPaths
 from kdamon.backend.sysfs_backend import SysfsBackend

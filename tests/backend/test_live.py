@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from fake_tracefs import FakeTracefs
-
 from kdamon.backend.host import Host, HostPaths
 from kdamon.backend.live import EngineWatch, Framer, TraceWatch, Watched, publish_latest, watchable
 from kdamon.backend.types import KdamondId, TargetAdded

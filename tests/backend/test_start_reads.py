@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from backend_fixtures import fake_host
 from fake_damon import FakeDamonFs
-
 from kdamon.backend.choose import choose_backend
 from kdamon.backend.host import Host
 from kdamon.backend.types import MonitorRequest

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import attrs
 import pytest
+
 from backend_fixtures import start_foreign, tree
 from fake_damon import FakeDamonFs
-
 from kdamon.backend.control import backend_of, collect_status, owned_ids
 from kdamon.backend.host import Host
 from kdamon.backend.sysfs_backend import SysfsBackend

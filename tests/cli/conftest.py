@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pytest
 
 from backend_fixtures import kernel  # noqa: F401

@@ -9,7 +9,6 @@ from pathlib import Path
 from backend_fixtures import start_foreign, tree
 from cli_helpers import Kdamon
 from fake_damon import FakeDamonFs
-
 from kdamon.backend.host import Host, HostPaths
 from kdamon.backend.process import terminate
 

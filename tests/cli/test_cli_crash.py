@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from backend_fixtures import tree
 from cli_helpers import Kdamon
 from fake_damon import FakeDamonFs
-
 from kdamon.backend.host import Host, HostPaths
 from kdamon.kernel.ownership import OwnedKdamond, OwnershipRegistry
 

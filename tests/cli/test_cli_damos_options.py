@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from backend_fixtures import fake_host
 from cli_helpers import Kdamon
-
 from kdamon.backend.memory import node_ranges
 from kdamon.cli.scheme_spec import parse_scheme
 from kdamon.errors import ConfigError

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cli_helpers import Kdamon
 
+from cli_helpers import Kdamon
 from kdamon.backend.host import Host, HostPaths
 
 FAST = ["--sample", "2ms", "--aggr", "20ms"]

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_helpers import Terminal
 
+from cli_helpers import Terminal
 from kdamon.backend.engine_backend import DAEMON_MODULE
 from kdamon.backend.host import ENV_VARS
 from kdamon.cli import common

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 from cli_helpers import Kdamon
-
 from kdamon.backend.host import Host, HostPaths
 
 

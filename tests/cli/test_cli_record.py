@@ -12,16 +12,16 @@ import time
 from pathlib import Path
 
 import pytest
-from cli_helpers import Kdamon
 
+from cli_helpers import Kdamon
 from kdamon.backend.host import ENV_VARS, Host, HostPaths
-from kdamon.testing.workloads import Layout, child_layout_path
+from kdamon.errors import RecordFormatError
 from kdamon.events import forks
 from kdamon.events.connector import ConnectorThread
-from kdamon.errors import RecordFormatError
-from kdamon.records.detect import open_any
 from kdamon.model.snapshot import Snapshot
+from kdamon.records.detect import open_any
 from kdamon.records.reader import RecordReader
+from kdamon.testing.workloads import Layout, child_layout_path
 
 WORKLOAD = [sys.executable, "-m", "kdamon.testing.workloads", "hot_cold", "--sizes", "1MiB", "4MiB", "--uffd"]
 FAST = ["--sample", "2ms", "--aggr", "20ms"]

@@ -9,8 +9,8 @@ import zlib
 from pathlib import Path
 
 import pytest
-from cli_helpers import Kdamon, Terminal
 
+from cli_helpers import Kdamon, Terminal
 from kdamon.backend.host import Host, HostPaths
 from kdamon.cli.main import main
 from kdamon.model import RegionState, Snapshot

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cli_helpers import Kdamon
 
+from cli_helpers import Kdamon
 from kdamon.backend.host import Host, HostPaths
 from kdamon.testing.workloads import Layout
 
@@ -108,9 +108,8 @@ def test_show_needs_one_kdamond(tmp_path: Path, kdamon: Kdamon, workload: Layout
 
 
 def test_report_access_on_kdamon_and_damo_records(tmp_path: Path, kdamon: Kdamon) -> None:
-    from test_cli_report import _damo_json, _snapshots
-
     from kdamon.records import RecordMeta, RecordWriter
+    from test_cli_report import _damo_json, _snapshots
 
     host = Host(HostPaths.under(tmp_path))
     kdr = tmp_path / "rec.kdr"

@@ -7,7 +7,6 @@ from pathlib import Path
 
 from cli_helpers import Kdamon
 from fake_debugfs import FakeDebugfs
-
 from kdamon.backend.host import Host, HostPaths
 from kdamon.backend.types import KdamondId, KdamondStatus
 from kdamon.cli.status import format_status, status_json

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 
 import pytest
-from engine_helpers import RecordingOps
 
+from engine_helpers import RecordingOps
 from kdamon.engine.actions import applied_actions, counted_only
 from kdamon.engine.core import Callbacks, Monitor
 from kdamon.engine.ops.madvise import ProcessAdvisor

@@ -11,7 +11,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from test_live_process import INTERVALS, assert_hot_found_lately, start_workload, uffd_available
 
 from kdamon.engine.core import Callbacks, Monitor
 from kdamon.engine.ops.synthetic import SyntheticOps, synthetic_context
@@ -19,6 +18,7 @@ from kdamon.engine.ops.vaddr import VaddrOps
 from kdamon.errors import ConfigError, EngineError
 from kdamon.model.config import Context, Target
 from kdamon.model.snapshot import Snapshot
+from test_live_process import INTERVALS, assert_hot_found_lately, start_workload, uffd_available
 
 WAIT_S = 120.0  # a safety net against hangs on a loaded host, never a measured bound
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from engine_helpers import RecordingOps
 
+from engine_helpers import RecordingOps
 from kdamon.engine.clock import RealClock, VirtualClock
 from kdamon.engine.core import Callbacks, Monitor
 from kdamon.engine.ops.synthetic import synthetic_context

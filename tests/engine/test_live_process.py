@@ -21,12 +21,12 @@ from kdamon.engine.ops.pagemap import pagemap_scan_supported
 from kdamon.engine.ops.probe import probe
 from kdamon.engine.ops.registry import ops_for_context
 from kdamon.engine.ops.vaddr import VaddrOps
-from kdamon.testing.uffd import AsyncWriteProtect
-from kdamon.testing.workloads import Layout
 from kdamon.errors import EngineError
 from kdamon.events.proc import has_exited
 from kdamon.model.config import AccessPattern, Context, Intervals, Scheme, Target
 from kdamon.model.snapshot import Snapshot
+from kdamon.testing.uffd import AsyncWriteProtect
+from kdamon.testing.workloads import Layout
 
 Workload = tuple[subprocess.Popen[bytes], Layout]
 

@@ -6,10 +6,10 @@ import math
 
 import numpy as np
 import pytest
-from engine_helpers import assert_well_formed
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from engine_helpers import assert_well_formed
 from kdamon.engine.core import Callbacks, Monitor
 from kdamon.engine.ops.patterns import SyntheticPattern
 from kdamon.engine.ops.synthetic import SyntheticOps, synthetic_context

@@ -10,8 +10,8 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
-from connector_check import connector_or_skip
 
+from connector_check import connector_or_skip
 from kdamon.errors import KernelError
 from kdamon.events import forks
 from kdamon.events.forks import ForkFollower, process_start

@@ -10,8 +10,8 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-from connector_check import connector_or_skip
 
+from connector_check import connector_or_skip
 from kdamon.errors import KernelError
 from kdamon.events import proc
 from kdamon.events.proc import ProcessEvent, ProcessWatcher

@@ -26,8 +26,8 @@ from fake_machine import RoutedFs  # tests/kernel, see conftest.py
 from fake_tracefs import FakeTracefs
 from kdamon.backend.host import Host, HostPaths
 from kdamon.exporter import AccessWatches, DamonCollector
-from kdamon.model.access import Temperature
 from kdamon.model import AccessPattern, Context, Intervals, Kdamond, Region, Scheme, Target
+from kdamon.model.access import Temperature
 from kdamon.trace.events import AGGREGATED, INTERVALS_TUNE
 from kdamon.trace.synth import pages
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from fleet import MiB, Exporting, Fleet, exporting, get, has_frames, scrape
+from fleet import Exporting, Fleet, MiB, exporting, get, has_frames, scrape
 
 
 @pytest.fixture

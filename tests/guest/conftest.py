@@ -6,11 +6,18 @@ here is skipped (users' tests mark theirs with the pytest plugin's ``damon_guest
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from kdamon.testing.guest import in_guest
+from kdamon.testing.raw_sysfs import reset_damon
+from kdamon.testing.workloads import Layout
+from kdamon_cli import Kdamon
 
 HERE = Path(__file__).parent
 
@@ -22,3 +29,27 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.path.is_relative_to(HERE):
             item.add_marker(skip)
+
+
+@pytest.fixture
+def kdamon(tmp_path: Path) -> Iterator[Kdamon]:
+    """kdamon's command line, as its own process, with a state directory of the test's; DAMON reset around."""
+    reset_damon()
+    runner = Kdamon(tmp_path / "run")
+    yield runner
+    runner("stop", check=False)
+    reset_damon()
+
+
+@pytest.fixture
+def workload(tmp_path: Path) -> Iterator[Layout]:
+    layout_file = tmp_path / "layout.json"
+    proc = subprocess.Popen([sys.executable, "-m", "kdamon.testing.workloads", "hot_cold", "--sizes", "8MiB", "64MiB",
+                             "--seconds", "600", "--layout", str(layout_file)])
+    deadline = time.monotonic() + 60
+    while not layout_file.exists():
+        assert proc.poll() is None and time.monotonic() < deadline, "the workload did not start"
+        time.sleep(0.05)
+    yield Layout.from_json(layout_file.read_text())
+    proc.kill()
+    proc.wait()

@@ -13,9 +13,9 @@ import sys
 from kdamon.backend.types import Backend
 from kdamon.check.harness import calibrate, running, wait_stats
 from kdamon.check.results import Status, parse_console
-from kdamon.testing.workloads import Workload
 from kdamon.kernel.sysfs import SysfsDriver
 from kdamon.model import AccessPattern, Context, Kdamond, Region, Scheme, Target
+from kdamon.testing.workloads import Workload
 
 
 def test_damon_fixture_is_kernel_damon(damon: Backend) -> None:

@@ -24,10 +24,10 @@ from pathlib import Path
 import pytest
 
 from hot_cold import assert_hot_stands_out, mean_accesses
-from kdamon.testing.workloads import Layout, child_layout_path
 from kdamon.model import Snapshot
 from kdamon.records.detect import open_any
 from kdamon.testing.raw_sysfs import reset_damon
+from kdamon.testing.workloads import Layout, child_layout_path
 from test_cli_guest import KDAMONDS
 
 WAIT_S = 240.0  # a safety net against hangs on a loaded host, never a measured bound

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from kdamon.testing.workloads import Layout
 from kdamon.records.detect import open_any
-from kdamon.testing.raw_sysfs import raw_write, reset_damon
+from kdamon.testing.raw_sysfs import raw_write
+from kdamon.testing.workloads import Layout
+from kdamon_cli import Kdamon
 
 ADMIN = Path("/sys/kernel/mm/damon/admin")
 KDAMONDS = ADMIN / "kdamonds"
@@ -34,27 +35,6 @@ def damon_tree() -> dict[str, str]:
             if path.is_file() and os.access(path, os.R_OK):
                 out[str(path)] = path.read_text()
     return out
-
-
-class Kdamon:
-    def __init__(self, state_dir: Path) -> None:
-        self.env = dict(os.environ, KDAMON_STATE_DIR=str(state_dir))
-
-    def __call__(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run([sys.executable, "-m", "kdamon", *argv], env=self.env, capture_output=True,
-                              text=True, timeout=300)
-        if check:
-            assert done.returncode == 0, done.stderr
-        return done
-
-
-@pytest.fixture
-def kdamon(tmp_path: Path) -> Iterator[Kdamon]:
-    reset_damon()
-    runner = Kdamon(tmp_path / "run")
-    yield runner
-    runner("stop", check=False)
-    reset_damon()
 
 
 @pytest.fixture

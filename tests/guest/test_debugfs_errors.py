@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from debugfs_guest import (
     DEBUGFS,
     HAS_SYSFS,
@@ -21,7 +22,6 @@ from debugfs_guest import (
     raw_write,
     reset_damon,
 )
-
 from kdamon.errors import BusyError, KernelError
 from kdamon.kernel.debugfs import DebugfsDriver
 from kdamon.kernel.ownership import OwnershipRegistry

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import attrs
 import pytest
+
 from debugfs_guest import (
     COLD_BYTES,
     HOT_BYTES,
@@ -16,7 +17,6 @@ from debugfs_guest import (
     reset_damon,
 )
 from hot_cold import mean_accesses
-
 from kdamon.kernel.debugfs import DebugfsDriver
 from kdamon.kernel.ownership import OwnershipRegistry
 from kdamon.kernel.tracefs import TraceSession

@@ -22,15 +22,14 @@ import pytest
 pytest.importorskip("numpy", reason="the engine needs numpy in the guest image")
 
 from hot_cold import assert_hot_stands_out, mean_accesses  # noqa: E402
-from test_sysfs_guest import driver, fs  # noqa: E402,F401  (fixtures)
-
 from kdamon.engine.core import Callbacks, Monitor  # noqa: E402
 from kdamon.engine.ops.pagemap import pagemap_scan_supported  # noqa: E402
 from kdamon.engine.ops.probe import probe  # noqa: E402
-from kdamon.testing.workloads import Layout  # noqa: E402
 from kdamon.kernel.sysfs import SysfsDriver  # noqa: E402
 from kdamon.kernel.tracefs import TraceSession  # noqa: E402
 from kdamon.model import Context, Intervals, Kdamond, NrRegions, Snapshot, Target  # noqa: E402
+from kdamon.testing.workloads import Layout  # noqa: E402
+from test_sysfs_guest import driver, fs  # noqa: E402,F401  (fixtures)
 
 INTERVALS = Intervals(sample_us=5000, aggr_us=100_000, update_us=60_000_000)
 NR_REGIONS = NrRegions(10, 1000)

@@ -24,7 +24,6 @@ from pathlib import Path
 import pytest
 
 from kdamon.backend.host import Host, HostPaths
-from kdamon.testing.workloads import Layout
 from kdamon.events.memory import paddr_regions
 from kdamon.exporter import AccessWatches, DamonCollector, serve
 from kdamon.exporter.shipped import shipped_file
@@ -34,8 +33,9 @@ from kdamon.model import Context, Intervals, Kdamond, Scheme, Target
 from kdamon.testing.raw_sysfs import raw_write as _raw_write
 from kdamon.testing.raw_sysfs import reset_damon
 from kdamon.testing.waiting import wait_until
+from kdamon.testing.workloads import Layout
 from test_cli_guest import damon_tree, start_foreign
-from test_live_guest import STAT_OUTPUTS, kdamon_instances, workload  # noqa: F401  (a fixture)
+from test_live_guest import STAT_OUTPUTS, kdamon_instances
 
 prometheus_parser = pytest.importorskip("prometheus_client.parser")
 

@@ -15,21 +15,21 @@ import os
 import pty
 import select
 import struct
-import subprocess
 import sys
 import termios
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from hot_cold import assert_hot_stands_out
-from kdamon.testing.workloads import Layout
 from kdamon.records.detect import open_any
 from kdamon.testing.raw_sysfs import raw_write
 from kdamon.testing.waiting import wait_until
-from test_cli_guest import KDAMONDS, MODULES, Kdamon, damon_tree, kdamon, start_foreign  # noqa: F401 (a fixture)
+from kdamon.testing.workloads import Layout
+from kdamon_cli import Kdamon
+from test_cli_guest import KDAMONDS, MODULES, damon_tree, start_foreign
 
 TRACING = Path("/sys/kernel/tracing")
 STAT = MODULES / "damon_stat" / "parameters"
@@ -44,20 +44,6 @@ def configuration() -> dict[str, str]:
     return {path: text for path, text in damon_tree().items()
             if not path.startswith(str(MODULES)) or (os.stat(path).st_mode & 0o200
                                                      and Path(path).name not in STAT_OUTPUTS)}
-
-
-@pytest.fixture
-def workload(tmp_path: Path) -> Iterator[Layout]:
-    layout_file = tmp_path / "layout.json"
-    proc = subprocess.Popen([sys.executable, "-m", "kdamon.testing.workloads", "hot_cold", "--sizes", "8MiB", "64MiB",
-                             "--seconds", "600", "--layout", str(layout_file)])
-    deadline = time.monotonic() + 60
-    while not layout_file.exists():
-        assert proc.poll() is None and time.monotonic() < deadline, "the workload did not start"
-        time.sleep(0.05)
-    yield Layout.from_json(layout_file.read_text())
-    proc.kill()
-    proc.wait()
 
 
 def kdamon_instances() -> list[str]:

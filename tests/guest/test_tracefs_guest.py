@@ -11,12 +11,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hot_cold import assert_hot_stands_out, mean_accesses
-from test_sysfs_guest import driver, fs, reset_damon  # noqa: F401  (fixtures)
 
+from hot_cold import assert_hot_stands_out, mean_accesses
 from kdamon.kernel.sysfs import SysfsDriver
 from kdamon.kernel.tracefs import TraceSession
 from kdamon.model import Context, Intervals, Kdamond, NrRegions, Snapshot, Target
+from test_sysfs_guest import driver, fs, reset_damon  # noqa: F401  (fixtures)
 
 MiB = 1 << 20
 TRACEFS = Path("/sys/kernel/tracing")

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from kdamon.kernel.sysfs import SysfsDriver
 from fake_damon import FakeDamonFs, make_driver
+from kdamon.kernel.sysfs import SysfsDriver
 
 
 @pytest.fixture(params=["6.12", "7.3"])

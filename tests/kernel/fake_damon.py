@@ -308,7 +308,7 @@ class FakeDamonFs(TreeQueries):
     def _fill_stats(self, kdir: Path) -> None:
         names = ("nr_tried", "sz_tried", "nr_applied", "sz_applied", "qt_exceeds")
         for i, sdir in enumerate(self._schemes(kdir)):
-            for name, value in zip(names, self.stats.get(i, (0, 0, 0, 0, 0))):
+            for name, value in zip(names, self.stats.get(i, (0, 0, 0, 0, 0)), strict=True):
                 (sdir / "stats" / name).write_text(f"{value}\n")
 
     def _fill_tried(self, kdir: Path, *, dirs: bool, clear: bool) -> None:

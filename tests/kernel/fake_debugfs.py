@@ -103,7 +103,7 @@ class FakeDebugfs(TreeQueries):
         if ctx.kdamond is not None:
             raise oserr(errno.EBUSY, path)
         ids = ctx.targets if self.ids_are_pids else range(len(ctx.targets))
-        return "".join(f"{i} {s} {e}\n" for i, rs in zip(ids, ctx.regions) for s, e in rs)
+        return "".join(f"{i} {s} {e}\n" for i, rs in zip(ids, ctx.regions, strict=True) for s, e in rs)
 
     def write(self, path: Path, data: bytes) -> None:
         if not path.is_file():

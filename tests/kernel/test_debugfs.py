@@ -6,8 +6,8 @@ import errno
 from pathlib import Path
 
 import pytest
-from fake_debugfs import FakeDebugfs
 
+from fake_debugfs import FakeDebugfs
 from kdamon.errors import BusyError, FeatureMissingError, KernelError, OwnershipError
 from kdamon.kernel.debugfs import DebugfsDriver
 from kdamon.kernel.modules import DamonModules

@@ -62,7 +62,7 @@ def schemes(draw: st.DrawFn) -> Scheme:
 @st.composite
 def region_lists(draw: st.DrawFn) -> tuple[Region, ...]:
     edges = sorted(draw(st.sets(st.integers(0, 1 << 47), max_size=6)))
-    return tuple(Region(a, b) for a, b in zip(edges[::2], edges[1::2]))
+    return tuple(Region(a, b) for a, b in zip(edges[::2], edges[1::2], strict=False))
 
 
 @st.composite

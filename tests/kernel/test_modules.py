@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from fake_damon import FakeDamonFs
-from test_sysfs import vaddr
 
+from fake_damon import FakeDamonFs
 from kdamon.errors import BusyError, KernelError
 from kdamon.kernel.modules import DamonModules
 from kdamon.kernel.sysfs import SysfsDriver
 from kdamon.kernel.sysfs_io import SysfsIO
+from test_sysfs import vaddr
 
 
 def module(root: Path, name: str, enabled: str, pid: int) -> None:

@@ -8,12 +8,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from fake_damon import FakeDamonFs
-from test_sysfs import vaddr
 
+from fake_damon import FakeDamonFs
 from kdamon.errors import BusyError, KdamonError, OwnershipError
-from kdamon.kernel.ownership import Claim, KdamondView, OwnershipRegistry, OwnedKdamond, classify
+from kdamon.kernel.ownership import Claim, KdamondView, OwnedKdamond, OwnershipRegistry, classify
 from kdamon.kernel.sysfs import SysfsDriver
+from test_sysfs import vaddr
 
 Kernel = tuple[SysfsDriver, FakeDamonFs]
 

@@ -7,8 +7,8 @@ import shutil
 from collections import Counter
 
 import pytest
-from fake_damon import FakeDamonFs
 
+from fake_damon import FakeDamonFs
 from kdamon.errors import BusyError, FeatureMissingError, KernelError
 from kdamon.kernel.sysfs import SysfsDriver
 from kdamon.kernel.sysfs_plan import canonical

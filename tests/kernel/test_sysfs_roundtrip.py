@@ -7,9 +7,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from fake_damon import make_driver
 from hypothesis import HealthCheck, given, settings
 
+from fake_damon import make_driver
 from kdamon.kernel.sysfs_plan import canonical
 from kdamon.model import Context, Kdamond
 

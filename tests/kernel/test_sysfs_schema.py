@@ -8,8 +8,8 @@ from pathlib import Path
 
 import attrs
 import pytest
-from fake_damon import FakeDamonFs, make_driver
 
+from fake_damon import FakeDamonFs, make_driver
 from kdamon.kernel.sysfs_io import encode
 from kdamon.kernel.sysfs_nodes import Dir, File, Placed, present, version, walk
 from kdamon.kernel.sysfs_read import VOLATILE

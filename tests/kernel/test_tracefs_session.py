@@ -6,8 +6,8 @@ import os
 from pathlib import Path
 
 import pytest
-from fake_tracefs import FakeTracefs
 
+from fake_tracefs import FakeTracefs
 from kdamon.errors import FeatureMissingError
 from kdamon.kernel.sysfs_io import SysfsIO
 from kdamon.kernel.tracefs import TraceSession, find_tracefs, remove_stale_instances

@@ -10,7 +10,6 @@ import tomli_w
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from model_strategies import configs
 
 from kdamon.errors import ConfigError
 from kdamon.model import (
@@ -26,6 +25,7 @@ from kdamon.model import (
     dump_config,
     load_config,
 )
+from model_strategies import configs
 
 # Keys the model knows, so that random documents often get past the top level.
 _KEYS = sorted({a.name for cls in (Config, Kdamond, Context, Target, Scheme, Filter, QuotaGoal)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from kdamon.errors import RecordFormatError
+from kdamon.model.snapshot import Snapshot, regions_array
 from kdamon.records import (
     DamoJsonRecords,
     PerfScriptRecords,
@@ -17,7 +18,6 @@ from kdamon.records import (
     detect_format,
     open_any,
 )
-from kdamon.model.snapshot import Snapshot, regions_array
 from kdamon.records.types import RecordMeta
 
 FIXTURES = Path(__file__).parent / "fixtures"

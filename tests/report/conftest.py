@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from report_data import AREA_A, AREA_B, MIB, two_area_snapshot
 
 from kdamon.model.snapshot import Snapshot
+from report_data import AREA_A, AREA_B, MIB, two_area_snapshot
 
 
 @pytest.fixture

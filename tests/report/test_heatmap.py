@@ -8,12 +8,12 @@ from pathlib import Path
 
 import attrs
 import pytest
-from report_data import AREA_A, AREA_B, AREA_SIZE, MIB, two_area_snapshot
 
 from kdamon.errors import ConfigError
 from kdamon.model.snapshot import Snapshot, regions_array
 from kdamon.report.grid import heat_grid
 from kdamon.report.heatmap import LEVELS, heatmap_text, write_heatmap
+from report_data import AREA_A, AREA_B, AREA_SIZE, MIB, two_area_snapshot
 
 
 def map_rows(text: str) -> list[str]:

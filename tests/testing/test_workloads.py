@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from kdamon.testing.workloads import PAGE, Layout, start
 from kdamon.errors import KdamonError
+from kdamon.testing.workloads import PAGE, Layout, start
 
 
 def _cpu_ticks(pid: int) -> int:

@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import struct
 
-import pytest
-
 import numpy as np
+import pytest
 
 from kdamon.model import IntervalsTune, RegionState, SchemeApply
 from kdamon.model.snapshot import Snapshot
 from kdamon.trace.assemble import RawEvent, RecordAssembler
 from kdamon.trace.events import (
-    AGGREGATED, BEFORE_APPLY, EVENT_SPECS, INTERVALS_TUNE, EventFormat, EventSpec, Field, RawDecoder, parse_format,
+    AGGREGATED,
+    BEFORE_APPLY,
+    EVENT_SPECS,
+    INTERVALS_TUNE,
+    EventFormat,
+    EventSpec,
+    Field,
+    RawDecoder,
+    parse_format,
 )
 from kdamon.trace.lines import AggregatedLines
 from kdamon.trace.pages import PageDecoder

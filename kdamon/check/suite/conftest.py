@@ -10,10 +10,10 @@ import pytest
 
 from kdamon.check.abi import parse_release
 from kdamon.check.harness import RawTree
-from kdamon.testing.workloads import Workload, start
 from kdamon.kernel.ownership import OwnershipRegistry
 from kdamon.kernel.sysfs import SysfsDriver
 from kdamon.testing.guest import in_guest
+from kdamon.testing.workloads import Workload, start
 
 Version = tuple[int, int]
 

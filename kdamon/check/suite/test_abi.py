@@ -15,9 +15,9 @@ from kdamon.check.abi import (
 )
 from kdamon.check.emit import NOTE
 from kdamon.check.harness import RawTree, calibrate, observe
-from kdamon.testing.workloads import Workload
 from kdamon.kernel.sysfs import SysfsDriver
 from kdamon.model import Context, Kdamond, Region, Scheme, Target
+from kdamon.testing.workloads import Workload
 
 Version = tuple[int, int]
 RecordProperty = Callable[[str, object], None]

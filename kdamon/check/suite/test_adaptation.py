@@ -22,9 +22,9 @@ import pytest
 from kdamon.check.emit import NOTE
 from kdamon.check.harness import Observation, calibrate, observe
 from kdamon.check.invariants import runs, split_growth_limit, sz_limit, three_regions, unmerged_neighbours
-from kdamon.testing.workloads import Workload, start
 from kdamon.kernel.sysfs import SysfsDriver
 from kdamon.model import Context, Intervals, Kdamond, NrRegions, Region, Target
+from kdamon.testing.workloads import Workload, start
 
 pytestmark = pytest.mark.usefixtures("trace_keepalive")  # see conftest.py
 RecordProperty = Callable[[str, object], None]

@@ -21,9 +21,9 @@ import pytest
 from kdamon.check.emit import NOTE
 from kdamon.check.harness import Observation, calibrate, observe
 from kdamon.check.invariants import area_mean_accesses, area_mean_age, idle_share
-from kdamon.testing.workloads import Layout, start
 from kdamon.kernel.sysfs import SysfsDriver
 from kdamon.model import Context, Kdamond, NrRegions, Region, Target
+from kdamon.testing.workloads import Layout, start
 
 pytestmark = pytest.mark.usefixtures("trace_keepalive")  # see conftest.py
 RecordProperty = Callable[[str, object], None]

@@ -17,10 +17,10 @@ import pytest
 
 from kdamon.check.emit import NOTE
 from kdamon.check.harness import RawTree, calibrate
-from kdamon.testing.workloads import Workload
 from kdamon.kernel.debugfs import DebugfsDriver
 from kdamon.kernel.ownership import OwnershipRegistry
 from kdamon.model import AccessPattern, Context, Kdamond, Scheme, Target
+from kdamon.testing.workloads import Workload
 
 RecordProperty = Callable[[str, object], None]
 WAIT_S = 30.0

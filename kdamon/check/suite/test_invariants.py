@@ -6,13 +6,13 @@ from collections.abc import Callable
 
 import pytest
 
+from kdamon.check.differential import differences, profile
 from kdamon.check.emit import NOTE
 from kdamon.check.harness import calibrate, observe
-from kdamon.check.differential import differences, profile
 from kdamon.check.invariants import snapshot_violations
-from kdamon.testing.workloads import Layout, Workload
 from kdamon.kernel.sysfs import SysfsDriver
 from kdamon.model import Context, Kdamond, NrRegions, Region, Snapshot, Target
+from kdamon.testing.workloads import Layout, Workload
 
 pytestmark = pytest.mark.usefixtures("trace_keepalive")  # see conftest.py
 RecordProperty = Callable[[str, object], None]

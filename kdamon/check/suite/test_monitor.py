@@ -11,9 +11,9 @@ import pytest
 from kdamon.check.emit import NOTE
 from kdamon.check.harness import calibrate, observe
 from kdamon.check.invariants import area_mean_accesses, wss_bytes
-from kdamon.testing.workloads import Layout, Workload
 from kdamon.kernel.sysfs import SysfsDriver
 from kdamon.model import Context, Kdamond, NrRegions, Region, Snapshot, Target
+from kdamon.testing.workloads import Layout, Workload
 
 pytestmark = pytest.mark.usefixtures("trace_keepalive")  # see conftest.py
 RecordProperty = Callable[[str, object], None]

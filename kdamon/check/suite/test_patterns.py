@@ -23,7 +23,6 @@ import pytest
 from kdamon.check.emit import NOTE
 from kdamon.check.harness import Observation, RawTree, apply_passes, calibrate, observe, running
 from kdamon.check.invariants import PAGE_SIZE, matching, rows
-from kdamon.testing.workloads import Layout, Workload
 from kdamon.kernel.sysfs import SysfsDriver
 from kdamon.model import (
     AccessPattern,
@@ -37,6 +36,7 @@ from kdamon.model import (
     Snapshot,
     Target,
 )
+from kdamon.testing.workloads import Layout, Workload
 
 pytestmark = pytest.mark.usefixtures("trace_keepalive")  # see conftest.py
 Version = tuple[int, int]

@@ -10,7 +10,6 @@ import pytest
 
 from kdamon.check.emit import NOTE
 from kdamon.check.harness import biggest_system_ram, calibrate, running, wait_stats
-from kdamon.testing.workloads import Layout, Workload
 from kdamon.kernel.sysfs import SysfsDriver
 from kdamon.model import (
     Context,
@@ -22,6 +21,7 @@ from kdamon.model import (
     Target,
     Watermarks,
 )
+from kdamon.testing.workloads import Layout, Workload
 
 Version = tuple[int, int]
 RecordProperty = Callable[[str, object], None]

@@ -14,9 +14,9 @@ import pytest
 from kdamon.check.abi import KEYWORDS, expected_keywords
 from kdamon.check.emit import NOTE
 from kdamon.check.harness import RawTree, calibrate, wait_until
-from kdamon.testing.workloads import Workload
 from kdamon.kernel.sysfs import SysfsDriver
 from kdamon.model import Context, Kdamond, Quota, Region, Scheme, Target
+from kdamon.testing.workloads import Workload
 
 Version = tuple[int, int]
 QUOTA_BYTES = 1 << 30

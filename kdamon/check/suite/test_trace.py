@@ -8,7 +8,6 @@ import pytest
 
 from kdamon.check.emit import NOTE
 from kdamon.check.harness import Observation, apply_passes, calibrate, observe
-from kdamon.testing.workloads import Workload
 from kdamon.kernel.sysfs import SysfsDriver
 from kdamon.model import (
     Context,
@@ -18,6 +17,7 @@ from kdamon.model import (
     Target,
     TriedRegion,
 )
+from kdamon.testing.workloads import Workload
 
 pytestmark = pytest.mark.usefixtures("trace_keepalive")  # see conftest.py
 Version = tuple[int, int]
