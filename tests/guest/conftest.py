@@ -14,10 +14,15 @@ from pathlib import Path
 
 import pytest
 
+from kdamon.kernel.modules import DamonModules
+from kdamon.kernel.ownership import OwnershipRegistry
+from kdamon.kernel.sysfs import SysfsDriver
+from kdamon.kernel.sysfs_io import SysfsIO
 from kdamon.testing.guest import in_guest
 from kdamon.testing.raw_sysfs import reset_damon
 from kdamon.testing.workloads import Layout
 from kdamon_cli import Kdamon
+from logging_fs import LoggingFs
 
 HERE = Path(__file__).parent
 
@@ -25,7 +30,9 @@ HERE = Path(__file__).parent
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if in_guest():
         return
-    skip = pytest.mark.skip(reason="guest test: runs inside a kdamon QEMU guest (kdamon vm run -- python3 -m pytest tests/guest)")
+    skip = pytest.mark.skip(
+        reason="guest test: runs inside a kdamon QEMU guest (kdamon vm run -- python3 -m pytest tests/guest)"
+    )
     for item in items:
         if item.path.is_relative_to(HERE):
             item.add_marker(skip)
@@ -44,8 +51,21 @@ def kdamon(tmp_path: Path) -> Iterator[Kdamon]:
 @pytest.fixture
 def workload(tmp_path: Path) -> Iterator[Layout]:
     layout_file = tmp_path / "layout.json"
-    proc = subprocess.Popen([sys.executable, "-m", "kdamon.testing.workloads", "hot_cold", "--sizes", "8MiB", "64MiB",
-                             "--seconds", "600", "--layout", str(layout_file)])
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "kdamon.testing.workloads",
+            "hot_cold",
+            "--sizes",
+            "8MiB",
+            "64MiB",
+            "--seconds",
+            "600",
+            "--layout",
+            str(layout_file),
+        ]
+    )
     deadline = time.monotonic() + 60
     while not layout_file.exists():
         assert proc.poll() is None and time.monotonic() < deadline, "the workload did not start"
@@ -53,3 +73,16 @@ def workload(tmp_path: Path) -> Iterator[Layout]:
     yield Layout.from_json(layout_file.read_text())
     proc.kill()
     proc.wait()
+
+
+@pytest.fixture
+def fs() -> LoggingFs:
+    return LoggingFs()
+
+
+@pytest.fixture
+def driver(tmp_path: Path, fs: LoggingFs) -> Iterator[SysfsDriver]:
+    reset_damon()
+    io = SysfsIO(fs)
+    yield SysfsDriver(io=io, owners=OwnershipRegistry(tmp_path / "run"), modules=DamonModules(io=io))
+    reset_damon()

@@ -17,8 +17,9 @@ class Kdamon:
         self.env = dict(os.environ, KDAMON_STATE_DIR=str(state_dir))
 
     def __call__(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run([sys.executable, "-m", "kdamon", *argv], env=self.env, capture_output=True,
-                              text=True, timeout=300)
+        done = subprocess.run(
+            [sys.executable, "-m", "kdamon", *argv], env=self.env, capture_output=True, text=True, timeout=300
+        )
         if check:
             assert done.returncode == 0, done.stderr
         return done

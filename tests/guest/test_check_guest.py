@@ -31,7 +31,9 @@ def test_fixtures_monitor_a_workload(damon_sysfs: SysfsDriver, hot_cold_workload
     hot = Scheme(access_pattern=AccessPattern(nr_accesses_min=top // 2))
     cold = Scheme(access_pattern=AccessPattern(nr_accesses_max=0))
     target = Target(pid=layout.pid, regions=(Region(*layout.span),))
-    with running(damon_sysfs, Kdamond(contexts=(Context(intervals=cal.intervals, targets=(target,), schemes=(hot, cold)),))) as (index, _):
+    with running(
+        damon_sysfs, Kdamond(contexts=(Context(intervals=cal.intervals, targets=(target,), schemes=(hot, cold)),))
+    ) as (index, _):
         hot_stats = wait_stats(damon_sysfs, index, lambda s: s.nr_tried > 0, scheme=0, timeout_s=60)
         cold_stats = wait_stats(damon_sysfs, index, lambda s: s.nr_tried > 0, scheme=1, timeout_s=60)
     assert hot_stats.nr_tried > 0, "no region of the workload was hot"
@@ -42,7 +44,10 @@ def test_fixtures_monitor_a_workload(damon_sysfs: SysfsDriver, hot_cold_workload
 def test_suite_subset_reports_every_check() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "kdamon.check.guest", "-k", "abi and not tried or unknown_keyword"],
-        capture_output=True, text=True, timeout=900, check=False,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
     )
     console = parse_console(done.stdout.splitlines())
     assert console.complete, done.stdout[-2000:] + done.stderr[-2000:]

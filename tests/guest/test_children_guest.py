@@ -59,8 +59,24 @@ def per_target(record: Path) -> dict[int, list[Snapshot]]:
 @pytest.fixture
 def workload(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
     layout = tmp_path / "layout.json"
-    proc = subprocess.Popen([sys.executable, "-m", "kdamon.testing.workloads", "hot_cold", "--sizes", "8MiB", "64MiB",
-                             "--seconds", "900", "--children", "2", "--fork-on-sigusr1", "--layout", str(layout)])
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "kdamon.testing.workloads",
+            "hot_cold",
+            "--sizes",
+            "8MiB",
+            "64MiB",
+            "--seconds",
+            "900",
+            "--children",
+            "2",
+            "--fork-on-sigusr1",
+            "--layout",
+            str(layout),
+        ]
+    )
     yield proc, layout
     for child in range(4):
         path = child_layout_path(layout, child)
@@ -87,33 +103,45 @@ def assert_hot(snapshots: list[Snapshot], layout: Layout, who: str) -> None:
     settled = snapshots[SETTLED:]
     assert settled, f"{who}: only {len(snapshots)} snapshots"
     top = settled[0].aggr_us // settled[0].sample_us
-    assert_hot_stands_out(mean_accesses(settled, layout.hot),
-                          mean_accesses(settled, layout.cold), top, who)
+    assert_hot_stands_out(mean_accesses(settled, layout.hot), mean_accesses(settled, layout.cold), top, who)
 
 
-def test_record_follows_the_children_a_process_forks(tmp_path: Path,
-                                                     workload: tuple[subprocess.Popen[bytes], Path]) -> None:
+def test_record_follows_the_children_a_process_forks(
+    tmp_path: Path, workload: tuple[subprocess.Popen[bytes], Path]
+) -> None:
     reset_damon()
     parent, layout_file = workload
     layout = layout_of(layout_file)
     out = tmp_path / "children.kdr"
-    recorder = subprocess.Popen([sys.executable, "-m", "kdamon", "record", "-o", str(out), "--pid", str(parent.pid),
-                                 "--include-children"], stderr=subprocess.PIPE, text=True,
-                                env=dict(os.environ, KDAMON_STATE_DIR=str(tmp_path / "run")))
+    recorder = subprocess.Popen(
+        [sys.executable, "-m", "kdamon", "record", "-o", str(out), "--pid", str(parent.pid), "--include-children"],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, KDAMON_STATE_DIR=str(tmp_path / "run")),
+    )
     try:
         wait_for("the parent's snapshots", lambda: len(per_target(out).get(0, [])) >= 3)
         parent.send_signal(signal.SIGUSR1)  # two children, forked while the kdamond runs
         children = [layout_of(child_layout_path(layout_file, i)) for i in range(2)]
-        wait_for("settled snapshots of both children", lambda: all(
-            len(since_mapped(per_target(out).get(i, []), child)) > 2 * SETTLED for i, child in enumerate(children, 1)))
+        wait_for(
+            "settled snapshots of both children",
+            lambda: all(
+                len(since_mapped(per_target(out).get(i, []), child)) > 2 * SETTLED
+                for i, child in enumerate(children, 1)
+            ),
+        )
 
         first = per_target(out)
         os.kill(children[0].pid, signal.SIGKILL)  # a zombie until its parent reaps it: target 1 stays
         time.sleep(1)
         parent.send_signal(signal.SIGUSR1)  # two more: the commit names a stand-in for the zombie
         later = [layout_of(child_layout_path(layout_file, i)) for i in (2, 3)]
-        wait_for("settled snapshots of the later children", lambda: all(
-            len(since_mapped(per_target(out).get(i, []), child)) > 2 * SETTLED for i, child in enumerate(later, 3)))
+        wait_for(
+            "settled snapshots of the later children",
+            lambda: all(
+                len(since_mapped(per_target(out).get(i, []), child)) > 2 * SETTLED for i, child in enumerate(later, 3)
+            ),
+        )
         assert (KDAMONDS / "0" / "state").read_text().strip() == "on"
     finally:
         recorder.send_signal(signal.SIGTERM)

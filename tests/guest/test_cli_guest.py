@@ -26,7 +26,6 @@ KDAMONDS = ADMIN / "kdamonds"
 MODULES = Path("/sys/module")
 
 
-
 def damon_tree() -> dict[str, str]:
     """Every readable file of DAMON sysfs and the DAMON modules, with its content."""
     out = {}
@@ -129,9 +128,27 @@ def test_foreign_kdamond_shown_and_never_touched(kdamon: Kdamon, sleeper: subpro
 
 def test_record_on_kernel_damon(kdamon: Kdamon, tmp_path: Path) -> None:
     out, layout_file = tmp_path / "rec.kdr", tmp_path / "layout.json"
-    done = kdamon("record", "-o", str(out), "--duration", "10", "--ready-file", str(layout_file),
-                  "--", sys.executable, "-m", "kdamon.testing.workloads",
-                  "hot_cold", "--sizes", "4MiB", "32MiB", "--seconds", "120", "--layout", str(layout_file))
+    done = kdamon(
+        "record",
+        "-o",
+        str(out),
+        "--duration",
+        "10",
+        "--ready-file",
+        str(layout_file),
+        "--",
+        sys.executable,
+        "-m",
+        "kdamon.testing.workloads",
+        "hot_cold",
+        "--sizes",
+        "4MiB",
+        "32MiB",
+        "--seconds",
+        "120",
+        "--layout",
+        str(layout_file),
+    )
     assert "kernel DAMON through sysfs" in done.stderr
     source = open_any(out)
     assert source.meta.producer == "sysfs"
@@ -141,7 +158,7 @@ def test_record_on_kernel_damon(kdamon: Kdamon, tmp_path: Path) -> None:
 
     def mean_accesses(start: int, end: int) -> float:
         total = weight = 0
-        for snap in snapshots[len(snapshots) // 2:]:
+        for snap in snapshots[len(snapshots) // 2 :]:
             for r in snap.regions.tolist():
                 overlap = min(r[1], end) - max(r[0], start)
                 if overlap > 0:

@@ -28,10 +28,16 @@ from kdamon.kernel.ownership import OwnedKdamond, OwnershipRegistry
 from kdamon.kernel.sysfs_io import OsFs, SysfsIO
 from kdamon.testing.raw_sysfs import KDAMONDS, raw_write, reset_damon
 
-SCHEMES = ("--scheme", "action=pageout,sz=4K-max,nr_accesses=0-0,age=5s-max",
-           "--scheme", "action=stat,quota_size=1M,quota_reset=1s")
+SCHEMES = (
+    "--scheme",
+    "action=pageout,sz=4K-max,nr_accesses=0-0,age=5s-max",
+    "--scheme",
+    "action=stat,quota_size=1M,quota_reset=1s",
+)
 
-pytestmark = pytest.mark.skipif(not (KDAMONDS / "nr_kdamonds").exists(), reason="no DAMON sysfs interface in this kernel")
+pytestmark = pytest.mark.skipif(
+    not (KDAMONDS / "nr_kdamonds").exists(), reason="no DAMON sysfs interface in this kernel"
+)
 
 
 def _tree(directory: Path) -> dict[str, str]:
@@ -121,9 +127,9 @@ def _kdamon(state_dir: Path, capsys: pytest.CaptureFixture[str], *argv: str) -> 
     return code, out, err
 
 
-def test_a_start_killed_after_each_write_is_recovered(foreign: int, tmp_path: Path,
-                                                      capsys: pytest.CaptureFixture[str],
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_start_killed_after_each_write_is_recovered(
+    foreign: int, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(common, "make_host", common.make_host)  # restored after the test
     state_dir = tmp_path / "run"
     foreign_before = _tree(KDAMONDS / "0")
@@ -144,8 +150,10 @@ def test_a_start_killed_after_each_write_is_recovered(foreign: int, tmp_path: Pa
         assert (KDAMONDS / "1" / "contexts" / "nr_contexts").read_text() == "0\n"
         assert _tree(KDAMONDS / "0") == foreign_before, point
     with capsys.disabled():
-        print(f"\ncrash test in the guest: kdamon start killed after each of its {point} writes: "
-              f"all {point} kill points recovered")
+        print(
+            f"\ncrash test in the guest: kdamon start killed after each of its {point} writes: "
+            f"all {point} kill points recovered"
+        )
     assert point >= 20  # the loop did kill, many times
     assert (KDAMONDS / "1" / "state").read_text() == "on\n"  # the start that was not killed
     code, _, err = _kdamon(state_dir, capsys, "stop")

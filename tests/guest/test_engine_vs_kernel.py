@@ -29,7 +29,6 @@ from kdamon.kernel.sysfs import SysfsDriver  # noqa: E402
 from kdamon.kernel.tracefs import TraceSession  # noqa: E402
 from kdamon.model import Context, Intervals, Kdamond, NrRegions, Snapshot, Target  # noqa: E402
 from kdamon.testing.workloads import Layout  # noqa: E402
-from test_sysfs_guest import driver, fs  # noqa: E402,F401  (fixtures)
 
 INTERVALS = Intervals(sample_us=5000, aggr_us=100_000, update_us=60_000_000)
 NR_REGIONS = NrRegions(10, 1000)
@@ -43,9 +42,22 @@ def workload(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Layout]]
     layout_file = tmp_path / "layout.json"
     # userfaultfd async write-protect is useful to the engine only with PAGEMAP_SCAN
     uffd = ["--uffd"] if pagemap_scan_supported() else []
-    process = subprocess.Popen([sys.executable, "-m", "kdamon.testing.workloads", "hot_cold", "--sizes", "8MiB",
-                                "64MiB", "--seconds", "300", *uffd, "--layout",
-                                str(layout_file)])
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "kdamon.testing.workloads",
+            "hot_cold",
+            "--sizes",
+            "8MiB",
+            "64MiB",
+            "--seconds",
+            "300",
+            *uffd,
+            "--layout",
+            str(layout_file),
+        ]
+    )
     while not layout_file.exists():
         assert process.poll() is None, "the workload died"
         time.sleep(0.05)
@@ -64,14 +76,14 @@ def covered(snapshot: Snapshot) -> list[tuple[int, int]]:
     return spans
 
 
-def kernel_snapshots(driver: SysfsDriver, pid: int) -> list[Snapshot]:  # noqa: F811
-    context = Context(ops="vaddr", intervals=INTERVALS, nr_regions=NR_REGIONS,
-                      targets=(Target(pid=pid),))
+def kernel_snapshots(driver: SysfsDriver, pid: int) -> list[Snapshot]:
+    context = Context(ops="vaddr", intervals=INTERVALS, nr_regions=NR_REGIONS, targets=(Target(pid=pid),))
     index, kdamond_pid = driver.launch(Kdamond(contexts=(context,)))
     deadline = time.monotonic() + SECONDS
     try:
-        with TraceSession(kdamond_pid, kdamond_idx=index, sample_us=INTERVALS.sample_us,
-                          aggr_us=INTERVALS.aggr_us) as session:
+        with TraceSession(
+            kdamond_pid, kdamond_idx=index, sample_us=INTERVALS.sample_us, aggr_us=INTERVALS.aggr_us
+        ) as session:
             records = list(session.records(until=lambda: time.monotonic() > deadline))
     finally:
         driver.stop(index)
@@ -79,8 +91,7 @@ def kernel_snapshots(driver: SysfsDriver, pid: int) -> list[Snapshot]:  # noqa: 
 
 
 def engine_snapshots(pid: int) -> tuple[Monitor, list[Snapshot]]:
-    context = Context(ops="vaddr", intervals=INTERVALS, nr_regions=NR_REGIONS,
-                      targets=(Target(pid=pid),))
+    context = Context(ops="vaddr", intervals=INTERVALS, nr_regions=NR_REGIONS, targets=(Target(pid=pid),))
     snapshots: list[Snapshot] = []
 
     def collect(m: Monitor) -> bool:
@@ -94,13 +105,16 @@ def engine_snapshots(pid: int) -> tuple[Monitor, list[Snapshot]]:
 
 
 def test_engine_and_kernel_agree_on_regions_and_the_hot_area(
-        driver: SysfsDriver,  # noqa: F811
-        workload: tuple[subprocess.Popen[bytes], Layout]) -> None:
+    driver: SysfsDriver,
+    workload: tuple[subprocess.Popen[bytes], Layout],
+) -> None:
     process, layout = workload
     check = probe(process.pid)
     if check.kind == "smaps":
-        pytest.skip("the engine could watch the workload only through smaps, per mapping (this kernel "
-                    f"lacks page_idle, userfaultfd with PAGEMAP_SCAN and soft-dirty):\n{check.explain()}")
+        pytest.skip(
+            "the engine could watch the workload only through smaps, per mapping (this kernel "
+            f"lacks page_idle, userfaultfd with PAGEMAP_SCAN and soft-dirty):\n{check.explain()}"
+        )
     kernel = kernel_snapshots(driver, process.pid)
     monitor, engine = engine_snapshots(process.pid)
     assert len(kernel) >= 10 and len(engine) >= 10, monitor.ops.name
@@ -116,7 +130,7 @@ def test_engine_and_kernel_agree_on_regions_and_the_hot_area(
     counts = [len(snapshot.regions) for snapshot in engine]
     assert min(counts[1:]) >= NR_REGIONS.min, counts
 
-    late_kernel, late_engine = kernel[len(kernel) // 2:], engine[len(engine) // 2:]
+    late_kernel, late_engine = kernel[len(kernel) // 2 :], engine[len(engine) // 2 :]
     for who, late in (("kernel", late_kernel), (f"engine ({monitor.ops.name})", late_engine)):
         hot = mean_accesses(late, layout.hot)
         cold = mean_accesses(late, layout.cold)

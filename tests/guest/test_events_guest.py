@@ -30,8 +30,15 @@ def built_with(option: str) -> bool | None:
 def test_a_watched_target_exit_and_the_kdamond_ending() -> None:
     child = subprocess.Popen(["sleep", "600"])
     driver = SysfsDriver()
-    index, _pid = driver.launch(Kdamond(contexts=(Context(
-        ops="vaddr", intervals=Intervals(sample_us=5_000, aggr_us=100_000), targets=(Target(pid=child.pid),)),)))
+    index, _pid = driver.launch(
+        Kdamond(
+            contexts=(
+                Context(
+                    ops="vaddr", intervals=Intervals(sample_us=5_000, aggr_us=100_000), targets=(Target(pid=child.pid),)
+                ),
+            )
+        )
+    )
     try:
         with ProcessWatcher([child.pid]) as watcher:
             assert watcher.backend == ("pidfd" if built_with("PROC_EVENTS") is False else "connector")

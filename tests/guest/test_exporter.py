@@ -69,7 +69,6 @@ def _audit(event: str, args: tuple[object, ...]) -> None:
 sys.addaudithook(_audit)  # audit hooks stay for the process: _recording gates this one
 
 
-
 def _read(path: Path) -> str:
     return path.read_text().strip()
 
@@ -81,8 +80,11 @@ def _scrape(url: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
             text = response.read().decode()
     finally:
         _recording[0] = False
-    return {(s.name, frozenset(s.labels.items())): s.value
-            for family in prometheus_parser.text_string_to_metric_families(text) for s in family.samples}
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in prometheus_parser.text_string_to_metric_families(text)
+        for s in family.samples
+    }
 
 
 def _get(samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str) -> float:
@@ -121,9 +123,16 @@ def kdamonds() -> Iterator[tuple[SysfsDriver, int]]:
     sleeper = subprocess.Popen(["sleep", "600"])
     _raw_write(KDAMONDS / "nr_kdamonds", "2")
     driver = SysfsDriver()
-    paddr = Kdamond(contexts=(Context(ops="paddr", intervals=Intervals(sample_us=5_000, aggr_us=50_000),
-                                      targets=(Target(regions=paddr_regions()),),
-                                      schemes=(Scheme(action="stat"),)),))
+    paddr = Kdamond(
+        contexts=(
+            Context(
+                ops="paddr",
+                intervals=Intervals(sample_us=5_000, aggr_us=50_000),
+                targets=(Target(regions=paddr_regions()),),
+                schemes=(Scheme(action="stat"),),
+            ),
+        )
+    )
     driver.apply(0, paddr)
     driver.start(0)
     other = KDAMONDS / "1"
@@ -143,8 +152,7 @@ def kdamonds() -> Iterator[tuple[SysfsDriver, int]]:
         _raw_write(KDAMONDS / "nr_kdamonds", "0")
 
 
-def test_metrics_match_sysfs_and_nothing_is_written(kdamonds: tuple[SysfsDriver, int],
-                                                    exporter_url: str) -> None:
+def test_metrics_match_sysfs_and_nothing_is_written(kdamonds: tuple[SysfsDriver, int], exporter_url: str) -> None:
     driver, index = kdamonds
 
     def tried() -> int:
@@ -169,12 +177,15 @@ def test_metrics_match_sysfs_and_nothing_is_written(kdamonds: tuple[SysfsDriver,
     for k in ("0", "1"):
         assert _get(samples, "damon_kdamond_running", kdamond=f"sysfs:{k}") == 1
         assert _get(samples, "damon_kdamond_pid", kdamond=f"sysfs:{k}") == int(_read(KDAMONDS / k / "pid"))
-    assert _get(samples, "damon_sample_interval_seconds", kdamond="sysfs:0") == int(
-        _read(attrs_dir / "intervals" / "sample_us")) / 1e6
+    assert (
+        _get(samples, "damon_sample_interval_seconds", kdamond="sysfs:0")
+        == int(_read(attrs_dir / "intervals" / "sample_us")) / 1e6
+    )
     assert _get(samples, "damon_aggregation_interval_seconds", kdamond="sysfs:0") == 0.05
     assert _get(samples, "damon_max_regions", kdamond="sysfs:0") == int(_read(attrs_dir / "nr_regions" / "max"))
     assert _get(samples, "damon_target_pid", kdamond="sysfs:1", target="0") == int(
-        _read(KDAMONDS / "1" / "contexts" / "0" / "targets" / "0" / "pid_target"))
+        _read(KDAMONDS / "1" / "contexts" / "0" / "targets" / "0" / "pid_target")
+    )
     scheme = {"kdamond": "sysfs:0", "scheme": "0"}
     nr_tried = int(_read(scheme_dir / "stats" / "nr_tried"))
     assert nr_tried > 0
@@ -257,15 +268,18 @@ def _assert_summary(samples: Samples, **target: str) -> tuple[float, float, floa
     hot, warm, cold, total = (_get(samples, f"damon_{n}_bytes", **target) for n in ("hot", "warm", "cold", "monitored"))
     assert hot + warm + cold == total > 0
     for histogram in ("damon_temperature_bytes", "damon_recency_bytes"):
-        assert sum(v for (name, labels), v in samples.items()
-                   if name == histogram and set(target.items()) <= labels) == total, histogram
-    idle = [_get(samples, "damon_idle_seconds", **target, percentile=p) for p in ("0", "25", "50", "75", "90", "99", "100")]
+        assert (
+            sum(v for (name, labels), v in samples.items() if name == histogram and set(target.items()) <= labels)
+            == total
+        ), histogram
+    idle = [
+        _get(samples, "damon_idle_seconds", **target, percentile=p) for p in ("0", "25", "50", "75", "90", "99", "100")
+    ]
     assert idle == sorted(idle)
     return hot, warm, cold, total
 
 
-def test_access_gauges_of_a_foreign_kdamond(workload: Layout,
-                                            access_url: tuple[str, list[str]]) -> None:
+def test_access_gauges_of_a_foreign_kdamond(workload: Layout, access_url: tuple[str, list[str]]) -> None:
     url, lines = access_url
     reset_damon()
     try:
@@ -275,7 +289,9 @@ def test_access_gauges_of_a_foreign_kdamond(workload: Layout,
         hot_area = workload.hot[1] - workload.hot[0]
         cold_area = workload.cold[1] - workload.cold[0]
         # a few aggregations: the regions adapt to the hot and the cold area
-        samples = _scrape_until(url, _adapted(hot_area / 2, cold_area / 2, kdamond="sysfs:0", owner="foreign", target="0"))
+        samples = _scrape_until(
+            url, _adapted(hot_area / 2, cold_area / 2, kdamond="sysfs:0", owner="foreign", target="0")
+        )
         assert _only_instance_writes() == [], "the exporter wrote to /sys outside its tracefs instances"
         hot, _warm, cold, _total = _assert_summary(samples, kdamond="sysfs:0", owner="foreign", target="0")
         assert hot >= hot_area / 2, f"{hot} hot bytes, the workload's hot area is {hot_area}"
@@ -340,9 +356,24 @@ def test_the_command_runs_confined_as_its_unit_says(workload: Layout, tmp_path: 
     env = dict(os.environ, KDAMON_STATE_DIR=str(state))
     confine = Path(__file__).with_name("confine.py")
     proc = subprocess.Popen(
-        [sys.executable, str(confine), *(f"--rw={p}" for p in rw), "--proc=hidepid=invisible,subset=pid",
-         "--no-caps", "--", sys.executable, "-m", "kdamon", "exporter", "--port", "0"],
-        env=env, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            str(confine),
+            *(f"--rw={p}" for p in rw),
+            "--proc=hidepid=invisible,subset=pid",
+            "--no-caps",
+            "--",
+            sys.executable,
+            "-m",
+            "kdamon",
+            "exporter",
+            "--port",
+            "0",
+        ],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         start_foreign(workload.pid)
         before = damon_tree()

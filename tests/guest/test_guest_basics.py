@@ -12,7 +12,6 @@ ADMIN = Path("/sys/kernel/mm/damon/admin")
 EVENTS = Path("/sys/kernel/tracing/events/damon")
 
 
-
 def _features() -> Features:
     """What this kernel's DAMON sysfs offers, seen in a scheme directory made for it and removed."""
     kdamonds = ADMIN / "kdamonds"

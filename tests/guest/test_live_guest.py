@@ -41,9 +41,11 @@ STAT_OUTPUTS = ("estimated_memory_bandwidth", "memory_idle_ms_percentiles", "agg
 def configuration() -> dict[str, str]:
     """DAMON's sysfs tree and the modules' parameters, without what the modules update by themselves
     while they run (read-only statistics, DAMON_STAT's outputs)."""
-    return {path: text for path, text in damon_tree().items()
-            if not path.startswith(str(MODULES)) or (os.stat(path).st_mode & 0o200
-                                                     and Path(path).name not in STAT_OUTPUTS)}
+    return {
+        path: text
+        for path, text in damon_tree().items()
+        if not path.startswith(str(MODULES)) or (os.stat(path).st_mode & 0o200 and Path(path).name not in STAT_OUTPUTS)
+    }
 
 
 def kdamon_instances() -> list[str]:
@@ -64,8 +66,12 @@ def mean_rate(view: dict[str, object], low: int, high: int) -> float:
 
 def assert_hot_area_hot(view: dict[str, object], layout: Layout) -> None:
     top = int(view["aggr_us"]) // int(view["sample_us"])  # type: ignore[call-overload]
-    assert_hot_stands_out(mean_rate(view, layout.hot[0], layout.hot[1]),
-                          mean_rate(view, layout.cold[0], layout.cold[1]), top, "show --json")
+    assert_hot_stands_out(
+        mean_rate(view, layout.hot[0], layout.hot[1]),
+        mean_rate(view, layout.cold[0], layout.cold[1]),
+        top,
+        "show --json",
+    )
 
 
 def hot_area_is_hot(layout: Layout) -> Callable[[dict[str, object]], bool]:
@@ -90,8 +96,12 @@ def show_json(kdamon: Kdamon, *argv: str) -> dict[str, object]:
 
 def test_show_own_kdamond(kdamon: Kdamon, workload: Layout) -> None:
     assert kdamon("start", "--target-pid", str(workload.pid), "--update", "1s").stdout.strip() == "sysfs:0"
-    view = wait_until(lambda: show_json(kdamon, "sysfs:0"), hot_area_is_hot(workload),
-                      "the regions to adapt to the hot area", timeout_s=WAIT_S)
+    view = wait_until(
+        lambda: show_json(kdamon, "sysfs:0"),
+        hot_area_is_hot(workload),
+        "the regions to adapt to the hot area",
+        timeout_s=WAIT_S,
+    )
     assert view["kdamond"] == "sysfs:0" and view["sample_us"] == 5000 and view["aggr_us"] == 100000
     assert_hot_area_hot(view, workload)
     span = f"{workload.hot[0]:#x}-{workload.cold[1]:#x}"
@@ -103,8 +113,12 @@ def test_show_own_kdamond(kdamon: Kdamon, workload: Layout) -> None:
 def test_show_and_top_of_a_foreign_kdamond_write_nothing(kdamon: Kdamon, workload: Layout) -> None:
     start_foreign(workload.pid)
     before = damon_tree()
-    view = wait_until(lambda: show_json(kdamon, "sysfs:0"), hot_area_is_hot(workload),
-                      "the regions to adapt to the hot area", timeout_s=WAIT_S)
+    view = wait_until(
+        lambda: show_json(kdamon, "sysfs:0"),
+        hot_area_is_hot(workload),
+        "the regions to adapt to the hot area",
+        timeout_s=WAIT_S,
+    )
     assert view["kdamond"] == "sysfs:0"
     assert_hot_area_hot(view, workload)
     screen = run_top(kdamon, "sysfs:0", "--address-range", f"{workload.hot[0]:#x}-{workload.cold[1]:#x}")
@@ -137,9 +151,12 @@ def test_show_and_top_of_damon_stat_write_nothing(kdamon: Kdamon) -> None:
         before = configuration()
         [listed] = [e for e in json.loads(kdamon("status", "--json").stdout) if e["id"] == "module:damon_stat"]
         assert listed["owner"] == "foreign"
-        view = wait_until(lambda: show_json(kdamon, "module:damon_stat"),
-                          lambda v: v["summary"]["hot_bytes"] + v["summary"]["warm_bytes"] > 0,  # type: ignore[index]
-                          "DAMON_STAT to see accesses", timeout_s=WAIT_S)
+        view = wait_until(
+            lambda: show_json(kdamon, "module:damon_stat"),
+            lambda v: v["summary"]["hot_bytes"] + v["summary"]["warm_bytes"] > 0,  # type: ignore[index]
+            "DAMON_STAT to see accesses",
+            timeout_s=WAIT_S,
+        )
         summary = view["summary"]
         assert summary["total_bytes"] > 256 << 20  # type: ignore[index]
         assert summary["hot_bytes"] + summary["warm_bytes"] > 0, "DAMON_STAT saw no access at all"  # type: ignore[index]
@@ -197,11 +214,19 @@ def test_record_paddr(kdamon: Kdamon, tmp_path: Path) -> None:
     assert (KDAMONDS / "0" / "state").read_text().strip() == "off"
 
 
-def test_record_a_pageout_scheme_and_report_its_applications(kdamon: Kdamon, workload: Layout,
-                                                             tmp_path: Path) -> None:
+def test_record_a_pageout_scheme_and_report_its_applications(kdamon: Kdamon, workload: Layout, tmp_path: Path) -> None:
     out = tmp_path / "pageout.kdr"
-    kdamon("record", "-o", str(out), "--pid", str(workload.pid), "--duration", "8",
-           "--scheme", "action=pageout,nr_accesses=0-0,age=1s-max")
+    kdamon(
+        "record",
+        "-o",
+        str(out),
+        "--pid",
+        str(workload.pid),
+        "--duration",
+        "8",
+        "--scheme",
+        "action=pageout,nr_accesses=0-0,age=1s-max",
+    )
     report = json.loads(kdamon("report", "trace", "--json", str(out)).stdout)
     applied = [a for a in report["applications"] if a["scheme_idx"] == 0]
     # The cold 64 MiB is idle long enough after ten aggregations: some of it is applied to (TCG on a loaded
@@ -226,8 +251,15 @@ def test_record_a_foreign_kdamond_read_only(kdamon: Kdamon, workload: Layout, tm
 
 
 def test_status_refresh_asks_kdamons_own_kdamond_for_fresh_results(kdamon: Kdamon, workload: Layout) -> None:
-    kdamon("start", "--target-pid", str(workload.pid), "--scheme", "action=stat", "--scheme",
-           "action=pageout,nr_accesses=0-0,age=1s-max,quota_size=4M,quota_reset=1s")
+    kdamon(
+        "start",
+        "--target-pid",
+        str(workload.pid),
+        "--scheme",
+        "action=stat",
+        "--scheme",
+        "action=pageout,nr_accesses=0-0,age=1s-max,quota_size=4M,quota_reset=1s",
+    )
     time.sleep(3)
     [before] = json.loads(kdamon("status", "--json").stdout)
     assert before["stats"][0]["nr_tried"] == 0, "stats are copied only on request"
@@ -240,13 +272,19 @@ def test_status_refresh_asks_kdamons_own_kdamond_for_fresh_results(kdamon: Kdamo
     if (KDAMONDS / "0" / "contexts" / "0" / "monitoring_attrs" / "intervals" / "intervals_goal").exists():
         assert refreshed["tuned_intervals"] == [5000, 100000]  # no goal: as configured
     else:
-        assert refreshed["tuned_intervals"] is None and any("update_tuned_intervals" in n or "6.15" in n
-                                                             for n in refreshed["notes"])
+        assert refreshed["tuned_intervals"] is None and any(
+            "update_tuned_intervals" in n or "6.15" in n for n in refreshed["notes"]
+        )
 
 
 def test_quota_goal_and_goals_only_tune(kdamon: Kdamon, workload: Layout) -> None:
-    kdamon("start", "--target-pid", str(workload.pid), "--scheme",
-           "action=pageout,nr_accesses=0-0,age=1s-max,quota_size=64M,quota_reset=1s,quota_goal=user_input:1000:100")
+    kdamon(
+        "start",
+        "--target-pid",
+        str(workload.pid),
+        "--scheme",
+        "action=pageout,nr_accesses=0-0,age=1s-max,quota_size=64M,quota_reset=1s,quota_goal=user_input:1000:100",
+    )
     goal = KDAMONDS / "0" / "contexts" / "0" / "schemes" / "0" / "quotas" / "goals" / "0"
     assert (goal / "current_value").read_text().strip() == "100"
     pid = (KDAMONDS / "0" / "pid").read_text()
@@ -262,8 +300,12 @@ def test_intervals_goal(kdamon: Kdamon, workload: Layout) -> None:
     if done.returncode != 0:
         assert "intervals_goal/access_bp (Linux 6.15+)" in done.stderr, done.stderr  # refused, and said why
         pytest.skip("this kernel has no intervals auto-tuning (Linux 6.15+)")
-    assert [(goal / f).read_text().strip() for f in ("access_bp", "aggrs", "min_sample_us", "max_sample_us")] == \
-        ["400", "3", "5000", "200000"]
+    assert [(goal / f).read_text().strip() for f in ("access_bp", "aggrs", "min_sample_us", "max_sample_us")] == [
+        "400",
+        "3",
+        "5000",
+        "200000",
+    ]
     time.sleep(3)
     [entry] = json.loads(kdamon("status", "--json", "--refresh").stdout)
     sample_us, aggr_us = entry["refreshed"]["tuned_intervals"]
@@ -285,8 +327,10 @@ def test_show_damon_reclaim_writes_nothing(kdamon: Kdamon) -> None:
         before = configuration()
         view = show_json(kdamon, "module:damon_reclaim")
         assert view["kdamond"] == "module:damon_reclaim"
-        assert (view["sample_us"], view["aggr_us"]) == (int((reclaim / "sample_interval").read_text()),
-                                                        int((reclaim / "aggr_interval").read_text()))
+        assert (view["sample_us"], view["aggr_us"]) == (
+            int((reclaim / "sample_interval").read_text()),
+            int((reclaim / "aggr_interval").read_text()),
+        )
         assert view["summary"]["total_bytes"] > 256 << 20  # type: ignore[index]
         assert configuration() == before, "show changed DAMON_RECLAIM's parameters or DAMON's sysfs tree"
         assert kdamon_instances() == []
@@ -304,8 +348,12 @@ def test_show_a_foreign_debugfs_context(kdamon: Kdamon, workload: Layout) -> Non
         raw_write(DEBUGFS / "target_ids", str(workload.pid))  # another tool drives debugfs
         raw_write(DEBUGFS / "monitor_on", "on")
         before = {p.name: p.read_text() for p in DEBUGFS.iterdir() if p.is_file() and os.access(p, os.R_OK)}
-        view = wait_until(lambda: show_json(kdamon, "debugfs:0"), hot_area_is_hot(workload),
-                          "the regions to adapt to the hot area", timeout_s=WAIT_S)
+        view = wait_until(
+            lambda: show_json(kdamon, "debugfs:0"),
+            hot_area_is_hot(workload),
+            "the regions to adapt to the hot area",
+            timeout_s=WAIT_S,
+        )
         assert view["kdamond"] == "debugfs:0"
         assert_hot_area_hot(view, workload)
         after = {p.name: p.read_text() for p in DEBUGFS.iterdir() if p.is_file() and os.access(p, os.R_OK)}

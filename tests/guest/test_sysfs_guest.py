@@ -17,10 +17,9 @@ import pytest
 
 from kdamon.errors import BusyError, FeatureMissingError, KernelError, OwnershipError
 from kdamon.kernel.modules import DamonModules
-from kdamon.kernel.ownership import OwnershipRegistry
 from kdamon.kernel.sysfs import DEFAULT_ROOT, SysfsDriver
 from kdamon.kernel.sysfs_features import Features
-from kdamon.kernel.sysfs_io import OsFs, RetryPolicy, SysfsIO
+from kdamon.kernel.sysfs_io import RetryPolicy, SysfsIO
 from kdamon.kernel.sysfs_plan import canonical
 from kdamon.model import (
     AccessPattern,
@@ -39,8 +38,9 @@ from kdamon.model import (
     Target,
     Watermarks,
 )
-from kdamon.testing.raw_sysfs import raw_write, reset_damon
+from kdamon.testing.raw_sysfs import raw_write
 from kdamon.testing.waiting import wait_until
+from logging_fs import LoggingFs
 
 KDAMONDS = DEFAULT_ROOT / "kdamonds"
 T = TypeVar("T")
@@ -53,31 +53,6 @@ COMMANDS: dict[str, Callable[[SysfsDriver, int], None]] = {
     "update_schemes_effective_quotas": SysfsDriver.update_effective_quotas,
     "update_tuned_intervals": SysfsDriver.update_tuned_intervals,
 }
-
-
-class LoggingFs(OsFs):
-    """The real file system, remembering what was written."""
-
-    def __init__(self) -> None:
-        self.writes: list[tuple[Path, bytes]] = []
-
-    def write(self, path: Path, data: bytes) -> None:
-        self.writes.append((path, data))
-        super().write(path, data)
-
-
-
-@pytest.fixture
-def fs() -> LoggingFs:
-    return LoggingFs()
-
-
-@pytest.fixture
-def driver(tmp_path: Path, fs: LoggingFs) -> Iterator[SysfsDriver]:
-    reset_damon()
-    io = SysfsIO(fs)
-    yield SysfsDriver(io=io, owners=OwnershipRegistry(tmp_path / "run"), modules=DamonModules(io=io))
-    reset_damon()
 
 
 @pytest.fixture
@@ -128,10 +103,16 @@ def rich(pid: int, feats: Features) -> Kdamond:
         access_pattern=AccessPattern(4096, 2**40, 0, 3, 10, 2**31),
         apply_interval_us=200_000 if feats.has("scheme", "apply_interval_us") else 0,
         target_nid=0 if feats.has("scheme", "target_nid") else -1,
-        quota=Quota(ms=10, bytes=2**20, reset_interval_ms=1000, weights=QuotaWeights(1, 2, 3),
-                    goals=tuple(goals), goal_tuner="temporal" if feats.has("quotas", "goal_tuner") else None,
-                    fail_charge_num=1 if feats.has("quotas", "fail_charge_num") else 0,
-                    fail_charge_denom=2 if feats.has("quotas", "fail_charge_num") else 0),
+        quota=Quota(
+            ms=10,
+            bytes=2**20,
+            reset_interval_ms=1000,
+            weights=QuotaWeights(1, 2, 3),
+            goals=tuple(goals),
+            goal_tuner="temporal" if feats.has("quotas", "goal_tuner") else None,
+            fail_charge_num=1 if feats.has("quotas", "fail_charge_num") else 0,
+            fail_charge_denom=2 if feats.has("quotas", "fail_charge_num") else 0,
+        ),
         watermarks=Watermarks("free_mem_rate", 5_000_000, 800, 500, 100),
         filters=tuple(filters),
         dests=(Dest(0, 3),) if feats.has("scheme", "dests") else (),
@@ -154,16 +135,21 @@ def test_every_file_is_written_and_read_back(driver: SysfsDriver, fs: LoggingFs,
     driver.apply(0, vaddr(child.pid))  # a scheme directory shows which files this kernel has
     feats = driver.features()
     # a filter (6.3) and a quota goal (6.8) directory, where the kernel has them, show theirs
-    seen = Scheme(filters=(Filter("anon"),) if feats.has("scheme", "filters") else (),
-                  quota=Quota(goals=(QuotaGoal(target_value=1),) if feats.has("quotas", "goals") else ()))
+    seen = Scheme(
+        filters=(Filter("anon"),) if feats.has("scheme", "filters") else (),
+        quota=Quota(goals=(QuotaGoal(target_value=1),) if feats.has("quotas", "goals") else ()),
+    )
     driver.apply(0, vaddr(child.pid, schemes=(seen,)))
     kd = rich(child.pid, driver.features())
     fs.writes.clear()
     driver.apply(0, kd)
     assert driver.read(0) == canonical(kd, layered=bool(driver.features().layered_filters))
     written = {p.name for p, _ in fs.writes}
-    writable = {p.name for p in (KDAMONDS / "0").rglob("*")
-                if p.is_file() and p.stat().st_mode & 0o200 and "probes" not in p.parts}
+    writable = {
+        p.name
+        for p in (KDAMONDS / "0").rglob("*")
+        if p.is_file() and p.stat().st_mode & 0o200 and "probes" not in p.parts
+    }
     # state is for commands; memcg paths need a cgroup; nr_* only change when counts differ
     untouched = writable - written - {"state", "memcg_path", "path"}
     assert {n for n in untouched if not n.startswith("nr_")} == set()
@@ -199,6 +185,7 @@ def test_every_state_keyword(driver: SysfsDriver, child: Any) -> None:
     if feats.knows("commit_schemes_quota_goals"):  # 6.8
         driver.commit_quota_goals(0)
     if feats.knows("update_schemes_effective_quotas"):  # 6.9
+
         def effective() -> int:
             driver.update_effective_quotas(0)
             return driver.effective_quota(0, 0)
@@ -239,13 +226,17 @@ def _release() -> tuple[int, int]:
 REJECTED_SINCE = {"sample > aggr": (6, 4), "zero-size region": (6, 12)}
 
 
-@pytest.mark.parametrize("case", ["nonexistent pid", "zero-size region", "reversed region", "min < 3",
-                                  "sample > aggr", "paddr with two targets"])
+@pytest.mark.parametrize(
+    "case",
+    ["nonexistent pid", "zero-size region", "reversed region", "min < 3", "sample > aggr", "paddr with two targets"],
+)
 def test_kernel_rejections_are_typed_and_leave_nothing(driver: SysfsDriver, child: Any, case: str) -> None:
     since = REJECTED_SINCE.get(case, (0, 0))
     if _release() < since:
-        pytest.skip(f"Linux {os.uname().release} accepts a {case} configuration; the rejection is "
-                    f"checked from {since[0]}.{since[1]} on")
+        pytest.skip(
+            f"Linux {os.uname().release} accepts a {case} configuration; the rejection is "
+            f"checked from {since[0]}.{since[1]} on"
+        )
     if case == "nonexistent pid":
         kd = vaddr(_gone_pid())
     elif case.endswith("region"):
@@ -324,15 +315,25 @@ def test_foreign_kdamond_is_untouched(driver: SysfsDriver, child: Any) -> None:
     pid = driver.pid(0)
 
     def files() -> dict[str, str]:
-        return {str(p): p.read_text() for p in (KDAMONDS / "0").rglob("*")
-                if p.is_file() and p.stat().st_mode & 0o400 and "tried_regions" not in p.parts}
+        return {
+            str(p): p.read_text()
+            for p in (KDAMONDS / "0").rglob("*")
+            if p.is_file() and p.stat().st_mode & 0o400 and "tried_regions" not in p.parts
+        }
 
     before = files()
     with pytest.raises(OwnershipError, match=f"pid {pid}"):
         driver.launch(vaddr(child.pid))
-    for mutate in (driver.stop, driver.start, driver.update_schemes_stats, driver.update_tried_regions,
-                   driver.clear_tried_regions, driver.release, lambda i: driver.commit(i, vaddr(child.pid)),
-                   lambda i: driver.apply(i, vaddr(child.pid))):
+    for mutate in (
+        driver.stop,
+        driver.start,
+        driver.update_schemes_stats,
+        driver.update_tried_regions,
+        driver.clear_tried_regions,
+        driver.release,
+        lambda i: driver.commit(i, vaddr(child.pid)),
+        lambda i: driver.apply(i, vaddr(child.pid)),
+    ):
         with pytest.raises(OwnershipError):
             mutate(0)
     driver.read(0)

@@ -16,7 +16,6 @@ from hot_cold import assert_hot_stands_out, mean_accesses
 from kdamon.kernel.sysfs import SysfsDriver
 from kdamon.kernel.tracefs import TraceSession
 from kdamon.model import Context, Intervals, Kdamond, NrRegions, Snapshot, Target
-from test_sysfs_guest import driver, fs, reset_damon  # noqa: F401  (fixtures)
 
 MiB = 1 << 20
 TRACEFS = Path("/sys/kernel/tracing")
@@ -50,10 +49,20 @@ def workload() -> Iterator[tuple[subprocess.Popen[str], dict[str, list[int]]]]:
 
 
 @pytest.mark.parametrize("raw", [True, False], ids=["raw", "text"])
-def test_hot_area_has_more_accesses_than_cold(driver: SysfsDriver, workload: tuple[subprocess.Popen[str], dict[str, list[int]]], raw: bool) -> None:  # noqa: F811
+def test_hot_area_has_more_accesses_than_cold(
+    driver: SysfsDriver, workload: tuple[subprocess.Popen[str], dict[str, list[int]]], raw: bool
+) -> None:
     proc, layout = workload
-    kd = Kdamond(contexts=(Context(ops="vaddr", intervals=Intervals(sample_us=5000, aggr_us=100_000),
-                                   nr_regions=NrRegions(10, 1000), targets=(Target(pid=proc.pid),)),))
+    kd = Kdamond(
+        contexts=(
+            Context(
+                ops="vaddr",
+                intervals=Intervals(sample_us=5000, aggr_us=100_000),
+                nr_regions=NrRegions(10, 1000),
+                targets=(Target(pid=proc.pid),),
+            ),
+        )
+    )
     index, pid = driver.launch(kd)
     deadline = time.monotonic() + 4
     with TraceSession(pid, kdamond_idx=index, sample_us=5000, aggr_us=100_000, raw=raw) as session:
@@ -66,14 +75,16 @@ def test_hot_area_has_more_accesses_than_cold(driver: SysfsDriver, workload: tup
     snaps = [r for r in records if isinstance(r, Snapshot)]
     assert len(snaps) >= 10 and lost == 0
     assert {s.target_idx for s in snaps} == {0} and all(s.kdamond_idx == index for s in snaps)
-    late = snaps[len(snaps) // 2:]  # after the regions adapted
+    late = snaps[len(snaps) // 2 :]  # after the regions adapted
     hot = mean_accesses(late, (layout["hot"][0], layout["hot"][1]))
     cold = mean_accesses(late, (layout["cold"][0], layout["cold"][1]))
     assert_hot_stands_out(hot, cold, late[0].max_nr_accesses)
     driver.stop(index)
 
 
-def test_top_level_trace_buffer_is_untouched(driver: SysfsDriver, workload: tuple[subprocess.Popen[str], dict[str, list[int]]]) -> None:  # noqa: F811
+def test_top_level_trace_buffer_is_untouched(
+    driver: SysfsDriver, workload: tuple[subprocess.Popen[str], dict[str, list[int]]]
+) -> None:
     proc, _ = workload
     index, pid = driver.launch(Kdamond(contexts=(Context(targets=(Target(pid=proc.pid),)),)))
     enable = TRACEFS / "events" / "damon" / "damon_aggregated" / "enable"
