@@ -47,14 +47,20 @@ def main() -> None:
     baseline = report.baseline
     print(f"{FILE} of {report.source}: {len(report.outcomes)} mutants, seed {report.seed}")
     print(f"score: {report.score:.1%}" if report.score is not None else "score: none (nothing booted)")
-    print(f"full check of the unmodified kernel: {baseline.elapsed_s:.0f} s wall ({baseline.accel}), "
-          f"{baseline.count(Status.PASS)} checks passed")
+    print(
+        f"full check of the unmodified kernel: {baseline.elapsed_s:.0f} s wall ({baseline.accel}), "
+        f"{baseline.count(Status.PASS)} checks passed"
+    )
     if built:
-        print(f"per built mutant: build {statistics.mean(o.build_s for o in built):.0f} s (median "
-              f"{statistics.median(o.build_s for o in built):.0f} s)")
+        print(
+            f"per built mutant: build {statistics.mean(o.build_s for o in built):.0f} s (median "
+            f"{statistics.median(o.build_s for o in built):.0f} s)"
+        )
     if booted:
-        print(f"per booted mutant: check {statistics.mean(o.check_s for o in booted):.0f} s (median "
-              f"{statistics.median(o.check_s for o in booted):.0f} s; the suite stops at the first failure)")
+        print(
+            f"per booted mutant: check {statistics.mean(o.check_s for o in booted):.0f} s (median "
+            f"{statistics.median(o.check_s for o in booted):.0f} s; the suite stops at the first failure)"
+        )
     print(f"baseline build {report.baseline_build_s:.0f} s; total {wall / 60:.1f} min")
     if args.json is not None:
         args.json.write_text(json.dumps(report.to_dict(), indent=1) + "\n")

@@ -31,7 +31,7 @@ DAMO_VERSION = "3.4.3"
 CACHE = Path.home() / ".cache" / "kdamon" / "bench"
 MARK = "CLI-LATENCY "
 
-GUEST_SCRIPT = r'''
+GUEST_SCRIPT = r"""
 import json, os, subprocess, sys, tempfile, time
 from pathlib import Path
 
@@ -89,7 +89,7 @@ for round_ in range(ROUNDS):
     print("CLI-LATENCY " + json.dumps(figures), flush=True)
 reset()
 target.kill()
-'''
+"""
 
 
 def damo_dir() -> Path:
@@ -98,8 +98,10 @@ def damo_dir() -> Path:
     if (unpacked / "damo" / "damo.py").exists():
         return unpacked
     CACHE.mkdir(parents=True, exist_ok=True)
-    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", f"damo=={DAMO_VERSION}",
-                    "-d", str(CACHE)], check=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "download", "-q", "--no-deps", f"damo=={DAMO_VERSION}", "-d", str(CACHE)],
+        check=True,
+    )
     [wheel] = CACHE.glob(f"damo-{DAMO_VERSION}-*.whl")
     with zipfile.ZipFile(wheel) as archive:
         archive.extractall(unpacked)
@@ -116,13 +118,18 @@ def main() -> None:
 
     def out(line: str) -> None:
         if line.startswith(MARK):
-            rounds.append(json.loads(line[len(MARK):]))
+            rounds.append(json.loads(line[len(MARK) :]))
 
     with tempfile.TemporaryDirectory(prefix="kdamon-bench-") as tmp:
         script = Path(tmp) / "cli_latency_guest.py"
         script.write_text(GUEST_SCRIPT)
-        result = run(["python3", str(script), str(damo), str(args.rounds)], kernel=args.kernel,
-                     share=[damo, Path(tmp)], output=out, timeout=1800)
+        result = run(
+            ["python3", str(script), str(damo), str(args.rounds)],
+            kernel=args.kernel,
+            share=[damo, Path(tmp)],
+            output=out,
+            timeout=1800,
+        )
     if result.exit_code != 0 or len(rounds) != args.rounds:
         raise SystemExit(f"the guest run failed (exit {result.exit_code}); console log {result.console_log}")
     names = ("kdamon start", "damo start", "kdamon status", "damo report damon")
@@ -135,13 +142,17 @@ def main() -> None:
     for ours, theirs in (("kdamon start", "damo start"), ("kdamon status", "damo report damon")):
         ratio = median[ours] / median[theirs]
         verdict = "meets" if ratio <= 1 / 3 else "misses"
-        print(f"{ours}: {ratio:.2f} of {theirs} (first round {rounds[0][ours] / rounds[0][theirs]:.2f}); "
-              f"{verdict} the target of at most 0.33")
+        print(
+            f"{ours}: {ratio:.2f} of {theirs} (first round {rounds[0][ours] / rounds[0][theirs]:.2f}); "
+            f"{verdict} the target of at most 0.33"
+        )
     interpreter = statistics.median(r["python3 -c pass"] for r in rounds)
     floor = statistics.median(r["import attrs"] for r in rounds)
-    print(f"floor: a process that only imports attrs (the model's class library) takes {floor:.2f} s "
-          f"(the interpreter alone {interpreter:.2f} s): {floor / median['damo start']:.2f} of damo start and "
-          f"{floor / median['damo report damon']:.2f} of damo report damon before kdamon runs a line")
+    print(
+        f"floor: a process that only imports attrs (the model's class library) takes {floor:.2f} s "
+        f"(the interpreter alone {interpreter:.2f} s): {floor / median['damo start']:.2f} of damo start and "
+        f"{floor / median['damo report damon']:.2f} of damo report damon before kdamon runs a line"
+    )
 
 
 if __name__ == "__main__":

@@ -63,8 +63,19 @@ class Phase:
 
 def start_workload(kind: CheckKind, directory: Path) -> subprocess.Popen[bytes]:
     layout = directory / f"{kind}.json"
-    command = [sys.executable, "-m", "kdamon.testing.workloads", "hot_cold", "--sizes", "8MiB", "64MiB",
-               "--seconds", "600", "--layout", str(layout)] + (["--uffd"] if kind == "uffd" else [])
+    command = [
+        sys.executable,
+        "-m",
+        "kdamon.testing.workloads",
+        "hot_cold",
+        "--sizes",
+        "8MiB",
+        "64MiB",
+        "--seconds",
+        "600",
+        "--layout",
+        str(layout),
+    ] + (["--uffd"] if kind == "uffd" else [])
     process = subprocess.Popen(command, env=dict(os.environ, PYTHONPATH=sys.path[0]))
     while not layout.exists():
         if process.poll() is not None:
@@ -73,8 +84,9 @@ def start_workload(kind: CheckKind, directory: Path) -> subprocess.Popen[bytes]:
     return process
 
 
-def measure(kind: CheckKind, pid: int, intervals: Intervals, seconds: float
-            ) -> tuple[float, list[Aggregation], Monitor]:
+def measure(
+    kind: CheckKind, pid: int, intervals: Intervals, seconds: float
+) -> tuple[float, list[Aggregation], Monitor]:
     samples = 0
     aggregations: list[Aggregation] = []
     began = 0.0
@@ -91,14 +103,20 @@ def measure(kind: CheckKind, pid: int, intervals: Intervals, seconds: float
         nonlocal samples
         stamped = monitor.snapshots()[0].aggr_us
         pace = monitor.pace
-        aggregations.append(Aggregation(time.monotonic() - began, samples, stamped, pace.widened,
-                                        (pace.sample_us, pace.aggr_us)))
+        aggregations.append(
+            Aggregation(time.monotonic() - began, samples, stamped, pace.widened, (pace.sample_us, pace.aggr_us))
+        )
         samples = 0
 
     context = Context(targets=(Target(pid=pid),), intervals=intervals)
-    monitor = Monitor(context, VaddrOps([kind]), seed=1,
-                      callbacks=Callbacks(before_start=before_start, after_sampling=after_sampling,
-                                          after_aggregation=after_aggregation))
+    monitor = Monitor(
+        context,
+        VaddrOps([kind]),
+        seed=1,
+        callbacks=Callbacks(
+            before_start=before_start, after_sampling=after_sampling, after_aggregation=after_aggregation
+        ),
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", EngineWarning)  # the widening is printed below
         monitor.run(duration_us=int(seconds * 1e6))
@@ -108,10 +126,10 @@ def measure(kind: CheckKind, pid: int, intervals: Intervals, seconds: float
 def phases(aggregations: list[Aggregation], configured: Intervals) -> list[Phase]:
     used = [(configured.sample_us, configured.aggr_us)] + [a.next_intervals for a in aggregations[:-1]]
     first = next((i for i, a in enumerate(aggregations) if a.widened), len(aggregations) - 1)
-    before, after = aggregations[:first + 1], aggregations[first + 1:]
-    out = [Phase("before widening", before, used[:first + 1], before[-1].end_s if before else 0.0)]
+    before, after = aggregations[: first + 1], aggregations[first + 1 :]
+    out = [Phase("before widening", before, used[: first + 1], before[-1].end_s if before else 0.0)]
     if after:
-        out.append(Phase("after widening", after, used[first + 1:], after[-1].end_s - before[-1].end_s))
+        out.append(Phase("after widening", after, used[first + 1 :], after[-1].end_s - before[-1].end_s))
     return out
 
 
@@ -126,9 +144,11 @@ def row(kind: str, phase: Phase) -> str:
     samples = sum(a.samples for a in aggregations)
     stamped = sum(a.stamped_us for a in aggregations) / len(aggregations)
     measured = phase.duration_s * 1e6 / len(aggregations)
-    return (f"{kind:10} {phase.label:16} {phase.intervals:>14} {samples / phase.duration_s:10.1f} "
-            f"{len(aggregations) / phase.duration_s:8.2f} {fmt(stamped):>10} {fmt(measured):>10}"
-            f" {len(aggregations):6}")
+    return (
+        f"{kind:10} {phase.label:16} {phase.intervals:>14} {samples / phase.duration_s:10.1f} "
+        f"{len(aggregations) / phase.duration_s:8.2f} {fmt(stamped):>10} {fmt(measured):>10}"
+        f" {len(aggregations):6}"
+    )
 
 
 def main() -> int:
@@ -137,14 +157,21 @@ def main() -> int:
     parser.add_argument("--sample", default="5ms", help="configured sampling interval")
     parser.add_argument("--aggr", default="100ms", help="configured aggregation interval")
     args = parser.parse_args()
-    configured = Intervals(sample_us=parse_duration_us(args.sample, "--sample"),
-                           aggr_us=parse_duration_us(args.aggr, "--aggr"), update_us=1_000_000)
+    configured = Intervals(
+        sample_us=parse_duration_us(args.sample, "--sample"),
+        aggr_us=parse_duration_us(args.aggr, "--aggr"),
+        update_us=1_000_000,
+    )
     load = os.getloadavg()[0]
-    print(f"host: {os.cpu_count()} CPUs, load average {load:.1f}; configured: sampling {fmt(configured.sample_us)} "
-          f"({1e6 / configured.sample_us:g} samples/s), aggregation {fmt(configured.aggr_us)} "
-          f"({1e6 / configured.aggr_us:g} aggregations/s); {args.seconds:g} s per check\n")
-    print(f"{'check':10} {'phase':16} {'intervals':>14} {'samples/s':>10} {'aggrs/s':>8} "
-          f"{'snapshots':>10} {'measured':>10} {'aggrs':>6}")
+    print(
+        f"host: {os.cpu_count()} CPUs, load average {load:.1f}; configured: sampling {fmt(configured.sample_us)} "
+        f"({1e6 / configured.sample_us:g} samples/s), aggregation {fmt(configured.aggr_us)} "
+        f"({1e6 / configured.aggr_us:g} aggregations/s); {args.seconds:g} s per check\n"
+    )
+    print(
+        f"{'check':10} {'phase':16} {'intervals':>14} {'samples/s':>10} {'aggrs/s':>8} "
+        f"{'snapshots':>10} {'measured':>10} {'aggrs':>6}"
+    )
     skipped: list[str] = []
     with tempfile.TemporaryDirectory() as directory:
         for kind in CHECK_KINDS:
@@ -165,9 +192,11 @@ def main() -> int:
             for phase in phases(aggregations, configured):
                 print(row(kind, phase))
             pace = monitor.pace
-            print(f"{'':10} {len(aggregations)} snapshots in {args.seconds:g} s; a typical sample: "
-                  f"{fmt(pace.busy_us)} of work, wake-up {fmt(pace.late_us)} late"
-                  + ("" if pace.widened else "; not widened"))
+            print(
+                f"{'':10} {len(aggregations)} snapshots in {args.seconds:g} s; a typical sample: "
+                f"{fmt(pace.busy_us)} of work, wake-up {fmt(pace.late_us)} late"
+                + ("" if pace.widened else "; not widened")
+            )
     for line in skipped:
         print(f"skipped {line}")
     return 0

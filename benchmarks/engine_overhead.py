@@ -33,8 +33,9 @@ SIZES = (("1 GiB", 1 << 30), ("64 GiB", 64 << 30), ("1 TiB", 1 << 40))
 
 def measure(size: int, seconds: float) -> tuple[float, float, int]:
     """(region checks per CPU second, CPU µs per aggregation, regions at the end)."""
-    pattern = SyntheticPattern(kind="stairs", size=size, hot_size=size // 16,
-                               hot_rate_hz=200.0, cold_rate_hz=1.0, step_us=2_000_000)
+    pattern = SyntheticPattern(
+        kind="stairs", size=size, hot_size=size // 16, hot_rate_hz=200.0, cold_rate_hz=1.0, step_us=2_000_000
+    )
     stamps: list[int] = []
     aggregated: set[int] = set()
 
@@ -47,9 +48,12 @@ def measure(size: int, seconds: float) -> tuple[float, float, int]:
     # min == max keeps the count at 1,000: the even initial split makes
     # every region exactly the merge size limit, and no split is allowed.
     context = synthetic_context(1, nr_regions=NrRegions(min=NR_REGIONS, max=NR_REGIONS))
-    monitor = Monitor(context, SyntheticOps([pattern]), seed=1,
-                      callbacks=Callbacks(after_sampling=after_sampling,
-                                          after_aggregation=after_aggregation))
+    monitor = Monitor(
+        context,
+        SyntheticOps([pattern]),
+        seed=1,
+        callbacks=Callbacks(after_sampling=after_sampling, after_aggregation=after_aggregation),
+    )
     monitor.run_virtual(int(seconds * 1e6))
     plain: list[int] = []
     with_aggregation: list[int] = []
@@ -64,8 +68,7 @@ def measure(size: int, seconds: float) -> tuple[float, float, int]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=20.0,
-                        help="virtual seconds of monitoring per target size")
+    parser.add_argument("--seconds", type=float, default=20.0, help="virtual seconds of monitoring per target size")
     args = parser.parse_args()
     print(f"{'target':>8} {'regions':>8} {'checks/s':>12} {'CPU/aggregation':>16}")
     for label, size in SIZES:

@@ -54,8 +54,10 @@ def aggregation_pages(aggregations: int, regions: int) -> list[list[bytes]]:
     out = []
     for a in range(aggregations):
         t0 = 1_000_000_000 + a * AGGR_NS
-        events = [(t0 + r * 50, AGGREGATED, (0, regions, r * 65536, (r + 1) * 65536, (r * 7 + a) % 21, a % 100))
-                  for r in range(regions)]
+        events = [
+            (t0 + r * 50, AGGREGATED, (0, regions, r * 65536, (r + 1) * 65536, (r * 7 + a) % 21, a % 100))
+            for r in range(regions)
+        ]
         out.append(pages(events, PID))
     return out
 
@@ -110,20 +112,38 @@ def host_part() -> None:
     print("== host: the tracepoint path on synthesised ring-buffer pages")
     big = aggregation_pages(20, 10_000)
     frames, cpu = pipeline(big, summary=False)
-    print(f"10,000 regions per aggregation: {20 * 10_000 / cpu:12,.0f} events/s ({frames} frames, "
-          f"{cpu * 1000 / 20:.1f} ms CPU per aggregation)")
+    print(
+        f"10,000 regions per aggregation: {20 * 10_000 / cpu:12,.0f} events/s ({frames} frames, "
+        f"{cpu * 1000 / 20:.1f} ms CPU per aggregation)"
+    )
     default = aggregation_pages(100, 1000)
     frames, cpu = pipeline(default, summary=True)
     per_aggregation = cpu / 100
     idle = idle_poll_cpu_per_s()
     share = (per_aggregation * 10 + idle) * 100
-    print(f"1,000 regions per aggregation, summarised: {per_aggregation * 1e6:.0f} us CPU per aggregation; "
-          f"at 10 aggregations/s plus polling ({idle * 1e6:.0f} us/s): {share:.2f}% of one core "
-          f"(target <= 1%)")
+    print(
+        f"1,000 regions per aggregation, summarised: {per_aggregation * 1e6:.0f} us CPU per aggregation; "
+        f"at 10 aggregations/s plus polling ({idle * 1e6:.0f} us/s): {share:.2f}% of one core "
+        f"(target <= 1%)"
+    )
     n = 1000
-    snapshots = [Snapshot(i, 0, 0, 0, regions_array(np.arange(n) * 65536 + (1 << 40), np.arange(1, n + 1) * 65536
-                                                    + (1 << 40), np.arange(n) % 21, np.arange(n)), 5000, 100000)
-                 for i in range(300)]
+    snapshots = [
+        Snapshot(
+            i,
+            0,
+            0,
+            0,
+            regions_array(
+                np.arange(n) * 65536 + (1 << 40),
+                np.arange(1, n + 1) * 65536 + (1 << 40),
+                np.arange(n) % 21,
+                np.arange(n),
+            ),
+            5000,
+            100000,
+        )
+        for i in range(300)
+    ]
     start = time.perf_counter()
     write_raw_json(io.StringIO(), snapshots)
     raw = 300 * n / (time.perf_counter() - start)
@@ -131,8 +151,10 @@ def host_part() -> None:
     for snapshot in snapshots:
         access_json(snapshot)
     shown = 300 * n / (time.perf_counter() - start)
-    print(f"JSON out: report raw --json {raw:12,.0f} regions/s, show --json {shown:12,.0f} regions/s "
-          "(target >= 1,000,000)")
+    print(
+        f"JSON out: report raw --json {raw:12,.0f} regions/s, show --json {shown:12,.0f} regions/s "
+        "(target >= 1,000,000)"
+    )
 
 
 GUEST_SECONDS = 20
@@ -143,8 +165,9 @@ def guest_part() -> None:
     """Runs inside the guest: a 1,000-region paddr kdamond, watched by `kdamon show --watch --json`."""
     env = dict(os.environ, KDAMON_STATE_DIR="/tmp/kdamon-bench")
     kdamon = [sys.executable, "-m", "kdamon"]
-    subprocess.run([*kdamon, "start", "--ops", "paddr", "--nr-regions", "1000,1000"], env=env, check=True,
-                   capture_output=True)
+    subprocess.run(
+        [*kdamon, "start", "--ops", "paddr", "--nr-regions", "1000,1000"], env=env, check=True, capture_output=True
+    )
     try:
         time.sleep(2)
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -164,10 +187,12 @@ def guest_part() -> None:
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
         elapsed = time.monotonic() - started
-        print(f"{MARK}guest (TCG): {len(fresh)} views in {elapsed:.1f} s, {statistics.median(regions):.0f} regions each; "
-              f"kdamon show --watch --json used {100 * cpu / elapsed:.1f}% of one core (start-up included); "
-              f"freshness median {statistics.median(fresh[1:] or fresh):.0f} ms, max {max(fresh[1:] or fresh):.0f} ms "
-              "(aggregation interval 100 ms)")
+        print(
+            f"{MARK}guest (TCG): {len(fresh)} views in {elapsed:.1f} s, {statistics.median(regions):.0f} regions each; "
+            f"kdamon show --watch --json used {100 * cpu / elapsed:.1f}% of one core (start-up included); "
+            f"freshness median {statistics.median(fresh[1:] or fresh):.0f} ms, max {max(fresh[1:] or fresh):.0f} ms "
+            "(aggregation interval 100 ms)"
+        )
     finally:
         subprocess.run([*kdamon, "stop"], env=env, capture_output=True)
 
@@ -186,8 +211,12 @@ def main() -> None:
 
         print("== guest: a 1,000-region kdamond watched by kdamon show --watch --json")
         lines: list[str] = []
-        result = run(["python3", str(Path(__file__).resolve()), "--in-guest"], kernel="debian-6.12", timeout=900,
-                     output=lambda line: lines.append(line[len(MARK):]) if line.startswith(MARK) else None)
+        result = run(
+            ["python3", str(Path(__file__).resolve()), "--in-guest"],
+            kernel="debian-6.12",
+            timeout=900,
+            output=lambda line: lines.append(line[len(MARK) :]) if line.startswith(MARK) else None,
+        )
         if result.exit_code != 0 or not lines:
             raise SystemExit(f"the guest run failed (exit {result.exit_code}); console log {result.console_log}")
         print("\n".join(lines))

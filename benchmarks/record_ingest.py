@@ -102,7 +102,17 @@ def run_case(fmt: str, mode: str, path: str) -> None:
                 lines += arrays.regions.shape[0]
                 snapshots += 1
     elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
-    print(json.dumps({"lines": lines, "snapshots": snapshots, "seconds": elapsed, "cpu_seconds": cpu, "peak_bytes": _vm_hwm_bytes()}))
+    print(
+        json.dumps(
+            {
+                "lines": lines,
+                "snapshots": snapshots,
+                "seconds": elapsed,
+                "cpu_seconds": cpu,
+                "peak_bytes": _vm_hwm_bytes(),
+            }
+        )
+    )
 
 
 def measure(fmt: str, mode: str, path: Path) -> dict[str, float]:
@@ -155,8 +165,10 @@ def main() -> None:
             f"generated {args.snapshots * args.regions:,} lines in {time.perf_counter() - started:.1f} s: "
             f"perf script {perf_path.stat().st_size / 1e6:.1f} MB, kdamon record {record_path.stat().st_size / 1e6:.1f} MB"
         )
-        print(f"peer (damo): {PEER_LINES_PER_S:,} lines/s, peak {PEER_PEAK_BYTES / 1e9:.1f} GB; "
-              f"target: x{TARGET_SPEEDUP} faster, 1/{TARGET_MEMORY_FRACTION} of the memory")
+        print(
+            f"peer (damo): {PEER_LINES_PER_S:,} lines/s, peak {PEER_PEAK_BYTES / 1e9:.1f} GB; "
+            f"target: x{TARGET_SPEEDUP} faster, 1/{TARGET_MEMORY_FRACTION} of the memory"
+        )
         print(f"{'case':24s} {'lines/s':>14s} {'wall':>9s} {'lines/s (cpu)':>14s} {'peak RSS':>12s}")
         cases = [
             ("-", "baseline", record_path),

@@ -39,7 +39,7 @@ def synthesise(n_events: int, regions: int) -> tuple[list[bytes], list[bytes]]:
         fields = dict(zip(EVENT_SPECS[AGGREGATED].fields, values, strict=True))
         writer.add(t, payload(fmt, PID, fields))
     blob = "".join(text).encode()
-    chunks = [blob[i:i + (1 << 20)] for i in range(0, len(blob), 1 << 20)]
+    chunks = [blob[i : i + (1 << 20)] for i in range(0, len(blob), 1 << 20)]
     return chunks, writer.finish()
 
 
@@ -80,9 +80,11 @@ def measure(name: str, fn: Callable[[], int], n_events: int, size: int) -> float
     fn()
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    print(f"{name:5s} input {size / 2**20:7.1f} MiB  {snapshots} snapshots  {elapsed:6.2f} s  "
-          f"{n_events / elapsed:12,.0f} events/s  {snapshots / elapsed:9,.0f} snapshots/s  "
-          f"peak {peak / 2**20:6.1f} MiB")
+    print(
+        f"{name:5s} input {size / 2**20:7.1f} MiB  {snapshots} snapshots  {elapsed:6.2f} s  "
+        f"{n_events / elapsed:12,.0f} events/s  {snapshots / elapsed:9,.0f} snapshots/s  "
+        f"peak {peak / 2**20:6.1f} MiB"
+    )
     return n_events / elapsed
 
 

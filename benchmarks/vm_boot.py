@@ -63,9 +63,11 @@ def main() -> None:
     if isinstance(first, str):
         low, high = VNG_MEASURED_S
         print(f"vng: {first}")
-        print(f"ratio kdamon/vng against vng's {low}-{high} s measured on this machine type "
-              f"(shared/docs/guest-notes.md): {statistics.median(ours) / high:.2f}-"
-              f"{statistics.median(ours) / low:.2f} (goal <= 0.5)")
+        print(
+            f"ratio kdamon/vng against vng's {low}-{high} s measured on this machine type "
+            f"(shared/docs/guest-notes.md): {statistics.median(ours) / high:.2f}-"
+            f"{statistics.median(ours) / low:.2f} (goal <= 0.5)"
+        )
         return
     theirs = [first] + [float(vng_boot(str(kernel.vmlinuz))) for _ in range(args.n - 1)]
     print(f"vng --run:     median {statistics.median(theirs):.2f} s  (min {min(theirs):.2f}, max {max(theirs):.2f})")

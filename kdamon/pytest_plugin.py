@@ -161,8 +161,12 @@ def _reports(item: pytest.Item, result: CheckResult, kernel: str) -> list[pytest
         return [report("setup", "skipped", (str(item.path), item.location[1] or 0, f"Skipped: {where}"))]
     if result.status is Status.ERROR:
         return [report("setup", "failed", where, result.duration_s)]
-    call = report("call", "passed" if result.status is Status.PASS else "failed",
-                  None if result.status is Status.PASS else where, result.duration_s)
+    call = report(
+        "call",
+        "passed" if result.status is Status.PASS else "failed",
+        None if result.status is Status.PASS else where,
+        result.duration_s,
+    )
     return [report("setup", "passed"), call, report("teardown", "passed")]
 
 
@@ -198,7 +202,9 @@ def damon_sysfs(tmp_path_factory: pytest.TempPathFactory) -> SysfsDriver:
 
     driver = SysfsDriver(owners=OwnershipRegistry(tmp_path_factory.mktemp("kdamon-owners")))
     if not driver.available():
-        pytest.skip(f"this kernel ({os.uname().release}) has no DAMON sysfs interface (Linux 5.18+, CONFIG_DAMON_SYSFS)")
+        pytest.skip(
+            f"this kernel ({os.uname().release}) has no DAMON sysfs interface (Linux 5.18+, CONFIG_DAMON_SYSFS)"
+        )
     return driver
 
 

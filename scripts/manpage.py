@@ -28,8 +28,9 @@ def _roff(text: str) -> str:
 def _protect(roff: str) -> str:
     """Lines of text that roff would take for requests (argparse-manpage leaves a help wrapped
     onto ``...`` as it is) made text, with ``\\&``; requests (``.TH``, ``.RS 7``) are left."""
-    return "\n".join("\\&" + line if line.startswith("'") or re.match(r"\.(?![A-Za-z])", line) else line
-                     for line in roff.split("\n"))
+    return "\n".join(
+        "\\&" + line if line.startswith("'") or re.match(r"\.(?![A-Za-z])", line) else line for line in roff.split("\n")
+    )
 
 
 def manpage() -> str:

@@ -34,7 +34,9 @@ def _guard(event: str, args: tuple[object, ...]) -> None:
     real = os.path.realpath(path) if not path.startswith(GUARDED) else path
     if real.startswith(GUARDED):
         violations.append(real)
-        raise HostDamonAccess(f"host test opened {real}: host DAMON, tracefs and debugfs are off limits (use a tmp_path tree or a guest test)")
+        raise HostDamonAccess(
+            f"host test opened {real}: host DAMON, tracefs and debugfs are off limits (use a tmp_path tree or a guest test)"
+        )
 
 
 if not in_guest():

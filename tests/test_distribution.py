@@ -79,7 +79,9 @@ def test_an_uninstalled_checkout_reads_its_version_from_pyproject(monkeypatch: p
 
 
 def test_the_cli_prints_the_version() -> None:
-    out = subprocess.run([sys.executable, "-m", "kdamon", "--version"], capture_output=True, text=True, check=True, cwd=ROOT)
+    out = subprocess.run(
+        [sys.executable, "-m", "kdamon", "--version"], capture_output=True, text=True, check=True, cwd=ROOT
+    )
     assert out.stdout == f"kdamon {PYPROJECT['version']}\n"
 
 
@@ -91,7 +93,9 @@ def test_requirements_of_the_checkout_are_pyprojects() -> None:
 def test_an_extra_naming_other_extras_brings_theirs_from_metadata(installed_only: None) -> None:
     assert [str(r) for r in distribution.requirements()] == ["attrs>=23.1"]  # tomli's marker fails on 3.11+
     assert [str(r) for r in distribution.requirements("test")] == [
-        "pytest>=8; extra == \"check\"", "pyroute2>=0.9.1; extra == \"events\"", "hypothesis>=6.100; extra == \"test\"",
+        'pytest>=8; extra == "check"',
+        'pyroute2>=0.9.1; extra == "events"',
+        'hypothesis>=6.100; extra == "test"',
     ]
     assert distribution.declared_names() == ["attrs", "pytest", "pyroute2", "hypothesis", "kdamon-no-such-package"]
     with pytest.raises(ValueError, match="no extra 'plot'"):
@@ -106,10 +110,14 @@ def test_an_extra_naming_other_extras_brings_theirs_from_pyproject() -> None:
 
 
 def test_a_missing_or_too_old_requirement_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(distribution, "_declared", lambda: (
-        [], {"check": ["pytest>=8", "kdamon-no-such-package>=1", f"attrs>{md.version('attrs')}"]}))
+    monkeypatch.setattr(
+        distribution,
+        "_declared",
+        lambda: ([], {"check": ["pytest>=8", "kdamon-no-such-package>=1", f"attrs>{md.version('attrs')}"]}),
+    )
     assert distribution.missing("check") == [
-        "kdamon-no-such-package>=1 (not installed)", f"attrs>{md.version('attrs')} (found {md.version('attrs')})"
+        "kdamon-no-such-package>=1 (not installed)",
+        f"attrs>{md.version('attrs')} (found {md.version('attrs')})",
     ]
     with pytest.raises(MissingExtraError) as info:
         distribution.require_extra("check", "kdamon check")
@@ -124,15 +132,26 @@ def test_the_check_extra_is_installed_here() -> None:
 
 
 def test_the_lowest_versions_pin_every_floor_of_the_named_extras() -> None:
-    out = subprocess.run([sys.executable, str(ROOT / "scripts" / "lowest_requirements.py"), "check", "events"],
-                         capture_output=True, text=True, check=True).stdout.splitlines()
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "lowest_requirements.py"), "check", "events"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
     floors = {}
-    for text in [*PYPROJECT["dependencies"], *PYPROJECT["optional-dependencies"]["check"],
-                 *PYPROJECT["optional-dependencies"]["events"]]:
+    for text in [
+        *PYPROJECT["dependencies"],
+        *PYPROJECT["optional-dependencies"]["check"],
+        *PYPROJECT["optional-dependencies"]["events"],
+    ]:
         name, sep, floor = text.partition(">=")
         floors[name] = floor if sep else None
     assert out == [f"{name}=={floor}" if floor else name for name, floor in floors.items()]
     assert "matplotlib" not in " ".join(out)  # the plot extra was not asked for
-    with_test = subprocess.run([sys.executable, str(ROOT / "scripts" / "lowest_requirements.py"), "test"],
-                               capture_output=True, text=True, check=True).stdout.splitlines()
+    with_test = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "lowest_requirements.py"), "test"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
     assert set(out) < set(with_test) and "types-PyYAML" in with_test  # no floor: as written

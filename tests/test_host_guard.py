@@ -13,7 +13,11 @@ from kdamon.testing.guest import in_guest
 @pytest.mark.skipif(in_guest(), reason="the guard is for host runs only")
 @pytest.mark.parametrize(
     "path",
-    ["/sys/kernel/mm/damon/admin/kdamonds/nr_kdamonds", "/sys/kernel/tracing/instances/x/trace", "/sys/kernel/debug/damon/attrs"],
+    [
+        "/sys/kernel/mm/damon/admin/kdamonds/nr_kdamonds",
+        "/sys/kernel/tracing/instances/x/trace",
+        "/sys/kernel/debug/damon/attrs",
+    ],
 )
 def test_opening_a_guarded_path_is_refused(path: str) -> None:
     before = len(_host_guard.violations)

@@ -91,6 +91,7 @@ def permils(draw: st.DrawFn, permil: int) -> Written:
 
 # -- the three access-pattern ranges ------------------------------------------
 
+
 @st.composite
 def size_bounds(draw: st.DrawFn) -> Written:
     choice = draw(st.sampled_from(["min", "max", "value"]))
@@ -119,7 +120,8 @@ def percents(draw: st.DrawFn) -> Written:
 
 
 _ages = st.one_of(st.integers(0, 10**13), st.integers(0, 1000 * ULONG_MAX)).flatmap(
-    lambda ns: durations(Fraction(ns, 1000)))
+    lambda ns: durations(Fraction(ns, 1000))
+)
 access_bounds = counted_bounds("samples", percents())
 age_bounds = counted_bounds("aggr_intervals", _ages)
 
@@ -138,8 +140,9 @@ class Case:
 def cases(draw: st.DrawFn) -> Case:
     # Round intervals and percentages too, where a bound lands exactly on a count.
     sample_us = draw(st.one_of(st.sampled_from([1000, 3000, 5000, 10_000]), st.integers(0, 10**6)))
-    aggr_us = draw(st.one_of(st.integers(1, 1000).map(lambda n: n * max(sample_us, 1)),
-                             st.integers(max(sample_us, 1), 10**8)))
+    aggr_us = draw(
+        st.one_of(st.integers(1, 1000).map(lambda n: n * max(sample_us, 1)), st.integers(max(sample_us, 1), 10**8))
+    )
     apply_us = draw(st.integers(0, ULONG_MAX))
     quota_ms, reset_ms = draw(st.integers(0, ULONG_MAX // 1000)), draw(st.integers(0, ULONG_MAX // 1000))
     quota_bytes = draw(st.integers(0, ULONG_MAX))
@@ -155,18 +158,31 @@ def cases(draw: st.DrawFn) -> Case:
         **{f"weight_{i}": draw(permils(w)) for i, w in enumerate(weights)},
         **{f"wmark_{name}": draw(permils(v)) for name, v in (("high", high), ("mid", mid), ("low", low))},
     }
-    expected = {"apply_interval_us": apply_us, "quota_ms": quota_ms, "quota_reset_ms": reset_ms,
-                "quota_bytes": quota_bytes, "wmark_interval_us": wmark_us, "weights": weights,
-                "wmarks": [high, mid, low]}
+    expected = {
+        "apply_interval_us": apply_us,
+        "quota_ms": quota_ms,
+        "quota_reset_ms": reset_ms,
+        "quota_bytes": quota_bytes,
+        "wmark_interval_us": wmark_us,
+        "weights": weights,
+        "wmarks": [high, mid, low],
+    }
     return Case(
-        sample=draw(durations(Fraction(sample_us))), aggr=draw(durations(Fraction(aggr_us))),
-        ranges={"sz": (draw(size_bounds()), draw(size_bounds())),
-                "nr_accesses": (draw(access_bounds), draw(access_bounds)),
-                "age": (draw(age_bounds), draw(age_bounds))},
-        scalars=scalars, intervals=Intervals(sample_us=sample_us, aggr_us=aggr_us), expected=expected)
+        sample=draw(durations(Fraction(sample_us))),
+        aggr=draw(durations(Fraction(aggr_us))),
+        ranges={
+            "sz": (draw(size_bounds()), draw(size_bounds())),
+            "nr_accesses": (draw(access_bounds), draw(access_bounds)),
+            "age": (draw(age_bounds), draw(age_bounds)),
+        },
+        scalars=scalars,
+        intervals=Intervals(sample_us=sample_us, aggr_us=aggr_us),
+        expected=expected,
+    )
 
 
 # -- the front ends -------------------------------------------------------------
+
 
 def _weights(case: Case, dialect: str) -> list[Any]:
     return [getattr(case.scalars[f"weight_{i}"], dialect) for i in range(3)]
@@ -174,35 +190,77 @@ def _weights(case: Case, dialect: str) -> list[Any]:
 
 def _by_options(case: Case) -> Scheme:
     s = {key: w.kdamon for key, w in case.scalars.items()}
-    spec = ",".join([
-        *(f"{key}={low.kdamon}-{high.kdamon}" for key, (low, high) in case.ranges.items()),
-        f"apply_interval={s['apply_interval']}", f"quota_time={s['quota_time']}",
-        f"quota_size={s['quota_size']}", f"quota_reset={s['quota_reset']}",
-        f"quota_weights={':'.join(_weights(case, 'kdamon'))}",
-        f"wmarks=free_mem_rate:{s['wmark_interval']}:{s['wmark_high']}:{s['wmark_mid']}:{s['wmark_low']}",
-    ])
+    spec = ",".join(
+        [
+            *(f"{key}={low.kdamon}-{high.kdamon}" for key, (low, high) in case.ranges.items()),
+            f"apply_interval={s['apply_interval']}",
+            f"quota_time={s['quota_time']}",
+            f"quota_size={s['quota_size']}",
+            f"quota_reset={s['quota_reset']}",
+            f"quota_weights={':'.join(_weights(case, 'kdamon'))}",
+            f"wmarks=free_mem_rate:{s['wmark_interval']}:{s['wmark_high']}:{s['wmark_mid']}:{s['wmark_low']}",
+        ]
+    )
     parser = argparse.ArgumentParser()
     add_kdamond_options(parser)
-    args = parser.parse_args(["--ops", "paddr", "--regions", "0x1000-0x100000", "--sample", case.sample.kdamon,
-                              "--aggr", case.aggr.kdamon, "--scheme", spec])
+    args = parser.parse_args(
+        [
+            "--ops",
+            "paddr",
+            "--regions",
+            "0x1000-0x100000",
+            "--sample",
+            case.sample.kdamon,
+            "--aggr",
+            case.aggr.kdamon,
+            "--scheme",
+            spec,
+        ]
+    )
     [scheme] = build_kdamond(args).contexts[0].schemes
     return scheme
 
 
 def _kdamon_document(case: Case) -> dict[str, Any]:
     s = {key: w.kdamon for key, w in case.scalars.items()}
-    pattern = {f"{key}_{side}": bound.kdamon
-               for key, bounds in case.ranges.items() for side, bound in zip(("min", "max"), bounds, strict=True)}
-    scheme = {
-        "access_pattern": pattern, "apply_interval_us": s["apply_interval"],
-        "quota": {"ms": s["quota_time"], "bytes": s["quota_size"], "reset_interval_ms": s["quota_reset"],
-                  "weights": dict(zip(("sz_permil", "nr_accesses_permil", "age_permil"), _weights(case, "kdamon"), strict=True))},
-        "watermarks": {"metric": "free_mem_rate", "interval_us": s["wmark_interval"], "high": s["wmark_high"],
-                       "mid": s["wmark_mid"], "low": s["wmark_low"]},
+    pattern = {
+        f"{key}_{side}": bound.kdamon
+        for key, bounds in case.ranges.items()
+        for side, bound in zip(("min", "max"), bounds, strict=True)
     }
-    return {"kdamonds": [{"contexts": [{
-        "ops": "paddr", "targets": [{"regions": [{"start": 4096, "end": 2**20}]}],
-        "intervals": {"sample_us": case.sample.kdamon, "aggr_us": case.aggr.kdamon}, "schemes": [scheme]}]}]}
+    scheme = {
+        "access_pattern": pattern,
+        "apply_interval_us": s["apply_interval"],
+        "quota": {
+            "ms": s["quota_time"],
+            "bytes": s["quota_size"],
+            "reset_interval_ms": s["quota_reset"],
+            "weights": dict(
+                zip(("sz_permil", "nr_accesses_permil", "age_permil"), _weights(case, "kdamon"), strict=True)
+            ),
+        },
+        "watermarks": {
+            "metric": "free_mem_rate",
+            "interval_us": s["wmark_interval"],
+            "high": s["wmark_high"],
+            "mid": s["wmark_mid"],
+            "low": s["wmark_low"],
+        },
+    }
+    return {
+        "kdamonds": [
+            {
+                "contexts": [
+                    {
+                        "ops": "paddr",
+                        "targets": [{"regions": [{"start": 4096, "end": 2**20}]}],
+                        "intervals": {"sample_us": case.sample.kdamon, "aggr_us": case.aggr.kdamon},
+                        "schemes": [scheme],
+                    }
+                ]
+            }
+        ]
+    }
 
 
 def _damo_document(case: Case) -> dict[str, Any]:
@@ -212,19 +270,40 @@ def _damo_document(case: Case) -> dict[str, Any]:
         "action": "stat",
         "access_pattern": {names[key]: {"min": low.damo, "max": high.damo} for key, (low, high) in case.ranges.items()},
         "apply_interval_us": s["apply_interval"],
-        "quotas": {"time_ms": s["quota_time"], "sz_bytes": s["quota_size"], "reset_interval_ms": s["quota_reset"],
-                   "weights": dict(zip(("sz_permil", "nr_accesses_permil", "age_permil"), _weights(case, "damo"), strict=True))},
-        "watermarks": {"metric": "free_mem_rate", "interval_us": s["wmark_interval"], "high_permil": s["wmark_high"],
-                       "mid_permil": s["wmark_mid"], "low_permil": s["wmark_low"]},
+        "quotas": {
+            "time_ms": s["quota_time"],
+            "sz_bytes": s["quota_size"],
+            "reset_interval_ms": s["quota_reset"],
+            "weights": dict(
+                zip(("sz_permil", "nr_accesses_permil", "age_permil"), _weights(case, "damo"), strict=True)
+            ),
+        },
+        "watermarks": {
+            "metric": "free_mem_rate",
+            "interval_us": s["wmark_interval"],
+            "high_permil": s["wmark_high"],
+            "mid_permil": s["wmark_mid"],
+            "low_permil": s["wmark_low"],
+        },
     }
-    return {"kdamonds": [{"state": "off", "contexts": [{
-        "ops": "paddr", "targets": [{"pid": None, "regions": [{"start": "4,096", "end": "1,048,576"}]}],
-        "intervals": {"sample_us": case.sample.damo, "aggr_us": case.aggr.damo, "ops_update_us": "1 s"},
-        "schemes": [scheme]}]}]}
+    return {
+        "kdamonds": [
+            {
+                "state": "off",
+                "contexts": [
+                    {
+                        "ops": "paddr",
+                        "targets": [{"pid": None, "regions": [{"start": "4,096", "end": "1,048,576"}]}],
+                        "intervals": {"sample_us": case.sample.damo, "aggr_us": case.aggr.damo, "ops_update_us": "1 s"},
+                        "schemes": [scheme],
+                    }
+                ],
+            }
+        ]
+    }
 
 
-_DUMPS: dict[str, Callable[[dict[str, Any]], str]] = {
-    "json": json.dumps, "yaml": yaml.safe_dump, "toml": tomli_w.dumps}
+_DUMPS: dict[str, Callable[[dict[str, Any]], str]] = {"json": json.dumps, "yaml": yaml.safe_dump, "toml": tomli_w.dumps}
 
 
 @settings(max_examples=400, deadline=None)
@@ -241,7 +320,10 @@ def test_front_ends_resolve_the_same_scheme(case: Case) -> None:
     assert by_options.apply_interval_us == expected["apply_interval_us"]
     quota = by_options.quota
     assert (quota.ms, quota.reset_interval_ms, quota.bytes) == (
-        expected["quota_ms"], expected["quota_reset_ms"], expected["quota_bytes"])
+        expected["quota_ms"],
+        expected["quota_reset_ms"],
+        expected["quota_bytes"],
+    )
     assert [quota.weights.sz_permil, quota.weights.nr_accesses_permil, quota.weights.age_permil] == expected["weights"]
     wm = by_options.watermarks
     assert (wm.interval_us, [wm.high, wm.mid, wm.low]) == (expected["wmark_interval_us"], expected["wmarks"])
@@ -249,13 +331,21 @@ def test_front_ends_resolve_the_same_scheme(case: Case) -> None:
 
 def test_the_case_of_the_issue() -> None:
     """3 % at 3 ms sampling and 100 ms aggregation: 0 through --scheme, 1 through the peer's JSON, once."""
-    case = Case(sample=Written("3ms", "3 ms"), aggr=Written("100ms", "100 ms"),
-                ranges={"nr_accesses": (Written("0%", "0 %"), Written("3%", "3 %"))},
-                scalars={"apply_interval": Written("0us", 0), "quota_time": Written("0us", 0),
-                         "quota_reset": Written("0us", 0), "quota_size": Written("0B", "0 B"),
-                         "wmark_interval": Written("0us", 0),
-                         **{f"weight_{i}": Written("0", 0) for i in range(3)},
-                         **{f"wmark_{n}": Written("0", 0) for n in ("high", "mid", "low")}},
-                intervals=Intervals(sample_us=3000, aggr_us=100_000), expected={})
+    case = Case(
+        sample=Written("3ms", "3 ms"),
+        aggr=Written("100ms", "100 ms"),
+        ranges={"nr_accesses": (Written("0%", "0 %"), Written("3%", "3 %"))},
+        scalars={
+            "apply_interval": Written("0us", 0),
+            "quota_time": Written("0us", 0),
+            "quota_reset": Written("0us", 0),
+            "quota_size": Written("0B", "0 B"),
+            "wmark_interval": Written("0us", 0),
+            **{f"weight_{i}": Written("0", 0) for i in range(3)},
+            **{f"wmark_{n}": Written("0", 0) for n in ("high", "mid", "low")},
+        },
+        intervals=Intervals(sample_us=3000, aggr_us=100_000),
+        expected={},
+    )
     schemes = [_by_options(case), load_damo_config(json.dumps(_damo_document(case))).kdamonds[0].contexts[0].schemes[0]]
     assert {(s.access_pattern.nr_accesses_min, s.access_pattern.nr_accesses_max) for s in schemes} == {(0, 0)}

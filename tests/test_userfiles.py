@@ -104,11 +104,14 @@ def test_input_checks_and_read_errors_name_the_path(tmp_path: Path) -> None:
 
 def test_dev_stdout_redirected_to_a_file_writes_through_kdamons_own_descriptor(tmp_path: Path) -> None:
     out = tmp_path / "out.txt"
-    program = ("from kdamon.userfiles import write_replacing; "
-               "print('table', flush=True); write_replacing('/dev/stdout', 'json\\n'); print('end')")
+    program = (
+        "from kdamon.userfiles import write_replacing; "
+        "print('table', flush=True); write_replacing('/dev/stdout', 'json\\n'); print('end')"
+    )
     with out.open("w") as stdout:
-        subprocess.run([sys.executable, "-c", program], stdout=stdout, check=True,
-                       cwd=Path(__file__).resolve().parents[1])
+        subprocess.run(
+            [sys.executable, "-c", program], stdout=stdout, check=True, cwd=Path(__file__).resolve().parents[1]
+        )
     assert out.read_text() == "table\njson\nend\n"
     assert os.listdir(tmp_path) == ["out.txt"]
 
@@ -116,11 +119,18 @@ def test_dev_stdout_redirected_to_a_file_writes_through_kdamons_own_descriptor(t
 @pytest.mark.parametrize("name", ["-", "/dev/stdout"])
 def test_dash_is_standard_output_and_creates_no_file(name: str, tmp_path: Path) -> None:
     out = tmp_path / "out.txt"
-    program = ("from kdamon.userfiles import ensure_writable, write_replacing; "
-               f"ensure_writable({name!r}); print('table', flush=True); write_replacing({name!r}, 'json\\n'); "
-               "print('end')")
+    program = (
+        "from kdamon.userfiles import ensure_writable, write_replacing; "
+        f"ensure_writable({name!r}); print('table', flush=True); write_replacing({name!r}, 'json\\n'); "
+        "print('end')"
+    )
     with out.open("w") as stdout:
-        subprocess.run([sys.executable, "-c", program], stdout=stdout, check=True, cwd=tmp_path,
-                       env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1])))
+        subprocess.run(
+            [sys.executable, "-c", program],
+            stdout=stdout,
+            check=True,
+            cwd=tmp_path,
+            env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1])),
+        )
     assert out.read_text() == "table\njson\nend\n"
     assert os.listdir(tmp_path) == ["out.txt"]  # no file named "-", no temporary one

@@ -88,8 +88,10 @@ def debugfs_verdict(request: MonitorRequest, host: Host) -> str | None:
         return "a DAMON context already runs, and debugfs starts its contexts only while none does"
     for index in range(driver.nr_kdamonds()):
         if driver.claim(index) is Claim.FOREIGN:
-            return (f"debugfs context {index} holds another tool's configuration, and debugfs starts "
-                    "and stops every context at once")
+            return (
+                f"debugfs context {index} holds another tool's configuration, and debugfs starts "
+                "and stops every context at once"
+            )
     return _stream_verdict(host) if request.stream else None
 
 
@@ -105,24 +107,29 @@ def choose_backend(request: MonitorRequest, prefer: str = "auto", *, host: Host)
         return _engine(host, request), "kdamon's engine, as --backend engine asks"
     if prefer == "sysfs":
         if not host.sysfs.available():
-            raise FeatureMissingError(f"--backend sysfs: this kernel has no DAMON sysfs interface at "
-                                      f"{host.paths.sysfs_root}; use --backend auto or engine")
+            raise FeatureMissingError(
+                f"--backend sysfs: this kernel has no DAMON sysfs interface at "
+                f"{host.paths.sysfs_root}; use --backend auto or engine"
+            )
         return SysfsBackend(host), "kernel DAMON through sysfs, as --backend sysfs asks"
     if prefer == "debugfs":
         if not host.debugfs.available():
-            raise FeatureMissingError(f"--backend debugfs: this kernel has no DAMON debugfs interface at "
-                                      f"{host.paths.debugfs_root} (Linux 5.15 to 6.13 with CONFIG_DAMON_DBGFS); "
-                                      "use --backend auto, sysfs or engine")
+            raise FeatureMissingError(
+                f"--backend debugfs: this kernel has no DAMON debugfs interface at "
+                f"{host.paths.debugfs_root} (Linux 5.15 to 6.13 with CONFIG_DAMON_DBGFS); "
+                "use --backend auto, sysfs or engine"
+            )
         return DebugfsBackend(host), "kernel DAMON through debugfs, as --backend debugfs asks"
     if prefer != "auto":
         raise ConfigError("--backend", f"unknown backend {prefer!r}; use one of {', '.join(PREFERENCES)}")
     verdict = kernel_verdict(request, host)
     if verdict is None:
-        return SysfsBackend(host), (f"kernel DAMON through sysfs: it offers {request.ops} and a kdamond "
-                                    "is free to use")
+        return SysfsBackend(host), (f"kernel DAMON through sysfs: it offers {request.ops} and a kdamond is free to use")
     if not host.sysfs.available() and host.has_debugfs():
         legacy = debugfs_verdict(request, host)
         if legacy is None:
-            return DebugfsBackend(host), "kernel DAMON through its legacy debugfs interface: this kernel has no sysfs one"
+            return DebugfsBackend(
+                host
+            ), "kernel DAMON through its legacy debugfs interface: this kernel has no sysfs one"
         verdict = f"{verdict}, and in debugfs {legacy}"
     return _engine(host, request, verdict), f"kdamon's engine, because {verdict}"

@@ -19,9 +19,15 @@ def module_status(host: Host) -> list[KdamondStatus]:
         if status is None or not status.enabled:
             continue
         short = name.removeprefix("damon_")
-        out.append(KdamondStatus(
-            KdamondId("module", name), "foreign", status.kdamond_pid is not None, status.kdamond_pid,
-            note=f"{status.title} module's kdamond; see `kdamon module {short} status`"))
+        out.append(
+            KdamondStatus(
+                KdamondId("module", name),
+                "foreign",
+                status.kdamond_pid is not None,
+                status.kdamond_pid,
+                note=f"{status.title} module's kdamond; see `kdamon module {short} status`",
+            )
+        )
     return out
 
 
@@ -31,8 +37,7 @@ def collect_status(host: Host, *, refresh: bool = False) -> list[KdamondStatus]:
     kdamon's own running sysfs kdamonds for fresh results (state keywords; never
     another tool's kdamond)."""
     debugfs = DebugfsBackend(host).status() if host.has_debugfs() else []
-    return (SysfsBackend(host).status(refresh=refresh) + debugfs + module_status(host)
-            + EngineBackend(host).status())
+    return SysfsBackend(host).status(refresh=refresh) + debugfs + module_status(host) + EngineBackend(host).status()
 
 
 def owned_ids(host: Host) -> list[KdamondId]:
@@ -51,5 +56,7 @@ def backend_of(kid: KdamondId, host: Host, *, engine_stat_only: bool = False) ->
     if kid.backend == "debugfs":
         return DebugfsBackend(host)
     short = kid.key.removeprefix("damon_")
-    raise OwnershipError(f"{kid} is the {kid.key} module's kdamond, not kdamon's: control it with "
-                         f"`kdamon module {short} enable|disable|set`")
+    raise OwnershipError(
+        f"{kid} is the {kid.key} module's kdamond, not kdamon's: control it with "
+        f"`kdamon module {short} enable|disable|set`"
+    )

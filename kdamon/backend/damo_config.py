@@ -137,6 +137,7 @@ def _nested(path: str, build: Callable[[], Any]) -> Any:
 
 # -- contexts --------------------------------------------------------------
 
+
 def _intervals(data: Mapping[str, Any]) -> Intervals:
     goal = _mapping(_get(data, "intervals_goal", {}), "intervals_goal")
     return Intervals(
@@ -173,8 +174,10 @@ def _context(data: Mapping[str, Any]) -> Context:
         addr_unit=_size(_get(data, "addr_unit", 1), "addr_unit"),
         pause=_bool(_get(data, "pause", False), "pause"),
         intervals=intervals,
-        nr_regions=_nested("nr_regions", lambda: NrRegions(_int(_get(nr_regions, "min", 10), "min"),
-                                                           _int(_get(nr_regions, "max", 1000), "max"))),
+        nr_regions=_nested(
+            "nr_regions",
+            lambda: NrRegions(_int(_get(nr_regions, "min", 10), "min"), _int(_get(nr_regions, "max", 1000), "max")),
+        ),
         targets=_items(data, "targets", lambda t: _target(t, ops)),
         schemes=_items(data, "schemes", lambda s: _scheme(s, intervals)),
     )
@@ -182,15 +185,18 @@ def _context(data: Mapping[str, Any]) -> Context:
 
 # -- schemes -----------------------------------------------------------------
 
+
 def _access_pattern(data: Mapping[str, Any], intervals: Intervals) -> AccessPattern:
     def bounds(key: str, kind: BoundKind) -> tuple[Bound, Bound]:
         rng = _mapping(_get(data, key, {}), key)
-        low, high = (parse_bound(_get(rng, side, side), kind, f"{key}.{side}", dialect="damo")
-                     for side in ("min", "max"))
+        low, high = (
+            parse_bound(_get(rng, side, side), kind, f"{key}.{side}", dialect="damo") for side in ("min", "max")
+        )
         return low, high
 
-    return PatternBounds(sz=bounds("sz_bytes", "sz"), nr_accesses=bounds("nr_accesses", "nr_accesses"),
-                         age=bounds("age", "age")).resolve(intervals)
+    return PatternBounds(
+        sz=bounds("sz_bytes", "sz"), nr_accesses=bounds("nr_accesses", "nr_accesses"), age=bounds("age", "age")
+    ).resolve(intervals)
 
 
 def _goal(data: Mapping[str, Any]) -> QuotaGoal:
@@ -204,8 +210,13 @@ def _goal(data: Mapping[str, Any]) -> QuotaGoal:
             return _time_us(raw, key)
         return _bp(raw, key) if metric.endswith("_bp") else _int(raw, key)
 
-    return QuotaGoal(metric=metric, target_value=value("target_value"), current_value=value("current_value"),
-                     nid=_int(_get(data, "nid", 0), "nid"), path=str(_get(data, "memcg_path", "")))
+    return QuotaGoal(
+        metric=metric,
+        target_value=value("target_value"),
+        current_value=value("current_value"),
+        nid=_int(_get(data, "nid", 0), "nid"),
+        path=str(_get(data, "memcg_path", "")),
+    )
 
 
 def _quota(data: Mapping[str, Any]) -> Quota:
@@ -215,8 +226,9 @@ def _quota(data: Mapping[str, Any]) -> Quota:
         ms=_time_ms(_get(data, "time_ms", 0), "time_ms"),
         bytes=_size(_get(data, "sz_bytes", 0), "sz_bytes"),
         reset_interval_ms=_time_ms(_get(data, "reset_interval_ms", "max"), "reset_interval_ms"),
-        weights=QuotaWeights(*(_permil(_get(weights, k, 0), f"weights.{k}")
-                               for k in ("sz_permil", "nr_accesses_permil", "age_permil"))),
+        weights=QuotaWeights(
+            *(_permil(_get(weights, k, 0), f"weights.{k}") for k in ("sz_permil", "nr_accesses_permil", "age_permil"))
+        ),
         goals=_items(data, "goals", _goal),
         goal_tuner=None if tuner in (None, "consist") else str(tuner),
         fail_charge_num=_int(_get(data, "fail_charge_num", 0), "fail_charge_num"),
@@ -237,8 +249,11 @@ def _watermarks(data: Mapping[str, Any]) -> Watermarks:
 def _filter(data: Mapping[str, Any]) -> Filter:
     kind = str(data.get("filter_type"))
     allow = _get(data, "allow", _get(data, "filter_pass", False))
-    fields: dict[str, Any] = {"type": kind, "matching": _bool(_get(data, "matching", False), "matching"),
-                              "allow": _bool(allow, "allow")}
+    fields: dict[str, Any] = {
+        "type": kind,
+        "matching": _bool(_get(data, "matching", False), "matching"),
+        "allow": _bool(allow, "allow"),
+    }
     if kind == "memcg":
         fields["memcg_path"] = str(_get(data, "memcg_path", ""))
     elif kind == "addr":
@@ -257,8 +272,9 @@ def _scheme(data: Mapping[str, Any], intervals: Intervals) -> Scheme:
     nid = data.get("target_nid")
     return Scheme(
         action=str(_get(data, "action", "stat")),
-        access_pattern=_nested("access_pattern", lambda: _access_pattern(
-            _mapping(_get(data, "access_pattern", {}), ""), intervals)),
+        access_pattern=_nested(
+            "access_pattern", lambda: _access_pattern(_mapping(_get(data, "access_pattern", {}), ""), intervals)
+        ),
         apply_interval_us=_time_us(_get(data, "apply_interval_us", 0), "apply_interval_us"),
         target_nid=-1 if nid is None else _int(nid, "target_nid"),
         quota=_nested("quotas", lambda: _quota(_mapping(_get(data, "quotas", {}), ""))),
@@ -270,16 +286,18 @@ def _scheme(data: Mapping[str, Any], intervals: Intervals) -> Scheme:
 
 # -- documents ---------------------------------------------------------------
 
+
 def _kdamond(data: Mapping[str, Any]) -> Kdamond:
-    return Kdamond(contexts=_items(data, "contexts", _context),
-                   refresh_ms=_time_ms(_get(data, "refresh_ms", 0), "refresh_ms"))
+    return Kdamond(
+        contexts=_items(data, "contexts", _context), refresh_ms=_time_ms(_get(data, "refresh_ms", 0), "refresh_ms")
+    )
 
 
 def _kdamond_list(document: Any) -> list[Any]:
     if isinstance(document, Mapping):
         document = document.get("kdamonds")
     if not isinstance(document, list):
-        raise ConfigError("kdamonds", "expected damo's {\"kdamonds\": [...]} document")
+        raise ConfigError("kdamonds", 'expected damo\'s {"kdamonds": [...]} document')
     return document
 
 
@@ -318,6 +336,8 @@ def looks_like_damo(document: Any) -> bool:
             if "ops_update_us" in (ctx.get("intervals") or {}):
                 return True
             for scheme in ctx.get("schemes") or ():
-                if isinstance(scheme, Mapping) and ("quotas" in scheme or "sz_bytes" in (scheme.get("access_pattern") or {})):
+                if isinstance(scheme, Mapping) and (
+                    "quotas" in scheme or "sz_bytes" in (scheme.get("access_pattern") or {})
+                ):
                     return True
     return isinstance(document, list)

@@ -72,14 +72,18 @@ def _notes(state: EngineState) -> list[str]:
     if state.ops:
         notes.append(f"operations {state.ops}")
     if state.widened:
-        notes.append(f"intervals widened to sample {format_duration_us(state.sample_us, approx=True)}, "
-                     f"aggr {format_duration_us(state.aggr_us, approx=True)}: the engine's access check "
-                     f"and bookkeeping take {format_duration_us(state.busy_us, approx=True)} of a sample "
-                     f"and its wake-ups come {format_duration_us(state.late_us, approx=True)} late")
+        notes.append(
+            f"intervals widened to sample {format_duration_us(state.sample_us, approx=True)}, "
+            f"aggr {format_duration_us(state.aggr_us, approx=True)}: the engine's access check "
+            f"and bookkeeping take {format_duration_us(state.busy_us, approx=True)} of a sample "
+            f"and its wake-ups come {format_duration_us(state.late_us, approx=True)} late"
+        )
     if state.counted_only:
         which = ", ".join(str(i) for i in state.counted_only)
-        notes.append(f"scheme{'s' if len(state.counted_only) > 1 else ''} {which} only counted, as stat "
-                     "(--engine-stat-only: the engine cannot apply the action)")
+        notes.append(
+            f"scheme{'s' if len(state.counted_only) > 1 else ''} {which} only counted, as stat "
+            "(--engine-stat-only: the engine cannot apply the action)"
+        )
     if state.error:
         notes.append(state.error)
     return notes
@@ -120,8 +124,12 @@ class EngineBackend:
             with open(self.store.log_path(index), "ab") as log:
                 subprocess.Popen(
                     [sys.executable, "-m", DAEMON_MODULE, str(directory), "--ready-fd", str(write_fd)],
-                    pass_fds=(write_fd,), start_new_session=True, env=_daemon_env(),
-                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
+                    pass_fds=(write_fd,),
+                    start_new_session=True,
+                    env=_daemon_env(),
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=log,
                 )
         except OSError as error:
             os.close(read_fd)
@@ -154,14 +162,19 @@ class EngineBackend:
         unapplied = counted_only(context)
         if not unapplied or self.stat_only:
             return
-        only_count = ("or give --engine-stat-only to have the engine only count them, as stat "
-                      "schemes (tried, never applied)")
+        only_count = (
+            "or give --engine-stat-only to have the engine only count them, as stat schemes (tried, never applied)"
+        )
         if self.chosen_because:
-            raise EngineError(f"--backend auto chose kdamon's engine because {self.chosen_because}, and "
-                              f"{unapplied.explain()}. To proceed, make kernel DAMON usable here (see why "
-                              f"above) to have it apply them, change or drop those schemes, {only_count}")
-        raise EngineError(f"{unapplied.explain()}. To proceed, run them on kernel DAMON (--backend auto or "
-                          f"sysfs), change or drop those schemes, {only_count}")
+            raise EngineError(
+                f"--backend auto chose kdamon's engine because {self.chosen_because}, and "
+                f"{unapplied.explain()}. To proceed, make kernel DAMON usable here (see why "
+                f"above) to have it apply them, change or drop those schemes, {only_count}"
+            )
+        raise EngineError(
+            f"{unapplied.explain()}. To proceed, run them on kernel DAMON (--backend auto or "
+            f"sysfs), change or drop those schemes, {only_count}"
+        )
 
     def _say_counted(self, kdamond: Kdamond, who: str) -> None:
         """Warn that schemes run as stat schemes (only with ``stat_only``)."""
@@ -169,8 +182,13 @@ class EngineBackend:
 
         unapplied = counted_only(kdamond.contexts[0])
         if unapplied:
-            warnings.warn(EngineWarning(f"{who} only counts {unapplied.short()}, as stat schemes, as "
-                                        f"--engine-stat-only asks: {unapplied.explain()}"), stacklevel=3)
+            warnings.warn(
+                EngineWarning(
+                    f"{who} only counts {unapplied.short()}, as stat schemes, as "
+                    f"--engine-stat-only asks: {unapplied.explain()}"
+                ),
+                stacklevel=3,
+            )
 
     def stop(self, kid: KdamondId) -> None:
         index = self._index(kid)
@@ -191,11 +209,14 @@ class EngineBackend:
             raise EngineError(f"{kid} is not running: stop it and start it again")
         self.store.write_config(index, kdamond, stat_only=self.stat_only)
         os.kill(pid, signal.SIGHUP)
-        after = self.store.wait_state(index, lambda s: s.generation > before.generation or s.state != "on",
-                                      _TUNE_TIMEOUT_S)
+        after = self.store.wait_state(
+            index, lambda s: s.generation > before.generation or s.state != "on", _TUNE_TIMEOUT_S
+        )
         if after is None:
-            raise EngineError(f"{kid} (pid {pid}) did not take the new configuration within "
-                              f"{_TUNE_TIMEOUT_S:.0f} s; see {self.store.log_path(index)}")
+            raise EngineError(
+                f"{kid} (pid {pid}) did not take the new configuration within "
+                f"{_TUNE_TIMEOUT_S:.0f} s; see {self.store.log_path(index)}"
+            )
         if after.error:
             raise EngineError(f"{kid}: {after.error}")
         self._say_counted(kdamond, str(kid))
@@ -218,8 +239,9 @@ class EngineBackend:
             out.append(KdamondStatus(kid, "kdamon", pid is not None, pid, kdamond, stats, "; ".join(notes)))
         return out
 
-    def stream(self, kdamond: Kdamond, until: Callable[[], bool],
-               targets: WantedPids | None = None) -> Generator[StreamRecord, None, None]:
+    def stream(
+        self, kdamond: Kdamond, until: Callable[[], bool], targets: WantedPids | None = None
+    ) -> Generator[StreamRecord, None, None]:
         """See :meth:`Backend.stream <kdamon.backend.types.Backend.stream>`: the engine runs in
         a thread of this process; wanted processes join the running monitor
         (:meth:`Monitor.add_targets <kdamon.engine.core.Monitor.add_targets>`)."""
@@ -239,8 +261,7 @@ class EngineBackend:
                 ready.put(snapshot)
 
         context = kdamond.contexts[0]
-        monitor = Monitor(context, callbacks=Callbacks(after_aggregation=after_aggregation),
-                          stat_only=self.stat_only)
+        monitor = Monitor(context, callbacks=Callbacks(after_aggregation=after_aggregation), stat_only=self.stat_only)
         asked = {t.pid for t in context.targets}
         monitor.start()
         try:

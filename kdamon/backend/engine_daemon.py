@@ -69,16 +69,32 @@ class _Daemon:
     def publish(self, state: str, monitor: Monitor | None = None, error: str = "") -> None:
         """Write ``status.json``: the state, and the monitor's scheme stats, operations and pace."""
         if monitor is None:
-            self.store.write_state(self.index, EngineState(
-                pid=os.getpid(), state=state, generation=self.generation, error=error,
-                updated_ns=time.time_ns()))
+            self.store.write_state(
+                self.index,
+                EngineState(
+                    pid=os.getpid(), state=state, generation=self.generation, error=error, updated_ns=time.time_ns()
+                ),
+            )
             return
         pace = monitor.pace
-        self.store.write_state(self.index, EngineState(
-            pid=os.getpid(), state=state, generation=self.generation,
-            stats=monitor.scheme_stats(), error=error, updated_ns=time.time_ns(),
-            ops=monitor.ops.name, counted_only=monitor.counted_only, sample_us=pace.sample_us,
-            aggr_us=pace.aggr_us, busy_us=pace.busy_us, late_us=pace.late_us, widened=pace.widened))
+        self.store.write_state(
+            self.index,
+            EngineState(
+                pid=os.getpid(),
+                state=state,
+                generation=self.generation,
+                stats=monitor.scheme_stats(),
+                error=error,
+                updated_ns=time.time_ns(),
+                ops=monitor.ops.name,
+                counted_only=monitor.counted_only,
+                sample_us=pace.sample_us,
+                aggr_us=pace.aggr_us,
+                busy_us=pace.busy_us,
+                late_us=pace.late_us,
+                widened=pace.widened,
+            ),
+        )
 
     def monitor(self, kdamond: Kdamond) -> Monitor:
         """A started Monitor for the kdamond's context."""
@@ -101,10 +117,11 @@ class _Daemon:
             self.wake.set()
 
         stat_only = self.store.read_stat_only(self.index)
-        monitor = Monitor(kdamond.contexts[0],
-                          callbacks=Callbacks(after_aggregation=after_aggregation,
-                                              before_terminate=before_terminate),
-                          stat_only=stat_only)
+        monitor = Monitor(
+            kdamond.contexts[0],
+            callbacks=Callbacks(after_aggregation=after_aggregation, before_terminate=before_terminate),
+            stat_only=stat_only,
+        )
         self.stat_only = stat_only
         monitor.start()
         return monitor
@@ -167,19 +184,30 @@ def run_daemon(directory: Path, ready_fd: int | None = None) -> int:
     return _Daemon(EngineStore(directory.parent), int(directory.name)).run(ready_fd)
 
 
-def _log_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
-                 file: TextIO | None = None, line: str | None = None) -> None:
+def _log_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
     """kdamon's warnings into the log as ``kdamon: MESSAGE`` lines; any other as Python shows it."""
-    text = f"kdamon: {message}\n" if issubclass(category, KdamonWarning) else \
-        warnings.formatwarning(message, category, filename, lineno, line)
+    text = (
+        f"kdamon: {message}\n"
+        if issubclass(category, KdamonWarning)
+        else warnings.formatwarning(message, category, filename, lineno, line)
+    )
     (file or sys.stderr).write(text)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m kdamon.backend.engine_daemon DIRECTORY [--ready-fd N]``; the exit status."""
-    parser = argparse.ArgumentParser(prog="python -m kdamon.backend.engine_daemon",
-                                     description="Run one engine kdamond of kdamon's state directory "
-                                                 "(kdamon start runs it; not meant to be run by hand).")
+    parser = argparse.ArgumentParser(
+        prog="python -m kdamon.backend.engine_daemon",
+        description="Run one engine kdamond of kdamon's state directory "
+        "(kdamon start runs it; not meant to be run by hand).",
+    )
     parser.add_argument("directory", type=Path, help="the kdamond's directory, <state_dir>/engine/<N>")
     parser.add_argument("--ready-fd", type=int, help="a file descriptor to report start-up on (ok or the error)")
     args = parser.parse_args(argv)

@@ -139,16 +139,18 @@ class EngineStore:
         except FileNotFoundError:
             return False
         except ValueError as error:
-            raise EngineError(f"{self.dir(index) / 'options.json'} is corrupt ({error}); "
-                              f"stop engine:{index} and start it again") from None
+            raise EngineError(
+                f"{self.dir(index) / 'options.json'} is corrupt ({error}); stop engine:{index} and start it again"
+            ) from None
         return bool(options.get("stat_only", False))
 
     def read_config(self, index: int) -> Kdamond:
         try:
             text = self.config_path(index).read_text()
         except FileNotFoundError:
-            raise EngineError(f"there is no engine kdamond {index} (no {self.config_path(index)}); "
-                              "`kdamon status` lists them") from None
+            raise EngineError(
+                f"there is no engine kdamond {index} (no {self.config_path(index)}); `kdamon status` lists them"
+            ) from None
         from kdamon.model.serial import load_config  # cattrs: only when a config is read
 
         return load_config(text, "json").kdamonds[0]
@@ -167,8 +169,10 @@ class EngineStore:
         except FileNotFoundError:
             return None
         except (ValueError, TypeError) as error:
-            raise EngineError(f"{self.dir(index) / 'status.json'} is corrupt ({error}); "
-                              f"stop engine:{index} with `kdamon stop engine:{index}`") from None
+            raise EngineError(
+                f"{self.dir(index) / 'status.json'} is corrupt ({error}); "
+                f"stop engine:{index} with `kdamon stop engine:{index}`"
+            ) from None
 
     def wait_state(self, index: int, accept: Any, timeout_s: float) -> EngineState | None:
         """Poll the state until ``accept(state)`` is true; None on timeout."""

@@ -44,9 +44,11 @@ def kernel_thread_pid(proc_root: Path = Path("/proc")) -> int:
             return _KTHREADD
     except (OSError, IndexError, ValueError):
         pass
-    raise KernelError(f"pid {_KTHREADD} is not kthreadd here (a separate pid namespace?): kdamon cannot keep "
-                      "the index of a target whose process exited. Run kdamon in the initial pid namespace, "
-                      "where DAMON also resolves the pids of a commit")
+    raise KernelError(
+        f"pid {_KTHREADD} is not kthreadd here (a separate pid namespace?): kdamon cannot keep "
+        "the index of a target whose process exited. Run kdamon in the initial pid namespace, "
+        "where DAMON also resolves the pids of a commit"
+    )
 
 
 def joining_target(context: Context, pid: int) -> Target:
@@ -131,14 +133,17 @@ class GrowingTargets:
         self._offered = list(self._pending)
         for pid in self._offered:
             self._starts.setdefault(pid, process_start(pid, self._proc_root))
-        targets = [attrs.evolve(t, pid=self._stand_in(t.pid), regions=t.regions if restart else ())
-                   for t in self._targets]
+        targets = [
+            attrs.evolve(t, pid=self._stand_in(t.pid), regions=t.regions if restart else ()) for t in self._targets
+        ]
         for pid in self._offered:
             joining = joining_target(self.context, pid)
-            targets.append(attrs.evolve(joining, regions=joining.regions
-                                        or _initial_regions(self.context, pid, self._proc_root)))
-        return attrs.evolve(self.kdamond, contexts=(attrs.evolve(self.context, targets=tuple(targets)),
-                                                    *self.kdamond.contexts[1:]))
+            targets.append(
+                attrs.evolve(joining, regions=joining.regions or _initial_regions(self.context, pid, self._proc_root))
+            )
+        return attrs.evolve(
+            self.kdamond, contexts=(attrs.evolve(self.context, targets=tuple(targets)), *self.kdamond.contexts[1:])
+        )
 
     def committed(self) -> list[TargetAdded]:
         """The kdamond took the last :meth:`grown`: the targets it appended."""

@@ -148,7 +148,7 @@ class Host:
                 key, _, value = line.partition("=")
                 config[key] = value
             elif line.startswith("# CONFIG_") and line.endswith(" is not set"):
-                config[line[2:-len(" is not set")]] = "n"
+                config[line[2 : -len(" is not set")]] = "n"
         return config
 
     def tracefs_root(self) -> Path | None:

@@ -102,8 +102,7 @@ def _watched(host: Host, status: KdamondStatus) -> Watched | None:
         return None
     if status.id.backend == "module":
         sample_us, aggr_us, tuned = _module_intervals(host, status.id.key)
-        return Watched(status.id, status.owner, status.pid, "paddr", sample_us, aggr_us, tuned,
-                       ("physical memory",))
+        return Watched(status.id, status.owner, status.pid, "paddr", sample_us, aggr_us, tuned, ("physical memory",))
     ops, targets, sample_us, aggr_us, tuned = _targets(status.kdamond)
     return Watched(status.id, status.owner, status.pid, ops, sample_us, aggr_us, tuned, targets)
 
@@ -227,20 +226,30 @@ def _frames_of(records: Iterator[StreamRecord], framer: Framer, warmup: int = 0)
 class TraceWatch(Watch):
     """A kernel kdamond, through its ``damon_aggregated`` events."""
 
-    def __init__(self, host: Host, watched: Watched, *, buffer_size_kb: int = 8192,
-                 poll_s: float | None = None) -> None:
+    def __init__(
+        self, host: Host, watched: Watched, *, buffer_size_kb: int = 8192, poll_s: float | None = None
+    ) -> None:
         from kdamon.kernel.tracefs import TraceSession
 
         super().__init__(watched)
         root = host.tracefs_root()
         if root is None:
-            raise FeatureMissingError("watching a kernel kdamond reads DAMON's trace events, and no tracefs is "
-                                      "mounted: mount it (mount -t tracefs nodev /sys/kernel/tracing)")
+            raise FeatureMissingError(
+                "watching a kernel kdamond reads DAMON's trace events, and no tracefs is "
+                "mounted: mount it (mount -t tracefs nodev /sys/kernel/tracing)"
+            )
         if poll_s is None:  # a view at most a quarter of an aggregation late (and polled at least every 50 ms)
             poll_s = min(0.05, watched.aggr_us / 4e6) if watched.aggr_us else 0.05
-        self.session = TraceSession(watched.pid, kdamond_idx=watched.id.index if watched.id.key.isdigit() else 0,
-                                    sample_us=watched.sample_us, aggr_us=watched.aggr_us, root=root, io=host.io,
-                                    poll_s=poll_s, buffer_size_kb=buffer_size_kb)
+        self.session = TraceSession(
+            watched.pid,
+            kdamond_idx=watched.id.index if watched.id.key.isdigit() else 0,
+            sample_us=watched.sample_us,
+            aggr_us=watched.aggr_us,
+            root=root,
+            io=host.io,
+            poll_s=poll_s,
+            buffer_size_kb=buffer_size_kb,
+        )
         self.session.open()
 
     def close(self) -> None:
@@ -320,8 +329,9 @@ def publish_latest(directory: Path, snapshots: tuple[Snapshot, ...], ops: str) -
     path = directory / LATEST_FILE
     tmp = directory / f".{LATEST_FILE}.{os.getpid()}"
     first = snapshots[0] if snapshots else None
-    meta = RecordMeta(producer="engine", sample_us=first.sample_us if first else 0,
-                      aggr_us=first.aggr_us if first else 0, ops=ops)
+    meta = RecordMeta(
+        producer="engine", sample_us=first.sample_us if first else 0, aggr_us=first.aggr_us if first else 0, ops=ops
+    )
     with RecordWriter(tmp, meta, flush_every=0) as writer:
         for snapshot in snapshots:
             writer.append(snapshot)
@@ -339,8 +349,16 @@ class StreamWatch(Watch):
     and ``watched.targets`` grows with them.
     """
 
-    def __init__(self, host: Host, kdamond: Kdamond, prefer: str = "auto", *, warmup: int = 0,
-                 engine_stat_only: bool = False, targets: WantedPids | None = None) -> None:
+    def __init__(
+        self,
+        host: Host,
+        kdamond: Kdamond,
+        prefer: str = "auto",
+        *,
+        warmup: int = 0,
+        engine_stat_only: bool = False,
+        targets: WantedPids | None = None,
+    ) -> None:
         from kdamon.backend.choose import choose_backend
         from kdamon.backend.types import MonitorRequest
 
@@ -351,16 +369,20 @@ class StreamWatch(Watch):
         self.warmup = warmup
         self.targets = targets
         ops, described, sample_us, aggr_us, tuned = _targets(kdamond)
-        super().__init__(Watched(KdamondId(backend.name, "temporary"), "kdamon", os.getpid(), ops,
-                                 sample_us, aggr_us, tuned, described))
+        super().__init__(
+            Watched(
+                KdamondId(backend.name, "temporary"), "kdamon", os.getpid(), ops, sample_us, aggr_us, tuned, described
+            )
+        )
 
     def frames(self, until: Callable[[], bool]) -> Iterator[Frame]:
         stream = self.backend.stream(self.kdamond, until, self.targets)
         try:
             for frame in _frames_of(stream, Framer(self.watched), self.warmup):
                 if frame.added:
-                    self.watched = attrs.evolve(self.watched, targets=self.watched.targets + tuple(
-                        f"pid {added.pid}" for added in frame.added))
+                    self.watched = attrs.evolve(
+                        self.watched, targets=self.watched.targets + tuple(f"pid {added.pid}" for added in frame.added)
+                    )
                 yield frame
         finally:
             stream.close()

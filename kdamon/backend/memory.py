@@ -18,8 +18,10 @@ def largest_system_ram(iomem: Path = Path("/proc/iomem")) -> Region:
     try:
         lines = iomem.read_text().splitlines()
     except OSError as error:
-        raise ConfigError("--regions", f"cannot read {iomem} ({error.strerror}): give the "
-                                       "physical address range with --regions START-END") from None
+        raise ConfigError(
+            "--regions",
+            f"cannot read {iomem} ({error.strerror}): give the physical address range with --regions START-END",
+        ) from None
     for line in lines:
         if line.startswith(" ") or not line.rstrip().endswith(": System RAM"):
             continue
@@ -28,8 +30,11 @@ def largest_system_ram(iomem: Path = Path("/proc/iomem")) -> Region:
         if end > start and (best is None or end - start > best.end - best.start):
             best = Region(start, end)
     if best is None or best.start == 0 and best.end == 1:
-        raise ConfigError("--regions", f"{iomem} shows no System RAM range (it hides addresses from "
-                                       "non-root users): run as root or give --regions START-END")
+        raise ConfigError(
+            "--regions",
+            f"{iomem} shows no System RAM range (it hides addresses from "
+            "non-root users): run as root or give --regions START-END",
+        )
     return best
 
 
@@ -39,11 +44,15 @@ def node_ranges(node: int, system: Path = Path("/sys/devices/system")) -> tuple[
     node_dir = system / "node" / f"node{node}"
     try:
         block = int((system / "memory" / "block_size_bytes").read_text().strip(), 16)
-        blocks = sorted(int(name[len("memory"):]) for name in os.listdir(node_dir)
-                        if name.startswith("memory") and name[len("memory"):].isdigit())
+        blocks = sorted(
+            int(name[len("memory") :])
+            for name in os.listdir(node_dir)
+            if name.startswith("memory") and name[len("memory") :].isdigit()
+        )
     except FileNotFoundError:
-        raise ConfigError("--numa-node", f"there is no NUMA node {node} with memory here ({node_dir}); "
-                                         f"see {system / 'node'}") from None
+        raise ConfigError(
+            "--numa-node", f"there is no NUMA node {node} with memory here ({node_dir}); see {system / 'node'}"
+        ) from None
     except (OSError, ValueError) as error:
         raise ConfigError("--numa-node", f"cannot read node {node}'s memory blocks: {error}") from None
     online = []

@@ -23,20 +23,46 @@ Kind = Literal["bool", "int", "us", "ms", "bytes", "permil", "bp", "read-only"]
 
 MODULES = ("stat", "reclaim", "lru_sort")
 _COMMON: dict[str, Kind] = {
-    "enabled": "bool", "commit_inputs": "bool", "quota_ms": "ms", "quota_reset_interval_ms": "ms",
-    "wmarks_interval": "us", "wmarks_high": "permil", "wmarks_mid": "permil", "wmarks_low": "permil",
-    "sample_interval": "us", "aggr_interval": "us", "min_nr_regions": "int", "max_nr_regions": "int",
-    "monitor_region_start": "int", "monitor_region_end": "int", "addr_unit": "int",
+    "enabled": "bool",
+    "commit_inputs": "bool",
+    "quota_ms": "ms",
+    "quota_reset_interval_ms": "ms",
+    "wmarks_interval": "us",
+    "wmarks_high": "permil",
+    "wmarks_mid": "permil",
+    "wmarks_low": "permil",
+    "sample_interval": "us",
+    "aggr_interval": "us",
+    "min_nr_regions": "int",
+    "max_nr_regions": "int",
+    "monitor_region_start": "int",
+    "monitor_region_end": "int",
+    "addr_unit": "int",
     "kdamond_pid": "read-only",
 }
 _KINDS: dict[str, dict[str, Kind]] = {
-    "damon_reclaim": _COMMON | {"min_age": "us", "quota_sz": "bytes", "quota_mem_pressure_us": "us",
-                                "quota_autotune_feedback": "int", "skip_anon": "bool"},
-    "damon_lru_sort": _COMMON | {"hot_thres_access_freq": "permil", "cold_min_age": "us",
-                                 "active_mem_bp": "bp", "autotune_monitoring_intervals": "bool",
-                                 "filter_young_pages": "bool"},
-    "damon_stat": {"enabled": "bool", "kdamond_pid": "read-only", "estimated_memory_bandwidth": "read-only",
-                   "memory_idle_ms_percentiles": "read-only"},
+    "damon_reclaim": _COMMON
+    | {
+        "min_age": "us",
+        "quota_sz": "bytes",
+        "quota_mem_pressure_us": "us",
+        "quota_autotune_feedback": "int",
+        "skip_anon": "bool",
+    },
+    "damon_lru_sort": _COMMON
+    | {
+        "hot_thres_access_freq": "permil",
+        "cold_min_age": "us",
+        "active_mem_bp": "bp",
+        "autotune_monitoring_intervals": "bool",
+        "filter_young_pages": "bool",
+    },
+    "damon_stat": {
+        "enabled": "bool",
+        "kdamond_pid": "read-only",
+        "estimated_memory_bandwidth": "read-only",
+        "memory_idle_ms_percentiles": "read-only",
+    },
 }
 _TRUE = ("y", "yes", "true", "on", "1")
 _FALSE = ("n", "no", "false", "off", "0")
@@ -79,8 +105,13 @@ def _encode(name: str, kind: Kind, text: str) -> str:
         if value < 0:
             raise ConfigError(name, f"expected a non-negative integer, got {text!r}")
         return str(value)
-    parsers = {"us": parse_duration_us, "ms": parse_duration_ms, "bytes": parse_size,
-               "permil": parse_ratio_permil, "bp": parse_ratio_bp}
+    parsers = {
+        "us": parse_duration_us,
+        "ms": parse_duration_ms,
+        "bytes": parse_size,
+        "permil": parse_ratio_permil,
+        "bp": parse_ratio_bp,
+    }
     return str(parsers[kind](text, name))
 
 
@@ -97,9 +128,11 @@ class ModuleParams:
 
     def _require(self) -> None:
         if not self.present():
-            raise KernelError(f"this kernel has no {self.name} module "
-                              f"({self.host.paths.module_root / self.name / 'parameters'} is missing): "
-                              f"it needs CONFIG_DAMON_{self.short.upper()}")
+            raise KernelError(
+                f"this kernel has no {self.name} module "
+                f"({self.host.paths.module_root / self.name / 'parameters'} is missing): "
+                f"it needs CONFIG_DAMON_{self.short.upper()}"
+            )
 
     def read(self) -> list[Parameter]:
         """Every parameter with its current value (reads only)."""
@@ -122,8 +155,9 @@ class ModuleParams:
             if not sep:
                 raise ConfigError(item, "use KEY=VALUE")
             if name not in present:
-                raise ConfigError(name, f"{self.name} has no such parameter here; its writable ones are "
-                                        f"{', '.join(writable)}")
+                raise ConfigError(
+                    name, f"{self.name} has no such parameter here; its writable ones are {', '.join(writable)}"
+                )
             kind = _kind(self.name, name)
             if kind == "read-only":
                 raise ConfigError(name, f"is read-only (a statistic); writable ones are {', '.join(writable)}")
@@ -148,7 +182,10 @@ class ModuleParams:
         try:
             self.host.modules.write_parameter(self.name, "enabled", "Y" if on else "N")
         except BusyError as error:
-            raise BusyError(f"{self.name} could not be {'enabled' if on else 'disabled'}: DAMON is busy "
-                            "(EBUSY); DAMON modules run exclusively, so another DAMON user (a sysfs "
-                            "kdamond or another module, see `kdamon status`) must stop first",
-                            path=error.path, errno=error.errno) from error
+            raise BusyError(
+                f"{self.name} could not be {'enabled' if on else 'disabled'}: DAMON is busy "
+                "(EBUSY); DAMON modules run exclusively, so another DAMON user (a sysfs "
+                "kdamond or another module, see `kdamon status`) must stop first",
+                path=error.path,
+                errno=error.errno,
+            ) from error

@@ -53,8 +53,10 @@ class _KernelBackend(abc.ABC):
         if kid.backend != self.name:
             raise KernelError(f"{kid} is not a {self.name} kdamond")
         if not self.driver.available():
-            raise FeatureMissingError(f"this kernel has no DAMON {self.name} interface at {self.root}, "
-                                      f"so there is no {kid}; `kdamon status` lists the kdamonds")
+            raise FeatureMissingError(
+                f"this kernel has no DAMON {self.name} interface at {self.root}, "
+                f"so there is no {kid}; `kdamon status` lists the kdamonds"
+            )
         return int(kid.key)
 
     def start(self, kdamond: Kdamond) -> tuple[KdamondId, int | None]:
@@ -130,16 +132,18 @@ class _KernelBackend(abc.ABC):
             unreadable.append("scheme stats")
         if stats:
             notes.append(self._stats_note(kdamond, owner))
-        return KdamondStatus(kid, owner, view.running, view.pid, kdamond, stats, "; ".join(notes),
-                             unreadable=tuple(unreadable))
+        return KdamondStatus(
+            kid, owner, view.running, view.pid, kdamond, stats, "; ".join(notes), unreadable=tuple(unreadable)
+        )
 
     @abc.abstractmethod
     def _stats_note(self, kdamond: Kdamond | None, owner: Owner) -> str:
         """How fresh the scheme stats shown by ``status`` are."""
 
     # -- streaming ----------------------------------------------------------
-    def stream(self, kdamond: Kdamond, until: Callable[[], bool],
-               targets: WantedPids | None = None) -> Generator[StreamRecord, None, None]:
+    def stream(
+        self, kdamond: Kdamond, until: Callable[[], bool], targets: WantedPids | None = None
+    ) -> Generator[StreamRecord, None, None]:
         """See :meth:`Backend.stream <kdamon.backend.types.Backend.stream>`: the kdamond's trace
         events, from a private tracefs instance; wanted processes are appended by
         :meth:`_append` (a commit), or by starting the kdamond again when it cannot
@@ -149,16 +153,24 @@ class _KernelBackend(abc.ABC):
 
         root = self.host.tracefs_root()
         if root is None:
-            raise FeatureMissingError("recording from kernel DAMON needs tracefs, which is not mounted: "
-                                      "mount it (mount -t tracefs nodev /sys/kernel/tracing) or use "
-                                      "--backend engine")
+            raise FeatureMissingError(
+                "recording from kernel DAMON needs tracefs, which is not mounted: "
+                "mount it (mount -t tracefs nodev /sys/kernel/tracing) or use "
+                "--backend engine"
+            )
         intervals = kdamond.contexts[0].intervals
         growing = GrowingTargets(kdamond, targets) if targets is not None else None
         index, pid = self.driver.launch(kdamond)
         try:
             while True:
-                session = TraceSession(pid, kdamond_idx=index, sample_us=intervals.sample_us,
-                                       aggr_us=intervals.aggr_us, root=root, io=self.host.io)
+                session = TraceSession(
+                    pid,
+                    kdamond_idx=index,
+                    sample_us=intervals.sample_us,
+                    aggr_us=intervals.aggr_us,
+                    root=root,
+                    io=self.host.io,
+                )
                 added: list[TargetAdded] = []
                 restart = False
 
@@ -210,10 +222,14 @@ class _KernelBackend(abc.ABC):
                 if attempt == _RESTART_ATTEMPTS:
                     raise
                 continue
-            warnings.warn(KdamonWarning(
-                f"{self.name} kdamond {index} {self._restart_reason}; it was started again with its "
-                f"{len(kdamond.contexts[0].targets)} targets in the same order, whose regions and counts "
-                "start afresh"), stacklevel=2)
+            warnings.warn(
+                KdamonWarning(
+                    f"{self.name} kdamond {index} {self._restart_reason}; it was started again with its "
+                    f"{len(kdamond.contexts[0].targets)} targets in the same order, whose regions and counts "
+                    "start afresh"
+                ),
+                stacklevel=2,
+            )
             return pid
 
 
@@ -238,8 +254,10 @@ class SysfsBackend(_KernelBackend):
     def tune(self, kid: KdamondId, kdamond: Kdamond) -> None:
         self.sysfs.commit(self._index(kid), kdamond)
 
-    _restart_reason = ("ended on a commit of new targets: one of its processes exited meanwhile, and kernels "
-                       "up to 6.14 end the kdamond on a commit naming a process that is gone")
+    _restart_reason = (
+        "ended on a commit of new targets: one of its processes exited meanwhile, and kernels "
+        "up to 6.14 end the kdamond on a commit naming a process that is gone"
+    )
 
     def _append(self, index: int, growing: GrowingTargets) -> list[TargetAdded] | None:
         """Commit the targets with the new ones appended; a commit that fails because a process
@@ -281,8 +299,9 @@ class SysfsBackend(_KernelBackend):
                 notes.append(str(missing))
             try:
                 sysfs.update_tried_regions(index)
-                tried = tuple((len(regions), total) for total, regions in
-                              (sysfs.tried_regions(index, s) for s in schemes))
+                tried = tuple(
+                    (len(regions), total) for total, regions in (sysfs.tried_regions(index, s) for s in schemes)
+                )
             except FeatureMissingError as missing:
                 notes.append(str(missing))
         try:
@@ -312,8 +331,10 @@ class SysfsBackend(_KernelBackend):
             return f"stats refreshed by the kernel every {refresh} ms"
         if owner == "kdamon":
             return "stats as last copied by update_schemes_stats (`kdamon status --refresh` copies them now)"
-        return ("stats as last copied by update_schemes_stats at their owner's request, at a time kdamon "
-                "cannot know: kdamon never asks another tool's kdamond")
+        return (
+            "stats as last copied by update_schemes_stats at their owner's request, at a time kdamon "
+            "cannot know: kdamon never asks another tool's kdamond"
+        )
 
 
 class DebugfsBackend(_KernelBackend):

@@ -60,8 +60,10 @@ class KdamondId:
                 if name != "module" and not key.isdigit():
                     break
                 return cls(name, key)
-        raise ConfigError("ID", f"{text!r} names no kdamond: use sysfs:N (or just N), engine:N, "
-                                "debugfs:N, as `kdamon status` lists them")
+        raise ConfigError(
+            "ID",
+            f"{text!r} names no kdamond: use sysfs:N (or just N), engine:N, debugfs:N, as `kdamon status` lists them",
+        )
 
     @property
     def index(self) -> int:
@@ -165,8 +167,9 @@ class Backend(Protocol):
         """Every kdamond of this backend; reads only."""
         ...
 
-    def stream(self, kdamond: Kdamond, until: Callable[[], bool],
-               targets: WantedPids | None = None) -> Generator[StreamRecord, None, None]:
+    def stream(
+        self, kdamond: Kdamond, until: Callable[[], bool], targets: WantedPids | None = None
+    ) -> Generator[StreamRecord, None, None]:
         """Run ``kdamond`` until ``until()`` is true or its targets exit, yielding each
         target's snapshot at every aggregation (and, from kernel DAMON, the scheme
         applications and interval tunes it traced); cleans up when closed.

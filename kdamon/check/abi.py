@@ -73,6 +73,7 @@ TRIED_REGION: tuple[Entry, ...] = tuple(_entry(p) for p in walk(schema.TRIED_REG
 KEYWORDS: tuple[Entry, ...] = tuple(Entry(k.name, parse_release(k.since)) for k in schema.STATE.keywords)
 """``kdamonds/<K>/state`` keywords (§3)."""
 
+
 def _expected(table: Iterable[Entry], version: Version) -> frozenset[str]:
     return frozenset(e.path for e in table if e.present_in(version))
 
@@ -91,8 +92,11 @@ def expected_keywords(version: Version) -> tuple[str, ...]:
 
 def expected_defaults(version: Version) -> dict[str, str]:
     """What each value file reads right after its directory was created (counts and lists aside)."""
-    return {e.path: encode(e.file.default).decode() for e in TREE
-            if e.file is not None and e.file.kind not in ("count", "list") and e.present_in(version)}
+    return {
+        e.path: encode(e.file.default).decode()
+        for e in TREE
+        if e.file is not None and e.file.kind not in ("count", "list") and e.present_in(version)
+    }
 
 
 def expected_read_only(version: Version) -> frozenset[str]:

@@ -52,8 +52,10 @@ class RunProfile:
     n: int  # aggregations compared
 
     def describe(self) -> str:
-        areas = ", ".join(f"area {i}: accessed {a.hot_share:.0%}, {a.mean_accesses:.1f} accesses, age +{a.age_rate:.2f}/aggr"
-                          for i, a in enumerate(self.areas))
+        areas = ", ".join(
+            f"area {i}: accessed {a.hot_share:.0%}, {a.mean_accesses:.1f} accesses, age +{a.age_rate:.2f}/aggr"
+            for i, a in enumerate(self.areas)
+        )
         return f"{areas}; median {statistics.median(self.counts):g} regions"
 
 
@@ -68,7 +70,7 @@ def profile(snapshots: Sequence[Snapshot], areas: Sequence[tuple[int, int]], top
         ages = [area_mean_age(s, start, end) or 0.0 for s in steady]
         hot = sum(1 for m in means if m > top / 10) / len(steady)
         out.append(AreaProfile(hot, statistics.mean(means), (ages[-1] - ages[0]) / (len(steady) - 1)))
-    late = snapshots[len(snapshots) // 2:]
+    late = snapshots[len(snapshots) // 2 :]
     return RunProfile(tuple(out), tuple(s.nr_regions for s in late), len(steady))
 
 
@@ -91,12 +93,16 @@ def differences(kernel: RunProfile, engine: RunProfile) -> list[str]:
     for i, (k, e) in enumerate(zip(kernel.areas, engine.areas, strict=True)):
         tol = _share_tolerance(e.hot_share, n)
         if abs(k.hot_share - e.hot_share) > tol:
-            found.append(f"area {i} was accessed in {k.hot_share:.0%} of the kernel's aggregations and "
-                         f"{e.hot_share:.0%} of the engine's (tolerance {tol:.0%} for {n} aggregations)")
+            found.append(
+                f"area {i} was accessed in {k.hot_share:.0%} of the kernel's aggregations and "
+                f"{e.hot_share:.0%} of the engine's (tolerance {tol:.0%} for {n} aggregations)"
+            )
         tol = _age_tolerance(n)
         if max(k.mean_accesses, e.mean_accesses) < 1 and abs(k.age_rate - e.age_rate) > tol:
-            found.append(f"area {i}'s mean age grew {k.age_rate:.2f} per aggregation in the kernel and "
-                         f"{e.age_rate:.2f} in the engine (tolerance {tol:.2f})")
+            found.append(
+                f"area {i}'s mean age grew {k.age_rate:.2f} per aggregation in the kernel and "
+                f"{e.age_rate:.2f} in the engine (tolerance {tol:.2f})"
+            )
     km, em = statistics.median(kernel.counts), statistics.median(engine.counts)
     tol = _count_tolerance(em)
     if abs(km - em) > tol:

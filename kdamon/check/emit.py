@@ -53,7 +53,9 @@ class ResultEmitter:
     (module teardowns still run).
     """
 
-    def __init__(self, write: Callable[[str], object], *, stop_after: Callable[[CheckResult], bool] | None = None) -> None:
+    def __init__(
+        self, write: Callable[[str], object], *, stop_after: Callable[[CheckResult], bool] | None = None
+    ) -> None:
         self._write = write
         self._stop_after = stop_after
         self._session: pytest.Session | None = None

@@ -53,14 +53,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--node", action="append", default=[], help="run this pytest node instead of the suite")
     parser.add_argument("--rootdir", help="pytest's rootdir for --node")
     parser.add_argument("--selftests", type=Path, help="a prepared kernel selftests directory to run too")
-    parser.add_argument("--stop-on-failure-of", dest="stop_ids", action="append", default=[], metavar="ID",
-                        help="stop at the first failure or error of a check with this id (repeat for several)")
+    parser.add_argument(
+        "--stop-on-failure-of",
+        dest="stop_ids",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="stop at the first failure or error of a check with this id (repeat for several)",
+    )
     args = parser.parse_args(argv)
 
     # pytest captures fd 1 during tests; results go to a duplicate of the console.
     console = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
-    console.write(begin_line({"release": platform.release(), "kernel": os.environ.get("KDAMON_GUEST_KERNEL", ""),
-                              "python": platform.python_version()}) + "\n")
+    console.write(
+        begin_line(
+            {
+                "release": platform.release(),
+                "kernel": os.environ.get("KDAMON_GUEST_KERNEL", ""),
+                "python": platform.python_version(),
+            }
+        )
+        + "\n"
+    )
     watched = frozenset(args.stop_ids)
     emitter = ResultEmitter(console.write, stop_after=(lambda r: r.status.bad and r.id in watched) if watched else None)
     pytest_args = ["-q", "-p", "no:cacheprovider", *_pytest_args(not args.node)]

@@ -25,7 +25,19 @@ from kdamon.kernel.sysfs_io import RetryPolicy, SysfsIO, Value
 from kdamon.model import Intervals, Kdamond, Region, SchemeApply, SchemeStats, Snapshot
 from kdamon.testing.workloads import Layout
 
-__all__ = ["Calibration", "Observation", "RawTree", "apply_passes", "biggest_system_ram", "calibrate", "observe", "running", "system_ram", "wait_stats", "wait_until"]
+__all__ = [
+    "Calibration",
+    "Observation",
+    "RawTree",
+    "apply_passes",
+    "biggest_system_ram",
+    "calibrate",
+    "observe",
+    "running",
+    "system_ram",
+    "wait_stats",
+    "wait_until",
+]
 
 
 class RawTree:
@@ -127,8 +139,10 @@ def calibrate(layout: Layout, *, samples_per_aggr: int = 20, update_us: int = 3_
     """
     sample_us = max(5000, math.ceil(4 * layout.pass_us / 1000.0) * 1000)
     intervals = Intervals(sample_us=sample_us, aggr_us=sample_us * samples_per_aggr, update_us=update_us)
-    note = (f"calibrated: one write pass over an area takes {layout.pass_us / 1000:.2f} ms here, "
-            f"so sampling every {sample_us / 1000:g} ms, aggregating every {intervals.aggr_us / 1000:g} ms")
+    note = (
+        f"calibrated: one write pass over an area takes {layout.pass_us / 1000:.2f} ms here, "
+        f"so sampling every {sample_us / 1000:g} ms, aggregating every {intervals.aggr_us / 1000:g} ms"
+    )
     return Calibration(intervals, note)
 
 
@@ -152,8 +166,10 @@ class Observation:
         return (len(self.snapshots) - 1) * 1e9 / span_ns if span_ns > 0 else 0.0
 
     def rate_note(self, nominal_aggr_us: int) -> str:
-        return (f"{len(self.snapshots)} aggregations in {self.elapsed_s:.1f} s, "
-                f"{self.aggregations_per_s:.1f}/s (nominal {1e6 / nominal_aggr_us:.0f}/s)")
+        return (
+            f"{len(self.snapshots)} aggregations in {self.elapsed_s:.1f} s, "
+            f"{self.aggregations_per_s:.1f}/s (nominal {1e6 / nominal_aggr_us:.0f}/s)"
+        )
 
 
 def observe(
@@ -185,10 +201,13 @@ def observe(
 
         def done() -> bool:
             now = time.monotonic() - start
-            return (len(snapshots) >= aggregations and now >= seconds) or now >= timeout_s or driver.state(index) != "on"
+            return (
+                (len(snapshots) >= aggregations and now >= seconds) or now >= timeout_s or driver.state(index) != "on"
+            )
 
-        session = TraceSession(pid, kdamond_idx=index, sample_us=intervals.sample_us, aggr_us=intervals.aggr_us,
-                               io=driver.io)
+        session = TraceSession(
+            pid, kdamond_idx=index, sample_us=intervals.sample_us, aggr_us=intervals.aggr_us, io=driver.io
+        )
         pending = action
         with session:
             for record in session.records(done):

@@ -86,8 +86,16 @@ def _boot(
     accel, exit_code = "", None
     stopped: GuestCrash | GuestTimeout | None = None
     try:
-        result = run(command, kernel=kernel, share=share, timeout=timeout, output=collect, progress=progress,
-                     cmdline=(*GUEST_CMDLINE, *cmdline), cpus=cpus)
+        result = run(
+            command,
+            kernel=kernel,
+            share=share,
+            timeout=timeout,
+            output=collect,
+            progress=progress,
+            cmdline=(*GUEST_CMDLINE, *cmdline),
+            cpus=cpus,
+        )
         accel, exit_code = result.accel, result.exit_code
     except (GuestCrash, GuestTimeout) as err:
         stopped = err
@@ -115,7 +123,9 @@ def _completeness(console: ConsoleResults, exit_code: int | None) -> CheckResult
     elif console.expected_count != len(console.results):
         problems.append(f"the guest announced {console.expected_count} results, {len(console.results)} arrived")
     if console.garbled:
-        problems.append(f"{len(console.garbled)} result lines were garbled on the console, e.g. {console.garbled[0][:200]!r}")
+        problems.append(
+            f"{len(console.garbled)} result lines were garbled on the console, e.g. {console.garbled[0][:200]!r}"
+        )
     if exit_code not in (0, 1, None):
         problems.append(f"the guest command exited with {exit_code}")
     status = Status.ERROR if problems else Status.PASS
@@ -151,7 +161,13 @@ def check_kernel(
         command += ["--selftests", str(selftests)]
         share.append(selftests)
     console, stopped, accel, elapsed, exit_code = _boot(
-        command, kernel=kernel, share=share, timeout=timeout, output=output, progress=progress, cmdline=cmdline,
+        command,
+        kernel=kernel,
+        share=share,
+        timeout=timeout,
+        output=output,
+        progress=progress,
+        cmdline=cmdline,
         cpus=cpus,
     )
     from kdamon.check.selftests.limits import apply_limits
@@ -166,7 +182,9 @@ def check_kernel(
     )
 
 
-def run_nodes_in_guest(nodes: Mapping[str, str], *, rootdir: Path, kernel: str, timeout: float) -> dict[str, CheckResult]:
+def run_nodes_in_guest(
+    nodes: Mapping[str, str], *, rootdir: Path, kernel: str, timeout: float
+) -> dict[str, CheckResult]:
     """Run pytest nodes in one guest booted from ``kernel``; each node's result by its check id.
 
     ``nodes`` maps the id that a node's result carries
@@ -188,8 +206,15 @@ def run_nodes_in_guest(nodes: Mapping[str, str], *, rootdir: Path, kernel: str, 
         why = f"the guest stopped before this test's result: {stopped}"
     else:
         others = "; ".join(f"{r.id}: {r.message}" for r in console.results if r.id not in nodes)
-        why = "; ".join(filter(None, ["the guest printed no result line for this test",
-                                      others and f"it reported instead {others}",
-                                      _completeness(console, exit_code).message]))
+        why = "; ".join(
+            filter(
+                None,
+                [
+                    "the guest printed no result line for this test",
+                    others and f"it reported instead {others}",
+                    _completeness(console, exit_code).message,
+                ],
+            )
+        )
     arrived = {r.id: r for r in console.results if r.id in nodes}
     return {i: arrived.get(i) or CheckResult(i, i, Status.ERROR, why) for i in nodes}

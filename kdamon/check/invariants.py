@@ -140,9 +140,11 @@ def unmerged_neighbours(snapshot: Snapshot, limit: int, start: int, end: int) ->
     threshold while their sizes sum to at most the limit.
     """
     inside = [r for r in rows(snapshot) if r[0] >= start and r[1] <= end]
-    return [f"{a[0]:#x}-{a[1]:#x} and {b[0]:#x}-{b[1]:#x} (nr_accesses {a[2]}, {(b[1] - a[0]) >> 10} KiB together)"
-            for a, b in zip(inside, inside[1:], strict=False)
-            if a[1] == b[0] and a[2] == b[2] and b[1] - a[0] <= limit]
+    return [
+        f"{a[0]:#x}-{a[1]:#x} and {b[0]:#x}-{b[1]:#x} (nr_accesses {a[2]}, {(b[1] - a[0]) >> 10} KiB together)"
+        for a, b in zip(inside, inside[1:], strict=False)
+        if a[1] == b[0] and a[2] == b[2] and b[1] - a[0] <= limit
+    ]
 
 
 def split_growth_limit(count: int, maximum: int, version: tuple[int, int]) -> int:
@@ -163,10 +165,13 @@ def split_growth_limit(count: int, maximum: int, version: tuple[int, int]) -> in
 
 def matching(snapshot: Snapshot, pattern: AccessPattern) -> tuple[int, int]:
     """``(regions, bytes)`` of the snapshot that a scheme with ``pattern`` acts on (closed ranges)."""
-    hits = [r for r in rows(snapshot)
-            if pattern.sz_min <= r[1] - r[0] <= pattern.sz_max
-            and pattern.nr_accesses_min <= r[2] <= pattern.nr_accesses_max
-            and pattern.age_min <= r[3] <= pattern.age_max]
+    hits = [
+        r
+        for r in rows(snapshot)
+        if pattern.sz_min <= r[1] - r[0] <= pattern.sz_max
+        and pattern.nr_accesses_min <= r[2] <= pattern.nr_accesses_max
+        and pattern.age_min <= r[3] <= pattern.age_max
+    ]
     return len(hits), sum(r[1] - r[0] for r in hits)
 
 

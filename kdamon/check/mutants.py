@@ -65,8 +65,10 @@ class Mutant:
         """
         lines = text.split("\n")
         if not 0 < self.line <= len(lines) or lines[self.line - 1] != self.original:
-            raise ValueError(f"{self.file}:{self.line} is no longer {self.original.strip()!r}: the file changed "
-                             "since the mutants were generated; generate them again")
+            raise ValueError(
+                f"{self.file}:{self.line} is no longer {self.original.strip()!r}: the file changed "
+                "since the mutants were generated; generate them again"
+            )
         lines[self.line - 1] = self.mutated
         return "\n".join(lines)
 
@@ -160,25 +162,27 @@ def _deletions(raw: str, code: str) -> Iterator[tuple[int, str]]:
     start = m.end(1) if m else len(code) - len(code.lstrip())
     statement = code[start:].rstrip()
     if statement and _deletable(statement):
-        yield start, raw[:start] + ";" + raw[start + len(statement):]
+        yield start, raw[:start] + ";" + raw[start + len(statement) :]
 
 
 def _flips(raw: str, code: str) -> Iterator[tuple[int, str]]:
     for m in _OPERATOR_TOKEN.finditer(code):
         flipped = _FLIP.get(m.group())
         if flipped is not None:
-            yield m.start(), raw[: m.start()] + flipped + raw[m.end():]
+            yield m.start(), raw[: m.start()] + flipped + raw[m.end() :]
 
 
 def _constants(raw: str, code: str) -> Iterator[tuple[int, str]]:
     for m in _LITERAL.finditer(code):
         digits, suffix = m.group(1), m.group(2)
-        value = int(digits, 0) if not (len(digits) > 1 and digits[0] == "0" and digits[1] not in "xX") else int(digits, 8)
+        value = (
+            int(digits, 0) if not (len(digits) > 1 and digits[0] == "0" and digits[1] not in "xX") else int(digits, 8)
+        )
         for new in (value + 1, value - 1):
             if new < 0:
                 continue
             text = f"{new:#x}" if digits[:2].lower() == "0x" else str(new)
-            yield m.start(), raw[: m.start()] + text + suffix + raw[m.end():]
+            yield m.start(), raw[: m.start()] + text + suffix + raw[m.end() :]
 
 
 def _negations(raw: str, code: str) -> Iterator[tuple[int, str]]:
@@ -189,7 +193,7 @@ def _negations(raw: str, code: str) -> Iterator[tuple[int, str]]:
     for i in range(open_at, len(code)):
         level += {"(": 1, ")": -1}.get(code[i], 0)
         if level == 0:
-            yield open_at, raw[: open_at + 1] + "!(" + raw[open_at + 1: i] + ")" + raw[i:]
+            yield open_at, raw[: open_at + 1] + "!(" + raw[open_at + 1 : i] + ")" + raw[i:]
             return
 
 
@@ -237,4 +241,3 @@ def sample(file: str, text: str, count: int, seed: int) -> list[Mutant]:
             if pool and len(chosen) < count:
                 chosen.append(pool.pop())
     return sorted(chosen, key=lambda m: (m.line, m.column, m.operator, m.mutated))
-

@@ -86,8 +86,10 @@ class MutationReport:
     def summary(self) -> str:
         counts = ", ".join(f"{self.number(s)} {s.value}" for s in MutantStatus)
         score = f"score {self.score:.0%}" if self.score is not None else "no score (no mutant was built and booted)"
-        return (f"{len(self.outcomes)} mutants of {self.source} (seed {self.seed}): {counts}; {score}; "
-                f"{self.seconds_per_mutant():.0f} s per built mutant, {self.elapsed_s:.0f} s in all")
+        return (
+            f"{len(self.outcomes)} mutants of {self.source} (seed {self.seed}): {counts}; {score}; "
+            f"{self.seconds_per_mutant():.0f} s per built mutant, {self.elapsed_s:.0f} s in all"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -115,13 +117,22 @@ def mutation_table(report: MutationReport, *, width: int = 120) -> str:
     for o in report.outcomes:
         m = o.mutant
         what = ", ".join(o.killed_by[:2]) + (f" +{len(o.killed_by) - 2}" if len(o.killed_by) > 2 else "")
-        rows.append((f"{m.file}:{m.line}", m.operator, o.status.value, f"{o.build_s + o.check_s:.0f}",
-                     what or o.detail or f"{m.original.strip()} -> {m.mutated.strip()}"))
+        rows.append(
+            (
+                f"{m.file}:{m.line}",
+                m.operator,
+                o.status.value,
+                f"{o.build_s + o.check_s:.0f}",
+                what or o.detail or f"{m.original.strip()} -> {m.mutated.strip()}",
+            )
+        )
     header = ("WHERE", "OPERATOR", "OUTCOME", "SECS", "KILLED BY / NOTE")
     widths = [max(len(header[i]), *(len(r[i]) for r in rows)) if rows else len(header[i]) for i in range(4)]
     last = max(width - sum(w + 2 for w in widths), 20)
-    lines = ["  ".join([*(row[i].ljust(widths[i]) for i in range(4)), _clip(row[4], last)]).rstrip()
-             for row in [header, *rows]]
+    lines = [
+        "  ".join([*(row[i].ljust(widths[i]) for i in range(4)), _clip(row[4], last)]).rstrip()
+        for row in [header, *rows]
+    ]
     survivors = report.survivors()
     if survivors:
         lines.append("")

@@ -78,8 +78,9 @@ class Shadow:
         if self.root.exists():
             shutil.rmtree(self.root)
         self.root.parent.mkdir(parents=True, exist_ok=True)
-        done = subprocess.run(["cp", "-as", str(self.tree.resolve()), str(self.root)],
-                              capture_output=True, text=True, check=False)
+        done = subprocess.run(
+            ["cp", "-as", str(self.tree.resolve()), str(self.root)], capture_output=True, text=True, check=False
+        )
         if done.returncode != 0:
             raise GuestError(f"cannot make a shadow of {self.tree} in {self.root}: {done.stderr.strip()[-300:]}")
         if (self.root / ".git").exists():
@@ -184,21 +185,27 @@ def run_mutants(
             objects = {f: builder.object_bytes(f) for f in files}
             unbuilt = [f for f, o in objects.items() if o is None]
             if unbuilt:
-                raise GuestError(f"{', '.join(unbuilt)} is not compiled in this configuration "
-                                 "(tinyconfig + the DAMON fragment): choose files that are")
+                raise GuestError(
+                    f"{', '.join(unbuilt)} is not compiled in this configuration "
+                    "(tinyconfig + the DAMON fragment): choose files that are"
+                )
             say("kdamon: checking the unmodified tree (the baseline)")
             baseline = checker(image, (), None, None)
             passed = frozenset(r.id for r in baseline.results if r.status is Status.PASS)
             if not passed:
-                raise GuestError("no check passed on the unmodified tree, so no mutant can be killed; "
-                                 "run kdamon check --source on it to see why")
+                raise GuestError(
+                    "no check passed on the unmodified tree, so no mutant can be killed; "
+                    "run kdamon check --source on it to see why"
+                )
             timeout = max(MIN_TIMEOUT_S, 2.5 * baseline.elapsed_s)
             outcomes = []
             for number, mutant in enumerate(mutants, 1):
                 outcome = _one(mutant, shadow, originals, objects, builder, checker, baseline, passed, timeout, clock)
                 outcomes.append(outcome)
-                say(f"kdamon: mutant {number}/{len(mutants)} {mutant.file}:{mutant.line} {mutant.operator}: "
-                    f"{outcome.status.value}" + (f" by {outcome.killed_by[0]}" if outcome.killed_by else ""))
+                say(
+                    f"kdamon: mutant {number}/{len(mutants)} {mutant.file}:{mutant.line} {mutant.operator}: "
+                    f"{outcome.status.value}" + (f" by {outcome.killed_by[0]}" if outcome.killed_by else "")
+                )
         finally:
             for file, content in originals.items():
                 if shadow.read(file) != content:
@@ -228,8 +235,12 @@ def _one(
             return MutantOutcome(mutant, MutantStatus.NOT_BUILT, detail=str(err)[-300:], build_s=clock() - t)
         build_s = clock() - t
         if builder.object_bytes(mutant.file) == objects[mutant.file]:
-            return MutantOutcome(mutant, MutantStatus.EQUIVALENT, build_s=build_s,
-                                 detail="the compiled object is identical to the unmodified one")
+            return MutantOutcome(
+                mutant,
+                MutantStatus.EQUIVALENT,
+                build_s=build_s,
+                detail="the compiled object is identical to the unmodified one",
+            )
         t = clock()
         found, flaky, message = _verdict(image, checker, baseline, passed, timeout)
         check_s = clock() - t
@@ -238,16 +249,18 @@ def _one(
     note = f"failed once and passed when run again (flukes, not kills): {', '.join(flaky)}" if flaky else ""
     if not found:
         return MutantOutcome(mutant, MutantStatus.SURVIVED, build_s=build_s, check_s=check_s, detail=note)
-    return MutantOutcome(mutant, MutantStatus.KILLED, found, "; ".join(filter(None, [message[:300], note])),
-                         build_s, check_s)
+    return MutantOutcome(
+        mutant, MutantStatus.KILLED, found, "; ".join(filter(None, [message[:300], note])), build_s, check_s
+    )
 
 
 _HOST_CHECKS = ("kernel.", "suite.")
 MAX_FLUKES = 2
 
 
-def _verdict(image: Path, checker: Checker, baseline: KernelReport, passed: frozenset[str],
-             timeout: float) -> tuple[tuple[str, ...], list[str], str]:
+def _verdict(
+    image: Path, checker: Checker, baseline: KernelReport, passed: frozenset[str], timeout: float
+) -> tuple[tuple[str, ...], list[str], str]:
     """``(killing checks, checks that failed by fluke, the first killer's message)`` of a built mutant.
 
     A failure under emulation can be a fluke, so a kill by suite checks
@@ -314,8 +327,23 @@ def check_mutants(
 
     def checker(image: Path, stop: Collection[str], timeout_s: float | None, narrow: str | None) -> KernelReport:
         both = f"({select}) and ({narrow})" if select and narrow else select or narrow
-        return check_kernel(str(image), select=both, timeout=timeout_s or timeout, cpus=cpus,
-                            stop_on_failure_of=stop, output=output, progress=say)
+        return check_kernel(
+            str(image),
+            select=both,
+            timeout=timeout_s or timeout,
+            cpus=cpus,
+            stop_on_failure_of=stop,
+            output=output,
+            progress=say,
+        )
 
-    return run_mutants(mutants, source=name, seed=seed, count=count, shadow=shadow,
-                       builder=ShadowBuild(shadow, out, say), checker=checker, progress=say)
+    return run_mutants(
+        mutants,
+        source=name,
+        seed=seed,
+        count=count,
+        shadow=shadow,
+        builder=ShadowBuild(shadow, out, say),
+        checker=checker,
+        progress=say,
+    )

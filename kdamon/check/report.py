@@ -40,12 +40,21 @@ def to_junit(reports: Sequence[KernelReport]) -> str:
         attrib = {"name": report.kernel, "time": f"{elapsed:.3f}", **{k: str(v) for k, v in counts.items()}}
         suite = ET.SubElement(root, "testsuite", attrib)
         props = ET.SubElement(suite, "properties")
-        for name, value in (("kernel", report.kernel), ("release", report.release), ("accel", report.accel),
-                            ("wall_time_s", f"{report.elapsed_s:.1f}")):
+        for name, value in (
+            ("kernel", report.kernel),
+            ("release", report.release),
+            ("accel", report.accel),
+            ("wall_time_s", f"{report.elapsed_s:.1f}"),
+        ):
             ET.SubElement(props, "property", name=name, value=value)
         for result in report.results:
-            case = ET.SubElement(suite, "testcase", name=result.id, time=f"{result.duration_s:.3f}",
-                                 classname=f"kdamon.check.{report.kernel}.{result.group or 'check'}")
+            case = ET.SubElement(
+                suite,
+                "testcase",
+                name=result.id,
+                time=f"{result.duration_s:.3f}",
+                classname=f"kdamon.check.{report.kernel}.{result.group or 'check'}",
+            )
             if result.status is Status.FAIL:
                 ET.SubElement(case, "failure", message=result.message[:500], type="failure").text = result.message
             elif result.status is Status.ERROR:

@@ -124,13 +124,17 @@ class TreeBuild:
         fragment_name = load_recipe(FRAGMENT_RECIPE).get_str("config_fragment")
         fragment = parse_fragment((recipes_dir() / fragment_name).read_text())
         wanted, notes = adjust_fragment(fragment, declared_symbols(self.tree))
-        self.say(f"kdamon: configuring Linux {self.version} in {self.out}: tinyconfig + {fragment_name}"
-                 + (f" ({'; '.join(notes)})" if notes else ""))
+        self.say(
+            f"kdamon: configuring Linux {self.version} in {self.out}: tinyconfig + {fragment_name}"
+            + (f" ({'; '.join(notes)})" if notes else "")
+        )
         self._make.new_log()
         missing = self._make.configure("tinyconfig", wanted, f"vm-images/{fragment_name}, adjusted to the tree")
         if missing:
-            raise GuestError(f"--source {self.tree}: these options of {fragment_name} did not land in .config: "
-                             f"{', '.join(missing)}; the tree's Kconfig needs other options for them")
+            raise GuestError(
+                f"--source {self.tree}: these options of {fragment_name} did not land in .config: "
+                f"{', '.join(missing)}; the tree's Kconfig needs other options for them"
+            )
 
     def bzimage(self, *, what: str = "", fresh_log: bool = False) -> Path:
         """``make bzImage``; the image.  Raises :class:`GuestError` with the log's last lines when make fails."""

@@ -62,9 +62,11 @@ def _interval(text: str, parse: Callable[[str], int]) -> int:
     _not_negative(text)
     stripped = text.strip()
     if stripped.isdigit() and int(stripped) != 0:
-        raise argparse.ArgumentTypeError(f"give a unit, e.g. {stripped}us or {stripped}ms: a plain number is "
-                                         "ambiguous for DAMON's intervals (its files count microseconds, "
-                                         "kdamon's other durations are seconds)")
+        raise argparse.ArgumentTypeError(
+            f"give a unit, e.g. {stripped}us or {stripped}ms: a plain number is "
+            "ambiguous for DAMON's intervals (its files count microseconds, "
+            "kdamon's other durations are seconds)"
+        )
     return parse(stripped)
 
 

@@ -11,8 +11,17 @@ from typing import TYPE_CHECKING, TextIO
 if TYPE_CHECKING:
     from kdamon.backend.host import Host
 
-__all__ = ["add_backend_option", "add_json_option", "add_pid_option", "make_host", "output_name", "say", "strip_dashes",
-           "use_color", "write_json"]
+__all__ = [
+    "add_backend_option",
+    "add_json_option",
+    "add_pid_option",
+    "make_host",
+    "output_name",
+    "say",
+    "strip_dashes",
+    "use_color",
+    "write_json",
+]
 
 
 def make_host() -> Host:
@@ -25,18 +34,29 @@ def make_host() -> Host:
 
 
 def add_backend_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--backend", default="auto", choices=("auto", "sysfs", "debugfs", "engine"),
-                        help="kernel DAMON through sysfs or debugfs, or kdamon's own engine (default auto: "
-                             "kernel DAMON when it can serve without disturbing another user, else the "
-                             "engine; kdamon says which and why)")
+    parser.add_argument(
+        "--backend",
+        default="auto",
+        choices=("auto", "sysfs", "debugfs", "engine"),
+        help="kernel DAMON through sysfs or debugfs, or kdamon's own engine (default auto: "
+        "kernel DAMON when it can serve without disturbing another user, else the "
+        "engine; kdamon says which and why)",
+    )
 
 
 def add_pid_option(parser: argparse._ActionsContainer, what: str) -> None:
     """``--pid PID`` (repeatable; ``--target-pid`` is the same) into ``args.pid``."""
     from kdamon.cli.arg_types import count
 
-    parser.add_argument("--pid", "--target-pid", dest="pid", type=count(), action="append", metavar="PID",
-                        help=f"{what} (repeatable; --target-pid is the same)")
+    parser.add_argument(
+        "--pid",
+        "--target-pid",
+        dest="pid",
+        type=count(),
+        action="append",
+        metavar="PID",
+        help=f"{what} (repeatable; --target-pid is the same)",
+    )
 
 
 def add_json_option(parser: argparse._ActionsContainer, what: str) -> None:

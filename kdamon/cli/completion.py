@@ -17,12 +17,14 @@ SHELLS = ("bash", "zsh")
 
 def register(sub: Any) -> None:
     completion = sub.add_parser(
-        "completion", help="print a shell completion script (bash or zsh)",
+        "completion",
+        help="print a shell completion script (bash or zsh)",
         description="Print the completion script of SHELL, generated from kdamon's parser. Load it in the "
-                    "running shell with `source <(kdamon completion bash)`, or in zsh with `eval \"$(kdamon "
-                    "completion zsh)\"` after compinit; or install it: `kdamon completion bash > "
-                    "/usr/share/bash-completion/completions/kdamon`, `kdamon completion zsh > "
-                    "/usr/local/share/zsh/site-functions/_kdamon` (a directory of zsh's fpath).")
+        'running shell with `source <(kdamon completion bash)`, or in zsh with `eval "$(kdamon '
+        'completion zsh)"` after compinit; or install it: `kdamon completion bash > '
+        "/usr/share/bash-completion/completions/kdamon`, `kdamon completion zsh > "
+        "/usr/local/share/zsh/site-functions/_kdamon` (a directory of zsh's fpath).",
+    )
     completion.add_argument("shell", choices=SHELLS, metavar="SHELL", help="bash or zsh")
     completion.set_defaults(handler=_completion)
 

@@ -23,16 +23,24 @@ def register(sub: Any) -> None:
         "read from DAMON's trace events in tracefs instances of its own; DAMON_STAT's bandwidth and "
         "idle-time percentiles. Never writes to DAMON's sysfs, debugfs or module parameters.",
     )
-    parser.add_argument("--port", type=port, default=None, metavar="PORT",
-                        help="TCP port (default 9795; 0 picks a free one)")
+    parser.add_argument(
+        "--port", type=port, default=None, metavar="PORT", help="TCP port (default 9795; 0 picks a free one)"
+    )
     parser.add_argument("--address", default=None, metavar="ADDRESS", help="address to listen on (default 127.0.0.1)")
     add_temperature_options(parser)
-    parser.add_argument("--no-trace", action="store_true",
-                        help="do not read DAMON's trace events (hosts without tracefs): no hot/warm/cold "
-                             "metrics for kernel kdamonds, only for kdamon's engine kdamonds")
-    parser.add_argument("--print-file", choices=SHIPPED_KINDS, metavar="KIND",
-                        help="print a shipped file and exit: dashboard (Grafana, JSON), rules (Prometheus "
-                             "alert rules, YAML) or unit (the hardened systemd unit)")
+    parser.add_argument(
+        "--no-trace",
+        action="store_true",
+        help="do not read DAMON's trace events (hosts without tracefs): no hot/warm/cold "
+        "metrics for kernel kdamonds, only for kdamon's engine kdamonds",
+    )
+    parser.add_argument(
+        "--print-file",
+        choices=SHIPPED_KINDS,
+        metavar="KIND",
+        help="print a shipped file and exit: dashboard (Grafana, JSON), rules (Prometheus "
+        "alert rules, YAML) or unit (the hardened systemd unit)",
+    )
     parser.set_defaults(handler=_exporter)
 
 
@@ -62,8 +70,11 @@ def _exporter(args: argparse.Namespace) -> int:
         if args.no_trace:
             report("--no-trace: no hot/warm/cold metrics for kernel kdamonds")
         access.start()
-        exporter = serve(DamonCollector(host, temperature, access=access), args.address or DEFAULT_ADDRESS,
-                         DEFAULT_PORT if args.port is None else args.port)
+        exporter = serve(
+            DamonCollector(host, temperature, access=access),
+            args.address or DEFAULT_ADDRESS,
+            DEFAULT_PORT if args.port is None else args.port,
+        )
         report(f"serving {exporter.url}")
         try:
             stop.wait()

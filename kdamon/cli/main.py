@@ -94,8 +94,11 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The parser; with ``argv`` naming a command, only that command's module is imported."""
     import importlib
 
-    parser = argparse.ArgumentParser(prog="kdamon", description="Drive Linux DAMON, or monitor with kdamon's own engine.",
-                                     epilog=GRAMMAR + EXIT_CODES)
+    parser = argparse.ArgumentParser(
+        prog="kdamon",
+        description="Drive Linux DAMON, or monitor with kdamon's own engine.",
+        epilog=GRAMMAR + EXIT_CODES,
+    )
     parser.add_argument("--version", action="version", version=f"kdamon {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     sub.required = True
@@ -108,8 +111,14 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
-                  file: TextIO | None = None, line: str | None = None) -> None:
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
     """kdamon's warnings as ``kdamon: MESSAGE`` lines; any other as Python shows it."""
     if issubclass(category, KdamonWarning):
         text = f"kdamon: {message}\n"

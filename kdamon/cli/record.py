@@ -36,40 +36,63 @@ if TYPE_CHECKING:
 
 def register(sub: Any) -> None:
     record = sub.add_parser(
-        "record", help="record the data access pattern of processes, physical memory, or a running kdamond",
+        "record",
+        help="record the data access pattern of processes, physical memory, or a running kdamond",
         usage="kdamon record [-o FILE] [--duration DURATION] [options] "
-              "(--pid PID ... [--include-children] | --paddr | --kdamond ID | "
-              "[--include-children] -- CMD [ARGS...])",
+        "(--pid PID ... [--include-children] | --paddr | --kdamond ID | "
+        "[--include-children] -- CMD [ARGS...])",
         description="Append every aggregation's snapshot to FILE (kdamon's record format; `kdamon report` "
-                    "reads it), with the scheme applications (damos_before_apply) and interval tunes kernel "
-                    "DAMON traces. Monitor processes (--pid, repeatable), a command started with -- CMD, or "
-                    "physical memory (--paddr) with a kdamond of kdamon's own, removed at the end; or attach "
-                    "read-only to a running kdamond (--kdamond ID, any of `kdamon status`, DAMON_STAT's too). "
-                    "The operations update interval defaults to 1s here, so that memory the target maps later "
-                    "is monitored soon.")
-    record.add_argument("-o", "--output", type=Path, default=Path("kdamon.kdr"), metavar="FILE",
-                        help="record file (default kdamon.kdr; - for standard output); an existing one is "
-                             "replaced once the first snapshot is in, and left as it was if recording fails "
-                             "before")
-    record.add_argument("--duration", type=duration(), metavar="DURATION",
-                        help="stop after this long (30s, 5m; plain numbers are seconds; default: until the "
-                             "targets exit or a signal)")
+        "reads it), with the scheme applications (damos_before_apply) and interval tunes kernel "
+        "DAMON traces. Monitor processes (--pid, repeatable), a command started with -- CMD, or "
+        "physical memory (--paddr) with a kdamond of kdamon's own, removed at the end; or attach "
+        "read-only to a running kdamond (--kdamond ID, any of `kdamon status`, DAMON_STAT's too). "
+        "The operations update interval defaults to 1s here, so that memory the target maps later "
+        "is monitored soon.",
+    )
+    record.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        default=Path("kdamon.kdr"),
+        metavar="FILE",
+        help="record file (default kdamon.kdr; - for standard output); an existing one is "
+        "replaced once the first snapshot is in, and left as it was if recording fails "
+        "before",
+    )
+    record.add_argument(
+        "--duration",
+        type=duration(),
+        metavar="DURATION",
+        help="stop after this long (30s, 5m; plain numbers are seconds; default: until the targets exit or a signal)",
+    )
     common.add_pid_option(record, "a running process to record")
-    record.add_argument("--include-children", action="store_true",
-                        help="with --pid or -- CMD: also record every process they fork (children, "
-                             "grandchildren, those running already too), each a new target of the running "
-                             "kdamond from when it is seen: through the process connector's fork events "
-                             "(root), else by scanning /proc every update interval")
+    record.add_argument(
+        "--include-children",
+        action="store_true",
+        help="with --pid or -- CMD: also record every process they fork (children, "
+        "grandchildren, those running already too), each a new target of the running "
+        "kdamond from when it is seen: through the process connector's fork events "
+        "(root), else by scanning /proc every update interval",
+    )
     add_paddr_option(record)
-    record.add_argument("--kdamond", metavar="ID",
-                        help="attach read-only to this running kdamond instead of starting one")
-    record.add_argument("--ready-file", type=Path, metavar="FILE",
-                        help="with -- CMD: start monitoring once CMD has created FILE (e.g. when it has "
-                             "set up its memory); a stale FILE is removed first")
+    record.add_argument(
+        "--kdamond", metavar="ID", help="attach read-only to this running kdamond instead of starting one"
+    )
+    record.add_argument(
+        "--ready-file",
+        type=Path,
+        metavar="FILE",
+        help="with -- CMD: start monitoring once CMD has created FILE (e.g. when it has "
+        "set up its memory); a stale FILE is removed first",
+    )
     common.add_backend_option(record)
     add_kdamond_options(record, targets=False, update_default="1s here")
-    record.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD [ARGS...]",
-                        help="a command to start and record (the recording ends when it exits)")
+    record.add_argument(
+        "cmd",
+        nargs=argparse.REMAINDER,
+        metavar="-- CMD [ARGS...]",
+        help="a command to start and record (the recording ends when it exits)",
+    )
     record.set_defaults(handler=_record)
 
 
@@ -90,8 +113,9 @@ class _Progress:
         now = time.monotonic()
         if self.tty and now - self._shown >= 0.2:
             self._shown = now
-            sys.stderr.write(f"\rkdamon: recording {now - self.started:6.1f} s, {count} snapshots, "
-                             f"{applies} scheme applications ")
+            sys.stderr.write(
+                f"\rkdamon: recording {now - self.started:6.1f} s, {count} snapshots, {applies} scheme applications "
+            )
             sys.stderr.flush()
 
     def finish(self) -> None:
@@ -104,8 +128,10 @@ class _Progress:
         size = f" ({format_size(self.path.stat().st_size, approx=True)})" if written else ""
         why = f" ({self.reason})" if self.reason else ""
         applies = f" and {self.applies} scheme applications" if self.applies else ""
-        common.say(f"recorded {self.count} snapshots{applies}{size} in {time.monotonic() - self.started:.1f} s to "
-                   f"{common.output_name(self.path)}{why}")
+        common.say(
+            f"recorded {self.count} snapshots{applies}{size} in {time.monotonic() - self.started:.1f} s to "
+            f"{common.output_name(self.path)}{why}"
+        )
 
 
 class _StopRequest:
@@ -139,22 +165,36 @@ def _wait_ready(child: subprocess.Popen[bytes], ready_file: Path) -> None:
 def _check_sources(args: argparse.Namespace, cmd: list[str]) -> None:
     from kdamon.errors import ConfigError
 
-    sources = [name for name, given in (("--pid", bool(args.pid)), ("--paddr", args.paddr),
-                                          ("--kdamond", args.kdamond is not None), ("-- CMD", bool(cmd))) if given]
+    sources = [
+        name
+        for name, given in (
+            ("--pid", bool(args.pid)),
+            ("--paddr", args.paddr),
+            ("--kdamond", args.kdamond is not None),
+            ("-- CMD", bool(cmd)),
+        )
+        if given
+    ]
     if len(sources) != 1 and sources != ["--pid", "-- CMD"]:
-        raise ConfigError("target", "give what to record: --pid PID (repeatable, with or without -- CMD), "
-                                    "--paddr, --kdamond ID or -- CMD [ARGS...]"
-                          + (f"; got {' and '.join(sources)}" if sources else ""))
+        raise ConfigError(
+            "target",
+            "give what to record: --pid PID (repeatable, with or without -- CMD), "
+            "--paddr, --kdamond ID or -- CMD [ARGS...]" + (f"; got {' and '.join(sources)}" if sources else ""),
+        )
     if args.include_children and not (args.pid or cmd):
-        raise ConfigError("--include-children", "--include-children follows the processes that --pid or "
-                                                "-- CMD names: give one of them")
+        raise ConfigError(
+            "--include-children",
+            "--include-children follows the processes that --pid or -- CMD names: give one of them",
+        )
     if args.ready_file is not None and not cmd:
         raise ConfigError("--ready-file", "--ready-file waits for a command started with -- CMD")
     if args.kdamond is not None:
         given = kdamond_options_given(args)
         if given:
-            raise ConfigError("--kdamond", f"a kdamond that runs keeps its parameters: {', '.join(given)} "
-                                           "cannot be given with --kdamond")
+            raise ConfigError(
+                "--kdamond",
+                f"a kdamond that runs keeps its parameters: {', '.join(given)} cannot be given with --kdamond",
+            )
 
 
 def _record(args: argparse.Namespace) -> int:
@@ -186,8 +226,9 @@ def _record(args: argparse.Namespace) -> int:
         if args.kdamond is not None:
             watch = open_watch(host, find_watched(host, KdamondId.parse(args.kdamond)))
             common.say(f"recording {watch.watched.id} read-only, from its trace events")
-            targets: tuple[dict[str, Any], ...] = tuple({"kdamond": str(watch.watched.id), "target": what}
-                                                        for what in watch.watched.targets)
+            targets: tuple[dict[str, Any], ...] = tuple(
+                {"kdamond": str(watch.watched.id), "target": what} for what in watch.watched.targets
+            )
         else:
             started = (child.pid,) if child is not None else ()  # build_kdamond adds the --pid ones
             kdamond = build_kdamond(args, pids=started)
@@ -195,16 +236,27 @@ def _record(args: argparse.Namespace) -> int:
                 follower = _follow(pids, kdamond.contexts[0].intervals.update_us)
                 running = tuple(pid for pid in follower.pids() if pid not in pids)  # descendants running already
                 kdamond = build_kdamond(args, pids=started + running)
-            watch = StreamWatch(host, kdamond, args.backend, engine_stat_only=args.engine_stat_only,
-                                targets=follower.pids if follower is not None else None)
+            watch = StreamWatch(
+                host,
+                kdamond,
+                args.backend,
+                engine_stat_only=args.engine_stat_only,
+                targets=follower.pids if follower is not None else None,
+            )
             what = f"pid {', '.join(map(str, pids))}" if pids else "physical memory"
             common.say(f"recording {what}{' and its descendants' if follower else ''} with {watch.reason}")
             regions = kdamond.contexts[0].targets[0].regions if not pids else ()
-            targets = tuple(_describe(t.pid, child, cmd, follower) for t in kdamond.contexts[0].targets
-                            if t.pid is not None) or ({"paddr": [[r.start, r.end] for r in regions]},)
+            targets = tuple(
+                _describe(t.pid, child, cmd, follower) for t in kdamond.contexts[0].targets if t.pid is not None
+            ) or ({"paddr": [[r.start, r.end] for r in regions]},)
         watched = watch.watched
-        meta = RecordMeta(producer=watched.id.backend if watched.id.backend != "module" else "tracefs",
-                          sample_us=watched.sample_us, aggr_us=watched.aggr_us, ops=watched.ops, targets=targets)
+        meta = RecordMeta(
+            producer=watched.id.backend if watched.id.backend != "module" else "tracefs",
+            sample_us=watched.sample_us,
+            aggr_us=watched.aggr_us,
+            ops=watched.ops,
+            targets=targets,
+        )
 
         progress = _Progress(args.output)
         deadline = None if duration_us is None else time.monotonic() + duration_us / 1e6
@@ -239,8 +291,10 @@ def _record(args: argparse.Namespace) -> int:
                 progress.reason = "the kdamond ended" + (": its targets exited" if pids else "")
             if not writer.nr_snapshots:
                 writer.discard()
-                raise KdamonError(f"no snapshot was recorded ({progress.reason}); {args.output} was left as "
-                                  "it was. Record for longer than one aggregation interval (--aggr)")
+                raise KdamonError(
+                    f"no snapshot was recorded ({progress.reason}); {args.output} was left as "
+                    "it was. Record for longer than one aggregation interval (--aggr)"
+                )
         progress.finish()
     finally:
         stop.restore()
@@ -260,14 +314,17 @@ def _follow(pids: tuple[int, ...], update_us: int) -> ForkFollower:
     if follower.source == "connector":
         common.say(f"following the descendants of {whose} through the process connector's fork events")
     else:
-        common.say(f"following the descendants of {whose} by scanning /proc every {update_us / 1e6:g} s "
-                   f"(a child that exits sooner may be missed), as the process connector is not available: "
-                   f"{follower.why_scan}")
+        common.say(
+            f"following the descendants of {whose} by scanning /proc every {update_us / 1e6:g} s "
+            f"(a child that exits sooner may be missed), as the process connector is not available: "
+            f"{follower.why_scan}"
+        )
     return follower
 
 
-def _describe(pid: int, child: subprocess.Popen[bytes] | None, cmd: list[str],
-              follower: ForkFollower | None) -> dict[str, Any]:
+def _describe(
+    pid: int, child: subprocess.Popen[bytes] | None, cmd: list[str], follower: ForkFollower | None
+) -> dict[str, Any]:
     """A process target as the record's metadata lists it: its pid, the command kdamon
     started, and with --include-children its parent."""
     described: dict[str, Any] = {"pid": pid}

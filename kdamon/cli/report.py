@@ -22,93 +22,155 @@ if TYPE_CHECKING:
 
 
 def register(sub: Any) -> None:
-    report = sub.add_parser("report", help="heatmap, access view, working set size or raw dump of a record file",
-                            description="Report on a record file: kdamon's own, or damo's json, "
-                                        "json_compressed and perf script records (recognised by content).")
+    report = sub.add_parser(
+        "report",
+        help="heatmap, access view, working set size or raw dump of a record file",
+        description="Report on a record file: kdamon's own, or damo's json, "
+        "json_compressed and perf script records (recognised by content).",
+    )
     kinds = report.add_subparsers(dest="report", metavar="REPORT")
     kinds.required = True
 
     heatmap = kinds.add_parser(
-        "heatmap", help="access heatmap (time x address) in the terminal, as a PNG or as JSON",
+        "heatmap",
+        help="access heatmap (time x address) in the terminal, as a PNG or as JSON",
         description="Draw one target's access intensity over time: in the terminal (time going down, "
-                    "address to the right, gaps between monitored areas removed), as a PNG (time on x, "
-                    "address on y) or, with --json, the grid of numbers behind the drawing.")
+        "address to the right, gaps between monitored areas removed), as a PNG (time on x, "
+        "address on y) or, with --json, the grid of numbers behind the drawing.",
+    )
     _add_common(heatmap)
     output = heatmap.add_mutually_exclusive_group()
-    output.add_argument("--png", type=Path, metavar="FILE",
-                        help="write a PNG (needs matplotlib) instead; - for standard output")
-    common.add_json_option(output, "the grid instead of a drawing (one document: time and address bin edges, "
-                                   "the monitored areas, each cell's intensity from 0 to 1)")
-    heatmap.add_argument("--width", type=count(), metavar="N",
-                         help="address bins (default: 80; PNG 200)")
-    heatmap.add_argument("--height", type=count(), metavar="N",
-                         help="time bins, at most one per snapshot (default: 40; PNG 400)")
-    heatmap.add_argument("--color", choices=("auto", "always", "never"), default="auto",
-                         help="ANSI colours in the terminal (default auto: only when standard output is a "
-                              "terminal, NO_COLOR is not set and TERM is not dumb)")
-    heatmap.add_argument("--max-nr-accesses", type=count(), metavar="N",
-                         help="the access count drawn hottest (default: the record's maximum)")
-    heatmap.add_argument("--address-range", metavar="START-END",
-                         help="draw only these addresses (hex or decimal), e.g. one mapping of the target")
+    output.add_argument(
+        "--png", type=Path, metavar="FILE", help="write a PNG (needs matplotlib) instead; - for standard output"
+    )
+    common.add_json_option(
+        output,
+        "the grid instead of a drawing (one document: time and address bin edges, "
+        "the monitored areas, each cell's intensity from 0 to 1)",
+    )
+    heatmap.add_argument("--width", type=count(), metavar="N", help="address bins (default: 80; PNG 200)")
+    heatmap.add_argument(
+        "--height", type=count(), metavar="N", help="time bins, at most one per snapshot (default: 40; PNG 400)"
+    )
+    heatmap.add_argument(
+        "--color",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="ANSI colours in the terminal (default auto: only when standard output is a "
+        "terminal, NO_COLOR is not set and TERM is not dumb)",
+    )
+    heatmap.add_argument(
+        "--max-nr-accesses",
+        type=count(),
+        metavar="N",
+        help="the access count drawn hottest (default: the record's maximum)",
+    )
+    heatmap.add_argument(
+        "--address-range",
+        metavar="START-END",
+        help="draw only these addresses (hex or decimal), e.g. one mapping of the target",
+    )
     heatmap.set_defaults(handler=_heatmap)
 
     wss = kinds.add_parser(
-        "wss", help="working set size distribution per target",
+        "wss",
+        help="working set size distribution per target",
         description="Per target, the working set size of each snapshot (the bytes of regions accessed more "
-                    "than --threshold times in an aggregation), as percentiles and a mean.")
+        "than --threshold times in an aggregation), as percentiles and a mean.",
+    )
     _add_common(wss)
-    wss.add_argument("--threshold", type=count(minimum=0), default=0, metavar="N",
-                     help="count regions with nr_accesses above N as working (default 0)")
-    wss.add_argument("--percentiles", default="0,1,25,50,75,99,100", metavar="P,P,...",
-                     help="percentiles to show (default 0,1,25,50,75,99,100)")
-    common.add_json_option(wss, "one document: per target the percentiles, the mean, and each snapshot's "
-                                "working set size")
+    wss.add_argument(
+        "--threshold",
+        type=count(minimum=0),
+        default=0,
+        metavar="N",
+        help="count regions with nr_accesses above N as working (default 0)",
+    )
+    wss.add_argument(
+        "--percentiles",
+        default="0,1,25,50,75,99,100",
+        metavar="P,P,...",
+        help="percentiles to show (default 0,1,25,50,75,99,100)",
+    )
+    common.add_json_option(
+        wss, "one document: per target the percentiles, the mean, and each snapshot's working set size"
+    )
     wss.set_defaults(handler=_wss)
 
     access = kinds.add_parser(
-        "access", help="the access pattern at one moment: regions, hot/warm/cold bytes, histograms",
+        "access",
+        help="the access pattern at one moment: regions, hot/warm/cold bytes, histograms",
         description="The view of `kdamon show` on a record: each target's snapshot at --at (the last by "
-                    "default) with its regions, hot, warm and cold bytes, temperature and recency "
-                    "histograms and idle-time percentiles.")
+        "default) with its regions, hot, warm and cold bytes, temperature and recency "
+        "histograms and idle-time percentiles.",
+    )
     _add_common(access)
-    access.add_argument("--at", type=duration(zero=True), metavar="DURATION",
-                        help="the last snapshot at most this long after the record's first one (e.g. 30s; "
-                             "plain numbers are seconds); default: the record's last snapshot")
-    common.add_json_option(access, "one object a line per target: the `report raw --json` fields, the "
-                                   "intervals and the summary")
-    access.add_argument("--limit", type=count(minimum=0), metavar="N",
-                        help="print at most N regions per target (default: all)")
+    access.add_argument(
+        "--at",
+        type=duration(zero=True),
+        metavar="DURATION",
+        help="the last snapshot at most this long after the record's first one (e.g. 30s; "
+        "plain numbers are seconds); default: the record's last snapshot",
+    )
+    common.add_json_option(
+        access, "one object a line per target: the `report raw --json` fields, the intervals and the summary"
+    )
+    access.add_argument(
+        "--limit", type=count(minimum=0), metavar="N", help="print at most N regions per target (default: all)"
+    )
     add_view_options(access)
     access.set_defaults(handler=_access)
 
     trace = kinds.add_parser(
-        "trace", help="scheme applications per scheme over time (regions, bytes), and interval tunes",
+        "trace",
+        help="scheme applications per scheme over time (regions, bytes), and interval tunes",
         description="Count the scheme applications a kdamon record keeps (damos_before_apply events, recorded "
-                    "from kernel DAMON 6.7+) per scheme and time bin, and list the interval tunes.")
+        "from kernel DAMON 6.7+) per scheme and time bin, and list the interval tunes.",
+    )
     trace.add_argument("file", type=Path, metavar="FILE", help="a kdamon record file")
-    trace.add_argument("--interval", type=duration(), default="1s", metavar="DURATION",
-                       help="time bin width (default 1s; plain numbers are seconds)")
-    common.add_json_option(trace, "one document: the applications per scheme and time bin, and the interval "
-                                  "tunes")
+    trace.add_argument(
+        "--interval",
+        type=duration(),
+        default="1s",
+        metavar="DURATION",
+        help="time bin width (default 1s; plain numbers are seconds)",
+    )
+    common.add_json_option(trace, "one document: the applications per scheme and time bin, and the interval tunes")
     trace.set_defaults(handler=_trace)
 
-    raw = kinds.add_parser("raw", help="every snapshot's regions, as text or JSON Lines",
-                           description="Every snapshot of the record with its regions (start, end, accesses, "
-                                       "age), as text or one JSON object a line.")
+    raw = kinds.add_parser(
+        "raw",
+        help="every snapshot's regions, as text or JSON Lines",
+        description="Every snapshot of the record with its regions (start, end, accesses, "
+        "age), as text or one JSON object a line.",
+    )
     _add_common(raw)
     common.add_json_option(raw, 'one object a line per snapshot: {"time_ns", "target", "regions"}')
     raw.set_defaults(handler=_raw)
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("file", type=Path, metavar="FILE",
-                        help="the record file: kdamon's, or damo's json, json_compressed or perf script text")
-    parser.add_argument("--target", metavar="K/C/T",
-                        help="kdamond/context/target indices of the target to show (default: the first)")
-    parser.add_argument("--sample", type=interval_us, metavar="DURATION",
-                        help="sampling interval of a perf script record, with its unit (its text does not say)")
-    parser.add_argument("--aggr", type=interval_us, metavar="DURATION",
-                        help="aggregation interval of a perf script record, with its unit")
+    parser.add_argument(
+        "file",
+        type=Path,
+        metavar="FILE",
+        help="the record file: kdamon's, or damo's json, json_compressed or perf script text",
+    )
+    parser.add_argument(
+        "--target", metavar="K/C/T", help="kdamond/context/target indices of the target to show (default: the first)"
+    )
+    parser.add_argument(
+        "--sample",
+        type=interval_us,
+        metavar="DURATION",
+        help="sampling interval of a perf script record, with its unit (its text does not say)",
+    )
+    parser.add_argument(
+        "--aggr",
+        type=interval_us,
+        metavar="DURATION",
+        help="aggregation interval of a perf script record, with its unit",
+    )
 
 
 def _open(args: argparse.Namespace) -> RecordSource:
@@ -173,16 +235,35 @@ def _heatmap(args: argparse.Namespace) -> int:
     if args.address_range is not None:
         snapshots = _clip(snapshots, args.address_range)
     if args.png is not None:
-        write_heatmap_png(args.png, snapshots, width=args.height or 400, height=args.width or 200,
-                          target=target, max_nr_accesses=args.max_nr_accesses)
+        write_heatmap_png(
+            args.png,
+            snapshots,
+            width=args.height or 400,
+            height=args.width or 200,
+            target=target,
+            max_nr_accesses=args.max_nr_accesses,
+        )
         common.say(f"wrote the heatmap to {common.output_name(args.png)}")
     elif args.json:
-        sys.stdout.write(heatmap_json(snapshots, width=args.width or 80, height=args.height or 40, target=target,
-                                      max_nr_accesses=args.max_nr_accesses))
+        sys.stdout.write(
+            heatmap_json(
+                snapshots,
+                width=args.width or 80,
+                height=args.height or 40,
+                target=target,
+                max_nr_accesses=args.max_nr_accesses,
+            )
+        )
     else:
-        write_heatmap(sys.stdout, snapshots, width=args.width or 80, height=args.height or 40,
-                      color=common.use_color(sys.stdout, args.color), target=target,
-                      max_nr_accesses=args.max_nr_accesses)
+        write_heatmap(
+            sys.stdout,
+            snapshots,
+            width=args.width or 80,
+            height=args.height or 40,
+            color=common.use_color(sys.stdout, args.color),
+            target=target,
+            max_nr_accesses=args.max_nr_accesses,
+        )
     return 0
 
 
@@ -246,8 +327,16 @@ def _access(args: argparse.Namespace) -> int:
             texts.append(access_json(snapshot, temperature=temperature, region_filter=region_filter, sort=args.sort))
         else:
             title = f"{args.file.name} kdamond {kd} context {ctx} target {tgt} at {at:.3f} s"
-            texts.append(access_text(snapshot, title=title, temperature=temperature, region_filter=region_filter,
-                                     sort=args.sort, limit=args.limit))
+            texts.append(
+                access_text(
+                    snapshot,
+                    title=title,
+                    temperature=temperature,
+                    region_filter=region_filter,
+                    sort=args.sort,
+                    limit=args.limit,
+                )
+            )
     sys.stdout.write(("" if args.json else "\n").join(texts))
     return 0
 
@@ -261,8 +350,11 @@ def _trace(args: argparse.Namespace) -> int:
     width_ns = args.interval * 1000
     source = open_any(args.file)
     if not isinstance(source, RecordReader):
-        raise ConfigError("FILE", f"{args.file} is a {source.format_name} record, which keeps no scheme "
-                                  "applications; record with `kdamon record` from kernel DAMON")
+        raise ConfigError(
+            "FILE",
+            f"{args.file} is a {source.format_name} record, which keeps no scheme "
+            "applications; record with `kdamon record` from kernel DAMON",
+        )
     chunks = list(source.applies())
     tunes = list(source.tunes())
     firsts = [int(rows["time_ns"][0]) for _, rows in chunks if rows.size] + [t.time_ns for t in tunes]

@@ -41,8 +41,23 @@ from kdamon.model import (
 
 __all__ = ["SchemeSpec", "parse_scheme"]
 
-_KEYS = ("action", "sz", "nr_accesses", "age", "apply_interval", "quota_time", "quota_size", "quota_reset",
-         "quota_weights", "quota_goal", "quota_goal_tuner", "wmarks", "target_nid", "dest", "filter")
+_KEYS = (
+    "action",
+    "sz",
+    "nr_accesses",
+    "age",
+    "apply_interval",
+    "quota_time",
+    "quota_size",
+    "quota_reset",
+    "quota_weights",
+    "quota_goal",
+    "quota_goal_tuner",
+    "wmarks",
+    "target_nid",
+    "dest",
+    "filter",
+)
 _REPEATABLE = ("filter", "quota_goal", "dest")
 
 
@@ -127,8 +142,9 @@ def parse_scheme(text: str) -> SchemeSpec:
         raise ConfigError("--scheme", f"{text!r}: {error}") from None
 
     try:
-        pattern = PatternBounds(**{key: parse_bounds(values[key], key, key)
-                                   for key in ("sz", "nr_accesses", "age") if key in values})
+        pattern = PatternBounds(
+            **{key: parse_bounds(values[key], key, key) for key in ("sz", "nr_accesses", "age") if key in values}
+        )
     except ConfigError as error:
         raise ConfigError("--scheme", f"{text!r}: {error}") from None
     return SchemeSpec(text, action, pattern, scheme)
@@ -183,6 +199,10 @@ def _watermarks(value: str | None) -> Watermarks:
     if value is None:
         return Watermarks()
     metric, interval, high, mid, low = _parts(value, "wmarks", 5, "METRIC:INTERVAL:HIGH:MID:LOW")
-    return Watermarks(metric=metric, interval_us=parse_duration_us(interval, "wmarks"),
-                      high=parse_ratio_permil(high, "wmarks"), mid=parse_ratio_permil(mid, "wmarks"),
-                      low=parse_ratio_permil(low, "wmarks"))
+    return Watermarks(
+        metric=metric,
+        interval_us=parse_duration_us(interval, "wmarks"),
+        high=parse_ratio_permil(high, "wmarks"),
+        mid=parse_ratio_permil(mid, "wmarks"),
+        low=parse_ratio_permil(low, "wmarks"),
+    )

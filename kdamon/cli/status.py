@@ -20,15 +20,21 @@ if TYPE_CHECKING:
 
 
 def register(sub: Any) -> None:
-    status = sub.add_parser("status", help="list every kdamond (kdamon's and foreign ones); writes nothing",
-                            description="List every kdamond: kernel DAMON's (sysfs and DAMON modules) and "
-                                        "kdamon's engine daemons, with ops, intervals, targets, schemes and "
-                                        "stats. Foreign kdamonds are marked. Reads only, unless --refresh.")
+    status = sub.add_parser(
+        "status",
+        help="list every kdamond (kdamon's and foreign ones); writes nothing",
+        description="List every kdamond: kernel DAMON's (sysfs and DAMON modules) and "
+        "kdamon's engine daemons, with ops, intervals, targets, schemes and "
+        "stats. Foreign kdamonds are marked. Reads only, unless --refresh.",
+    )
     common.add_json_option(status, "one document, a list of kdamonds")
-    status.add_argument("--refresh", action="store_true",
-                        help="first ask kdamon's own running kdamonds for fresh scheme stats, tried regions, "
-                             "effective quotas and tuned intervals (state writes to them only; other tools' "
-                             "kdamonds are never asked)")
+    status.add_argument(
+        "--refresh",
+        action="store_true",
+        help="first ask kdamon's own running kdamonds for fresh scheme stats, tried regions, "
+        "effective quotas and tuned intervals (state writes to them only; other tools' "
+        "kdamonds are never asked)",
+    )
     status.set_defaults(handler=_status)
 
 
@@ -44,11 +50,12 @@ def _scheme_line(scheme: Scheme, aggr_us: int) -> str:
         return format_duration_us(value * aggr_us, approx=True)
 
     p = scheme.access_pattern
-    words = [scheme.action,
-             f"sz {_range(p.sz_min, p.sz_max, p.SZ_MAX, lambda v: format_size(v, approx=True))}",
-             f"nr_accesses {_range(p.nr_accesses_min, p.nr_accesses_max, p.NR_ACCESSES_MAX)}",
-             f"age {_range(p.age_min, p.age_max, p.AGE_MAX)} aggregations "
-             f"({_range(p.age_min, p.age_max, p.AGE_MAX, age)})"]
+    words = [
+        scheme.action,
+        f"sz {_range(p.sz_min, p.sz_max, p.SZ_MAX, lambda v: format_size(v, approx=True))}",
+        f"nr_accesses {_range(p.nr_accesses_min, p.nr_accesses_max, p.NR_ACCESSES_MAX)}",
+        f"age {_range(p.age_min, p.age_max, p.AGE_MAX)} aggregations ({_range(p.age_min, p.age_max, p.AGE_MAX, age)})",
+    ]
     if scheme.apply_interval_us:
         words.append(f"every {format_duration_us(scheme.apply_interval_us, approx=True)}")
     q = scheme.quota
@@ -73,19 +80,23 @@ def _stats_line(stats: SchemeStats) -> str:
     def size(value: int) -> str:
         return format_size(value, approx=True)
 
-    return (f"tried {stats.nr_tried} ({size(stats.sz_tried)}), "
-            f"applied {_known(stats.nr_applied)} ({_known(stats.sz_applied, size)}), "
-            f"quota exceeded {_known(stats.qt_exceeds)}")
+    return (
+        f"tried {stats.nr_tried} ({size(stats.sz_tried)}), "
+        f"applied {_known(stats.nr_applied)} ({_known(stats.sz_applied, size)}), "
+        f"quota exceeded {_known(stats.qt_exceeds)}"
+    )
 
 
 def _context_lines(context: Context) -> list[str]:
     from kdamon.model import format_duration_us
 
     iv = context.intervals
-    lines = [f"{context.ops}: sample {format_duration_us(iv.sample_us, approx=True)}, "
-             f"aggr {format_duration_us(iv.aggr_us, approx=True)}, "
-             f"update {format_duration_us(iv.update_us, approx=True)}; "
-             f"regions {context.nr_regions.min}..{context.nr_regions.max}"]
+    lines = [
+        f"{context.ops}: sample {format_duration_us(iv.sample_us, approx=True)}, "
+        f"aggr {format_duration_us(iv.aggr_us, approx=True)}, "
+        f"update {format_duration_us(iv.update_us, approx=True)}; "
+        f"regions {context.nr_regions.min}..{context.nr_regions.max}"
+    ]
     for index, target in enumerate(context.targets):
         what = f"pid {target.pid}" if target.pid is not None else "physical memory"
         regions = ", ".join(f"{r.start:#x}-{r.end:#x}" for r in target.regions)
@@ -120,8 +131,10 @@ def format_status(status: KdamondStatus) -> list[str]:
         refreshed = status.refreshed
         if refreshed is not None and refreshed.tuned_intervals is not None:
             sample_us, aggr_us = refreshed.tuned_intervals
-            body.append(f"tuned intervals now: sample {format_duration_us(sample_us, approx=True)}, "
-                        f"aggr {format_duration_us(aggr_us, approx=True)}")
+            body.append(
+                f"tuned intervals now: sample {format_duration_us(sample_us, approx=True)}, "
+                f"aggr {format_duration_us(aggr_us, approx=True)}"
+            )
         for index, scheme in enumerate(context.schemes):
             body.append(f"scheme {index}: {_scheme_line(scheme, context.intervals.aggr_us)}")
             if index < len(status.stats):
@@ -144,9 +157,14 @@ def status_json(status: KdamondStatus) -> dict[str, Any]:
     if status.kdamond is not None:
         config = config_to_dict(Config((status.kdamond,)))["kdamonds"][0]
     return {
-        "id": str(status.id), "backend": status.id.backend, "owner": status.owner,
-        "state": "on" if status.running else "off", "pid": status.pid, "config": config,
-        "stats": [attrs.asdict(s) for s in status.stats], "note": status.note,
+        "id": str(status.id),
+        "backend": status.id.backend,
+        "owner": status.owner,
+        "state": "on" if status.running else "off",
+        "pid": status.pid,
+        "config": config,
+        "stats": [attrs.asdict(s) for s in status.stats],
+        "note": status.note,
         "refreshed": attrs.asdict(status.refreshed) if status.refreshed is not None else None,
     }
 

@@ -47,16 +47,19 @@ def _summary_line(title: str, kept: Snapshot, temperature: Temperature) -> str:
         return f"{name} {format_size(size, approx=True)} {share}"
 
     idle = dict(s.idle_percentiles_us)
-    return (f"{title}: {kept.nr_regions} regions, total {format_size(s.total_bytes, approx=True)}, "
-            f"{part('hot', s.hot_bytes)}, {part('warm', s.warm_bytes)}, {part('cold', s.cold_bytes)}, "
-            f"idle p50 {format_duration_us(abs(idle.get(50.0, 0)), approx=True)}")
+    return (
+        f"{title}: {kept.nr_regions} regions, total {format_size(s.total_bytes, approx=True)}, "
+        f"{part('hot', s.hot_bytes)}, {part('warm', s.warm_bytes)}, {part('cold', s.cold_bytes)}, "
+        f"idle p50 {format_duration_us(abs(idle.get(50.0, 0)), approx=True)}"
+    )
 
 
 class _Screen:
     """What ``top`` draws: the state of the view and the drawing of one screen."""
 
-    def __init__(self, args: argparse.Namespace, temperature: Temperature, region_filter: RegionFilter,
-                 color: bool) -> None:
+    def __init__(
+        self, args: argparse.Namespace, temperature: Temperature, region_filter: RegionFilter, color: bool
+    ) -> None:
         self.history: deque[Frame] = deque(maxlen=max(args.history, 1))
         self.temperature = temperature
         self.region_filter = region_filter
@@ -85,9 +88,10 @@ class _Screen:
             return "\n".join(line[:width] for line in lines)
         latest = snapshots[-1]
         lines.append(_summary_line("now", latest, self.temperature))
-        lines.append(f"intervals: sample {format_duration_us(latest.sample_us, approx=True)}, "
-                     f"aggr {format_duration_us(latest.aggr_us, approx=True)}"
-                     + (f"; {self.message}" if self.message else ""))
+        lines.append(
+            f"intervals: sample {format_duration_us(latest.sample_us, approx=True)}, "
+            f"aggr {format_duration_us(latest.aggr_us, approx=True)}" + (f"; {self.message}" if self.message else "")
+        )
         strip_rows = min(len(snapshots), max(height // 3, 3))
         lines.extend(self._strip(snapshots[-strip_rows:], width))
         room = max(height - len(lines) - 3, 2)
@@ -122,24 +126,30 @@ class _Screen:
 
         def row(start: int, end: int, nr_accesses: int, age: int) -> str:
             rate = f"{100 * nr_accesses / top:3.0f}%" if top else f"{nr_accesses}"
-            return (f"{start:#14x} {format_size(end - start, approx=True):>8} {rate:>5} "
-                    f"{format_duration_us(age * snapshot.aggr_us, approx=True):>7}")
+            return (
+                f"{start:#14x} {format_size(end - start, approx=True):>8} {rate:>5} "
+                f"{format_duration_us(age * snapshot.aggr_us, approx=True):>7}"
+            )
 
         ordered = sort_regions(kept, self.sort).rows()[:room]
         idle = [r for r in sort_regions(kept, "age").rows() if r[2] == 0][:room]
         left = [f"regions by {self.sort}:".ljust(38)] + [row(*r) for r in ordered]
         right = ["coldest (idle longest):"] + [row(*r) for r in idle]
         half = max(width // 2, 40)
-        return [(a.ljust(half) + b)[:width]
-                for a, b in zip(left + [""] * (len(right) - len(left)),
-                                right + [""] * (len(left) - len(right)), strict=True)]
+        return [
+            (a.ljust(half) + b)[:width]
+            for a, b in zip(
+                left + [""] * (len(right) - len(left)), right + [""] * (len(left) - len(right)), strict=True
+            )
+        ]
 
     def _keys(self) -> str:
         return f"q quit  s sort ({self.sort})  n/p kdamond  t target ({self.target})"
 
 
-def _pump(watch: Watch, frames: Frames, timeout_s: float, out: queue.SimpleQueue[object],
-          stop: threading.Event) -> None:
+def _pump(
+    watch: Watch, frames: Frames, timeout_s: float, out: queue.SimpleQueue[object], stop: threading.Event
+) -> None:
     try:
         for frame in frames(watch, timeout_s, stop.is_set):
             out.put(frame)
@@ -155,8 +165,9 @@ class _Watcher:
         self.watch = watch
         self.queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self.stop = threading.Event()
-        self.thread = threading.Thread(target=_pump, args=(watch, frames, timeout_s, self.queue, self.stop),
-                                       daemon=True, name="kdamon-top-watch")
+        self.thread = threading.Thread(
+            target=_pump, args=(watch, frames, timeout_s, self.queue, self.stop), daemon=True, name="kdamon-top-watch"
+        )
         self.thread.start()
 
     def close(self) -> None:
@@ -165,36 +176,54 @@ class _Watcher:
         self.watch.close()
 
 
-def _plain(args: argparse.Namespace, watch: Watch, frames: Frames, timeout_s: float,
-           temperature: Temperature, region_filter: RegionFilter) -> int:
+def _plain(
+    args: argparse.Namespace,
+    watch: Watch,
+    frames: Frames,
+    timeout_s: float,
+    temperature: Temperature,
+    region_filter: RegionFilter,
+) -> int:
     """Without a terminal: one totals line per target and aggregation."""
     shown = 0
     for frame in frames(watch, timeout_s, lambda: False):
         for snapshot in frame.snapshots:
             stamp = f"{snapshot.time_ns / 1e9:.3f}"
-            print(_summary_line(f"{stamp} {watch.watched.title(snapshot.target_idx)}",
-                                region_filter.apply(snapshot), temperature), flush=True)
+            print(
+                _summary_line(
+                    f"{stamp} {watch.watched.title(snapshot.target_idx)}", region_filter.apply(snapshot), temperature
+                ),
+                flush=True,
+            )
         shown += 1
         if args.count is not None and shown >= args.count:
             break
     return 0
 
 
-def run_top(args: argparse.Namespace, host: Host, open_watch: OpenWatch, frames: Frames,
-            temperature: Temperature, region_filter: RegionFilter) -> int:
+def run_top(
+    args: argparse.Namespace,
+    host: Host,
+    open_watch: OpenWatch,
+    frames: Frames,
+    temperature: Temperature,
+    region_filter: RegionFilter,
+) -> int:
     """``kdamon top``: full screen on a terminal, totals lines otherwise."""
     timeout_s = args.timeout / 1e6
     watch = open_watch(args, host)
     if not (sys.stdout.isatty() and sys.stdin.isatty()):
         with watch:
             return _plain(args, watch, frames, timeout_s, temperature, region_filter)
-    return _Interactive(args, host, watch, frames, timeout_s,
-                        _Screen(args, temperature, region_filter, common.use_color(sys.stdout))).run()
+    return _Interactive(
+        args, host, watch, frames, timeout_s, _Screen(args, temperature, region_filter, common.use_color(sys.stdout))
+    ).run()
 
 
 class _Interactive:
-    def __init__(self, args: argparse.Namespace, host: Host, watch: Watch, frames: Frames, timeout_s: float,
-                 screen: _Screen) -> None:
+    def __init__(
+        self, args: argparse.Namespace, host: Host, watch: Watch, frames: Frames, timeout_s: float, screen: _Screen
+    ) -> None:
         self.args, self.host, self.frames, self.timeout_s, self.screen = args, host, frames, timeout_s, screen
         self.watcher = _Watcher(watch, frames, timeout_s)
         self.shown = 0

@@ -17,10 +17,14 @@ def add_view_options(parser: argparse.ArgumentParser) -> None:
 
     group = parser.add_argument_group("what to show")
     group.add_argument("--address-range", metavar="START-END", help="only these addresses (hex or decimal)")
-    group.add_argument("--access", metavar="MIN-MAX",
-                       help="only regions accessed this often: counts per aggregation or shares of the "
-                            "maximum, e.g. 1-max, 0%%-10%%")
-    group.add_argument("--age", metavar="MIN-MAX", help="only regions this old, e.g. 10s-max (plain numbers are seconds)")
+    group.add_argument(
+        "--access",
+        metavar="MIN-MAX",
+        help="only regions accessed this often: counts per aggregation or shares of the maximum, e.g. 1-max, 0%%-10%%",
+    )
+    group.add_argument(
+        "--age", metavar="MIN-MAX", help="only regions this old, e.g. 10s-max (plain numbers are seconds)"
+    )
     group.add_argument("--min-size", metavar="SIZE", help="only regions at least this big, e.g. 2M")
     group.add_argument("--sort", choices=SORTS, default="address", help="region order (default address)")
     add_temperature_options(group)
@@ -28,12 +32,23 @@ def add_view_options(parser: argparse.ArgumentParser) -> None:
 
 def add_temperature_options(group: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     """``--hot`` and ``--cold-idle``: what counts as hot and cold (see ``kdamon.model.access``)."""
-    group.add_argument("--hot", "--hot-percent", dest="hot", default="50%", metavar="PERCENT",
-                       help="hot: accessed in at least this share of the samples (default 50%%)")
+    group.add_argument(
+        "--hot",
+        "--hot-percent",
+        dest="hot",
+        default="50%",
+        metavar="PERCENT",
+        help="hot: accessed in at least this share of the samples (default 50%%)",
+    )
     from kdamon.cli.arg_types import duration
 
-    group.add_argument("--cold-idle", type=duration(zero=True), default="1s", metavar="DURATION",
-                       help="cold: not accessed for at least this long (default 1s)")
+    group.add_argument(
+        "--cold-idle",
+        type=duration(zero=True),
+        default="1s",
+        metavar="DURATION",
+        help="cold: not accessed for at least this long (default 1s)",
+    )
 
 
 def temperature_of(args: argparse.Namespace) -> Temperature:
@@ -47,5 +62,4 @@ def temperature_of(args: argparse.Namespace) -> Temperature:
 def region_filter_of(args: argparse.Namespace) -> RegionFilter:
     from kdamon.report.access import RegionFilter
 
-    return RegionFilter.parse(address=args.address_range, access=args.access, age=args.age,
-                              min_size=args.min_size)
+    return RegionFilter.parse(address=args.address_range, access=args.access, age=args.age, min_size=args.min_size)

@@ -70,11 +70,11 @@ class CountedOnly:
         items = [f"{action} (scheme {index})" for index, action in self.schemes]
         why = f" ({self.why})" if self.why else ""
         if self.applied:
-            applies = (f"it applies only {_join(list(self.applied), 'and')} there{why}, besides "
-                       "stat, which applies nothing")
+            applies = (
+                f"it applies only {_join(list(self.applied), 'and')} there{why}, besides stat, which applies nothing"
+            )
         else:
-            applies = (f"it applies no action there{why}: only stat schemes, which count, run "
-                       "on it")
+            applies = f"it applies no action there{why}: only stat schemes, which count, run on it"
         return f"kdamon's engine cannot apply {_join(items, 'or')} to {self.ops} targets: {applies}"
 
 
@@ -87,12 +87,16 @@ def counted_only(context: Context, ops: Operations | None = None) -> CountedOnly
     else:
         applied = ops.applied_actions if isinstance(ops, SchemeOps) else ()
         name, why = ops.name, ""
-    schemes = tuple((index, scheme.action) for index, scheme in enumerate(context.schemes)
-                    if scheme.action != "stat" and scheme.action not in applied)
+    schemes = tuple(
+        (index, scheme.action)
+        for index, scheme in enumerate(context.schemes)
+        if scheme.action != "stat" and scheme.action not in applied
+    )
     return CountedOnly(name, tuple(applied), schemes, why)
 
 
 def stat_only_schemes(schemes: tuple[Scheme, ...], indexes: Collection[int]) -> tuple[Scheme, ...]:
     """``schemes`` with those at ``indexes`` turned into ``stat`` schemes."""
-    return tuple(attrs.evolve(scheme, action="stat") if index in indexes else scheme
-                 for index, scheme in enumerate(schemes))
+    return tuple(
+        attrs.evolve(scheme, action="stat") if index in indexes else scheme for index, scheme in enumerate(schemes)
+    )

@@ -84,8 +84,7 @@ class MonitorContext:
     wanted one (see :mod:`kdamon.engine.pacing`); interval auto-tuning stays above it."""
 
     @classmethod
-    def create(cls, config: Context, clock: Clock, rng: np.random.Generator,
-               metrics: SystemMetrics) -> MonitorContext:
+    def create(cls, config: Context, clock: Clock, rng: np.random.Generator, metrics: SystemMetrics) -> MonitorContext:
         targets = [TargetState(i, t) for i, t in enumerate(config.targets)]
         schemes = [SchemeState.for_scheme(i, s) for i, s in enumerate(config.schemes)]
         ctx = cls(config, clock, rng, metrics, config.intervals, targets, schemes)
@@ -146,16 +145,17 @@ class MonitorContext:
             old_max = max(old.aggr_us // old.sample_us, 1)
             new_max = max(intervals.aggr_us // intervals.sample_us, 1)
             for target in self.targets:
-                _rescale(target.regions, old_max, new_max, old.aggr_us, intervals.aggr_us,
-                         aggregating)
+                _rescale(target.regions, old_max, new_max, old.aggr_us, intervals.aggr_us, aggregating)
         self.intervals = intervals
         for scheme in self.schemes:
             scheme.set_next_apply(self)
 
 
-def _rescale(regions: RegionList, old_max: int, new_max: int, old_aggr_us: int,
-             new_aggr_us: int, aggregating: bool) -> None:
+def _rescale(
+    regions: RegionList, old_max: int, new_max: int, old_aggr_us: int, new_aggr_us: int, aggregating: bool
+) -> None:
     """``damon_update_monitoring_result()`` for every region of a target."""
+
     def convert(counts: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
         return counts * 10000 // old_max * new_max // 10000
 

@@ -110,22 +110,32 @@ class Monitor:
     ``stat`` scheme (tried, never applied; :attr:`counted_only` lists them).
     """
 
-    def __init__(self, context: Context, ops: Operations | None = None, *,
-                 callbacks: Callbacks = Callbacks(), clock: Clock | None = None,
-                 seed: int | None = None, metrics: SystemMetrics | None = None,
-                 kdamond_idx: int = 0, context_idx: int = 0, stat_only: bool = False) -> None:
+    def __init__(
+        self,
+        context: Context,
+        ops: Operations | None = None,
+        *,
+        callbacks: Callbacks = Callbacks(),
+        clock: Clock | None = None,
+        seed: int | None = None,
+        metrics: SystemMetrics | None = None,
+        kdamond_idx: int = 0,
+        context_idx: int = 0,
+        stat_only: bool = False,
+    ) -> None:
         check_schemes_supported(context.schemes)
         unapplied = counted_only(context, ops)
         if unapplied and not stat_only:
-            raise EngineError(f"{unapplied.explain()}; change or drop those schemes, or pass "
-                              "stat_only=True to have them only counted, as stat schemes")
+            raise EngineError(
+                f"{unapplied.explain()}; change or drop those schemes, or pass "
+                "stat_only=True to have them only counted, as stat schemes"
+            )
         self.counted_only = unapplied.indexes
         """The schemes that run as ``stat`` schemes: their action cannot be applied."""
         if ops is None:
             ops = ops_for_context(context)
         self.config = context
-        self._effective = attrs.evolve(
-            context, schemes=stat_only_schemes(context.schemes, self.counted_only))
+        self._effective = attrs.evolve(context, schemes=stat_only_schemes(context.schemes, self.counted_only))
         self.ops = ops
         self.callbacks = callbacks
         self.kdamond_idx = kdamond_idx
@@ -155,8 +165,7 @@ class Monitor:
     def ctx(self) -> MonitorContext:
         """The running context (regions, timers, schemes); exists once started."""
         if self._ctx is None:
-            raise EngineError("the monitor has not started: call start(), run() or "
-                              "run_virtual() first")
+            raise EngineError("the monitor has not started: call start(), run() or run_virtual() first")
         return self._ctx
 
     @property
@@ -180,13 +189,12 @@ class Monitor:
         """The snapshots of the most recently completed aggregation (``damon_aggregated``)."""
         return self._last
 
-    def _snapshots_now(self, ctx: MonitorContext,
-                       intervals: tuple[int, int]) -> tuple[Snapshot, ...]:
+    def _snapshots_now(self, ctx: MonitorContext, intervals: tuple[int, int]) -> tuple[Snapshot, ...]:
         now = ctx.clock.now_ns()
         return tuple(
-            Snapshot(now, self.kdamond_idx, self.context_idx, t.index, t.regions.as_array(),
-                     *intervals)
-            for t in ctx.targets)
+            Snapshot(now, self.kdamond_idx, self.context_idx, t.index, t.regions.as_array(), *intervals)
+            for t in ctx.targets
+        )
 
     @property
     def pace(self) -> Pace:
@@ -196,8 +204,13 @@ class Monitor:
             intervals = self.config.intervals
             return Pace(intervals.sample_us, intervals.aggr_us, 0, 0, False)
         intervals = self._ctx.intervals
-        return Pace(intervals.sample_us, intervals.aggr_us, self._pacer.busy_us,
-                    self._pacer.late_us, self._pacer.min_sample_us > 0)
+        return Pace(
+            intervals.sample_us,
+            intervals.aggr_us,
+            self._pacer.busy_us,
+            self._pacer.late_us,
+            self._pacer.min_sample_us > 0,
+        )
 
     def scheme_stats(self) -> tuple[SchemeStats, ...]:
         """Each scheme's cumulative stats, in configuration order."""
@@ -219,8 +232,10 @@ class Monitor:
         process is gone) is left out.  :meth:`take_added` says which joined.
         """
         if not isinstance(self.ops, TargetOps):
-            raise EngineError(f"the {self.ops.name} operations cannot take targets while they run: "
-                              "start a monitor with every target instead")
+            raise EngineError(
+                f"the {self.ops.name} operations cannot take targets while they run: "
+                "start a monitor with every target instead"
+            )
         wanted = list(targets)
         for target in wanted:
             target.check_ops(self.config.ops)
@@ -257,8 +272,7 @@ class Monitor:
     def start(self) -> None:
         """Run in a background thread on a real clock (unless one was given)."""
         self._begin(self._clock or RealClock())
-        self._thread = threading.Thread(target=self._thread_main, name="kdamon-engine",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._thread_main, name="kdamon-engine", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
@@ -285,8 +299,9 @@ class Monitor:
         """Run ``duration_us`` of simulated time at once, never sleeping."""
         clock = self._clock or VirtualClock()
         if not clock.virtual:
-            raise EngineError("run_virtual() needs a virtual clock: construct the Monitor "
-                              "without clock= or with a VirtualClock")
+            raise EngineError(
+                "run_virtual() needs a virtual clock: construct the Monitor without clock= or with a VirtualClock"
+            )
         self._clock = clock
         self.run(duration_us)
 
@@ -294,8 +309,7 @@ class Monitor:
         if self._ctx is not None:
             raise EngineError("a Monitor runs once: create a new one to monitor again")
         self._clock = clock
-        self._ctx = MonitorContext.create(self._effective, clock,
-                                          np.random.default_rng(self._seed), self._metrics)
+        self._ctx = MonitorContext.create(self._effective, clock, np.random.default_rng(self._seed), self._metrics)
         return clock
 
     def _thread_main(self) -> None:
@@ -309,8 +323,7 @@ class Monitor:
         ctx.init_timers()
         for target in ctx.targets:
             if target.config.regions:
-                target.regions.set_ranges([(r.start, r.end) for r in target.config.regions],
-                                          ctx.min_region)
+                target.regions.set_ranges([(r.start, r.end) for r in target.config.regions], ctx.min_region)
         try:
             self.ops.init(ctx)
             self._loop(ctx, deadline_ns)
@@ -338,8 +351,7 @@ class Monitor:
         while not self._need_stop(ctx, deadline_ns):
             min_wait: int | None = None
             for scheme in ctx.schemes:
-                scheme.activated, wait = watermark_wait_us(scheme.config.watermarks,
-                                                           scheme.activated, self._metrics)
+                scheme.activated, wait = watermark_wait_us(scheme.config.watermarks, scheme.activated, self._metrics)
                 min_wait = wait if min_wait is None else min(min_wait, wait)
             if not min_wait:
                 return True
@@ -382,13 +394,11 @@ class Monitor:
             if aggregating:
                 stop |= self._end_aggregation(ctx, pacer, next_aggregation_sis)
             if ctx.passed_sample_intervals >= next_ops_update_sis:
-                ctx.next_ops_update_sis = (next_ops_update_sis
-                                           + ctx.intervals.update_us // ctx.sample_us_nonzero)
+                ctx.next_ops_update_sis = next_ops_update_sis + ctx.intervals.update_us // ctx.sample_us_nonzero
                 ops.update(ctx)
                 sz_limit = ctx.region_sz_limit()
 
-    def _end_aggregation(self, ctx: MonitorContext, pacer: Pacer,
-                         next_aggregation_sis: int) -> bool:
+    def _end_aggregation(self, ctx: MonitorContext, pacer: Pacer, next_aggregation_sis: int) -> bool:
         """Keep snapshots, widen, after_aggregation, tuning, reset, ops hook, split."""
         self._last = self._snapshots_now(ctx, pacer.end_aggregation(ctx))
         self._widen(ctx, pacer)
@@ -403,10 +413,8 @@ class Monitor:
             ctx.next_intervals_tune_sis += ctx.aggr_samples * goal.aggrs
             sample_us = tune_intervals(ctx)
             if sample_us is not None:
-                self.tunes.append(IntervalsTune(ctx.clock.now_ns(), sample_us, ctx.intervals.aggr_us,
-                                                self.kdamond_idx))
-        ctx.next_aggregation_sis = (next_aggregation_sis
-                                    + ctx.intervals.aggr_us // ctx.sample_us_nonzero)
+                self.tunes.append(IntervalsTune(ctx.clock.now_ns(), sample_us, ctx.intervals.aggr_us, self.kdamond_idx))
+        ctx.next_aggregation_sis = next_aggregation_sis + ctx.intervals.aggr_us // ctx.sample_us_nonzero
         for target in ctx.targets:
             target.regions.reset_aggregated()
         self.ops.reset_aggregated(ctx)
@@ -419,16 +427,18 @@ class Monitor:
         if sample_us is None:
             return
         wanted = ctx.intervals
-        ctx.set_intervals(attrs.evolve(wanted, sample_us=sample_us,
-                                       aggr_us=sample_us * ctx.aggr_samples))
+        ctx.set_intervals(attrs.evolve(wanted, sample_us=sample_us, aggr_us=sample_us * ctx.aggr_samples))
         if pacer.min_sample_us and not self._warned_widening:
             self._warned_widening = True
-            warnings.warn(EngineWarning(
-                f"the engine cannot keep a {format_duration_us(wanted.sample_us, approx=True)} "
-                f"sampling interval: its {self.ops.name} access check and bookkeeping take "
-                f"{format_duration_us(pacer.busy_us, approx=True)} of a sample and its wake-ups "
-                f"come {format_duration_us(pacer.late_us, approx=True)} late, so it samples "
-                f"every {format_duration_us(ctx.intervals.sample_us, approx=True)} and aggregates "
-                f"every {format_duration_us(ctx.intervals.aggr_us, approx=True)} (the same "
-                f"{ctx.aggr_samples} samples per aggregation), and its snapshots say so"),
-                stacklevel=2)
+            warnings.warn(
+                EngineWarning(
+                    f"the engine cannot keep a {format_duration_us(wanted.sample_us, approx=True)} "
+                    f"sampling interval: its {self.ops.name} access check and bookkeeping take "
+                    f"{format_duration_us(pacer.busy_us, approx=True)} of a sample and its wake-ups "
+                    f"come {format_duration_us(pacer.late_us, approx=True)} late, so it samples "
+                    f"every {format_duration_us(ctx.intervals.sample_us, approx=True)} and aggregates "
+                    f"every {format_duration_us(ctx.intervals.aggr_us, approx=True)} (the same "
+                    f"{ctx.aggr_samples} samples per aggregation), and its snapshots say so"
+                ),
+                stacklevel=2,
+            )

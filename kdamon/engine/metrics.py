@@ -37,15 +37,17 @@ def _meminfo_kib(path: Path, keys: tuple[str, ...]) -> dict[str, int]:
     try:
         text = path.read_text()
     except OSError as error:
-        raise EngineError(f"cannot read {path} ({error.strerror}): the engine needs it for "
-                          "DAMOS watermarks and quota goals; remove those or mount procfs/sysfs"
-                          ) from error
+        raise EngineError(
+            f"cannot read {path} ({error.strerror}): the engine needs it for "
+            "DAMOS watermarks and quota goals; remove those or mount procfs/sysfs"
+        ) from error
     values: dict[str, int] = {}
     for key in keys:
         match = re.search(rf"\b{key}:\s+(\d+)\s*kB", text)
         if match is None:
-            raise EngineError(f"{path} has no {key} line; this kernel's memory statistics "
-                              "are not what the engine expects")
+            raise EngineError(
+                f"{path} has no {key} line; this kernel's memory statistics are not what the engine expects"
+            )
         values[key] = int(match.group(1))
     return values
 
@@ -77,8 +79,7 @@ class ProcMetrics:
         return part * 10000 // max(info["MemTotal"], 1)
 
 
-def watermark_wait_us(wmarks: Watermarks, activated: bool,
-                      metrics: SystemMetrics) -> tuple[bool, int]:
+def watermark_wait_us(wmarks: Watermarks, activated: bool, metrics: SystemMetrics) -> tuple[bool, int]:
     """``damos_wmark_wait_us()``: the scheme's new activation and how long to wait.
 
     A wait of 0 means the scheme is active now.

@@ -33,8 +33,7 @@ __all__ = [
 MAX_SCORE = 99
 """``DAMOS_MAX_SCORE``: scores run from 0 (least wanted) to 99."""
 
-SUPPORTED_GOAL_METRICS = ("user_input", "some_mem_psi_us", "node_mem_used_bp",
-                          "node_mem_free_bp")
+SUPPORTED_GOAL_METRICS = ("user_input", "some_mem_psi_us", "node_mem_used_bp", "node_mem_free_bp")
 
 _ULONG_MAX = 2**64 - 1
 _MAX_SUBSCORE = 100
@@ -63,8 +62,7 @@ def quota_enabled(quota: Quota) -> bool:
     return bool(quota.ms or quota.bytes or quota.goals)
 
 
-def hot_score(nr_accesses: int, age: int, max_nr_accesses: int, aggr_us: int,
-              weights: QuotaWeights) -> int:
+def hot_score(nr_accesses: int, age: int, max_nr_accesses: int, aggr_us: int, weights: QuotaWeights) -> int:
     """``damon_hot_score()``: 0 (cold) to 99 (hot) from frequency and age.
 
     ``nr_accesses`` is the moving-sum count (``nr_accesses_bp / 10000``).
@@ -114,10 +112,12 @@ class QuotaState:
     def for_quota(cls, quota: Quota) -> QuotaState:
         for goal in quota.goals:
             if goal.metric not in SUPPORTED_GOAL_METRICS:
-                raise EngineError(f"quota goal metric {goal.metric!r} is not supported by the "
-                                  f"pure-Python engine (it supports "
-                                  f"{', '.join(SUPPORTED_GOAL_METRICS)}); use the kernel "
-                                  "driver or another metric")
+                raise EngineError(
+                    f"quota goal metric {goal.metric!r} is not supported by the "
+                    f"pure-Python engine (it supports "
+                    f"{', '.join(SUPPORTED_GOAL_METRICS)}); use the kernel "
+                    "driver or another metric"
+                )
         return cls(quota, [_GoalState(g, g.current_value) for g in quota.goals])
 
     @property
@@ -138,8 +138,7 @@ class QuotaState:
                 state.current_value = total - state.last_psi_total_us
                 state.last_psi_total_us = total
             elif goal.metric in ("node_mem_used_bp", "node_mem_free_bp"):
-                state.current_value = metrics.node_mem_bp(
-                    goal.nid, used=goal.metric == "node_mem_used_bp")
+                state.current_value = metrics.node_mem_bp(goal.nid, used=goal.metric == "node_mem_used_bp")
             highest = max(highest, state.current_value * 10000 // max(goal.target_value, 1))
         return highest
 
@@ -169,8 +168,7 @@ class QuotaState:
             esz = quota.bytes
         self.esz = esz
 
-    def start_window_if_due(self, now_ns: int, metrics: SystemMetrics, min_region: int,
-                            page_size: int) -> bool:
+    def start_window_if_due(self, now_ns: int, metrics: SystemMetrics, min_region: int, page_size: int) -> bool:
         """Open the first or a new charge window when due; True if the quota was
         used up in the window that just ended (the caller counts ``qt_exceeds``)."""
         if self.charged_from_ns is None:

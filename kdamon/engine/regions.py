@@ -63,8 +63,7 @@ def _column(values: Iterable[int] | None, size: int) -> Array:
 class RegionList:
     """Address-ordered, disjoint regions ``[start, end)`` of one target."""
 
-    __slots__ = ("age", "end", "last_nr_accesses", "nr_accesses", "nr_accesses_bp",
-                 "sampling_addr", "start")
+    __slots__ = ("age", "end", "last_nr_accesses", "nr_accesses", "nr_accesses_bp", "sampling_addr", "start")
 
     def __init__(self, rows: Sequence[Sequence[int]] = ()) -> None:
         """Build from rows ``(start, end[, nr_accesses, nr_accesses_bp, last, age])``."""
@@ -99,8 +98,7 @@ class RegionList:
         return list(zip(self.start.tolist(), self.end.tolist(), strict=True))
 
     def rows(self) -> list[_Row]:
-        columns = (self.start, self.end, self.nr_accesses, self.nr_accesses_bp,
-                   self.last_nr_accesses, self.age)
+        columns = (self.start, self.end, self.nr_accesses, self.nr_accesses_bp, self.last_nr_accesses, self.age)
         return [list(row) for row in zip(*(c.tolist() for c in columns), strict=True)]
 
     def as_array(self) -> RegionArray:
@@ -153,8 +151,7 @@ class RegionList:
             if merged:
                 prev = merged[-1]
                 size_prev, size_row = prev[1] - prev[0], row[1] - row[0]
-                if (prev[1] == row[0] and abs(prev[2] - row[2]) <= threshold
-                        and size_prev + size_row <= sz_limit):
+                if prev[1] == row[0] and abs(prev[2] - row[2]) <= threshold and size_prev + size_row <= sz_limit:
                     total = size_prev + size_row
                     prev[2] = (prev[2] * size_prev + row[2] * size_row) // total
                     prev[3] = prev[2] * 10000
@@ -205,8 +202,7 @@ class RegionList:
         """``damon_split_region_at()``: region ``index`` keeps ``size`` bytes; the rest
         becomes a new region right after it with copied counters."""
         cut = int(self.start[index]) + size
-        for name in ("start", "end", "nr_accesses", "nr_accesses_bp", "last_nr_accesses",
-                     "age", "sampling_addr"):
+        for name in ("start", "end", "nr_accesses", "nr_accesses_bp", "last_nr_accesses", "age", "sampling_addr"):
             column: Array = getattr(self, name)
             setattr(self, name, np.insert(column, index + 1, column[index]))
         self.end[index] = cut
@@ -220,6 +216,7 @@ class RegionList:
         are filled with fresh regions; a range without regions gets one.
         Counters of kept regions are preserved.
         """
+
         def intersects(row: _Row, rng_: Range) -> bool:
             return row[0] < rng_[1] and rng_[0] < row[1]
 
@@ -235,11 +232,11 @@ class RegionList:
             rows[first][0] = lo
             rows[last][1] = hi
             filled: list[_Row] = []
-            for row in rows[first:last + 1]:
+            for row in rows[first : last + 1]:
                 if filled and filled[-1][1] < row[0]:
                     filled.append([filled[-1][1], row[0], 0, 0, 0, 0])
                 filled.append(row)
-            rows[first:last + 1] = filled
+            rows[first : last + 1] = filled
         self._replace_rows(rows)
 
 

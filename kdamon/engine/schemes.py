@@ -35,30 +35,37 @@ def check_schemes_supported(schemes: tuple[Scheme, ...]) -> None:
                 raise EngineError(
                     f"schemes[{index}]: {filter_.type!r} filters look at page types, which the "
                     f"pure-Python engine cannot see; use the kernel driver, or keep to "
-                    f"{' and '.join(CORE_FILTER_TYPES)} filters")
+                    f"{' and '.join(CORE_FILTER_TYPES)} filters"
+                )
 
 
 def pattern_matches(pattern: AccessPattern, size: int, nr_accesses: int, age: int) -> bool:
     """``__damos_valid_target()`` on one region."""
-    return (pattern.sz_min <= size <= pattern.sz_max
-            and pattern.nr_accesses_min <= nr_accesses <= pattern.nr_accesses_max
-            and pattern.age_min <= age <= pattern.age_max)
+    return (
+        pattern.sz_min <= size <= pattern.sz_max
+        and pattern.nr_accesses_min <= nr_accesses <= pattern.nr_accesses_max
+        and pattern.age_min <= age <= pattern.age_max
+    )
 
 
 def scheme_stats(scheme: SchemeState) -> SchemeStats:
     """The scheme's counters as the model's result type."""
-    return SchemeStats(scheme.nr_tried, scheme.sz_tried, scheme.nr_applied, scheme.sz_applied,
-                       scheme.qt_exceeds, sz_ops_filter_passed=None,
-                       nr_snapshots=scheme.nr_snapshots)
+    return SchemeStats(
+        scheme.nr_tried,
+        scheme.sz_tried,
+        scheme.nr_applied,
+        scheme.sz_applied,
+        scheme.qt_exceeds,
+        sz_ops_filter_passed=None,
+        nr_snapshots=scheme.nr_snapshots,
+    )
 
 
-def _score(ctx: MonitorContext, ops: SchemeOps, scheme: Scheme, nr_accesses: int,
-           age: int) -> int:
+def _score(ctx: MonitorContext, ops: SchemeOps, scheme: Scheme, nr_accesses: int, age: int) -> int:
     kind = ops.score_kind(scheme.action)
     if kind == "max":
         return MAX_SCORE
-    hot = hot_score(nr_accesses, age, ctx.max_nr_accesses, ctx.intervals.aggr_us,
-                    scheme.quota.weights)
+    hot = hot_score(nr_accesses, age, ctx.max_nr_accesses, ctx.intervals.aggr_us, scheme.quota.weights)
     return hot if kind == "hot" else MAX_SCORE - hot
 
 
@@ -76,8 +83,9 @@ def _adjust_quota(ctx: MonitorContext, ops: Operations, scheme: SchemeState) -> 
     pattern = scheme.config.access_pattern
     for target in ctx.targets:
         regions = target.regions
-        for size, bp, age in zip(regions.sizes.tolist(), regions.nr_accesses_bp.tolist(),
-                                 regions.age.tolist(), strict=True):
+        for size, bp, age in zip(
+            regions.sizes.tolist(), regions.nr_accesses_bp.tolist(), regions.age.tolist(), strict=True
+        ):
             if not pattern_matches(pattern, size, bp // 10000, age):
                 continue
             score = _score(ctx, ops, scheme.config, bp // 10000, age)
@@ -93,8 +101,7 @@ def _adjust_quota(ctx: MonitorContext, ops: Operations, scheme: SchemeState) -> 
     state.min_score = score
 
 
-def _skip_charged(ctx: MonitorContext, target: TargetState, index: int,
-                  scheme: SchemeState) -> int | None:
+def _skip_charged(ctx: MonitorContext, target: TargetState, index: int, scheme: SchemeState) -> int | None:
     """``damos_skip_charged_region()``: None to skip the region, else the index of
     the (possibly split-off) part to try."""
     quota = scheme.quota
@@ -122,8 +129,7 @@ def _skip_charged(ctx: MonitorContext, target: TargetState, index: int,
     return index
 
 
-def _filter_matches(ctx: MonitorContext, target: TargetState, index: int,
-                    filter_: Filter) -> bool:
+def _filter_matches(ctx: MonitorContext, target: TargetState, index: int, filter_: Filter) -> bool:
     """``damos_filter_match()`` for core filters; may split the region at an
     address filter bound (the region at ``index`` is then the left part)."""
     if filter_.type == "target":
@@ -146,8 +152,7 @@ def _filter_matches(ctx: MonitorContext, target: TargetState, index: int,
     return matched == filter_.matching
 
 
-def _filtered_out(ctx: MonitorContext, target: TargetState, index: int,
-                  scheme: Scheme) -> bool:
+def _filtered_out(ctx: MonitorContext, target: TargetState, index: int, scheme: Scheme) -> bool:
     """``damos_filter_out()``: the first filter whose condition holds decides;
     without one, reject only if the last filter is an allow-filter."""
     for filter_ in scheme.filters:
@@ -156,8 +161,7 @@ def _filtered_out(ctx: MonitorContext, target: TargetState, index: int,
     return bool(scheme.filters) and scheme.filters[-1].allow
 
 
-def _apply_one(ctx: MonitorContext, ops: Operations, target: TargetState, index: int,
-               scheme: SchemeState) -> None:
+def _apply_one(ctx: MonitorContext, ops: Operations, target: TargetState, index: int, scheme: SchemeState) -> None:
     """``damos_apply_scheme()`` on region ``index`` of ``target``."""
     quota = scheme.quota
     regions = target.regions
@@ -173,8 +177,7 @@ def _apply_one(ctx: MonitorContext, ops: Operations, target: TargetState, index:
         if _filtered_out(ctx, target, index, scheme.config):
             return
         began = ctx.clock.now_ns()
-        applied = ops.apply_scheme(ctx, target, int(regions.start[index]),
-                                   int(regions.end[index]), scheme.config)
+        applied = ops.apply_scheme(ctx, target, int(regions.start[index]), int(regions.end[index]), scheme.config)
         quota.total_charged_ns += ctx.clock.now_ns() - began
         quota.charged_sz += size
         if quota.esz and quota.charged_sz >= quota.esz:
@@ -189,8 +192,7 @@ def _apply_one(ctx: MonitorContext, ops: Operations, target: TargetState, index:
     scheme.sz_applied += applied
 
 
-def _try_region(ctx: MonitorContext, ops: Operations, target: TargetState, index: int,
-                due: list[SchemeState]) -> None:
+def _try_region(ctx: MonitorContext, ops: Operations, target: TargetState, index: int, due: list[SchemeState]) -> None:
     """``damon_do_apply_schemes()``: every due scheme on one region."""
     for scheme in due:
         if scheme.quota.exhausted:
@@ -205,17 +207,24 @@ def _try_region(ctx: MonitorContext, ops: Operations, target: TargetState, index
         age = int(regions.age[index])
         if not pattern_matches(scheme.config.access_pattern, size, nr_accesses, age):
             continue
-        if (scheme.quota.esz and isinstance(ops, SchemeOps)
-                and _score(ctx, ops, scheme.config, nr_accesses, age) < scheme.quota.min_score):
+        if (
+            scheme.quota.esz
+            and isinstance(ops, SchemeOps)
+            and _score(ctx, ops, scheme.config, nr_accesses, age) < scheme.quota.min_score
+        ):
             continue
         _apply_one(ctx, ops, target, index, scheme)
 
 
 def apply_schemes(ctx: MonitorContext, ops: Operations) -> None:
     """``kdamond_apply_schemes()``: run the schemes whose apply interval is due."""
-    due = [s for s in ctx.schemes
-           if ctx.passed_sample_intervals >= s.next_apply_sis and s.activated
-           and not (s.config.max_nr_snapshots and s.nr_snapshots >= s.config.max_nr_snapshots)]
+    due = [
+        s
+        for s in ctx.schemes
+        if ctx.passed_sample_intervals >= s.next_apply_sis
+        and s.activated
+        and not (s.config.max_nr_snapshots and s.nr_snapshots >= s.config.max_nr_snapshots)
+    ]
     if not due:
         return
     for scheme in due:

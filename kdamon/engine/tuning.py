@@ -48,6 +48,5 @@ def tune_intervals(ctx: MonitorContext) -> int | None:
     goal = intervals.goal
     sample_us = min(goal.max_sample_us, intervals.sample_us * adaptation // 10000)
     sample_us = max(goal.min_sample_us, ctx.min_sample_us, sample_us)
-    ctx.set_intervals(attrs.evolve(intervals, sample_us=sample_us,
-                                   aggr_us=sample_us * ctx.aggr_samples))
+    ctx.set_intervals(attrs.evolve(intervals, sample_us=sample_us, aggr_us=sample_us * ctx.aggr_samples))
     return sample_us

@@ -30,8 +30,9 @@ _MAX_RECEIVE_ERRORS = 100  # consecutive failed receives before the thread gives
 class ConnectorThread:
     """Process connector messages, each passed to ``on_message`` in a thread of its own."""
 
-    def __init__(self, on_message: Callable[[Any], None], on_lost: Callable[[], None], *,
-                 name: str = "kdamon-proc-connector") -> None:
+    def __init__(
+        self, on_message: Callable[[Any], None], on_lost: Callable[[], None], *, name: str = "kdamon-proc-connector"
+    ) -> None:
         self._on_message = on_message
         self._on_lost = on_lost
         self._name = name

@@ -75,8 +75,14 @@ class ForkFollower:
     call from any thread.
     """
 
-    def __init__(self, roots: Iterable[int], *, source: ForkSource = "auto", interval_s: float = 1.0,
-                 proc_root: Path = Path("/proc")) -> None:
+    def __init__(
+        self,
+        roots: Iterable[int],
+        *,
+        source: ForkSource = "auto",
+        interval_s: float = 1.0,
+        proc_root: Path = Path("/proc"),
+    ) -> None:
         self._roots = tuple(dict.fromkeys(roots))
         if not self._roots:
             raise KernelError("no process to follow: give at least one pid")
@@ -145,9 +151,11 @@ class ForkFollower:
             except OSError as exc:
                 connector.stop()
                 if self._requested == "connector":
-                    raise KernelError(f"cannot follow forks through the process connector: {exc}. It "
-                                      "needs root, CONFIG_PROC_EVENTS and the initial network namespace; "
-                                      "scanning /proc works anywhere") from exc
+                    raise KernelError(
+                        f"cannot follow forks through the process connector: {exc}. It "
+                        "needs root, CONFIG_PROC_EVENTS and the initial network namespace; "
+                        "scanning /proc works anywhere"
+                    ) from exc
                 self.why_scan = str(exc)
             else:
                 self._connector = connector

@@ -39,13 +39,15 @@ def system_ram_ranges(iomem_text: str) -> list[tuple[int, int]]:
             continue
         ranges.append((start, end))
     if hidden and not ranges:
-        raise KernelError("/proc/iomem shows no addresses to this user: read it as root "
-                          "(physical memory monitoring needs root anyway)", path=str(IOMEM))
+        raise KernelError(
+            "/proc/iomem shows no addresses to this user: read it as root "
+            "(physical memory monitoring needs root anyway)",
+            path=str(IOMEM),
+        )
     return sorted(ranges)
 
 
-def paddr_regions(ranges: Sequence[tuple[int, int]] | None = None, *,
-                  min_size: int = 1 << 20) -> tuple[Region, ...]:
+def paddr_regions(ranges: Sequence[tuple[int, int]] | None = None, *, min_size: int = 1 << 20) -> tuple[Region, ...]:
     """Monitoring regions for the whole of physical memory: one per System RAM range.
 
     Adjacent ranges are joined; ranges smaller than ``min_size`` (the legacy
@@ -62,8 +64,9 @@ def paddr_regions(ranges: Sequence[tuple[int, int]] | None = None, *,
             joined.append([start, end])
     regions = tuple(Region(start, end) for start, end in joined if end - start >= min_size)
     if not regions:
-        raise KernelError(f"no System RAM range of at least {min_size} bytes in /proc/iomem; "
-                          "give the regions explicitly")
+        raise KernelError(
+            f"no System RAM range of at least {min_size} bytes in /proc/iomem; give the regions explicitly"
+        )
     return regions
 
 
@@ -72,6 +75,7 @@ def with_paddr_regions(kdamond: Kdamond, regions: Sequence[Region]) -> Kdamond:
 
     What a follower commits to a kernel kdamond when memory comes or goes.
     """
+
     def update(context: Context) -> Context:
         if context.ops != "paddr":
             return context

@@ -156,8 +156,7 @@ class _PidfdSource:
                 os.close(fd)
             raise
         self._wake_r, self._wake_w = os.pipe2(os.O_CLOEXEC)
-        self._thread = threading.Thread(target=self._main, args=(fds, emit),
-                                        name="kdamon-proc-pidfd", daemon=True)
+        self._thread = threading.Thread(target=self._main, args=(fds, emit), name="kdamon-proc-pidfd", daemon=True)
         self._thread.start()
 
     def _main(self, fds: dict[int, int], emit: Emit) -> None:
@@ -207,8 +206,7 @@ class ProcessWatcher:
     right after ``start()``.
     """
 
-    def __init__(self, pids: Iterable[int], *, backend: Backend = "auto",
-                 proc_root: Path = Path("/proc")) -> None:
+    def __init__(self, pids: Iterable[int], *, backend: Backend = "auto", proc_root: Path = Path("/proc")) -> None:
         self.pids = frozenset(pids)
         if not self.pids:
             raise KernelError("no process to watch: give at least one pid")

@@ -24,8 +24,7 @@ from kdamon.errors import KernelError
 from kdamon.events.memory import paddr_regions
 from kdamon.model import Region
 
-__all__ = ["MEMORY_ACTIONS", "MemoryEvent", "Observer", "PaddrFollower", "memory_event",
-           "udev_memory_observer"]
+__all__ = ["MEMORY_ACTIONS", "MemoryEvent", "Observer", "PaddrFollower", "memory_event", "udev_memory_observer"]
 
 MEMORY_ACTIONS = ("add", "online", "offline", "remove")
 _BLOCK = re.compile(r"memory(\d+)$")
@@ -67,15 +66,17 @@ def udev_memory_observer(handler: Handler) -> Observer:
     try:
         import pyudev
     except ImportError as exc:
-        raise KernelError(f"memory hotplug events need pyudev ({exc}): pip install 'kdamon[events]', "
-                          "and the libudev1 system package") from exc
+        raise KernelError(
+            f"memory hotplug events need pyudev ({exc}): pip install 'kdamon[events]', and the libudev1 system package"
+        ) from exc
     try:
         monitor = pyudev.Monitor.from_netlink(pyudev.Context(), source="kernel")
         monitor.filter_by("memory")
         monitor.start()  # subscribed from now on: events queue until the observer reads them
     except (OSError, ImportError) as exc:
-        raise KernelError(f"cannot listen to kernel uevents ({exc}): this needs libudev1 and "
-                          "the initial network namespace") from exc
+        raise KernelError(
+            f"cannot listen to kernel uevents ({exc}): this needs libudev1 and the initial network namespace"
+        ) from exc
 
     def deliver(device: Any) -> None:
         event = memory_event(device)
@@ -154,8 +155,7 @@ class PaddrFollower:
             if not self._refresh() and event.action == "remove" and not self._stopping:
                 self._settle_until = time.monotonic() + self._settle_s
                 if self._settler is None:
-                    self._settler = threading.Thread(target=self._settle, name="kdamon-iomem-settle",
-                                                     daemon=True)
+                    self._settler = threading.Thread(target=self._settle, name="kdamon-iomem-settle", daemon=True)
                     self._settler.start()
 
     def _refresh(self) -> bool:
@@ -193,12 +193,12 @@ class PaddrFollower:
     def wait_updates(self, count: int, timeout: float | None = None) -> bool:
         """Wait until ``update`` was called ``count`` times in all; False on timeout."""
         with self._changed:
-            done = self._changed.wait_for(lambda: self.nr_updates >= count or self.error is not None,
-                                          timeout)
+            done = self._changed.wait_for(lambda: self.nr_updates >= count or self.error is not None, timeout)
         self._raise_error()
         return done
 
     def _raise_error(self) -> None:
         if self.error is not None:
-            raise KernelError(f"following memory hotplug stopped: updating the regions failed "
-                              f"({self.error})") from self.error
+            raise KernelError(
+                f"following memory hotplug stopped: updating the regions failed ({self.error})"
+            ) from self.error

@@ -96,8 +96,15 @@ class AccessWatches:
     tracefs instance.
     """
 
-    def __init__(self, host: Host, temperature: Temperature = Temperature(), *, trace: bool = True,
-                 report: Report = lambda _line: None, retry_s: float = RETRY_S) -> None:
+    def __init__(
+        self,
+        host: Host,
+        temperature: Temperature = Temperature(),
+        *,
+        trace: bool = True,
+        report: Report = lambda _line: None,
+        retry_s: float = RETRY_S,
+    ) -> None:
         self.host = host
         self.temperature = temperature
         self.trace = trace
@@ -127,10 +134,12 @@ class AccessWatches:
         present = self.host.tracefs_root() is not None
         if present != self._tracefs:
             self._tracefs = present
-            self._report("tracefs found: kernel kdamonds are watched through their damon_aggregated events"
-                         if present else
-                         "no tracefs is mounted: no access metrics for kernel kdamonds; mount it "
-                         "(mount -t tracefs nodev /sys/kernel/tracing) or run with --no-trace")
+            self._report(
+                "tracefs found: kernel kdamonds are watched through their damon_aggregated events"
+                if present
+                else "no tracefs is mounted: no access metrics for kernel kdamonds; mount it "
+                "(mount -t tracefs nodev /sys/kernel/tracing) or run with --no-trace"
+            )
         return present
 
     def sync(self) -> None:
@@ -187,20 +196,30 @@ class AccessWatches:
     def collect(self, out: Families) -> None:
         """The access metrics of the latest frames, and the watches' health."""
         with self._lock:
-            out.gauge("damon_exporter_trace_enabled", "1 unless the exporter runs with --no-trace", (), (),
-                      int(self.trace))
+            out.gauge(
+                "damon_exporter_trace_enabled", "1 unless the exporter runs with --no-trace", (), (), int(self.trace)
+            )
             if self.trace:
-                out.gauge("damon_exporter_tracefs_available",
-                          "1 when a tracefs is mounted (kernel kdamonds can be watched)", (), (),
-                          int(bool(self._tracefs)))
-            out.counter("damon_exporter_watch_errors", "Watches of kdamonds that failed", (), (),
-                        self.watch_errors)
+                out.gauge(
+                    "damon_exporter_tracefs_available",
+                    "1 when a tracefs is mounted (kernel kdamonds can be watched)",
+                    (),
+                    (),
+                    int(bool(self._tracefs)),
+                )
+            out.counter("damon_exporter_watch_errors", "Watches of kdamonds that failed", (), (), self.watch_errors)
             for watched in self._listed:
                 watcher = self._watchers.get(watched.id)
                 up = watcher is not None and watcher.running
                 kd = (str(watched.id), watched.owner)
-                out.gauge("damon_access_watch_up", "1 while the exporter watches the running kdamond's "
-                          "aggregations (0: no tracefs, --no-trace, or the watch failed)", _KD, kd, int(up))
+                out.gauge(
+                    "damon_access_watch_up",
+                    "1 while the exporter watches the running kdamond's "
+                    "aggregations (0: no tracefs, --no-trace, or the watch failed)",
+                    _KD,
+                    kd,
+                    int(up),
+                )
                 if watcher is not None and up and watcher.latest is not None:
                     self._frame(out, kd, watcher)
 
@@ -208,17 +227,36 @@ class AccessWatches:
         assert watcher.latest is not None
         frame, read_at = watcher.latest
         first = frame.snapshots[0]
-        out.gauge("damon_access_frame_timestamp_seconds",
-                  "When the kdamond's latest aggregation was read (Unix time)", _KD, kd, read_at)
-        out.gauge("damon_access_sample_interval_seconds",
-                  "The sampling interval of the latest aggregation (measured when auto-tuned)", _KD, kd,
-                  first.sample_us / 1e6)
-        out.gauge("damon_access_aggregation_interval_seconds",
-                  "The aggregation interval of the latest aggregation (measured when auto-tuned)", _KD, kd,
-                  first.aggr_us / 1e6)
+        out.gauge(
+            "damon_access_frame_timestamp_seconds",
+            "When the kdamond's latest aggregation was read (Unix time)",
+            _KD,
+            kd,
+            read_at,
+        )
+        out.gauge(
+            "damon_access_sample_interval_seconds",
+            "The sampling interval of the latest aggregation (measured when auto-tuned)",
+            _KD,
+            kd,
+            first.sample_us / 1e6,
+        )
+        out.gauge(
+            "damon_access_aggregation_interval_seconds",
+            "The aggregation interval of the latest aggregation (measured when auto-tuned)",
+            _KD,
+            kd,
+            first.aggr_us / 1e6,
+        )
         if watcher.watched.id.backend != "engine":
-            out.counter("damon_access_lost_snapshots", "Aggregations dropped because the trace ring buffer "
-                        "lost some of their events (since the watch started)", _KD, kd, watcher.lost)
+            out.counter(
+                "damon_access_lost_snapshots",
+                "Aggregations dropped because the trace ring buffer "
+                "lost some of their events (since the watch started)",
+                _KD,
+                kd,
+                watcher.lost,
+            )
         for snapshot in frame.snapshots:
             labels = (*kd, str(snapshot.target_idx))
             summary = summarise(snapshot, self.temperature)
@@ -231,13 +269,26 @@ class AccessWatches:
             ):
                 out.gauge(name, doc, _TARGET, labels, value)
             for low, size in zip(RATE_EDGES_PERMIL, summary.temperature, strict=False):
-                out.gauge("damon_temperature_bytes", "Bytes by access rate: from `rate` percent of the "
-                          "maximum up to the next bin's (0: not accessed)", (*_TARGET, "rate"),
-                          (*labels, f"{low / 10:g}"), size)
+                out.gauge(
+                    "damon_temperature_bytes",
+                    "Bytes by access rate: from `rate` percent of the maximum up to the next bin's (0: not accessed)",
+                    (*_TARGET, "rate"),
+                    (*labels, f"{low / 10:g}"),
+                    size,
+                )
             for low, size in zip(AGE_EDGES_US, summary.recency, strict=False):
-                out.gauge("damon_recency_bytes", "Bytes by age (time at the current access rate): from `age` "
-                          "seconds up to the next bin's", (*_TARGET, "age"), (*labels, f"{low / 1e6:g}"), size)
+                out.gauge(
+                    "damon_recency_bytes",
+                    "Bytes by age (time at the current access rate): from `age` seconds up to the next bin's",
+                    (*_TARGET, "age"),
+                    (*labels, f"{low / 1e6:g}"),
+                    size,
+                )
             for percentile, idle_us in summary.idle_percentiles_us:
-                out.gauge("damon_idle_seconds", "Per-byte idle time percentiles, as DAMON_STAT defines them "
-                          "(negative: accessed for that long)", (*_TARGET, "percentile"),
-                          (*labels, f"{percentile:g}"), idle_us / 1e6)
+                out.gauge(
+                    "damon_idle_seconds",
+                    "Per-byte idle time percentiles, as DAMON_STAT defines them (negative: accessed for that long)",
+                    (*_TARGET, "percentile"),
+                    (*labels, f"{percentile:g}"),
+                    idle_us / 1e6,
+                )

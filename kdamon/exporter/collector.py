@@ -49,11 +49,13 @@ __all__ = ["DamonCollector", "tried_summary"]
 _PERCENTILES = 101  # DAMON_STAT's memory_idle_ms_percentiles: 0th to 100th
 
 
-def tried_summary(regions: Sequence[TriedRegion], sample_us: int, aggr_us: int,
-                  temperature: Temperature) -> tuple[int, int, int, int]:
+def tried_summary(
+    regions: Sequence[TriedRegion], sample_us: int, aggr_us: int, temperature: Temperature
+) -> tuple[int, int, int, int]:
     """``(working_set, hot, warm, cold)`` bytes of a scheme's tried regions (working set: accessed at all)."""
-    snapshot = Snapshot.of_rows(0, 0, 0, 0, [(r.start, r.end, r.nr_accesses, r.age) for r in regions],
-                                sample_us, aggr_us)
+    snapshot = Snapshot.of_rows(
+        0, 0, 0, 0, [(r.start, r.end, r.nr_accesses, r.age) for r in regions], sample_us, aggr_us
+    )
     summary = summarise(snapshot, temperature, percentiles=())
     working_set = int(snapshot.sizes[snapshot.regions["nr_accesses"] > 0].astype(np.int64).sum())
     return working_set, summary.hot_bytes, summary.warm_bytes, summary.cold_bytes
@@ -67,8 +69,11 @@ _STAT_COUNTERS = (
     ("nr_applied", "damon_scheme_applied_regions", "Regions the action was applied to"),
     ("sz_applied", "damon_scheme_applied_bytes", "Bytes the action was applied to"),
     ("qt_exceeds", "damon_scheme_quota_exceeds", "Charge windows that ended with the quota used up"),
-    ("sz_ops_filter_passed", "damon_scheme_ops_filter_passed_bytes",
-     "Bytes that passed the operations-layer filters (6.14+)"),
+    (
+        "sz_ops_filter_passed",
+        "damon_scheme_ops_filter_passed_bytes",
+        "Bytes that passed the operations-layer filters (6.14+)",
+    ),
     ("nr_snapshots", "damon_scheme_snapshots", "Completed passes over the regions (7.0+)"),
 )
 
@@ -77,8 +82,9 @@ class DamonCollector(Collector):
     """A prometheus-client collector reading DAMON's sysfs tree and module parameters
     and, with ``access``, what every running kdamond sees."""
 
-    def __init__(self, host: Host, temperature: Temperature = Temperature(), *,
-                 access: AccessWatches | None = None) -> None:
+    def __init__(
+        self, host: Host, temperature: Temperature = Temperature(), *, access: AccessWatches | None = None
+    ) -> None:
         self.sysfs = SysfsBackend(host)
         self.modules = host.modules
         self.temperature = temperature
@@ -109,8 +115,9 @@ class DamonCollector(Collector):
             self._modules(out)
         except KdamonError:
             self._count_error()
-        out.counter("damon_exporter_read_errors", "Kdamonds or modules a scrape could not read",
-                    (), (), self.read_errors)
+        out.counter(
+            "damon_exporter_read_errors", "Kdamonds or modules a scrape could not read", (), (), self.read_errors
+        )
         if self.access is not None:
             self.access.sync()
             self.access.collect(out)
@@ -129,13 +136,22 @@ class DamonCollector(Collector):
         if config is None and "configuration" not in status.unreadable:
             config = Kdamond()  # not configured
         context = config.contexts[0] if config is not None and config.contexts else None
-        out.gauge("damon_kdamond_info", "A kdamond directory: who owns it and its operations set",
-                  ("kdamond", "owner", "ops"), (*kd, status.owner, context.ops if context else ""), 1)
+        out.gauge(
+            "damon_kdamond_info",
+            "A kdamond directory: who owns it and its operations set",
+            ("kdamond", "owner", "ops"),
+            (*kd, status.owner, context.ops if context else ""),
+            1,
+        )
         if config is None:
             return
-        out.gauge("damon_kdamond_refresh_interval_seconds",
-                  "How often the kernel refreshes the stats files itself (0: never; 6.17+)",
-                  _KD, kd, config.refresh_ms / 1000)
+        out.gauge(
+            "damon_kdamond_refresh_interval_seconds",
+            "How often the kernel refreshes the stats files itself (0: never; 6.17+)",
+            _KD,
+            kd,
+            config.refresh_ms / 1000,
+        )
         if context is not None:
             self._context(out, kid, context, status.stats)
 
@@ -148,22 +164,26 @@ class DamonCollector(Collector):
             ("damon_ops_update_interval_seconds", iv.update_us, "Operations update interval"),
         ):
             out.gauge(name, doc, _KD, kd, us / 1e6)
-        out.gauge("damon_min_regions", "Configured minimum number of regions", _KD, kd,
-                  context.nr_regions.min)
-        out.gauge("damon_max_regions", "Configured maximum number of regions", _KD, kd,
-                  context.nr_regions.max)
+        out.gauge("damon_min_regions", "Configured minimum number of regions", _KD, kd, context.nr_regions.min)
+        out.gauge("damon_max_regions", "Configured maximum number of regions", _KD, kd, context.nr_regions.max)
         out.gauge("damon_targets", "Monitoring targets", _KD, kd, len(context.targets))
         for t, target in enumerate(context.targets):
             labels = ("kdamond", "target")
             if target.pid is not None:
                 out.gauge("damon_target_pid", "A target's process id", labels, (*kd, str(t)), target.pid)
-            out.gauge("damon_target_regions", "A target's configured initial regions", labels,
-                      (*kd, str(t)), len(target.regions))
+            out.gauge(
+                "damon_target_regions",
+                "A target's configured initial regions",
+                labels,
+                (*kd, str(t)),
+                len(target.regions),
+            )
         out.gauge("damon_schemes", "DAMOS schemes", _KD, kd, len(context.schemes))
         for s, scheme in enumerate(context.schemes):
             sk = (*kd, str(s))
-            out.gauge("damon_scheme_info", "A scheme and its action", ("kdamond", "scheme", "action"),
-                      (*sk, scheme.action), 1)
+            out.gauge(
+                "damon_scheme_info", "A scheme and its action", ("kdamond", "scheme", "action"), (*sk, scheme.action), 1
+            )
             if s < len(stats):
                 self._stats(out, sk, stats[s])
             self._scheme_results(out, kid, s, iv.sample_us, iv.aggr_us)
@@ -174,13 +194,17 @@ class DamonCollector(Collector):
             if value is not None:
                 out.counter(name, f"{doc} (as last copied to stats/)", _SCHEME, labels, value)
 
-    def _scheme_results(self, out: Families, kid: KdamondId, scheme: int, sample_us: int,
-                        aggr_us: int) -> None:
+    def _scheme_results(self, out: Families, kid: KdamondId, scheme: int, sample_us: int, aggr_us: int) -> None:
         labels = (str(kid), str(scheme))
         results = self.sysfs.last_results(kid, scheme)
         if results.effective_quota is not None:
-            out.gauge("damon_scheme_effective_quota_bytes",
-                      "Effective size quota as last copied (6.9+)", _SCHEME, labels, results.effective_quota)
+            out.gauge(
+                "damon_scheme_effective_quota_bytes",
+                "Effective size quota as last copied (6.9+)",
+                _SCHEME,
+                labels,
+                results.effective_quota,
+            )
         if results.tried is None or not results.tried[1]:
             return
         total, regions = results.tried
@@ -191,8 +215,7 @@ class DamonCollector(Collector):
             ("damon_scheme_last_tried_working_set_bytes", wss, "Bytes of the last tried regions accessed at all"),
             ("damon_scheme_last_tried_hot_bytes", hot, "Bytes of the last tried regions that are hot"),
             ("damon_scheme_last_tried_warm_bytes", warm, "Bytes of the last tried regions neither hot nor cold"),
-            ("damon_scheme_last_tried_cold_bytes", cold, "Bytes of the last tried regions idle long enough "
-             "to be cold"),
+            ("damon_scheme_last_tried_cold_bytes", cold, "Bytes of the last tried regions idle long enough to be cold"),
         ):
             out.gauge(name, doc, _SCHEME, labels, value)
 
@@ -203,28 +226,45 @@ class DamonCollector(Collector):
             if status is None:
                 continue
             labels = (status.name,)
-            out.gauge("damon_module_enabled", "1 while a DAMON module (DAMON_STAT, ...) runs",
-                      ("module",), labels, int(status.enabled))
+            out.gauge(
+                "damon_module_enabled",
+                "1 while a DAMON module (DAMON_STAT, ...) runs",
+                ("module",),
+                labels,
+                int(status.enabled),
+            )
             if status.kdamond_pid is not None:
-                out.gauge("damon_module_kdamond_pid", "The module's kdamond pid", ("module",),
-                          labels, status.kdamond_pid)
+                out.gauge(
+                    "damon_module_kdamond_pid", "The module's kdamond pid", ("module",), labels, status.kdamond_pid
+                )
             if name == "damon_stat" and status.enabled:
                 self._damon_stat(out)
 
     def _damon_stat(self, out: Families) -> None:
         params = self.modules.parameters("damon_stat")
         if "estimated_memory_bandwidth" in params:
-            out.gauge("damon_stat_estimated_memory_bandwidth_bytes_per_second",
-                      "DAMON_STAT's estimate of the memory bandwidth in use", (), (),
-                      int(params["estimated_memory_bandwidth"]))
+            out.gauge(
+                "damon_stat_estimated_memory_bandwidth_bytes_per_second",
+                "DAMON_STAT's estimate of the memory bandwidth in use",
+                (),
+                (),
+                int(params["estimated_memory_bandwidth"]),
+            )
         if "aggr_interval_us" in params:
-            out.gauge("damon_stat_aggregation_interval_seconds",
-                      "DAMON_STAT's auto-tuned aggregation interval", (), (),
-                      int(params["aggr_interval_us"]) / 1e6)
+            out.gauge(
+                "damon_stat_aggregation_interval_seconds",
+                "DAMON_STAT's auto-tuned aggregation interval",
+                (),
+                (),
+                int(params["aggr_interval_us"]) / 1e6,
+            )
         values = params.get("memory_idle_ms_percentiles", "").split(",")
         if len(values) == _PERCENTILES:
             for percentile, ms in enumerate(values):
-                out.gauge("damon_stat_memory_idle_seconds",
-                          "DAMON_STAT's per-byte idle time percentiles (negative: time the "
-                          "current access level was kept)", ("percentile",), (str(percentile),),
-                          int(ms) / 1000)
+                out.gauge(
+                    "damon_stat_memory_idle_seconds",
+                    "DAMON_STAT's per-byte idle time percentiles (negative: time the current access level was kept)",
+                    ("percentile",),
+                    (str(percentile),),
+                    int(ms) / 1000,
+                )

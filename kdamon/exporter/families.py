@@ -23,8 +23,9 @@ class Families:
     def counter(self, name: str, doc: str, labels: Sequence[str], values: Sequence[str], value: float) -> None:
         self._add(CounterMetricFamily, name, doc, labels, values, value)
 
-    def _add(self, kind: type[_Family], name: str, doc: str, labels: Sequence[str], values: Sequence[str],
-             value: float) -> None:
+    def _add(
+        self, kind: type[_Family], name: str, doc: str, labels: Sequence[str], values: Sequence[str], value: float
+    ) -> None:
         family = self._by_name.get(name)
         if family is None:
             family = self._by_name[name] = kind(name, doc, labels=list(labels))

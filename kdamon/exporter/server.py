@@ -38,8 +38,7 @@ class Exporter:
         self.thread.join()
 
 
-def serve(collector: DamonCollector, address: str = DEFAULT_ADDRESS,
-          port: int = DEFAULT_PORT) -> Exporter:
+def serve(collector: DamonCollector, address: str = DEFAULT_ADDRESS, port: int = DEFAULT_PORT) -> Exporter:
     """Serve ``collector`` (only it: no process or platform metrics) in a daemon thread.
 
     ``port`` 0 picks a free port (see ``Exporter.url``).
@@ -49,6 +48,7 @@ def serve(collector: DamonCollector, address: str = DEFAULT_ADDRESS,
     try:
         server, thread = start_http_server(port, addr=address, registry=registry)
     except OSError as exc:
-        raise KdamonError(f"cannot listen on {address}:{port} ({exc.strerror}); "
-                          "choose another --port or --address") from exc
+        raise KdamonError(
+            f"cannot listen on {address}:{port} ({exc.strerror}); choose another --port or --address"
+        ) from exc
     return Exporter(server, thread, registry)

@@ -204,7 +204,9 @@ class DebugfsDriver(KdamondDriver[_Staging]):
     def context_dir(self, index: int) -> Path:
         names = self.contexts()
         if not 0 <= index < len(names):
-            raise KernelError(f"there is no debugfs context {index} under {self.root} (it has {len(names)}); check the index")
+            raise KernelError(
+                f"there is no debugfs context {index} under {self.root} (it has {len(names)}); check the index"
+            )
         return self.root / names[index]
 
     def pid(self, index: int) -> int | None:
@@ -304,7 +306,8 @@ class DebugfsDriver(KdamondDriver[_Staging]):
         problems = unsupported_fields(kdamond, self.layout())
         if problems:
             raise FeatureMissingError(
-                "the debugfs interface cannot express " + "; ".join(problems)
+                "the debugfs interface cannot express "
+                + "; ".join(problems)
                 + ". Use the sysfs interface (Linux 5.18+) for these, or drop them"
             )
 
@@ -320,8 +323,10 @@ class DebugfsDriver(KdamondDriver[_Staging]):
         return _Staging(self, cdir, self._snapshot(cdir), self.record_of(index) is not None)
 
     def _write(self, index: int, kdamond: Kdamond, staging: _Staging) -> None:
-        self._stage(self.context_dir(index), encode_context(kdamond.contexts[0] if kdamond.contexts else Context(),
-                                                             self.layout()))
+        self._stage(
+            self.context_dir(index),
+            encode_context(kdamond.contexts[0] if kdamond.contexts else Context(), self.layout()),
+        )
 
     def _stage(self, cdir: Path, files: ContextFiles) -> None:
         for name in _CONTEXT_FILES:
@@ -341,8 +346,9 @@ class DebugfsDriver(KdamondDriver[_Staging]):
                 f"{self._label(running[0].index)} already runs (kdamond pid {running[0].pid}); stop it first",
                 errno=errno.EBUSY,
             )
-        empty = [self._label(v.index) for v in views
-                 if not self._read_file(self.context_dir(v.index) / "target_ids").split()]
+        empty = [
+            self._label(v.index) for v in views if not self._read_file(self.context_dir(v.index) / "target_ids").split()
+        ]
         if empty:
             raise KernelError(
                 f"{', '.join(empty)} has no targets, and monitor_on starts every context: "

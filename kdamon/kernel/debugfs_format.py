@@ -79,18 +79,30 @@ class ContextFiles:
 
 # The model fields the debugfs files carry (indices left out).  Any other field of the sysfs
 # schema is sysfs only: refused unless it holds its default (see _sysfs_only).
-_CARRIED = frozenset({
-    "contexts", "contexts.ops", "contexts.nr_regions.min", "contexts.nr_regions.max",
-    *(f"contexts.intervals.{name}" for name in ("sample_us", "aggr_us", "update_us")),
-    "contexts.targets", "contexts.targets.pid", "contexts.targets.regions",
-    "contexts.targets.regions.start", "contexts.targets.regions.end",
-    "contexts.schemes", "contexts.schemes.action",
-    *(f"contexts.schemes.access_pattern.{name}_{bound}" for name in ("sz", "nr_accesses", "age")
-      for bound in ("min", "max")),
-    *(f"contexts.schemes.quota.{name}" for name in ("ms", "bytes", "reset_interval_ms")),
-    *(f"contexts.schemes.quota.weights.{name}" for name in ("sz_permil", "nr_accesses_permil", "age_permil")),
-    *(f"contexts.schemes.watermarks.{name}" for name in ("metric", "interval_us", "high", "mid", "low")),
-})
+_CARRIED = frozenset(
+    {
+        "contexts",
+        "contexts.ops",
+        "contexts.nr_regions.min",
+        "contexts.nr_regions.max",
+        *(f"contexts.intervals.{name}" for name in ("sample_us", "aggr_us", "update_us")),
+        "contexts.targets",
+        "contexts.targets.pid",
+        "contexts.targets.regions",
+        "contexts.targets.regions.start",
+        "contexts.targets.regions.end",
+        "contexts.schemes",
+        "contexts.schemes.action",
+        *(
+            f"contexts.schemes.access_pattern.{name}_{bound}"
+            for name in ("sz", "nr_accesses", "age")
+            for bound in ("min", "max")
+        ),
+        *(f"contexts.schemes.quota.{name}" for name in ("ms", "bytes", "reset_interval_ms")),
+        *(f"contexts.schemes.quota.weights.{name}" for name in ("sz_permil", "nr_accesses_permil", "age_permil")),
+        *(f"contexts.schemes.watermarks.{name}" for name in ("metric", "interval_us", "high", "mid", "low")),
+    }
+)
 
 
 def unsupported_fields(kdamond: Kdamond, layout: Layout) -> list[str]:
@@ -241,14 +253,18 @@ def parse_schemes(text: str) -> list[tuple[Scheme, SchemeStats]]:
 def _scheme(v: list[int]) -> Scheme:
     action, metric = v[6], v[13]
     if not 0 <= action < len(ACTIONS) or not 0 <= metric < len(WATERMARK_METRICS):
-        raise KernelError(f"debugfs schemes line has action {action} / watermark metric {metric}, which kdamon does not know")
+        raise KernelError(
+            f"debugfs schemes line has action {action} / watermark metric {metric}, which kdamon does not know"
+        )
     return Scheme(
         action=ACTIONS[action],
         access_pattern=AccessPattern(
             sz_min=v[0], sz_max=v[1], nr_accesses_min=v[2], nr_accesses_max=v[3], age_min=v[4], age_max=v[5]
         ),
         quota=Quota(
-            ms=v[7], bytes=v[8], reset_interval_ms=v[9],
+            ms=v[7],
+            bytes=v[8],
+            reset_interval_ms=v[9],
             weights=QuotaWeights(sz_permil=v[10], nr_accesses_permil=v[11], age_permil=v[12]),
         ),
         watermarks=Watermarks(metric=WATERMARK_METRICS[metric], interval_us=v[14], high=v[15], mid=v[16], low=v[17]),

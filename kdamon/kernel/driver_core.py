@@ -191,8 +191,9 @@ class KdamondDriver(abc.ABC, Generic[S]):
     def _require_owned(self, index: int) -> KdamondView:
         nr = self.nr_kdamonds()
         if index >= nr:
-            raise KernelError(f"there is no {self.noun} {index} under {self._where()} (there are {nr}); "
-                              "check the index")
+            raise KernelError(
+                f"there is no {self.noun} {index} under {self._where()} (there are {nr}); check the index"
+            )
         view = self.view(index)
         if self.claim(index, view) is not Claim.OWNED:
             raise OwnershipError(
@@ -206,8 +207,10 @@ class KdamondDriver(abc.ABC, Generic[S]):
     def _require_running(self, index: int, what: str) -> KdamondView:
         view = self._require_owned(index)
         if not view.running:
-            raise KernelError(f"{self._label(index)} is not running: {what} applies to a running "
-                              f"{self.noun} (apply and start a stopped one)")
+            raise KernelError(
+                f"{self._label(index)} is not running: {what} applies to a running "
+                f"{self.noun} (apply and start a stopped one)"
+            )
         return view
 
     # -- allocation ---------------------------------------------------------
@@ -250,8 +253,9 @@ class KdamondDriver(abc.ABC, Generic[S]):
         with self.owners.locked():
             return self._apply_stopped(index, kdamond, self.nr_kdamonds()).index
 
-    def _apply_stopped(self, index: int, kdamond: Kdamond, nr: int,
-                       views: list[KdamondView] | None = None) -> _Staged[S]:
+    def _apply_stopped(
+        self, index: int, kdamond: Kdamond, nr: int, views: list[KdamondView] | None = None
+    ) -> _Staged[S]:
         if index > nr:
             raise KernelError(f"{self.noun} index {index} is beyond the {nr} there are; use {nr} or allocate()")
         if index == nr:
@@ -261,8 +265,9 @@ class KdamondDriver(abc.ABC, Generic[S]):
             if self.claim(index, view) is Claim.FOREIGN:
                 self._require_owned(index)  # raises the OwnershipError
             if view.running:
-                raise BusyError(f"{self._label(index)} is running (pid {view.pid}): {self.running_remedy}",
-                                errno=errno.EBUSY)
+                raise BusyError(
+                    f"{self._label(index)} is running (pid {view.pid}): {self.running_remedy}", errno=errno.EBUSY
+                )
             staging = self._keep(index, view, self.interrupted(index))
         try:
             self._intend(index, None)
@@ -309,8 +314,10 @@ class KdamondDriver(abc.ABC, Generic[S]):
             self._record(other, self.pid(other))
         pid = self.pid(index)
         if pid is None:
-            raise KernelError(f"{self._label(index)} stopped right after starting: with vaddr/fvaddr this "
-                              "means none of its target processes was alive")
+            raise KernelError(
+                f"{self._label(index)} stopped right after starting: with vaddr/fvaddr this "
+                "means none of its target processes was alive"
+            )
         self._record(index, pid, fingerprint)
         return pid
 
@@ -332,8 +339,10 @@ class KdamondDriver(abc.ABC, Generic[S]):
             return pid
         record = self.record_of(index)
         if record is not None and record.pid is not None:
-            raise KernelError(f"{self._label(index)} (pid {record.pid}) stopped by itself: all its "
-                              f"monitoring targets exited{self.self_stop_note}")
+            raise KernelError(
+                f"{self._label(index)} (pid {record.pid}) stopped by itself: all its "
+                f"monitoring targets exited{self.self_stop_note}"
+            )
         raise KernelError(f"{self._label(index)} is not running; start it first")
 
     def release(self, index: int) -> None:
@@ -341,8 +350,7 @@ class KdamondDriver(abc.ABC, Generic[S]):
         with self.owners.locked():
             view = self._require_owned(index)
             if view.running:
-                raise BusyError(f"{self._label(index)} is running (pid {view.pid}): stop it first",
-                                errno=errno.EBUSY)
+                raise BusyError(f"{self._label(index)} is running (pid {view.pid}): stop it first", errno=errno.EBUSY)
             root, key = self._key(index)
             self._intend(index, None)
             self._unconfigure(index, view)

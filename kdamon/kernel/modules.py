@@ -43,9 +43,7 @@ class DamonModules:
 
     def _params(self, name: str) -> Path:
         if name not in DAMON_MODULES:
-            raise KernelError(
-                f"{name!r} is not a DAMON module; choose one of {', '.join(DAMON_MODULES)}"
-            )
+            raise KernelError(f"{name!r} is not a DAMON module; choose one of {', '.join(DAMON_MODULES)}")
         return self.root / name / "parameters"
 
     def present(self) -> list[str]:

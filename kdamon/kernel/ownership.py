@@ -165,8 +165,7 @@ class OwnershipRegistry:
             return None
         except (ValueError, TypeError) as exc:
             raise KdamonError(
-                f"ownership record {path} is corrupt ({exc}); remove it if no kdamon "
-                "process uses that kdamond"
+                f"ownership record {path} is corrupt ({exc}); remove it if no kdamon process uses that kdamond"
             ) from exc
 
     def record(self, root: Path, index: int, pid: int | None, fingerprint: str) -> OwnedKdamond:

@@ -211,9 +211,11 @@ class SysfsDriver(KdamondDriver[_Staging]):
         # writes fail with EBUSY meanwhile) need not be read.
         foreign = [i for i in range(nr) if self.record_of(i) is None and self._configured(i)]
         if nr and len(foreign) == nr:
-            return (f"kdamond {foreign[0]} holds another tool's configuration, and a new kdamond directory "
-                    "means rewriting nr_kdamonds, which would wipe it (and which the kernel refuses while "
-                    "any kdamond runs)")
+            return (
+                f"kdamond {foreign[0]} holds another tool's configuration, and a new kdamond directory "
+                "means rewriting nr_kdamonds, which would wipe it (and which the kernel refuses while "
+                "any kdamond runs)"
+            )
         return None
 
     def _creation_refusal(self, views: list[KdamondView], claims: list[Claim]) -> str | None:
@@ -224,11 +226,12 @@ class SysfsDriver(KdamondDriver[_Staging]):
         view = views[index]
         whose = "kdamon's own" if claims[index] is Claim.OWNED else "another tool's"
         if view.running:
-            return (f"kdamond {view.index} ({whose}, pid {view.pid}) is running, and a new kdamond "
-                    "directory means rewriting nr_kdamonds, which the kernel refuses while any "
-                    "kdamond runs")
-        return (f"kdamond {view.index} holds {whose} stopped configuration, which a new kdamond "
-                "directory would wipe")
+            return (
+                f"kdamond {view.index} ({whose}, pid {view.pid}) is running, and a new kdamond "
+                "directory means rewriting nr_kdamonds, which the kernel refuses while any "
+                "kdamond runs"
+            )
+        return f"kdamond {view.index} holds {whose} stopped configuration, which a new kdamond directory would wipe"
 
     def _check_growth(self, nr: int, views: list[KdamondView]) -> None:
         """Refuse to rewrite nr_kdamonds unless every existing dir is owned-and-stopped or free."""
@@ -275,8 +278,13 @@ class SysfsDriver(KdamondDriver[_Staging]):
 
     def _keep(self, index: int, view: KdamondView, interrupted: bool) -> _Staging:
         before = self.read(index) if view.configured and not interrupted else None
-        return _Staging(self.io, self.kdamond_dir(index), before, fresh=not view.configured or interrupted,
-                        reset=view.configured and interrupted)
+        return _Staging(
+            self.io,
+            self.kdamond_dir(index),
+            before,
+            fresh=not view.configured or interrupted,
+            reset=view.configured and interrupted,
+        )
 
     def _write(self, index: int, kdamond: Kdamond, staging: _Staging) -> None:
         if staging.reset:  # half-written by a killed kdamon: start afresh
@@ -400,10 +408,13 @@ def with_goals(running: Kdamond, wanted: Kdamond) -> Kdamond:
     have = running.contexts[0].schemes if running.contexts else ()
     new = wanted.contexts[0].schemes if wanted.contexts else ()
     if len(have) != len(new):
-        raise ConfigError("schemes", f"the kdamond runs {len(have)} schemes and {len(new)} were given: "
-                                     "goals-only commits keep the schemes, give one per running scheme")
-    schemes = tuple(attrs.evolve(old, quota=attrs.evolve(old.quota, goals=fresh.quota.goals,
-                                                          goal_tuner=fresh.quota.goal_tuner))
-                    for old, fresh in zip(have, new, strict=True))
-    return attrs.evolve(running, contexts=(attrs.evolve(running.contexts[0], schemes=schemes),
-                                           *running.contexts[1:]))
+        raise ConfigError(
+            "schemes",
+            f"the kdamond runs {len(have)} schemes and {len(new)} were given: "
+            "goals-only commits keep the schemes, give one per running scheme",
+        )
+    schemes = tuple(
+        attrs.evolve(old, quota=attrs.evolve(old.quota, goals=fresh.quota.goals, goal_tuner=fresh.quota.goal_tuner))
+        for old, fresh in zip(have, new, strict=True)
+    )
+    return attrs.evolve(running, contexts=(attrs.evolve(running.contexts[0], schemes=schemes), *running.contexts[1:]))

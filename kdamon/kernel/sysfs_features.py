@@ -34,11 +34,17 @@ def _kinds() -> dict[str, tuple[Dir, tuple[str, ...]]]:
 
 _KINDS = _kinds()
 
-EVIDENCE: tuple[tuple[str, str, str], ...] = tuple(sorted(
-    {(entry.since, kind, entry.name) for kind, (d, _) in _KINDS.items() for entry in d.entries()
-     if version(entry.since) > version(BASE)},
-    key=lambda e: (version(e[0]), e[1], e[2]),
-))
+EVIDENCE: tuple[tuple[str, str, str], ...] = tuple(
+    sorted(
+        {
+            (entry.since, kind, entry.name)
+            for kind, (d, _) in _KINDS.items()
+            for entry in d.entries()
+            if version(entry.since) > version(BASE)
+        },
+        key=lambda e: (version(e[0]), e[1], e[2]),
+    )
+)
 """(release, kind of directory, entry): an entry that appeared in that release."""
 
 _KEYWORDS = STATE.keywords
@@ -47,7 +53,8 @@ KEYWORDS: tuple[tuple[str, str], ...] = tuple((k.name, k.since) for k in _KEYWOR
 
 KEYWORD_EVIDENCE: dict[str, tuple[tuple[str, str], ...]] = {
     k.name: tuple(typing.cast(tuple[str, str], tuple(e.split("/"))) for e in k.came_with)
-    for k in _KEYWORDS if k.came_with
+    for k in _KEYWORDS
+    if k.came_with
 }
 """The entries that came with a state keyword: where any of them is seen missing,
 the kernel does not know the keyword (keywords not listed are as old as sysfs)."""
@@ -133,7 +140,5 @@ def detect_features(io: SysfsIO, kdamonds_dir: Path) -> Features:
     if kdirs:
         seen.append(BASE)
     newest = max(seen, key=version) if seen else None
-    keywords = tuple(
-        kw for kw, rel in KEYWORDS if newest is not None and version(rel) <= version(newest)
-    )
+    keywords = tuple(kw for kw, rel in KEYWORDS if newest is not None and version(rel) <= version(newest))
     return Features(kinds, avail, newest, keywords)

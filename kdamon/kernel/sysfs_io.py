@@ -174,9 +174,7 @@ class SysfsIO:
         try:
             return int(text)
         except ValueError:
-            raise translate_os_error(
-                OSError(errno.EINVAL, f"expected a number, read {text!r}"), path, None
-            ) from None
+            raise translate_os_error(OSError(errno.EINVAL, f"expected a number, read {text!r}"), path, None) from None
 
     def read_bool(self, path: Path) -> bool:
         return self.read_str(path).strip() in ("Y", "y", "1")

@@ -245,4 +245,5 @@ def walk(d: Dir, base: str = "", since: str = BASE, until: str | None = None) ->
 def present(placed: Placed, release: str) -> bool:
     """Whether a kernel of ``release`` has the entry."""
     return version(placed.since) <= version(release) and (
-        placed.until is None or version(release) < version(placed.until))
+        placed.until is None or version(release) < version(placed.until)
+    )

@@ -71,8 +71,11 @@ class _Builder:
                 self.object(node, obj, f"{path}/", prefix, node_since)
             elif node.field is not None and node.count is not None:
                 field = join_path(prefix, node.field)
-                members = [(i, item) for i, item in enumerate(get_field(obj, node.field))
-                           if node.select is None or node.select(item, self.layered)]
+                members = [
+                    (i, item)
+                    for i, item in enumerate(get_field(obj, node.field))
+                    if node.select is None or node.select(item, self.layered)
+                ]
                 self.counts.append(Count(f"{path}/{node.count.name}", len(members), field, node_since))
                 for k, (i, item) in enumerate(members):
                     self.object(node.items, item, f"{path}/{k}/", f"{field}[{i}]", node_since)

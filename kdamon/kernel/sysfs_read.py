@@ -51,8 +51,9 @@ def _present(src: Source, rel: str, node: File, since: str) -> bool:
     return version(node.since) <= version(since) or src.exists(rel)
 
 
-def _read_dir(src: Source | None, d: Dir, rel: str, since: str, fields: dict[str, Any],
-              scope: Mapping[str, Any]) -> None:
+def _read_dir(
+    src: Source | None, d: Dir, rel: str, since: str, fields: dict[str, Any], scope: Mapping[str, Any]
+) -> None:
     """Read the fields of ``d`` into ``fields``; ``src`` None: the directory is missing (defaults)."""
     for node in d.children:
         path, node_since = f"{rel}{node.name}", later(since, node.since)
@@ -73,7 +74,9 @@ def _read_dir(src: Source | None, d: Dir, rel: str, since: str, fields: dict[str
             fields.setdefault(node.field, []).extend(items)
 
 
-def read_object(src: Source | None, d: Dir, rel: str = "", since: str = BASE, scope: Mapping[str, Any] | None = None) -> Any:
+def read_object(
+    src: Source | None, d: Dir, rel: str = "", since: str = BASE, scope: Mapping[str, Any] | None = None
+) -> Any:
     """The model object (``d.model``) that numbered directory ``rel`` holds."""
     fields: dict[str, Any] = {}
     _read_dir(src, d, rel, since, fields, scope or {})
@@ -97,7 +100,9 @@ def read_kdamond(io: SysfsIO, kdir: Path) -> Kdamond:
 def _results(src: Source, d: Dir, rel: str, since: str, cls: type) -> Any:
     """``cls`` from the result files directly in ``d``; a missing newer file gives None."""
     fields = {
-        node.result: src.value(f"{rel}{node.name}", node.kind) if _present(src, f"{rel}{node.name}", node, since) else None
+        node.result: src.value(f"{rel}{node.name}", node.kind)
+        if _present(src, f"{rel}{node.name}", node, since)
+        else None
         for node in d.children
         if isinstance(node, File) and node.result is not None
     }
@@ -118,8 +123,10 @@ def read_tried_regions(io: SysfsIO, scheme_dir: Path) -> tuple[int, list[TriedRe
     """
     tried = TRIED_REGIONS
     src, rel = IoSource(io, scheme_dir), f"{tried.name}/"
-    regions = [_results(src, TRIED_REGION, f"{rel}{n}/", tried.since, TriedRegion)
-               for n in io.numeric_subdirs(scheme_dir / tried.name)]
+    regions = [
+        _results(src, TRIED_REGION, f"{rel}{n}/", tried.since, TriedRegion)
+        for n in io.numeric_subdirs(scheme_dir / tried.name)
+    ]
     total = _results(src, tried, rel, tried.since, dict)["total_bytes"]
     return (sum(r.end - r.start for r in regions) if total is None else int(total)), regions
 

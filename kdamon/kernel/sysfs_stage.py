@@ -62,7 +62,7 @@ class _Counts:
     def current(self, rel: str) -> int:
         if rel in self.known:
             return self.known[rel]
-        if self.fresh or any(rel.startswith(d) and rel[len(d):].split("/", 1)[0].isdigit() for d in self.rebuilt):
+        if self.fresh or any(rel.startswith(d) and rel[len(d) :].split("/", 1)[0].isdigit() for d in self.rebuilt):
             return 0
         return self.io.read_int(self.kdir / rel)
 
@@ -93,9 +93,7 @@ def _present_leaves(io: SysfsIO, kdir: Path, plan: Plan) -> list[Leaf]:
         elif leaf.value != leaf.default:
             missing.append(leaf)
     if missing:
-        listed = "; ".join(
-            f"{leaf.field} = {leaf.value!r} needs {leaf.path} (Linux {leaf.since}+)" for leaf in missing
-        )
+        listed = "; ".join(f"{leaf.field} = {leaf.value!r} needs {leaf.path} (Linux {leaf.since}+)" for leaf in missing)
         raise FeatureMissingError(
             f"the running kernel's DAMON lacks files this configuration uses: {listed}. "
             "Use a newer kernel or set those fields to their defaults",

@@ -128,7 +128,8 @@ class TraceSession:
         if AGGREGATED not in self.events:
             raise FeatureMissingError(
                 f"{damon / AGGREGATED} does not exist: this kernel has no DAMON trace events "
-                "(CONFIG_DAMON with tracing)", path=str(damon)
+                "(CONFIG_DAMON with tracing)",
+                path=str(damon),
             )
         formats = [parse_format(self.io.read_str(damon / name / "format")) for name in self.events]
         self._pages = PageDecoder(formats)
@@ -252,4 +253,3 @@ class TraceSession:
     def incomplete_snapshots(self) -> int:
         """Snapshots dropped because some of their events were lost."""
         return self.assembler.incomplete
-

@@ -83,8 +83,16 @@ if TYPE_CHECKING:
 # Serialisation pulls in cattrs, PyYAML and tomli_w: loaded on first use only,
 # so that commands that read no file (status, stop) start faster.
 _SERIAL = frozenset(
-    {"DOCUMENT", "FORMATS", "Format", "config_from_dict", "config_to_dict", "dump_config", "load_config",
-     "load_config_file"}
+    {
+        "DOCUMENT",
+        "FORMATS",
+        "Format",
+        "config_from_dict",
+        "config_to_dict",
+        "dump_config",
+        "load_config",
+        "load_config_file",
+    }
 )
 
 

@@ -58,7 +58,9 @@ class Temperature:
 
     def __attrs_post_init__(self) -> None:
         if not 0 < self.hot_permil <= 1000:
-            raise ConfigError("hot", f"the hot threshold must be above 0% and at most 100%, got {self.hot_permil / 10:g}%")
+            raise ConfigError(
+                "hot", f"the hot threshold must be above 0% and at most 100%, got {self.hot_permil / 10:g}%"
+            )
         if self.cold_idle_us < 0:
             raise ConfigError("cold", "the cold idle time cannot be negative")
 

@@ -101,8 +101,9 @@ def parse_bound(value: object, kind: BoundKind, field: str = "", *, dialect: Dia
         if dialect == "damo" or (isinstance(text, str) and text.endswith("%")):
             return Bound(parse_percent_exact(text, field, dialect=dialect), "share")
         if not plain:
-            raise ConfigError(field, f"expected a number of samples, a percentage like '10%', "
-                                     f"'min' or 'max', got {value!r}")
+            raise ConfigError(
+                field, f"expected a number of samples, a percentage like '10%', 'min' or 'max', got {value!r}"
+            )
     elif dialect == "damo" or not plain:
         return Bound(parse_duration_exact_us(text, field, dialect=dialect), "us")
     return Bound(Fraction(parse_count(text, field)))
@@ -132,12 +133,12 @@ def parse_bounds(value: str, kind: BoundKind, field: str = "", *, dialect: Diale
 
 
 def _resolve(bound: Bound, kind: BoundKind, side: Side, intervals: Intervals) -> int:
-    return bound.resolve(side, max_nr_accesses=intervals.max_nr_accesses, aggr_us=intervals.aggr_us,
-                         high=_HIGH[kind])
+    return bound.resolve(side, max_nr_accesses=intervals.max_nr_accesses, aggr_us=intervals.aggr_us, high=_HIGH[kind])
 
 
-def resolve_pattern_field(value: object, name: str, intervals: Intervals, field: str = "", *,
-                          dialect: Dialect = "kdamon") -> int:
+def resolve_pattern_field(
+    value: object, name: str, intervals: Intervals, field: str = "", *, dialect: Dialect = "kdamon"
+) -> int:
     """``value`` of the :class:`AccessPattern` field ``name`` (``age_min``, ...) as the kernel counts it."""
     for kind in _KINDS:
         for side in ("min", "max"):

@@ -25,13 +25,37 @@ from kdamon.errors import ConfigError
 from kdamon.model.units import Unit
 
 __all__ = [
-    "ACTIONS", "CORE_FILTER_TYPES", "FILTER_LAYERS", "FILTER_TYPES", "GOAL_TUNERS",
-    "INT_MAX", "OPERATIONS", "OPS_FILTER_TYPES", "QUOTA_GOAL_METRICS", "UINT_MAX",
-    "ULONG_MAX", "WATERMARK_METRICS",
-    "AccessPattern", "Config", "Context", "Dest", "Filter", "Intervals", "IntervalsGoal",
-    "Kdamond", "NrRegions", "Quota", "QuotaGoal", "QuotaWeights", "Region", "Scheme",
-    "Target", "Watermarks",
-    "field_unit", "join_path", "prefix_error",
+    "ACTIONS",
+    "CORE_FILTER_TYPES",
+    "FILTER_LAYERS",
+    "FILTER_TYPES",
+    "GOAL_TUNERS",
+    "INT_MAX",
+    "OPERATIONS",
+    "OPS_FILTER_TYPES",
+    "QUOTA_GOAL_METRICS",
+    "UINT_MAX",
+    "ULONG_MAX",
+    "WATERMARK_METRICS",
+    "AccessPattern",
+    "Config",
+    "Context",
+    "Dest",
+    "Filter",
+    "Intervals",
+    "IntervalsGoal",
+    "Kdamond",
+    "NrRegions",
+    "Quota",
+    "QuotaGoal",
+    "QuotaWeights",
+    "Region",
+    "Scheme",
+    "Target",
+    "Watermarks",
+    "field_unit",
+    "join_path",
+    "prefix_error",
 ]
 
 ULONG_MAX = 2**64 - 1
@@ -39,15 +63,34 @@ UINT_MAX = 2**32 - 1
 INT_MAX = 2**31 - 1
 
 OPERATIONS = ("vaddr", "fvaddr", "paddr")
-ACTIONS = ("willneed", "cold", "pageout", "hugepage", "nohugepage", "lru_prio", "lru_deprio",
-           "migrate_hot", "migrate_cold", "collapse", "stat")
+ACTIONS = (
+    "willneed",
+    "cold",
+    "pageout",
+    "hugepage",
+    "nohugepage",
+    "lru_prio",
+    "lru_deprio",
+    "migrate_hot",
+    "migrate_cold",
+    "collapse",
+    "stat",
+)
 CORE_FILTER_TYPES = ("addr", "target")
 OPS_FILTER_TYPES = ("anon", "memcg", "young", "hugepage_size", "active", "unmapped")
 FILTER_TYPES = OPS_FILTER_TYPES[:3] + CORE_FILTER_TYPES + OPS_FILTER_TYPES[3:]
 FILTER_LAYERS = ("auto", "core", "ops")
-QUOTA_GOAL_METRICS = ("user_input", "some_mem_psi_us", "node_mem_used_bp", "node_mem_free_bp",
-                      "node_memcg_used_bp", "node_memcg_free_bp", "active_mem_bp",
-                      "inactive_mem_bp", "node_eligible_mem_bp")
+QUOTA_GOAL_METRICS = (
+    "user_input",
+    "some_mem_psi_us",
+    "node_mem_used_bp",
+    "node_mem_free_bp",
+    "node_memcg_used_bp",
+    "node_memcg_free_bp",
+    "active_mem_bp",
+    "inactive_mem_bp",
+    "node_eligible_mem_bp",
+)
 GOAL_TUNERS = ("consist", "temporal")
 WATERMARK_METRICS = ("none", "free_mem_rate")
 
@@ -56,6 +99,7 @@ _Validator = Callable[[Any, "attrs.Attribute[Any]", Any], None]
 
 
 # -- error paths ---------------------------------------------------------
+
 
 def join_path(prefix: str, field: str) -> str:
     """``join_path("targets[0]", "pid")`` -> ``"targets[0].pid"``; indexes attach directly."""
@@ -77,13 +121,14 @@ def field_unit(attribute: attrs.Attribute[Any]) -> Unit | None:
 
 # -- validators and field helpers ----------------------------------------
 
+
 def _int_between(low: int, high: int, what: str) -> _Validator:
     def check(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(attribute.name, f"expected an integer, got {value!r}")
         if not low <= value <= high:
-            raise ConfigError(attribute.name,
-                              f"must be between {low} and {high} ({what}), got {value}")
+            raise ConfigError(attribute.name, f"must be between {low} and {high} ({what}), got {value}")
+
     return check
 
 
@@ -93,6 +138,7 @@ def _optional_int_between(low: int, high: int, what: str) -> _Validator:
     def check_optional(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
         if value is not None:
             check(inst, attribute, value)
+
     return check_optional
 
 
@@ -100,6 +146,7 @@ def _instance(kind: type, what: str) -> _Validator:
     def check(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
         if not isinstance(value, kind):
             raise ConfigError(attribute.name, f"expected {what}, got {value!r}")
+
     return check
 
 
@@ -108,8 +155,8 @@ def _one_of(choices: tuple[str, ...], *, optional: bool = False) -> _Validator:
         if optional and value is None:
             return
         if value not in choices:
-            raise ConfigError(attribute.name,
-                              f"unknown value {value!r}; use one of {', '.join(choices)}")
+            raise ConfigError(attribute.name, f"unknown value {value!r}; use one of {', '.join(choices)}")
+
     return check
 
 
@@ -117,8 +164,8 @@ def _items(kind: type) -> _Validator:
     def check(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
         for index, item in enumerate(value):
             if not isinstance(item, kind):
-                raise ConfigError(f"{attribute.name}[{index}]",
-                                  f"expected a {kind.__name__}, got {item!r}")
+                raise ConfigError(f"{attribute.name}[{index}]", f"expected a {kind.__name__}, got {item!r}")
+
     return check
 
 
@@ -127,13 +174,13 @@ def _as_tuple(value: Iterable[Any]) -> tuple[Any, ...]:
 
 
 def _ulong(default: int = 0, unit: Unit | None = None) -> Any:
-    return attrs.field(default=default, validator=_int_between(0, ULONG_MAX, "unsigned long"),
-                       metadata={_UNIT_KEY: unit})
+    return attrs.field(
+        default=default, validator=_int_between(0, ULONG_MAX, "unsigned long"), metadata={_UNIT_KEY: unit}
+    )
 
 
 def _uint(default: int = 0, unit: Unit | None = None) -> Any:
-    return attrs.field(default=default, validator=_int_between(0, UINT_MAX, "unsigned int"),
-                       metadata={_UNIT_KEY: unit})
+    return attrs.field(default=default, validator=_int_between(0, UINT_MAX, "unsigned int"), metadata={_UNIT_KEY: unit})
 
 
 def _bool(default: bool = False) -> Any:
@@ -164,64 +211,64 @@ def _nested(kind: type) -> Any:
 
 # -- monitoring targets --------------------------------------------------
 
+
 @attrs.frozen
 class Region:
     """An initial monitoring region ``[start, end)`` in bytes (or ``addr_unit``)."""
 
-    start: int = attrs.field(validator=_int_between(0, ULONG_MAX, "unsigned long"),
-                             metadata={_UNIT_KEY: "bytes"})
-    end: int = attrs.field(validator=_int_between(0, ULONG_MAX, "unsigned long"),
-                           metadata={_UNIT_KEY: "bytes"})
+    start: int = attrs.field(validator=_int_between(0, ULONG_MAX, "unsigned long"), metadata={_UNIT_KEY: "bytes"})
+    end: int = attrs.field(validator=_int_between(0, ULONG_MAX, "unsigned long"), metadata={_UNIT_KEY: "bytes"})
 
     def __attrs_post_init__(self) -> None:
         if self.start >= self.end:
-            raise ConfigError("end", f"must be greater than start ({self.start:#x}), "
-                                     f"got {self.end:#x}")
+            raise ConfigError("end", f"must be greater than start ({self.start:#x}), got {self.end:#x}")
 
 
 @attrs.frozen
 class Target:
     """A monitoring target: a process (``pid``) or, for paddr, physical memory."""
 
-    pid: int | None = attrs.field(default=None,
-                                  validator=_optional_int_between(1, INT_MAX, "a process id"))
-    regions: tuple[Region, ...] = attrs.field(default=(), converter=_as_tuple,
-                                              validator=_items(Region))
+    pid: int | None = attrs.field(default=None, validator=_optional_int_between(1, INT_MAX, "a process id"))
+    regions: tuple[Region, ...] = attrs.field(default=(), converter=_as_tuple, validator=_items(Region))
     obsolete: bool = _bool()
 
     def __attrs_post_init__(self) -> None:
         for index in range(1, len(self.regions)):
             before, region = self.regions[index - 1], self.regions[index]
             if region.start < before.end:
-                raise ConfigError(f"regions[{index}].start",
-                                  f"{region.start:#x} is before the end of regions[{index - 1}] "
-                                  f"({before.end:#x}); sort the regions and remove overlaps")
+                raise ConfigError(
+                    f"regions[{index}].start",
+                    f"{region.start:#x} is before the end of regions[{index - 1}] "
+                    f"({before.end:#x}); sort the regions and remove overlaps",
+                )
 
     def check_ops(self, ops: str) -> None:
         """Check the rules that depend on the context's operations set."""
         if ops == "paddr" and self.pid is not None:
-            raise ConfigError("pid", "paddr monitors physical memory, not a process: "
-                                     "remove the pid")
+            raise ConfigError("pid", "paddr monitors physical memory, not a process: remove the pid")
         if ops != "paddr" and self.pid is None:
             raise ConfigError("pid", f"{ops} targets are processes: give the pid to monitor")
 
 
 # -- monitoring attributes -----------------------------------------------
 
+
 @attrs.frozen
 class IntervalsGoal:
     """Auto-tuning of the sampling interval (6.15+); ``aggrs == 0`` disables it."""
 
-    access_bp: int = attrs.field(default=0, validator=_int_between(0, 10000, "1/10000 ratio"),
-                                 metadata={_UNIT_KEY: "bp"})
+    access_bp: int = attrs.field(
+        default=0, validator=_int_between(0, 10000, "1/10000 ratio"), metadata={_UNIT_KEY: "bp"}
+    )
     aggrs: int = _ulong()
     min_sample_us: int = _ulong(unit="us")
     max_sample_us: int = _ulong(unit="us")
 
     def __attrs_post_init__(self) -> None:
         if self.aggrs and self.min_sample_us > self.max_sample_us:
-            raise ConfigError("max_sample_us", f"must be at least min_sample_us "
-                                               f"({self.min_sample_us}) while aggrs is non-zero")
+            raise ConfigError(
+                "max_sample_us", f"must be at least min_sample_us ({self.min_sample_us}) while aggrs is non-zero"
+            )
 
 
 @attrs.frozen
@@ -243,9 +290,12 @@ class Intervals:
             raise ConfigError("sample_us", f"must not exceed aggr_us ({self.aggr_us})")
         goal = self.goal
         if goal.aggrs and not goal.min_sample_us <= self.sample_us <= goal.max_sample_us:
-            raise ConfigError("sample_us", f"must be within goal.min_sample_us.."
-                                           f"goal.max_sample_us ({goal.min_sample_us}.."
-                                           f"{goal.max_sample_us}) while goal.aggrs is non-zero")
+            raise ConfigError(
+                "sample_us",
+                f"must be within goal.min_sample_us.."
+                f"goal.max_sample_us ({goal.min_sample_us}.."
+                f"{goal.max_sample_us}) while goal.aggrs is non-zero",
+            )
 
 
 @attrs.frozen
@@ -263,6 +313,7 @@ class NrRegions:
 
 
 # -- schemes -------------------------------------------------------------
+
 
 @attrs.frozen
 class AccessPattern:
@@ -297,8 +348,9 @@ class QuotaGoal:
 
     def __attrs_post_init__(self) -> None:
         if self.metric.startswith("node_memcg_") and not self.path:
-            raise ConfigError("path", f"{self.metric} needs the memory cgroup path "
-                                      "(relative to the cgroup mount, e.g. '/workload')")
+            raise ConfigError(
+                "path", f"{self.metric} needs the memory cgroup path (relative to the cgroup mount, e.g. '/workload')"
+            )
 
 
 @attrs.frozen
@@ -318,8 +370,7 @@ class Quota:
     bytes: int = _ulong(unit="bytes")
     reset_interval_ms: int = _ulong(unit="ms")
     weights: QuotaWeights = _nested(QuotaWeights)
-    goals: tuple[QuotaGoal, ...] = attrs.field(default=(), converter=_as_tuple,
-                                               validator=_items(QuotaGoal))
+    goals: tuple[QuotaGoal, ...] = attrs.field(default=(), converter=_as_tuple, validator=_items(QuotaGoal))
     goal_tuner: str | None = _choice(None, GOAL_TUNERS, optional=True)
     fail_charge_num: int = _uint()
     fail_charge_denom: int = _uint()
@@ -361,8 +412,7 @@ class Filter:
     memcg_path: str = _path_str()
     addr_start: int = _ulong(unit="bytes")
     addr_end: int = _ulong(unit="bytes")
-    target_idx: int = attrs.field(default=0,
-                                  validator=_int_between(0, INT_MAX, "a target index"))
+    target_idx: int = attrs.field(default=0, validator=_int_between(0, INT_MAX, "a target index"))
     min: int = _ulong(unit="bytes")
     max: int = _ulong(unit="bytes")
     layer: str = _choice("auto", FILTER_LAYERS)
@@ -371,14 +421,17 @@ class Filter:
         core = self.type in CORE_FILTER_TYPES
         if (self.layer == "core" and not core) or (self.layer == "ops" and core):
             proper = "core" if core else "ops"
-            raise ConfigError("layer", f"{self.type} filters belong to the {proper} layer: "
-                                       f"use layer '{proper}' or 'auto'")
+            raise ConfigError(
+                "layer", f"{self.type} filters belong to the {proper} layer: use layer '{proper}' or 'auto'"
+            )
         if self.type == "addr" and self.addr_start >= self.addr_end:
-            raise ConfigError("addr_end", f"must be greater than addr_start "
-                                          f"({self.addr_start:#x}), got {self.addr_end:#x}")
+            raise ConfigError(
+                "addr_end", f"must be greater than addr_start ({self.addr_start:#x}), got {self.addr_end:#x}"
+            )
         if self.type == "memcg" and not self.memcg_path:
-            raise ConfigError("memcg_path", "memcg filters need the cgroup path (relative to "
-                                            "the cgroup mount, e.g. '/workload')")
+            raise ConfigError(
+                "memcg_path", "memcg filters need the cgroup path (relative to the cgroup mount, e.g. '/workload')"
+            )
         if self.type == "hugepage_size" and self.min > self.max:
             raise ConfigError("max", f"must be at least min ({self.min}), got {self.max}")
 
@@ -398,38 +451,32 @@ class Scheme:
     action: str = _choice("stat", ACTIONS)
     access_pattern: AccessPattern = _nested(AccessPattern)
     apply_interval_us: int = _ulong(unit="us")
-    target_nid: int = attrs.field(default=-1,
-                                  validator=_int_between(-1, INT_MAX, "a NUMA node id or -1"))
+    target_nid: int = attrs.field(default=-1, validator=_int_between(-1, INT_MAX, "a NUMA node id or -1"))
     quota: Quota = _nested(Quota)
     watermarks: Watermarks = _nested(Watermarks)
-    filters: tuple[Filter, ...] = attrs.field(default=(), converter=_as_tuple,
-                                              validator=_items(Filter))
-    dests: tuple[Dest, ...] = attrs.field(default=(), converter=_as_tuple,
-                                          validator=_items(Dest))
+    filters: tuple[Filter, ...] = attrs.field(default=(), converter=_as_tuple, validator=_items(Filter))
+    dests: tuple[Dest, ...] = attrs.field(default=(), converter=_as_tuple, validator=_items(Dest))
     max_nr_snapshots: int = _ulong()
 
 
 # -- contexts and kdamonds -----------------------------------------------
+
 
 @attrs.frozen
 class Context:
     """A monitoring context: what to monitor, how, and the schemes to apply."""
 
     ops: str = _choice("vaddr", OPERATIONS)
-    addr_unit: int = attrs.field(default=1,
-                                 validator=_int_between(1, ULONG_MAX, "unsigned long, not 0"))
+    addr_unit: int = attrs.field(default=1, validator=_int_between(1, ULONG_MAX, "unsigned long, not 0"))
     pause: bool = _bool()
     intervals: Intervals = _nested(Intervals)
     nr_regions: NrRegions = _nested(NrRegions)
-    targets: tuple[Target, ...] = attrs.field(default=(), converter=_as_tuple,
-                                              validator=_items(Target))
-    schemes: tuple[Scheme, ...] = attrs.field(default=(), converter=_as_tuple,
-                                              validator=_items(Scheme))
+    targets: tuple[Target, ...] = attrs.field(default=(), converter=_as_tuple, validator=_items(Target))
+    schemes: tuple[Scheme, ...] = attrs.field(default=(), converter=_as_tuple, validator=_items(Scheme))
 
     def __attrs_post_init__(self) -> None:
         if self.ops == "paddr" and len(self.targets) > 1:
-            raise ConfigError("targets", f"paddr takes at most one target (physical memory), "
-                                         f"got {len(self.targets)}")
+            raise ConfigError("targets", f"paddr takes at most one target (physical memory), got {len(self.targets)}")
         for index, target in enumerate(self.targets):
             try:
                 target.check_ops(self.ops)
@@ -446,19 +493,18 @@ class Context:
 class Kdamond:
     """One kdamond (a kernel thread); sysfs allows at most one context each."""
 
-    contexts: tuple[Context, ...] = attrs.field(default=(), converter=_as_tuple,
-                                                validator=_items(Context))
+    contexts: tuple[Context, ...] = attrs.field(default=(), converter=_as_tuple, validator=_items(Context))
     refresh_ms: int = _uint(unit="ms")
 
     def __attrs_post_init__(self) -> None:
         if len(self.contexts) > 1:
-            raise ConfigError("contexts", f"a kdamond runs at most one context, got "
-                                          f"{len(self.contexts)}: use one kdamond per context")
+            raise ConfigError(
+                "contexts", f"a kdamond runs at most one context, got {len(self.contexts)}: use one kdamond per context"
+            )
 
 
 @attrs.frozen
 class Config:
     """The top-level configuration document."""
 
-    kdamonds: tuple[Kdamond, ...] = attrs.field(default=(), converter=_as_tuple,
-                                                validator=_items(Kdamond))
+    kdamonds: tuple[Kdamond, ...] = attrs.field(default=(), converter=_as_tuple, validator=_items(Kdamond))

@@ -72,6 +72,7 @@ _make_dict_structure_fn: Callable[..., _StructureHook] = make_dict_structure_fn
 
 # -- structuring ---------------------------------------------------------
 
+
 def _describe(value: object) -> str:
     if isinstance(value, Mapping):
         return "a mapping"
@@ -136,25 +137,27 @@ def _make_converter() -> cattrs.Converter:
                         raise
                     raise translated from None
             return tuple(items)
+
         return structure
 
     def class_hook(cls: type) -> _StructureHook:
         attrs.resolve_types(cls)
-        overrides = {a.name: override(struct_hook=hook)
-                     for a in attrs.fields(cls) if (hook := _unit_hook(a)) is not None}
+        overrides = {
+            a.name: override(struct_hook=hook) for a in attrs.fields(cls) if (hook := _unit_hook(a)) is not None
+        }
         generated = _make_dict_structure_fn(cls, converter, **overrides)
         keys = ", ".join(a.name for a in attrs.fields(cls))
 
         def structure(value: Any, _type: Any) -> Any:
             if not isinstance(value, Mapping):
-                raise ConfigError("", f"expected a mapping with keys among {keys}, "
-                                      f"got {_describe(value)}")
+                raise ConfigError("", f"expected a mapping with keys among {keys}, got {_describe(value)}")
             odd = sorted((k for k in value if not isinstance(k, str)), key=str)
             if odd:  # (cattrs before 25.3 fails on such keys with a TypeError of its own)
                 raise ConfigError(str(odd[0]), f"unknown key; valid keys are {keys}")
             if cls is Context:
                 value = _resolve_bounds(value, lambda data: converter.structure(data, Intervals))
             return generated(value, cls)
+
         return structure
 
     converter.register_structure_hook_factory(_is_sequence, sequence_hook)
@@ -182,9 +185,12 @@ def _resolve_bounds(context: Mapping[str, Any], intervals_of: Callable[[Any], In
                         raise
                     raise translated from None
             path = f"schemes[{index}].access_pattern"
-            pattern = {name: resolve_pattern_field(value, name, intervals, join_path(path, name))
-                       if isinstance(value, str) and name in _PATTERN_FIELDS else value
-                       for name, value in pattern.items()}
+            pattern = {
+                name: resolve_pattern_field(value, name, intervals, join_path(path, name))
+                if isinstance(value, str) and name in _PATTERN_FIELDS
+                else value
+                for name, value in pattern.items()
+            }
             scheme = {**scheme, "access_pattern": pattern}
         resolved_schemes.append(scheme)
     return {**context, "schemes": resolved_schemes}
@@ -260,6 +266,7 @@ def _toml_safe(data: Any) -> Any:
 
 # -- text ----------------------------------------------------------------
 
+
 def _check_format(fmt: str) -> Format:
     for known in FORMATS:
         if fmt == known:
@@ -312,8 +319,7 @@ def load_config_file(path: str | os.PathLike[str]) -> Config:
         data = file.read_bytes()
     fmt = _SUFFIXES.get(file.suffix.lower())
     if fmt is None:
-        raise ConfigError(DOCUMENT, f"cannot tell the format of {file} from its suffix: "
-                                    f"name it {', '.join(_SUFFIXES)}")
+        raise ConfigError(DOCUMENT, f"cannot tell the format of {file} from its suffix: name it {', '.join(_SUFFIXES)}")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:

@@ -97,21 +97,42 @@ class _Family(NamedTuple):
     compound: bool = False
 
 
-_DURATIONS = _Family("duration", "5ms", {
-    "ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000,
-    "m": 60_000_000_000, "h": 3_600_000_000_000, "d": 86_400_000_000_000,
-}, "ns, us, ms, s, m, h, d", compound=True)
-_SIZES = _Family("size", "4KiB", {"b": 1} | {
-    spelling: 1024**power
-    for power, prefix in enumerate("kmgtpe", start=1) for spelling in (prefix, prefix + "ib")
-}, "B, K or KiB, M or MiB, G or GiB, T or TiB, P or PiB, E or EiB",
-    frozenset(prefix + "b" for prefix in "kmgtpe"))
+_DURATIONS = _Family(
+    "duration",
+    "5ms",
+    {
+        "ns": 1,
+        "us": 1_000,
+        "µs": 1_000,
+        "ms": 1_000_000,
+        "s": 1_000_000_000,
+        "m": 60_000_000_000,
+        "h": 3_600_000_000_000,
+        "d": 86_400_000_000_000,
+    },
+    "ns, us, ms, s, m, h, d",
+    compound=True,
+)
+_SIZES = _Family(
+    "size",
+    "4KiB",
+    {"b": 1}
+    | {spelling: 1024**power for power, prefix in enumerate("kmgtpe", start=1) for spelling in (prefix, prefix + "ib")},
+    "B, K or KiB, M or MiB, G or GiB, T or TiB, P or PiB, E or EiB",
+    frozenset(prefix + "b" for prefix in "kmgtpe"),
+)
 _RATIOS = _Family("ratio", "50%", {"%": 100}, "%")
 _COUNTS = _Family("whole number", "10", {}, "no unit")
 
 # Formatting order: largest unit first; one spelling per factor.
-_DURATION_FMT = (("h", 3_600_000_000_000), ("m", 60_000_000_000), ("s", 1_000_000_000),
-                 ("ms", 1_000_000), ("us", 1_000), ("ns", 1))
+_DURATION_FMT = (
+    ("h", 3_600_000_000_000),
+    ("m", 60_000_000_000),
+    ("s", 1_000_000_000),
+    ("ms", 1_000_000),
+    ("us", 1_000),
+    ("ns", 1),
+)
 _SIZE_FMT = tuple((p.upper() + "iB", 1024**i) for i, p in reversed(list(enumerate("kmgtpe", 1))))
 _SIZE_FMT += (("B", 1),)
 
@@ -180,8 +201,9 @@ def _factor(suffix: str, value: object, field: str, family: _Family, dialect: Di
     if key in family.ambiguous:
         if dialect == "damo":
             return family.table[key[0]]
-        raise ConfigError(field, f"{value!r} is ambiguous: write {key[0].upper()}iB "
-                                 "for a multiple of 1024, or the number of bytes")
+        raise ConfigError(
+            field, f"{value!r} is ambiguous: write {key[0].upper()}iB for a multiple of 1024, or the number of bytes"
+        )
     raise ConfigError(field, f"unknown unit {suffix!r} in {value!r}; use {family.spellings}")
 
 
@@ -190,8 +212,9 @@ def _whole(q: _Quantity, per_unit: int, value: object, field: str) -> int:
     exact = q.amount / per_unit
     nearest = (exact + Fraction(1, 2)).__floor__()
     if abs(exact - nearest) * 2 > q.digit / per_unit:
-        raise ConfigError(field, f"{value!r} is not a whole number of the field's unit; "
-                                 "use a smaller unit or round the value")
+        raise ConfigError(
+            field, f"{value!r} is not a whole number of the field's unit; use a smaller unit or round the value"
+        )
     return nearest
 
 

@@ -47,9 +47,7 @@ def detect_format(path: str | Path) -> str:
     )
 
 
-def open_any(
-    path: str | Path, *, sample_us: int = 0, aggr_us: int = 0, skip_corrupt: bool = False
-) -> RecordSource:
+def open_any(path: str | Path, *, sample_us: int = 0, aggr_us: int = 0, skip_corrupt: bool = False) -> RecordSource:
     """Open a record file of any supported format.
 
     ``sample_us``/``aggr_us`` are stamped on perf script snapshots (the text

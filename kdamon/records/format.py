@@ -76,8 +76,18 @@ KIND_TARGET = 4
 TARGETS_APPENDED = 1
 """Header flag: kind-4 chunks add targets to the metadata's."""
 
-APPLY_DTYPE = np.dtype([("time_ns", "<i8"), ("context_idx", "<u4"), ("scheme_idx", "<u4"), ("target_idx", "<u8"),
-                        ("start", "<u8"), ("end", "<u8"), ("nr_accesses", "<u4"), ("age", "<u4")])
+APPLY_DTYPE = np.dtype(
+    [
+        ("time_ns", "<i8"),
+        ("context_idx", "<u4"),
+        ("scheme_idx", "<u4"),
+        ("target_idx", "<u8"),
+        ("start", "<u8"),
+        ("end", "<u8"),
+        ("nr_accesses", "<u4"),
+        ("age", "<u4"),
+    ]
+)
 """One scheme application: when, which scheme and target, and the region it was about to act on."""
 
 _HEADER = struct.Struct("<8sHHII")
@@ -113,7 +123,9 @@ def read_header(stream: BinaryIO, path: Path) -> tuple[RecordMeta, int, int]:
             f"{path} is not a kdamon record file (bad magic); use open_any() to read damo's formats"
         )
     if len(fixed) < _HEADER.size:
-        raise RecordFormatError(f"{path}: the record header is incomplete (the recorder stopped as it started); nothing to read")
+        raise RecordFormatError(
+            f"{path}: the record header is incomplete (the recorder stopped as it started); nothing to read"
+        )
     _, version, flags, meta_len, meta_crc = _HEADER.unpack(fixed)
     if version > FORMAT_VERSION:
         raise RecordFormatError(
@@ -122,9 +134,13 @@ def read_header(stream: BinaryIO, path: Path) -> tuple[RecordMeta, int, int]:
         )
     body = stream.read(meta_len) if meta_len <= _MAX_META_BYTES else b""
     if len(body) < meta_len <= _MAX_META_BYTES:
-        raise RecordFormatError(f"{path}: the record header is incomplete (the recorder stopped as it started); nothing to read")
+        raise RecordFormatError(
+            f"{path}: the record header is incomplete (the recorder stopped as it started); nothing to read"
+        )
     if len(body) != meta_len or zlib.crc32(body) != meta_crc:
-        raise RecordFormatError(f"{path}: the record header is damaged (metadata checksum mismatch); the file cannot be read")
+        raise RecordFormatError(
+            f"{path}: the record header is damaged (metadata checksum mismatch); the file cannot be read"
+        )
     try:
         fields = json.loads(body)
         meta = RecordMeta(
@@ -187,8 +203,22 @@ def _chunk(kind: int, head: bytes, body: bytes | memoryview = b"") -> tuple[byte
 
 def applies_array(applies: list[SchemeApply]) -> np.ndarray:
     """Scheme applications as ``APPLY_DTYPE`` rows."""
-    return np.array([(a.time_ns, a.context_idx, a.scheme_idx, a.target_idx, a.region.start, a.region.end,
-                      a.region.nr_accesses, a.region.age) for a in applies], dtype=APPLY_DTYPE)
+    return np.array(
+        [
+            (
+                a.time_ns,
+                a.context_idx,
+                a.scheme_idx,
+                a.target_idx,
+                a.region.start,
+                a.region.end,
+                a.region.nr_accesses,
+                a.region.age,
+            )
+            for a in applies
+        ],
+        dtype=APPLY_DTYPE,
+    )
 
 
 def encode_applies(kdamond_idx: int, applies: np.ndarray) -> tuple[bytes, bytes | memoryview]:
@@ -203,8 +233,9 @@ def decode_applies(payload: bytes, path: Path, offset: int) -> tuple[int, np.nda
         raise RecordFormatError(f"{path}: scheme application chunk at byte {offset} is too short; the file is damaged")
     kdamond_idx, count = _APPLIES.unpack_from(payload)
     if len(payload) != _APPLIES.size + count * APPLY_DTYPE.itemsize:
-        raise RecordFormatError(f"{path}: scheme application chunk at byte {offset} has a wrong length; "
-                                "the file is damaged")
+        raise RecordFormatError(
+            f"{path}: scheme application chunk at byte {offset} has a wrong length; the file is damaged"
+        )
     return kdamond_idx, np.frombuffer(payload, dtype=APPLY_DTYPE, count=count, offset=_APPLIES.size)
 
 
@@ -214,7 +245,9 @@ def encode_tune(tune: IntervalsTune) -> tuple[bytes, bytes | memoryview]:
 
 def decode_tune(payload: bytes, path: Path, offset: int) -> IntervalsTune:
     if len(payload) != _TUNE.size:
-        raise RecordFormatError(f"{path}: intervals tune chunk at byte {offset} has a wrong length; the file is damaged")
+        raise RecordFormatError(
+            f"{path}: intervals tune chunk at byte {offset} has a wrong length; the file is damaged"
+        )
     time_ns, kdamond_idx, _, sample_us, aggr_us = _TUNE.unpack(payload)
     return IntervalsTune(time_ns, sample_us, aggr_us, kdamond_idx)
 
@@ -228,12 +261,13 @@ def decode_target(payload: bytes, path: Path, offset: int) -> tuple[int, dict[st
     """The index and the description of the target a kind-4 chunk adds."""
     try:
         (index,) = _TARGET.unpack_from(payload)
-        target = json.loads(payload[_TARGET.size:])
+        target = json.loads(payload[_TARGET.size :])
     except (struct.error, ValueError) as exc:
         raise RecordFormatError(f"{path}: target chunk at byte {offset} is damaged ({exc})") from exc
     if not isinstance(target, dict):
-        raise RecordFormatError(f"{path}: target chunk at byte {offset} holds no target description; "
-                                "the file is damaged")
+        raise RecordFormatError(
+            f"{path}: target chunk at byte {offset} holds no target description; the file is damaged"
+        )
     return index, target
 
 

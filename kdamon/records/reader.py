@@ -63,8 +63,10 @@ class RecordReader(RecordSource):
             for offset, payload in self._chunks(KIND_TARGET):
                 index, target = decode_target(payload, self.path, offset)
                 if index != len(targets):
-                    raise RecordFormatError(f"{self.path}: the target chunk at byte {offset} adds target "
-                                            f"{index} after {len(targets)} targets; the file is damaged")
+                    raise RecordFormatError(
+                        f"{self.path}: the target chunk at byte {offset} adds target "
+                        f"{index} after {len(targets)} targets; the file is damaged"
+                    )
                 targets.append(target)
             self._meta = attrs.evolve(self._meta, targets=tuple(targets))
             self._targets_pending = False

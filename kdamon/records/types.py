@@ -16,6 +16,7 @@ from kdamon.model.snapshot import Snapshot
 
 __all__ = ["RecordMeta", "RecordSource", "group_by_target"]
 
+
 def _tuple_of_dicts(targets: Iterable[dict[str, Any]]) -> tuple[dict[str, Any], ...]:
     return tuple(targets)
 

@@ -93,8 +93,9 @@ class RecordWriter:
         try:
             meta, _, flags = read_header(stream, self.path)
             scanner = ChunkScanner(stream, self.path, stream.tell(), skip_corrupt=True)
-            appended = [decode_target(payload, self.path, offset)[1]
-                        for kind, offset, payload in scanner if kind == KIND_TARGET]
+            appended = [
+                decode_target(payload, self.path, offset)[1] for kind, offset, payload in scanner if kind == KIND_TARGET
+            ]
             stream.seek(scanner.end)
             stream.truncate()
         except BaseException:
@@ -141,8 +142,10 @@ class RecordWriter:
         """Add a target to the record's metadata (JSON-compatible, like ``meta.targets``' entries);
         returns its index.  Needs a writer made with ``targets_appended=True``."""
         if not self._flags & TARGETS_APPENDED:
-            raise RecordFormatError(f"{self.path}: this record's targets are fixed; open the RecordWriter "
-                                    "with targets_appended=True to add targets while recording")
+            raise RecordFormatError(
+                f"{self.path}: this record's targets are fixed; open the RecordWriter "
+                "with targets_appended=True to add targets while recording"
+            )
         index = self._nr_targets
         self._write(encode_target(index, target))
         self._nr_targets += 1

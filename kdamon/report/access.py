@@ -67,8 +67,14 @@ class RegionFilter:
     min_size: int = 0
 
     @classmethod
-    def parse(cls, *, address: str | None = None, access: str | None = None, age: str | None = None,
-              min_size: str | None = None) -> RegionFilter:
+    def parse(
+        cls,
+        *,
+        address: str | None = None,
+        access: str | None = None,
+        age: str | None = None,
+        min_size: str | None = None,
+    ) -> RegionFilter:
         """From the command line's texts: ``0x1000-0x2000``, ``0-10%`` or ``5-max``, ``10s-max``, ``4K``."""
         access_range = None
         if access is not None:
@@ -77,8 +83,10 @@ class RegionFilter:
         age_range = None
         if age is not None:
             low, high = parse_range(age, "--age")
-            age_range = (0 if low == "min" else parse_seconds_us(low, "--age"),
-                         None if high == "max" else parse_seconds_us(high, "--age"))
+            age_range = (
+                0 if low == "min" else parse_seconds_us(low, "--age"),
+                None if high == "max" else parse_seconds_us(high, "--age"),
+            )
         return cls(
             address=parse_address_range(address) if address is not None else None,
             access=access_range,
@@ -118,8 +126,9 @@ def sort_regions(snapshot: Snapshot, key: Sort) -> Snapshot:
     if key == "address":
         return snapshot
     if key == "hot":
-        order = np.lexsort((-(regions["end"] - regions["start"]).astype(np.int64),
-                            -regions["nr_accesses"].astype(np.int64)))
+        order = np.lexsort(
+            (-(regions["end"] - regions["start"]).astype(np.int64), -regions["nr_accesses"].astype(np.int64))
+        )
     elif key == "age":
         order = np.argsort(-regions["age"].astype(np.int64), kind="stable")
     else:
@@ -128,6 +137,7 @@ def sort_regions(snapshot: Snapshot, key: Sort) -> Snapshot:
 
 
 # -- text -------------------------------------------------------------------------
+
 
 def _percent(part: int, whole: int) -> str:
     return f"{100 * part / whole:.0f}%" if whole else "-"
@@ -195,17 +205,25 @@ def access_text(
     rows = shown.rows()
     rates = access_rate_permil(shown).tolist()
     top = snapshot.max_nr_accesses
-    intervals = (f"sample {format_duration_us(snapshot.sample_us, approx=True)}, "
-                 f"aggr {format_duration_us(snapshot.aggr_us, approx=True)}" if snapshot.sample_us else "intervals unknown")
+    intervals = (
+        f"sample {format_duration_us(snapshot.sample_us, approx=True)}, "
+        f"aggr {format_duration_us(snapshot.aggr_us, approx=True)}"
+        if snapshot.sample_us
+        else "intervals unknown"
+    )
     filtered = "" if kept.nr_regions == snapshot.nr_regions else f" ({kept.nr_regions} after filters)"
-    lines = [f"{title}: {snapshot.nr_regions} regions{filtered}, {format_size(snapshot.total_size, approx=True)}; "
-             f"{intervals}",
-             f"{'start':>18} {'end':>18} {'size':>10} {'accesses':>14} {'age':>9}"]
+    lines = [
+        f"{title}: {snapshot.nr_regions} regions{filtered}, {format_size(snapshot.total_size, approx=True)}; "
+        f"{intervals}",
+        f"{'start':>18} {'end':>18} {'size':>10} {'accesses':>14} {'age':>9}",
+    ]
     cut = rows if limit is None else rows[:limit]
     for (start, end, nr_accesses, age), rate in zip(cut, rates, strict=False):
         accesses = f"{nr_accesses}/{top} {rate / 10:3.0f}%" if top else str(nr_accesses)
-        lines.append(f"{start:#18x} {end:#18x} {format_size(end - start, approx=True):>10} {accesses:>14} "
-                     f"{format_duration_us(age * snapshot.aggr_us, approx=True):>9}")
+        lines.append(
+            f"{start:#18x} {end:#18x} {format_size(end - start, approx=True):>10} {accesses:>14} "
+            f"{format_duration_us(age * snapshot.aggr_us, approx=True):>9}"
+        )
     if len(cut) < len(rows):
         lines.append(f"  ... {len(rows) - len(cut)} more regions")
     lines.extend(_summary_text(summary, temperature))
@@ -213,6 +231,7 @@ def access_text(
 
 
 # -- JSON -------------------------------------------------------------------------
+
 
 def access_json(
     snapshot: Snapshot,
@@ -227,8 +246,11 @@ def access_json(
     shown = sort_regions(kept, sort)
     head = {
         "time_ns": snapshot.time_ns,
-        "target": {"kdamond_idx": snapshot.kdamond_idx, "context_idx": snapshot.context_idx,
-                   "target_idx": snapshot.target_idx},
+        "target": {
+            "kdamond_idx": snapshot.kdamond_idx,
+            "context_idx": snapshot.context_idx,
+            "target_idx": snapshot.target_idx,
+        },
         "sample_us": snapshot.sample_us,
         "aggr_us": snapshot.aggr_us,
         **(extra or {}),

@@ -24,8 +24,17 @@ from kdamon.records.types import group_by_target
 from kdamon.report.grid import HeatGrid, heat_grid
 from kdamon.userfiles import Replacement
 
-__all__ = ["COLOURS", "LEVELS", "heatmap_figure", "heatmap_json", "heatmap_text", "levels_of", "select_target",
-           "write_heatmap", "write_heatmap_png"]
+__all__ = [
+    "COLOURS",
+    "LEVELS",
+    "heatmap_figure",
+    "heatmap_json",
+    "heatmap_text",
+    "levels_of",
+    "select_target",
+    "write_heatmap",
+    "write_heatmap_png",
+]
 
 LEVELS = " .:-=+*#%@"
 """Characters from no access (``" "``) to ``max_nr_accesses`` (``"@"``)."""
@@ -36,9 +45,7 @@ COLOURS = (16, 52, 88, 124, 160, 196, 202, 208, 220, 226)
 _RESET = "\x1b[0m"
 
 
-def select_target(
-    snapshots: Iterable[Snapshot], target: tuple[int, int, int] | None = None
-) -> list[Snapshot]:
+def select_target(snapshots: Iterable[Snapshot], target: tuple[int, int, int] | None = None) -> list[Snapshot]:
     """The snapshots of ``target`` (kdamond, context, target indices); by default the first target seen."""
     groups = group_by_target(snapshots)
     if not groups:
@@ -47,7 +54,9 @@ def select_target(
         return next(iter(groups.values()))
     if target not in groups:
         known = ", ".join(f"{k}/{c}/{t}" for k, c, t in groups)
-        raise ConfigError("target", f"no snapshots of target {target[0]}/{target[1]}/{target[2]}; the record has {known}")
+        raise ConfigError(
+            "target", f"no snapshots of target {target[0]}/{target[1]}/{target[2]}; the record has {known}"
+        )
     return groups[target]
 
 
@@ -71,8 +80,10 @@ def _address_axis(grid: HeatGrid, width: int, indent: str) -> list[str]:
     first, last = f"{int(areas.starts[0]):#x}", f"{int(areas.ends[-1]):#x}"
     labels = first + last.rjust(max(width - len(first), len(last) + 1))
     lines = [indent + "+" + "".join(marks) + "+", indent + " " + labels]
-    lines.append(f"address: {areas.starts.size} monitored area(s) laid end to end (gaps removed), "
-                 f"{format_size(areas.total, approx=True)} in all; '|' marks where an area begins")
+    lines.append(
+        f"address: {areas.starts.size} monitored area(s) laid end to end (gaps removed), "
+        f"{format_size(areas.total, approx=True)} in all; '|' marks where an area begins"
+    )
     for index, (start, end) in enumerate(zip(areas.starts.tolist(), areas.ends.tolist(), strict=True)):
         lines.append(f"  area {index}: [{start:#x}, {end:#x}) {format_size(end - start, approx=True)}")
     return lines
@@ -131,9 +142,7 @@ def write_heatmap(
     """Write the terminal heatmap to ``stream``, with ANSI colours if ``color`` (the command line
     decides: ``kdamon.cli.common.use_color``)."""
     stream.write(
-        heatmap_text(
-            snapshots, width=width, height=height, color=color, target=target, max_nr_accesses=max_nr_accesses
-        )
+        heatmap_text(snapshots, width=width, height=height, color=color, target=target, max_nr_accesses=max_nr_accesses)
     )
 
 
@@ -154,16 +163,23 @@ def heatmap_json(
     chosen = select_target(snapshots, target)
     grid = heat_grid(chosen, time_bins=height, addr_bins=width, max_nr_accesses=max_nr_accesses)
     areas = grid.areas
-    return json.dumps({
-        "target": list(grid.target),
-        "nr_snapshots": grid.nr_snapshots,
-        "max_nr_accesses": grid.max_nr_accesses,
-        "time_edges_ns": grid.time_edges_ns.tolist(),
-        "address_edges": [areas.address_at(float(edge)) for edge in grid.addr_edges.tolist()],
-        "areas": [{"start": start, "end": end} for start, end in zip(areas.starts.tolist(), areas.ends.tolist(),
-                                                                        strict=True)],
-        "values": np.round(grid.values, 4).tolist(),
-    }) + "\n"
+    return (
+        json.dumps(
+            {
+                "target": list(grid.target),
+                "nr_snapshots": grid.nr_snapshots,
+                "max_nr_accesses": grid.max_nr_accesses,
+                "time_edges_ns": grid.time_edges_ns.tolist(),
+                "address_edges": [areas.address_at(float(edge)) for edge in grid.addr_edges.tolist()],
+                "areas": [
+                    {"start": start, "end": end}
+                    for start, end in zip(areas.starts.tolist(), areas.ends.tolist(), strict=True)
+                ],
+                "values": np.round(grid.values, 4).tolist(),
+            }
+        )
+        + "\n"
+    )
 
 
 def _address_ticks(grid: HeatGrid) -> tuple[list[float], list[str]]:

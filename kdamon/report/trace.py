@@ -46,26 +46,34 @@ def apply_bins(chunks: Iterable[tuple[int, np.ndarray]], *, origin_ns: int, widt
         regions = np.bincount(inverse.ravel(), minlength=len(unique))
         sums = np.zeros(len(unique), dtype=np.int64)
         np.add.at(sums, inverse.ravel(), sizes)
-        for (time_bin, context_idx, scheme_idx), n, size in zip(unique.tolist(), regions.tolist(), sums.tolist(),
-                                                                 strict=True):
+        for (time_bin, context_idx, scheme_idx), n, size in zip(
+            unique.tolist(), regions.tolist(), sums.tolist(), strict=True
+        ):
             entry = counts.setdefault((time_bin, kdamond_idx, context_idx, scheme_idx), [0, 0])
             entry[0] += n
             entry[1] += size
-    return [ApplyBin(time_bin * width_ns, kd, ctx, scheme, n, size)
-            for (time_bin, kd, ctx, scheme), (n, size) in sorted(counts.items())]
+    return [
+        ApplyBin(time_bin * width_ns, kd, ctx, scheme, n, size)
+        for (time_bin, kd, ctx, scheme), (n, size) in sorted(counts.items())
+    ]
 
 
 def trace_text(bins: list[ApplyBin], tunes: list[IntervalsTune], *, origin_ns: int, width_ns: int) -> str:
     """A table of applications per scheme and time bin, the totals, and the interval tunes."""
-    lines = [f"scheme applications per {format_duration_us(width_ns // 1000, approx=True)} "
-             f"(damos_before_apply: the regions each scheme was about to act on)",
-             f"{'time':>10} {'kdamond':>7} {'scheme':>6} {'regions':>9} {'bytes':>12}"]
+    lines = [
+        f"scheme applications per {format_duration_us(width_ns // 1000, approx=True)} "
+        f"(damos_before_apply: the regions each scheme was about to act on)",
+        f"{'time':>10} {'kdamond':>7} {'scheme':>6} {'regions':>9} {'bytes':>12}",
+    ]
     if not bins:
-        lines.append("  (none: no scheme applied to any region, or the record was not made from kernel DAMON "
-                     "6.7+ trace events)")
+        lines.append(
+            "  (none: no scheme applied to any region, or the record was not made from kernel DAMON 6.7+ trace events)"
+        )
     for b in bins:
-        lines.append(f"{b.start_ns / 1e9:>9.1f}s {b.kdamond_idx:>7} {b.scheme_idx:>6} {b.regions:>9} "
-                     f"{format_size(b.bytes, approx=True):>12}")
+        lines.append(
+            f"{b.start_ns / 1e9:>9.1f}s {b.kdamond_idx:>7} {b.scheme_idx:>6} {b.regions:>9} "
+            f"{format_size(b.bytes, approx=True):>12}"
+        )
     totals: dict[tuple[int, int], list[int]] = {}
     for b in bins:
         entry = totals.setdefault((b.kdamond_idx, b.scheme_idx), [0, 0])
@@ -75,17 +83,25 @@ def trace_text(bins: list[ApplyBin], tunes: list[IntervalsTune], *, origin_ns: i
         lines.append(f"{'total':>10} {kd:>7} {scheme:>6} {n:>9} {format_size(size, approx=True):>12}")
     if tunes:
         lines.append("interval tunes (damon_monitor_intervals_tune):")
-        lines.extend(f"{(t.time_ns - origin_ns) / 1e9:>9.1f}s kdamond {t.kdamond_idx}: sample "
-                     f"{format_duration_us(t.sample_us, approx=True)}, aggr "
-                     f"{format_duration_us(t.aggr_us, approx=True) if t.aggr_us else '?'}" for t in tunes)
+        lines.extend(
+            f"{(t.time_ns - origin_ns) / 1e9:>9.1f}s kdamond {t.kdamond_idx}: sample "
+            f"{format_duration_us(t.sample_us, approx=True)}, aggr "
+            f"{format_duration_us(t.aggr_us, approx=True) if t.aggr_us else '?'}"
+            for t in tunes
+        )
     return "\n".join(lines) + "\n"
 
 
 def trace_json(bins: list[ApplyBin], tunes: list[IntervalsTune], *, origin_ns: int, width_ns: int) -> str:
     """The same as one JSON document."""
-    return json.dumps({
-        "origin_ns": origin_ns,
-        "bin_ns": width_ns,
-        "applications": [attrs.asdict(b) for b in bins],
-        "tunes": [attrs.asdict(t) for t in tunes],
-    }) + "\n"
+    return (
+        json.dumps(
+            {
+                "origin_ns": origin_ns,
+                "bin_ns": width_ns,
+                "applications": [attrs.asdict(b) for b in bins],
+                "tunes": [attrs.asdict(t) for t in tunes],
+            }
+        )
+        + "\n"
+    )

@@ -78,17 +78,26 @@ def wss_json(
     percentiles: Sequence[float] = DEFAULT_PERCENTILES,
 ) -> str:
     """``wss_table`` as one JSON document (and a newline), with each snapshot's working set size."""
-    return json.dumps([
-        {
-            "target": list(one.target),
-            "threshold": threshold,
-            "percentiles": [{"percentile": p, "bytes": size} for p, size in wss_percentiles(one.sizes, percentiles)],
-            "mean_bytes": _mean(one.sizes),
-            "snapshots": [{"time_ns": t, "bytes": size} for t, size in zip(one.times_ns.tolist(), one.sizes.tolist(),
-                                                                           strict=True)],
-        }
-        for one in _series(snapshots, threshold)
-    ]) + "\n"
+    return (
+        json.dumps(
+            [
+                {
+                    "target": list(one.target),
+                    "threshold": threshold,
+                    "percentiles": [
+                        {"percentile": p, "bytes": size} for p, size in wss_percentiles(one.sizes, percentiles)
+                    ],
+                    "mean_bytes": _mean(one.sizes),
+                    "snapshots": [
+                        {"time_ns": t, "bytes": size}
+                        for t, size in zip(one.times_ns.tolist(), one.sizes.tolist(), strict=True)
+                    ],
+                }
+                for one in _series(snapshots, threshold)
+            ]
+        )
+        + "\n"
+    )
 
 
 def wss_table(

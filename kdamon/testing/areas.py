@@ -36,8 +36,7 @@ class Areas:
         if not sizes or min(sizes) <= 0:
             raise KdamonError("every workload area needs at least one page; give sizes like 8MiB")
         # guard | area 0 | guard | area 1 | ... | guard
-        self._map = mmap.mmap(-1, sum(sizes) + PAGE * (len(sizes) + 1),
-                              flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+        self._map = mmap.mmap(-1, sum(sizes) + PAGE * (len(sizes) + 1), flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
         view = ctypes.c_char.from_buffer(self._map)
         base = ctypes.addressof(view)
         del view  # an exported buffer would keep the map from closing

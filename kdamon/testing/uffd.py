@@ -20,8 +20,7 @@ from kdamon.errors import EngineError
 
 __all__ = ["AsyncWriteProtect", "userfaultfd_syscall_number"]
 
-_SYSCALL_USERFAULTFD = {"x86_64": 323, "aarch64": 282, "riscv64": 282, "i686": 374,
-                        "i386": 374}
+_SYSCALL_USERFAULTFD = {"x86_64": 323, "aarch64": 282, "riscv64": 282, "i686": 374, "i386": 374}
 
 _UFFD_API = 0xAA
 _UFFD_USER_MODE_ONLY = 1
@@ -32,8 +31,7 @@ _UFFDIO_WRITEPROTECT_MODE_WP = 1 << 0
 
 
 class _Api(ctypes.Structure):
-    _fields_ = [("api", ctypes.c_uint64), ("features", ctypes.c_uint64),
-                ("ioctls", ctypes.c_uint64)]
+    _fields_ = [("api", ctypes.c_uint64), ("features", ctypes.c_uint64), ("ioctls", ctypes.c_uint64)]
 
 
 class _Range(ctypes.Structure):
@@ -64,8 +62,9 @@ def userfaultfd_syscall_number() -> int:
     """The ``userfaultfd`` system call number of this machine."""
     number = _SYSCALL_USERFAULTFD.get(platform.machine())
     if number is None:
-        raise EngineError(f"userfaultfd's system call number on {platform.machine()} is not "
-                          "known to kdamon; use another access check")
+        raise EngineError(
+            f"userfaultfd's system call number on {platform.machine()} is not known to kdamon; use another access check"
+        )
     return number
 
 
@@ -74,8 +73,9 @@ def _open_uffd() -> int:
     fd = int(_libc.syscall(userfaultfd_syscall_number(), flags))
     if fd < 0:
         code = ctypes.get_errno()
-        hint = (" (unprivileged use needs vm.unprivileged_userfaultfd=1 or CAP_SYS_PTRACE)"
-                if code == errno.EPERM else "")
+        hint = (
+            " (unprivileged use needs vm.unprivileged_userfaultfd=1 or CAP_SYS_PTRACE)" if code == errno.EPERM else ""
+        )
         raise EngineError(f"userfaultfd() failed: {os.strerror(code)}{hint}")
     return fd
 
@@ -86,8 +86,7 @@ class AsyncWriteProtect:
     def __init__(self) -> None:
         self.unpopulated = True
         """Whether never-touched pages are write-protected too (``WP_UNPOPULATED``)."""
-        for features in (_UFFD_FEATURE_WP_ASYNC | _UFFD_FEATURE_WP_UNPOPULATED,
-                         _UFFD_FEATURE_WP_ASYNC):
+        for features in (_UFFD_FEATURE_WP_ASYNC | _UFFD_FEATURE_WP_UNPOPULATED, _UFFD_FEATURE_WP_ASYNC):
             fd = _open_uffd()
             api = _Api(api=_UFFD_API, features=features)
             try:
@@ -100,9 +99,11 @@ class AsyncWriteProtect:
                 continue
             self.fd = fd
             return
-        raise EngineError("this kernel has no userfaultfd async write-protect "
-                          "(UFFD_FEATURE_WP_ASYNC needs Linux 6.7+ with "
-                          "CONFIG_PTE_MARKER_UFFD_WP); use another access check")
+        raise EngineError(
+            "this kernel has no userfaultfd async write-protect "
+            "(UFFD_FEATURE_WP_ASYNC needs Linux 6.7+ with "
+            "CONFIG_PTE_MARKER_UFFD_WP); use another access check"
+        )
 
     def register(self, start: int, length: int) -> None:
         """Track writes to ``[start, start + length)`` (page aligned, already mapped)."""
@@ -110,9 +111,11 @@ class AsyncWriteProtect:
         try:
             fcntl.ioctl(self.fd, _UFFDIO_REGISTER, request)
         except OSError as error:
-            raise EngineError(f"UFFDIO_REGISTER of {start:#x}+{length:#x} failed "
-                              f"({error.strerror}): the range must be page aligned anonymous "
-                              "or shmem memory") from error
+            raise EngineError(
+                f"UFFDIO_REGISTER of {start:#x}+{length:#x} failed "
+                f"({error.strerror}): the range must be page aligned anonymous "
+                "or shmem memory"
+            ) from error
 
     def write_protect(self, start: int, length: int) -> None:
         """Arm the range: the next write to each page is recorded."""
@@ -120,8 +123,7 @@ class AsyncWriteProtect:
         try:
             fcntl.ioctl(self.fd, _UFFDIO_WRITEPROTECT, request)
         except OSError as error:
-            raise EngineError(f"UFFDIO_WRITEPROTECT of {start:#x}+{length:#x} failed "
-                              f"({error.strerror})") from error
+            raise EngineError(f"UFFDIO_WRITEPROTECT of {start:#x}+{length:#x} failed ({error.strerror})") from error
 
     def close(self) -> None:
         if self.fd >= 0:

@@ -146,22 +146,39 @@ def _size(text: str) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one workload as a program (see the module docstring); returns the exit status."""
-    parser = argparse.ArgumentParser(prog="python3 -m kdamon.testing.workloads",
-                                     description="Access memory in a known pattern, for a monitor to find.")
+    parser = argparse.ArgumentParser(
+        prog="python3 -m kdamon.testing.workloads",
+        description="Access memory in a known pattern, for a monitor to find.",
+    )
     parser.add_argument("kind", choices=KINDS)
-    parser.add_argument("--sizes", nargs="+", type=_size,
-                        help="area sizes (default: hot_cold 8MiB 64MiB; stripes 12 x 1MiB; else 4 x 4MiB)")
+    parser.add_argument(
+        "--sizes",
+        nargs="+",
+        type=_size,
+        help="area sizes (default: hot_cold 8MiB 64MiB; stripes 12 x 1MiB; else 4 x 4MiB)",
+    )
     parser.add_argument("--step", type=float, default=1.0, help="seconds per stairs/zigzag step (default 1)")
     parser.add_argument("--seconds", type=float, default=0.0, help="stop after this long (default: run until killed)")
-    parser.add_argument("--uffd", action="store_true",
-                        help="register the areas for userfaultfd async write-protect (Linux 6.7+)")
+    parser.add_argument(
+        "--uffd", action="store_true", help="register the areas for userfaultfd async write-protect (Linux 6.7+)"
+    )
     parser.add_argument("--read", action="store_true", help="read the hot areas, not write them")
     parser.add_argument("--layout", type=Path, help="write the layout as JSON to this file (default: a line to stdout)")
-    parser.add_argument("--children", type=int, default=0, metavar="N",
-                        help="fork N children with areas of their own (layouts in FILE.child<i>)")
+    parser.add_argument(
+        "--children",
+        type=int,
+        default=0,
+        metavar="N",
+        help="fork N children with areas of their own (layouts in FILE.child<i>)",
+    )
     when = parser.add_mutually_exclusive_group()
-    when.add_argument("--fork-after", type=float, default=0.0, metavar="SECONDS",
-                      help="fork the children after this long (default at once)")
+    when.add_argument(
+        "--fork-after",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="fork the children after this long (default at once)",
+    )
     when.add_argument("--fork-on-sigusr1", action="store_true", help="fork N children at each SIGUSR1 instead")
     args = parser.parse_args(argv)
     spec = _Spec(args.kind, tuple(args.sizes or _default_sizes(args.kind)), args.step, args.uffd, not args.read)

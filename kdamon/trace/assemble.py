@@ -103,8 +103,9 @@ class SnapshotAssembler:
         if self.keep_incomplete:
             done.append(self._snapshot(key, time_ns, regions))
 
-    def _segment(self, key: tuple[int, int], times: U64Array, nr_regions: U64Array,
-                 regions: RegionArray) -> list[Snapshot]:
+    def _segment(
+        self, key: tuple[int, int], times: U64Array, nr_regions: U64Array, regions: RegionArray
+    ) -> list[Snapshot]:
         done: list[Snapshot] = []
         count = nr_regions.size
         starts, ends = regions["start"], regions["end"]
@@ -112,26 +113,26 @@ class SnapshotAssembler:
         if pos == count:
             return done
         # A run breaks where nr_regions changes or the addresses start over.
-        breaks = np.flatnonzero((nr_regions[pos + 1:] != nr_regions[pos:-1]) | (starts[pos + 1:] < ends[pos:-1]))
+        breaks = np.flatnonzero((nr_regions[pos + 1 :] != nr_regions[pos:-1]) | (starts[pos + 1 :] < ends[pos:-1]))
         bounds = [pos, *(breaks + pos + 1).tolist(), count]
         for begin, end in itertools.pairwise(bounds):
             size = int(nr_regions[begin])
             if size == 0:
                 continue  # lines that claim no regions belong to no snapshot
             while end - begin >= size:
-                done.append(self._snapshot(key, int(times[begin]), regions[begin:begin + size]))
+                done.append(self._snapshot(key, int(times[begin]), regions[begin : begin + size]))
                 begin += size
             if begin == end:
                 continue
             if end == count:  # the rest may come with the next feed
-                self._partials[key] = _Partial(int(times[begin]), size, [regions[begin:end]], end - begin,
-                                               int(ends[end - 1]))
+                self._partials[key] = _Partial(
+                    int(times[begin]), size, [regions[begin:end]], end - begin, int(ends[end - 1])
+                )
             else:
                 self._cut_short(key, int(times[begin]), regions[begin:end], done)
         return done
 
-    def _continue(self, key: tuple[int, int], nr_regions: U64Array, regions: RegionArray,
-                  done: list[Snapshot]) -> int:
+    def _continue(self, key: tuple[int, int], nr_regions: U64Array, regions: RegionArray, done: list[Snapshot]) -> int:
         """Complete the key's partial snapshot from the first events; how many events it took."""
         partial = self._partials.pop(key, None)
         if partial is None:
@@ -164,8 +165,15 @@ class RecordAssembler:
     tuning does).
     """
 
-    def __init__(self, kdamond_idx: int, sample_us: int, aggr_us: int, pid: int | None = None, *,
-                 pids: dict[int, int] | None = None) -> None:
+    def __init__(
+        self,
+        kdamond_idx: int,
+        sample_us: int,
+        aggr_us: int,
+        pid: int | None = None,
+        *,
+        pids: dict[int, int] | None = None,
+    ) -> None:
         self.pids = dict(pids) if pids is not None else ({} if pid is None else {pid: kdamond_idx})
         self.kdamond_idx = kdamond_idx
         self.snapshots = SnapshotAssembler(sample_us=sample_us, aggr_us=aggr_us)

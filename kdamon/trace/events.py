@@ -42,9 +42,7 @@ class EventSpec:
 
 
 EVENT_SPECS: dict[str, EventSpec] = {
-    AGGREGATED: EventSpec(
-        AGGREGATED, ("target_id", "nr_regions", "start", "end", "nr_accesses", "age")
-    ),
+    AGGREGATED: EventSpec(AGGREGATED, ("target_id", "nr_regions", "start", "end", "nr_accesses", "age")),
     BEFORE_APPLY: EventSpec(
         BEFORE_APPLY,
         ("context_idx", "scheme_idx", "target_idx", "start", "end", "nr_accesses", "age", "nr_regions"),

@@ -40,8 +40,9 @@ class AggregatedLines:
 
     def take(self, index: npt.NDArray[np.intp] | slice) -> AggregatedLines:
         """The events at ``index`` (a slice or an index array)."""
-        return AggregatedLines(self.kdamond[index], self.time_ns[index], self.target[index],
-                               self.nr_regions[index], self.regions[index])
+        return AggregatedLines(
+            self.kdamond[index], self.time_ns[index], self.target[index], self.nr_regions[index], self.regions[index]
+        )
 
     @classmethod
     def concatenate(cls, parts: list[AggregatedLines]) -> AggregatedLines:

@@ -38,8 +38,16 @@ _PAGE_HEADER = struct.Struct("<QQ")
 _U32 = struct.Struct("<I")
 _U16 = struct.Struct("<H")
 _U64 = struct.Struct("<Q")
-_DTYPE_CODES = {(1, False): "u1", (2, False): "<u2", (4, False): "<u4", (8, False): "<u8",
-                (1, True): "i1", (2, True): "<i2", (4, True): "<i4", (8, True): "<i8"}
+_DTYPE_CODES = {
+    (1, False): "u1",
+    (2, False): "<u2",
+    (4, False): "<u4",
+    (8, False): "<u8",
+    (1, True): "i1",
+    (2, True): "<i2",
+    (4, True): "<i4",
+    (8, True): "<i8",
+}
 
 
 @attrs.frozen
@@ -58,12 +66,14 @@ class AggregatedDecoder:
         if payload > _MAX_SHORT_PAYLOAD or any(f not in fmt.fields for f in wanted):
             return None
         fields = [fmt.fields[name] for name in wanted]
-        record = np.dtype({
-            "names": ["header", *wanted],
-            "formats": ["<u4", *(_DTYPE_CODES[(f.size, f.signed)] for f in fields)],
-            "offsets": [0, *(4 + f.offset for f in fields)],
-            "itemsize": 4 + payload,
-        })
+        record = np.dtype(
+            {
+                "names": ["header", *wanted],
+                "formats": ["<u4", *(_DTYPE_CODES[(f.size, f.signed)] for f in fields)],
+                "offsets": [0, *(4 + f.offset for f in fields)],
+                "itemsize": 4 + payload,
+            }
+        )
         return cls(fmt.id, payload // 4, record)
 
     def lines(self, run: np.ndarray, page_ts: int) -> tuple[AggregatedLines, int]:
@@ -108,8 +118,12 @@ class PageDecoder:
             (hdr,) = u32(page, pos)
             type_len = hdr & 31
             delta = hdr >> 5
-            if (column is not None and type_len == column.type_len and pos + step <= end
-                    and u16(page, pos + 4)[0] == column.id):
+            if (
+                column is not None
+                and type_len == column.type_len
+                and pos + step <= end
+                and u16(page, pos + 4)[0] == column.id
+            ):
                 count = (end - pos) // step
                 run = np.frombuffer(page, dtype=column.record, count=count, offset=pos)
                 ours = ((run["header"] & 31) == column.type_len) & (run["common_type"] == column.id)
@@ -156,5 +170,10 @@ class PageDecoder:
 def _aggregated_line(ts: int, vals: tuple[int, ...]) -> AggregatedLines:
     pid, tid, nr, start, end, acc, age = vals
     one = np.array
-    return AggregatedLines(one([pid], np.uint64), one([ts], np.uint64), one([tid], np.uint64),
-                           one([nr], np.uint64), regions_array([start], [end], [acc], [age]))
+    return AggregatedLines(
+        one([pid], np.uint64),
+        one([ts], np.uint64),
+        one([tid], np.uint64),
+        one([nr], np.uint64),
+        regions_array([start], [end], [acc], [age]),
+    )

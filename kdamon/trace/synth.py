@@ -25,16 +25,27 @@ _COMMON = (
 )
 _LAYOUTS = {
     AGGREGATED: (
-        [("unsigned long", "target_id", 8, 8), ("unsigned int", "nr_regions", 16, 4),
-         ("unsigned long", "start", 24, 8), ("unsigned long", "end", 32, 8),
-         ("unsigned int", "nr_accesses", 40, 4), ("unsigned int", "age", 44, 4)],
+        [
+            ("unsigned long", "target_id", 8, 8),
+            ("unsigned int", "nr_regions", 16, 4),
+            ("unsigned long", "start", 24, 8),
+            ("unsigned long", "end", 32, 8),
+            ("unsigned int", "nr_accesses", 40, 4),
+            ("unsigned int", "age", 44, 4),
+        ],
         '"target_id=%lu nr_regions=%u %lu-%lu: %u %u"',
     ),
     BEFORE_APPLY: (
-        [("unsigned int", "context_idx", 8, 4), ("unsigned int", "scheme_idx", 12, 4),
-         ("unsigned long", "target_idx", 16, 8), ("unsigned long", "start", 24, 8),
-         ("unsigned long", "end", 32, 8), ("unsigned int", "nr_accesses", 40, 4),
-         ("unsigned int", "age", 44, 4), ("unsigned int", "nr_regions", 48, 4)],
+        [
+            ("unsigned int", "context_idx", 8, 4),
+            ("unsigned int", "scheme_idx", 12, 4),
+            ("unsigned long", "target_idx", 16, 8),
+            ("unsigned long", "start", 24, 8),
+            ("unsigned long", "end", 32, 8),
+            ("unsigned int", "nr_accesses", 40, 4),
+            ("unsigned int", "age", 44, 4),
+            ("unsigned int", "nr_regions", 48, 4),
+        ],
         '"ctx_idx=%u scheme_idx=%u target_idx=%lu nr_regions=%u %lu-%lu: %u %u"',
     ),
     INTERVALS_TUNE: ([("unsigned long", "sample_us", 8, 8)], '"sample_us=%lu"'),
@@ -44,8 +55,7 @@ _LAYOUTS = {
 def _format_text(name: str) -> str:
     fields, fmt = _LAYOUTS[name]
     body = "".join(
-        f"\tfield:{ctype} {fname};\toffset:{off};\tsize:{size};\tsigned:0;\n"
-        for ctype, fname, off, size in fields
+        f"\tfield:{ctype} {fname};\toffset:{off};\tsize:{size};\tsigned:0;\n" for ctype, fname, off, size in fields
     )
     args = ", ".join(f"REC->{f[1]}" for f in fields)
     return f"name: {name}\nID: {EVENT_IDS[name]}\nformat:\n{_COMMON}{body}\nprint fmt: {fmt}, {args}\n"
@@ -61,8 +71,7 @@ def text_line(pid: int, time_ns: int, name: str, values: tuple[int, ...], cpu: i
         body = f"target_id={tid} nr_regions={nr} {start}-{end}: {acc} {age}"
     elif name == BEFORE_APPLY:
         ctx, scheme, tid, start, end, acc, age, nr = values
-        body = (f"ctx_idx={ctx} scheme_idx={scheme} target_idx={tid} nr_regions={nr} "
-                f"{start}-{end}: {acc} {age}")
+        body = f"ctx_idx={ctx} scheme_idx={scheme} target_idx={tid} nr_regions={nr} {start}-{end}: {acc} {age}"
     else:
         body = f"sample_us={values[0]}"
     secs, usecs = divmod(time_ns // 1000, 1_000_000)
@@ -97,7 +106,7 @@ class PageWriter:
             return
         commit = len(self._data)
         page = bytearray(self.page_size)
-        page[PAGE_HEADER_SIZE:PAGE_HEADER_SIZE + len(self._data)] = self._data
+        page[PAGE_HEADER_SIZE : PAGE_HEADER_SIZE + len(self._data)] = self._data
         if self._lost:  # the kernel stores the count after the data when it fits
             commit |= (1 << 31) | (1 << 30)
             struct.pack_into("<Q", page, PAGE_HEADER_SIZE + len(self._data), self._lost)

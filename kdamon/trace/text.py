@@ -38,7 +38,15 @@ from kdamon.trace.events import BEFORE_APPLY, INTERVALS_TUNE
 from kdamon.trace.lines import AggregatedLines, U64Array
 
 __all__ = [
-    "MARKER", "SENTINEL", "Prepared", "TextParser", "lines_of", "numbers", "parse_block", "parse_declined", "prepare",
+    "MARKER",
+    "SENTINEL",
+    "Prepared",
+    "TextParser",
+    "lines_of",
+    "numbers",
+    "parse_block",
+    "parse_declined",
+    "prepare",
 ]
 
 MARKER = b"damon_aggregated: target_id="
@@ -58,6 +66,7 @@ _LINE = re.compile(
     rb"(?P<nacc>-?\d+)(?: (?P<age>-?\d+))?\s*"
 )
 _KDAMOND = re.compile(rb"kdamond\.(\d+)")
+
 
 class _Layout(NamedTuple):
     """Where the fields are among the digit runs of a line."""
@@ -217,8 +226,10 @@ def _parse_slow(lines: list[bytes]) -> AggregatedLines:
             int(age) if age is not None else 0,
         )
         if max(row) > _U64_MAX or max(row[6:]) > _U32_MAX:
-            raise RecordFormatError(f"a number of this damon_aggregated line is too big for its field "
-                                    f"(64 bits, 32 for nr_accesses and age): {line[:300].decode(errors='replace')}")
+            raise RecordFormatError(
+                f"a number of this damon_aggregated line is too big for its field "
+                f"(64 bits, 32 for nr_accesses and age): {line[:300].decode(errors='replace')}"
+            )
         fields.append(row)
     columns = np.array(fields, dtype=np.uint64).reshape(len(fields), 8)
     return AggregatedLines(
@@ -248,9 +259,7 @@ def parse_declined(block: bytes) -> AggregatedLines:
 
 # -- the other DAMON events of trace_pipe text, line by line --------------------------
 
-_HEADER_RE = re.compile(
-    r"^\s*.+?-(\d+)\s+(?:\(\s*[-\d]+\)\s+)?\[\d+\]\s+(?:\S+\s+)?(\d+)\.(\d+):\s+(\w+):\s+(.*?)\s*$"
-)
+_HEADER_RE = re.compile(r"^\s*.+?-(\d+)\s+(?:\(\s*[-\d]+\)\s+)?\[\d+\]\s+(?:\S+\s+)?(\d+)\.(\d+):\s+(\w+):\s+(.*?)\s*$")
 _BODY_RES = {
     # printk order: ctx scheme target nr_regions start end nr_accesses age
     BEFORE_APPLY: re.compile(

@@ -4,4 +4,13 @@ from kdamon.vm.kernels import Kernel, cache_dir, list_recipes, resolve_kernel
 from kdamon.vm.qemu import GuestResult, kernel_failures
 from kdamon.vm.runner import DEFAULT_KERNEL, run
 
-__all__ = ["DEFAULT_KERNEL", "GuestResult", "Kernel", "cache_dir", "kernel_failures", "list_recipes", "resolve_kernel", "run"]
+__all__ = [
+    "DEFAULT_KERNEL",
+    "GuestResult",
+    "Kernel",
+    "cache_dir",
+    "kernel_failures",
+    "list_recipes",
+    "resolve_kernel",
+    "run",
+]

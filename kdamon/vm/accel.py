@@ -55,7 +55,11 @@ def _kvm_boots(qemu: str, vmlinuz: Path) -> bool:
             writer = CpioWriter(out)
             writer.copy(busybox_path(), "/bin/busybox")
             writer.char_device("/dev/console", 5, 1)
-            writer.file("/init", f"#!/bin/busybox sh\n/bin/busybox echo {_PROBE_MARK}\n/bin/busybox poweroff -f\n".encode(), mode=0o755)
+            writer.file(
+                "/init",
+                f"#!/bin/busybox sh\n/bin/busybox echo {_PROBE_MARK}\n/bin/busybox poweroff -f\n".encode(),
+                mode=0o755,
+            )
             writer.close()
         cmd = [
             qemu, "-accel", "kvm", "-cpu", "host", "-m", "256", "-nodefaults", "-display", "none", "-no-reboot",
@@ -63,7 +67,9 @@ def _kvm_boots(qemu: str, vmlinuz: Path) -> bool:
             "-serial", "stdio",
         ]  # fmt: skip
         try:
-            done = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=PROBE_TIMEOUT_S, check=False)
+            done = subprocess.run(
+                cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=PROBE_TIMEOUT_S, check=False
+            )
         except subprocess.TimeoutExpired:
             return False
         return _PROBE_MARK in done.stdout.decode(errors="replace")

@@ -101,7 +101,9 @@ def unpack_source(recipe: Recipe, deb: Path, package: str, dest: Path) -> None:
     run_command(["dpkg-deb", "-x", str(deb), str(dest / "deb")], f"dpkg-deb -x {deb.name}")
     if not (dest / "deb" / tarball).is_file():
         raise GuestError(f"{deb.name} has no {tarball}; update 'tarball' in vm-images/{recipe.name}.toml")
-    run_command(["tar", "-xf", str(dest / "deb" / tarball), "-C", str(src), "--strip-components=1"], f"tar -xf {tarball}")
+    run_command(
+        ["tar", "-xf", str(dest / "deb" / tarball), "-C", str(src), "--strip-components=1"], f"tar -xf {tarball}"
+    )
     shutil.rmtree(dest / "deb")
 
 
@@ -130,8 +132,12 @@ def parse_fragment(text: str) -> dict[str, str]:
 
 def options_not_landed(wanted: Mapping[str, str], config_text: str) -> list[str]:
     """Fragment options that ``.config`` does not have as asked, as ``CONFIG_X=y (got n)``."""
-    got = parse_fragment("\n".join(ln for ln in config_text.splitlines() if _OPTION_SET.fullmatch(ln) or _OPTION_UNSET.fullmatch(ln)))
-    return [f"{name}={value} (got {got.get(name, 'n')})" for name, value in wanted.items() if got.get(name, "n") != value]
+    got = parse_fragment(
+        "\n".join(ln for ln in config_text.splitlines() if _OPTION_SET.fullmatch(ln) or _OPTION_UNSET.fullmatch(ln))
+    )
+    return [
+        f"{name}={value} (got {got.get(name, 'n')})" for name, value in wanted.items() if got.get(name, "n") != value
+    ]
 
 
 def _kernel_at(recipe: Recipe, target: Path) -> Kernel:
@@ -189,7 +195,9 @@ class _Build:
 
     def run(self, deb: Path, package: str, version: str, target: Path) -> None:
         name = self.recipe.name
-        with_ccache = "with ccache" if self.make.ccache else "without ccache (apt-get install ccache makes rebuilds fast)"
+        with_ccache = (
+            "with ccache" if self.make.ccache else "without ccache (apt-get install ccache makes rebuilds fast)"
+        )
         self.say(
             f"kdamon: building the {name} kernel from {package} {version} with {self.make.jobs} jobs, {with_ccache}; "
             "a cold build takes about 11 minutes on two cores"
@@ -249,8 +257,16 @@ class Make:
     compiled files.
     """
 
-    def __init__(self, src: Path, log_path: Path, progress: Progress, *, out: Path | None = None,
-                 cache: Path | None = None, args: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        src: Path,
+        log_path: Path,
+        progress: Progress,
+        *,
+        out: Path | None = None,
+        cache: Path | None = None,
+        args: Sequence[str] = (),
+    ) -> None:
         self.src = src
         self.objtree = out or src
         self.log_path = log_path
@@ -316,6 +332,7 @@ class Make:
                     if compiled % COMPILED_REPORT_EVERY == 0:
                         self.say(f"kdamon: {what}: {compiled} files compiled ({line.split()[-1]})")
         if proc.returncode != 0:
-            raise GuestError(f"{what} failed (exit {proc.returncode}): {' / '.join(list(tail)[-3:])}; "
-                             f"full log: {self.log_path}")
+            raise GuestError(
+                f"{what} failed (exit {proc.returncode}): {' / '.join(list(tail)[-3:])}; full log: {self.log_path}"
+            )
         return list(tail) or [""]

@@ -44,9 +44,7 @@ def docker_client(client_call: Sequence[str] | None = None) -> Any:
     try:
         from python_on_whales import DockerClient
     except ImportError as exc:
-        raise GuestError(
-            f"container images need python-on-whales ({exc}): pip install 'kdamon[docker]'"
-        ) from exc
+        raise GuestError(f"container images need python-on-whales ({exc}): pip install 'kdamon[docker]'") from exc
     return DockerClient(client_call=list(client_call)) if client_call else DockerClient()
 
 
@@ -59,8 +57,10 @@ def image_base(image: str, cache: Path, *, docker: Any = None, progress: Progres
     try:
         image_id = client.image.inspect(image).id
     except DockerException as exc:
-        raise GuestError(f"docker cannot inspect image {image!r} ({_reason(exc)}): build or load "
-                         "it first (no registry is pulled from), and check that a Docker engine runs") from exc
+        raise GuestError(
+            f"docker cannot inspect image {image!r} ({_reason(exc)}): build or load "
+            "it first (no registry is pulled from), and check that a Docker engine runs"
+        ) from exc
     key = hashlib.sha256(f"{image_id}\0{INIT}\0{busybox_path()}".encode()).hexdigest()[:16]
     path = cache / "images" / f"docker-{key}.cpio"
     if path.exists():

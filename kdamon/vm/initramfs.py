@@ -38,8 +38,23 @@ GUEST_TOOLS = ("pytest", "hypothesis")
 # Left out of the guest even when required: host-only tooling.
 HOST_ONLY = frozenset({"mypy", "ruff", "matplotlib", "types-pyyaml", "mypy-extensions"})
 STDLIB_SKIP = frozenset(
-    {"test", "tests", "idlelib", "tkinter", "turtledemo", "lib2to3", "ensurepip", "site-packages", "pydoc_data",
-     "__phello__", "distutils", "curses", "dbm", "msilib", "venv"}
+    {
+        "test",
+        "tests",
+        "idlelib",
+        "tkinter",
+        "turtledemo",
+        "lib2to3",
+        "ensurepip",
+        "site-packages",
+        "pydoc_data",
+        "__phello__",
+        "distutils",
+        "curses",
+        "dbm",
+        "msilib",
+        "venv",
+    }
 )
 # Libraries loaded with ctypes (not seen by ldd): pyudev's libudev.
 CTYPES_LIBRARIES = ("libudev.so.1",)
@@ -51,7 +66,9 @@ SITE_SKIP_SUFFIXES = frozenset({".pyi", ".h", ".c", ".pxd", ".f", ".a"})
 # Extension modules the guest never needs (GUI, terminals, dbm databases, CPython's own tests).
 # _ssl and _sqlite3 stay: prometheus-client (kdamon exporter) imports ssl and pyroute2
 # (kdamon.events) imports sqlite3, both unconditionally.
-DYNLOAD_SKIP = re.compile(r"^(_tkinter|_test|_codecs_|_ctypes_test|xx|_xx|_curses|readline|_dbm|_gdbm|nis|ossaudiodev|spwd|audioop)")
+DYNLOAD_SKIP = re.compile(
+    r"^(_tkinter|_test|_codecs_|_ctypes_test|xx|_xx|_curses|readline|_dbm|_gdbm|nis|ossaudiodev|spwd|audioop)"
+)
 RESULT_PORT = "org.kdamon.result"
 DMESG_PORT = "org.kdamon.dmesg"
 SHARE_LIMIT_BYTES = 512 << 20
@@ -269,7 +286,9 @@ def _stripped(path: Path) -> bytes:
         return path.read_bytes()
     with tempfile.TemporaryDirectory(prefix="kdamon-strip-") as tmp:
         out = Path(tmp) / path.name
-        done = subprocess.run(["strip", "--strip-unneeded", "-o", str(out), str(path)], capture_output=True, check=False)
+        done = subprocess.run(
+            ["strip", "--strip-unneeded", "-o", str(out), str(path)], capture_output=True, check=False
+        )
         return out.read_bytes() if done.returncode == 0 else path.read_bytes()
 
 

@@ -117,8 +117,10 @@ def _user_kernel(path: Path, modules: Path | None) -> Kernel:
     try:
         require_file(path)
     except OSError as exc:
-        raise GuestError(f"{path}: {exc.strerror}; give a kernel image (make bzImage) or a recipe name "
-                         "(kdamon vm kernels lists them)") from None
+        raise GuestError(
+            f"{path}: {exc.strerror}; give a kernel image (make bzImage) or a recipe name "
+            "(kdamon vm kernels lists them)"
+        ) from None
     version = bzimage_version(path)
     modules_dir = _modules_tree(modules, version) if modules is not None else None
     return Kernel(name=str(path), vmlinuz=path.resolve(), version=version, modules_dir=modules_dir)
@@ -229,7 +231,9 @@ class DebianKernels:
 
     def _update_lists(self, suite: str) -> None:
         if shutil.which("apt-get") is None:
-            raise GuestError("apt-get is not available: fetching Debian kernels needs a Debian-like host, or pass --kernel PATH")
+            raise GuestError(
+                "apt-get is not available: fetching Debian kernels needs a Debian-like host, or pass --kernel PATH"
+            )
         if not DEBIAN_KEYRING.exists():
             raise GuestError(f"{DEBIAN_KEYRING} is missing: apt-get install debian-archive-keyring")
         state = self.root / suite
@@ -254,9 +258,7 @@ class DebianKernels:
             raise GuestError(f"no package matching {pattern.pattern} in Debian {suite}")
         package = max(matches, key=lambda vm: _version_key(vm[0]))[1]
         show = run_command(["apt-cache", *self._apt_options(suite), "show", package], f"apt-cache show {package}")
-        version = next(
-            (ln.split(":", 1)[1].strip() for ln in show.splitlines() if ln.startswith("Version:")), None
-        )
+        version = next((ln.split(":", 1)[1].strip() for ln in show.splitlines() if ln.startswith("Version:")), None)
         if version is None:
             raise GuestError(f"apt-cache show {package} printed no Version")
         return package, version

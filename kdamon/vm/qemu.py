@@ -71,7 +71,9 @@ def kernel_failures(text: str) -> list[str]:
 def qemu_binary() -> str:
     path = shutil.which("qemu-system-x86_64")
     if path is None:
-        raise GuestError("qemu-system-x86_64 is not installed: apt-get install qemu-system-x86 (or run scripts/install-test-deps.sh)")
+        raise GuestError(
+            "qemu-system-x86_64 is not installed: apt-get install qemu-system-x86 (or run scripts/install-test-deps.sh)"
+        )
     return path
 
 
@@ -159,7 +161,10 @@ def boot(
     exit_code, channel = _exit_code(run_dir / "result", console)
     if exit_code is None:
         tail = " / ".join(console.strip().splitlines()[-3:])
-        raise GuestCrash(f"the guest died before reporting an exit code (QEMU exit {proc.returncode}; last console lines: {tail})", log_path=str(log_path))
+        raise GuestCrash(
+            f"the guest died before reporting an exit code (QEMU exit {proc.returncode}; last console lines: {tail})",
+            log_path=str(log_path),
+        )
     return GuestResult(
         exit_code=exit_code,
         console_log=log_path,

@@ -81,7 +81,13 @@ def run(
     (run_dir / "command").write_text(shlex.join(command) + "\n")
     archive = run_dir / "run.cpio"
     write_run_archive(
-        archive, command, cwd=cwd, env=guest_env, shares=shares, modules=module_files, bytecode=cache / "pyc",
+        archive,
+        command,
+        cwd=cwd,
+        env=guest_env,
+        shares=shares,
+        modules=module_files,
+        bytecode=cache / "pyc",
         python=str(python.executable) if python is not None else "python3",
     )
     initrd = run_dir / "initrd"
@@ -185,7 +191,9 @@ def _module_files(modules_dir: Path, say: Progress) -> list[Path]:
     files = [modules_dir / m for m in ordered]
     compressed = [f for f in files if f.suffix in (".xz", ".zst", ".gz")]
     if compressed:
-        say(f"kdamon: {compressed[0].name} is compressed and busybox insmod may not load it; install modules uncompressed")
+        say(
+            f"kdamon: {compressed[0].name} is compressed and busybox insmod may not load it; install modules uncompressed"
+        )
     return files
 
 

@@ -33,8 +33,10 @@ def test_human_numbers() -> None:
     assert q.goals == (QuotaGoal(metric="some_mem_psi_us", target_value=1000),)
     assert q.goal_tuner is None
     assert scheme.watermarks == Watermarks("free_mem_rate", 5_000_000, 500, 400, 200)
-    assert scheme.filters == (Filter("anon", matching=True), Filter("addr", matching=True, addr_start=4096,
-                                                                      addr_end=8192))
+    assert scheme.filters == (
+        Filter("anon", matching=True),
+        Filter("addr", matching=True, addr_start=4096, addr_end=8192),
+    )
     assert scheme.target_nid == -1
 
 
@@ -63,19 +65,25 @@ def test_defaults_follow_damo() -> None:
 
 def test_detects_layout() -> None:
     assert looks_like_damo(json.loads((DATA / "damo_kdamonds.json").read_text()))
-    kdamon_doc = {"kdamonds": [{"contexts": [{"ops": "vaddr", "intervals": {"sample_us": 5000},
-                                               "targets": [{"pid": 1}]}]}]}
+    kdamon_doc = {
+        "kdamonds": [{"contexts": [{"ops": "vaddr", "intervals": {"sample_us": 5000}, "targets": [{"pid": 1}]}]}]
+    }
     assert not looks_like_damo(kdamon_doc)
 
 
-@pytest.mark.parametrize(("change", "field"), [
-    ({"ops": "nonsense"}, "kdamonds[0].contexts[0].ops"),
-    ({"targets": [{"pid": 1, "regions": [{"start": "10", "end": "5"}]}]},
-     "kdamonds[0].contexts[0].targets[0].regions[0].end"),
-    ({"targets": [{"regions": [{"start": "10"}]}]}, "kdamonds[0].contexts[0].targets[0].regions[0].end"),
-    ({"intervals": {"sample_us": "5 parsecs"}}, "kdamonds[0].contexts[0].intervals.sample_us"),
-    ({"probes": [{"x": 1}]}, "kdamonds[0].contexts[0].probes"),
-])
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"ops": "nonsense"}, "kdamonds[0].contexts[0].ops"),
+        (
+            {"targets": [{"pid": 1, "regions": [{"start": "10", "end": "5"}]}]},
+            "kdamonds[0].contexts[0].targets[0].regions[0].end",
+        ),
+        ({"targets": [{"regions": [{"start": "10"}]}]}, "kdamonds[0].contexts[0].targets[0].regions[0].end"),
+        ({"intervals": {"sample_us": "5 parsecs"}}, "kdamonds[0].contexts[0].intervals.sample_us"),
+        ({"probes": [{"x": 1}]}, "kdamonds[0].contexts[0].probes"),
+    ],
+)
 def test_errors_name_the_field(change: dict[str, object], field: str) -> None:
     ctx = {"ops": "vaddr", "targets": [{"pid": 1, "regions": []}]} | change
     with pytest.raises(ConfigError) as info:
@@ -95,11 +103,15 @@ def _one_context(**context: object) -> dict[str, object]:
 
 
 def test_damo_text_is_read_exactly() -> None:
-    scheme = {"access_pattern": {"sz_bytes": {"min": "4.001 KiB", "max": "1,024.000 GiB"},
-                                 "nr_accesses": {"min": "3 %", "max": 10.5},
-                                 "age": {"min": "1 m 30 s", "max": "1,000 aggr_intervals"}},
-              "apply_interval_us": "1 s 500 ms", "quotas": {"sz_bytes": "4 KB", "reset_interval_ms": "max",
-                                                            "weights": {"age_permil": 500.0}}}
+    scheme = {
+        "access_pattern": {
+            "sz_bytes": {"min": "4.001 KiB", "max": "1,024.000 GiB"},
+            "nr_accesses": {"min": "3 %", "max": 10.5},
+            "age": {"min": "1 m 30 s", "max": "1,000 aggr_intervals"},
+        },
+        "apply_interval_us": "1 s 500 ms",
+        "quotas": {"sz_bytes": "4 KB", "reset_interval_ms": "max", "weights": {"age_permil": 500.0}},
+    }
     config = config_from_damo(_one_context(intervals={"sample_us": "3 ms", "aggr_us": "100 ms"}, schemes=[scheme]))
     [resolved] = config.kdamonds[0].contexts[0].schemes
     p = resolved.access_pattern
@@ -111,15 +123,27 @@ def test_damo_text_is_read_exactly() -> None:
     assert resolved.quota.weights.age_permil == 500
 
 
-@pytest.mark.parametrize(("change", "field", "fragment"), [
-    ({"intervals": {"sample_us": "1.5 us"}}, "kdamonds[0].contexts[0].intervals.sample_us", "not a whole number"),
-    ({"schemes": [{"access_pattern": {"sz_bytes": {"min": "4.0005 KiB"}}}]},
-     "kdamonds[0].contexts[0].schemes[0].access_pattern.sz_bytes.min", "not a whole number"),
-    ({"schemes": [{"access_pattern": {"nr_accesses": {"max": "2.5 samples"}}}]},
-     "kdamonds[0].contexts[0].schemes[0].access_pattern.nr_accesses.max", "not a whole number"),
-    ({"schemes": [{"watermarks": {"high_permil": "12.3456 %"}}]},
-     "kdamonds[0].contexts[0].schemes[0].watermarks.high_permil", "not a whole number"),
-])
+@pytest.mark.parametrize(
+    ("change", "field", "fragment"),
+    [
+        ({"intervals": {"sample_us": "1.5 us"}}, "kdamonds[0].contexts[0].intervals.sample_us", "not a whole number"),
+        (
+            {"schemes": [{"access_pattern": {"sz_bytes": {"min": "4.0005 KiB"}}}]},
+            "kdamonds[0].contexts[0].schemes[0].access_pattern.sz_bytes.min",
+            "not a whole number",
+        ),
+        (
+            {"schemes": [{"access_pattern": {"nr_accesses": {"max": "2.5 samples"}}}]},
+            "kdamonds[0].contexts[0].schemes[0].access_pattern.nr_accesses.max",
+            "not a whole number",
+        ),
+        (
+            {"schemes": [{"watermarks": {"high_permil": "12.3456 %"}}]},
+            "kdamonds[0].contexts[0].schemes[0].watermarks.high_permil",
+            "not a whole number",
+        ),
+    ],
+)
 def test_values_finer_than_the_field_are_refused(change: dict[str, object], field: str, fragment: str) -> None:
     with pytest.raises(ConfigError) as info:
         config_from_damo(_one_context(**change))

@@ -69,9 +69,11 @@ def test_daemon_start_status_tune_stop(tmp_path: Path, sleeper: subprocess.Popen
     assert collect_status(host) == []
 
 
-
-@pytest.mark.parametrize("launched_as", [["-m", "kdamon.backend.engine_daemon"], ["-m", "kdamon", "_engine-daemon"]],
-                         ids=["module", "before-the-module"])
+@pytest.mark.parametrize(
+    "launched_as",
+    [["-m", "kdamon.backend.engine_daemon"], ["-m", "kdamon", "_engine-daemon"]],
+    ids=["module", "before-the-module"],
+)
 def test_status_stop_and_tune_know_daemons_by_their_command_line(tmp_path: Path, launched_as: list[str]) -> None:
     """A daemon started as the module, or by an earlier kdamon's hidden command, is found again;
     a process that took over the pid of a daemon is not taken for it."""
@@ -162,12 +164,16 @@ def test_stream_appends_the_processes_it_is_asked_for(tmp_path: Path, sleeper: s
 
 
 def test_published_stats_keep_unknown_counters_unknown() -> None:
-    state = EngineState(pid=1, state="on", stats=(SchemeStats(3, 12288, None, None, None),
-                                                  SchemeStats(3, 12288, 0, 0, 0, nr_snapshots=2)))
+    state = EngineState(
+        pid=1,
+        state="on",
+        stats=(SchemeStats(3, 12288, None, None, None), SchemeStats(3, 12288, 0, 0, 0, nr_snapshots=2)),
+    )
     assert EngineState.from_json(state.to_json()) == state
 
 
 # -- schemes the engine cannot apply, and the intervals it really uses ---------------------
+
 
 def _hugepage(pid: int) -> Kdamond:
     return _kdamond(pid, schemes=(Scheme(action="pageout"), Scheme(action="hugepage")))
@@ -175,8 +181,7 @@ def _hugepage(pid: int) -> Kdamond:
 
 def test_start_tune_and_stream_refuse_what_the_engine_cannot_apply(tmp_path: Path) -> None:
     backend = EngineBackend(Host(HostPaths.under(tmp_path)))
-    for attempt in (lambda: backend.start(_hugepage(1)),
-                    lambda: next(backend.stream(_hugepage(1), lambda: True))):
+    for attempt in (lambda: backend.start(_hugepage(1)), lambda: next(backend.stream(_hugepage(1), lambda: True))):
         with pytest.raises(EngineError) as raised:
             attempt()
         message = str(raised.value)
@@ -195,8 +200,7 @@ def test_auto_says_why_it_chose_the_engine_when_refusing(tmp_path: Path) -> None
     with pytest.raises(EngineError) as raised:
         backend.start(_hugepage(1))
     message = str(raised.value)
-    assert message.startswith("--backend auto chose kdamon's engine because this kernel has no DAMON "
-                              "sysfs interface")
+    assert message.startswith("--backend auto chose kdamon's engine because this kernel has no DAMON sysfs interface")
     assert "make kernel DAMON usable here" in message and "--engine-stat-only" in message
     allowed, _ = choose_backend(MonitorRequest(_hugepage(1), engine_stat_only=True), "auto", host=host)
     assert isinstance(allowed, EngineBackend) and allowed.stat_only
@@ -222,7 +226,8 @@ def test_stat_only_counts_and_says_so(tmp_path: Path, sleeper: subprocess.Popen[
 
 
 def test_stream_with_stat_only_yields_the_counted_schemes_snapshots(
-        tmp_path: Path, sleeper: subprocess.Popen[bytes]) -> None:
+    tmp_path: Path, sleeper: subprocess.Popen[bytes]
+) -> None:
     backend = EngineBackend(Host(HostPaths.under(tmp_path)), stat_only=True)
     seen = []
     with pytest.warns(EngineWarning, match="the engine only counts scheme 1"):
@@ -246,8 +251,17 @@ def test_the_daemon_publishes_the_intervals_it_uses(tmp_path: Path, sleeper: sub
 
 
 def test_status_notes_widened_intervals() -> None:
-    state = EngineState(pid=1, state="on", ops="vaddr/smaps", counted_only=(0, 2), sample_us=66_000,
-                        aggr_us=1_320_000, busy_us=25_800, late_us=600, widened=True)
+    state = EngineState(
+        pid=1,
+        state="on",
+        ops="vaddr/smaps",
+        counted_only=(0, 2),
+        sample_us=66_000,
+        aggr_us=1_320_000,
+        busy_us=25_800,
+        late_us=600,
+        widened=True,
+    )
     assert EngineState.from_json(state.to_json()) == state
     from kdamon.backend.engine_backend import _notes
 
@@ -255,7 +269,8 @@ def test_status_notes_widened_intervals() -> None:
         "operations vaddr/smaps",
         "intervals widened to sample 66ms, aggr 1.32s: the engine's access check and bookkeeping take "
         "25.8ms of a sample and its wake-ups come 600us late",
-        "schemes 0, 2 only counted, as stat (--engine-stat-only: the engine cannot apply the action)"]
+        "schemes 0, 2 only counted, as stat (--engine-stat-only: the engine cannot apply the action)",
+    ]
 
 
 def test_what_a_killed_start_left_is_shown_and_removed(tmp_path: Path) -> None:

@@ -26,11 +26,12 @@ from kdamon.trace.synth import pages
 PF_KTHREAD = 0x00200000
 PAGE = 4096
 # Three mappings with two gaps: the three regions are the mappings themselves.
-MAPS = ((0x10000, 0x20000), (0x100000, 0x140000), (0x7f0000000, 0x7f0010000))
+MAPS = ((0x10000, 0x20000), (0x100000, 0x140000), (0x7F0000000, 0x7F0010000))
 
 
-def proc_entry(root: Path, pid: int, *, start: int, state: str = "S", flags: int = 0,
-               maps: tuple[tuple[int, int], ...] = MAPS) -> None:
+def proc_entry(
+    root: Path, pid: int, *, start: int, state: str = "S", flags: int = 0, maps: tuple[tuple[int, int], ...] = MAPS
+) -> None:
     """``/proc/PID/stat`` (state, parent, ..., flags, ..., start time) and ``/proc/PID/maps``."""
     entry = root / str(pid)
     entry.mkdir(parents=True, exist_ok=True)
@@ -42,9 +43,13 @@ def proc_entry(root: Path, pid: int, *, start: int, state: str = "S", flags: int
 def target_dirs(base: Path) -> list[tuple[str, int]]:
     """Each target directory of kdamond 0: its pid and its number of regions."""
     targets = base / "kdamonds" / "0" / "contexts" / "0" / "targets"
-    return [((targets / str(i) / "pid_target").read_text().strip(),
-             int((targets / str(i) / "regions" / "nr_regions").read_text()))
-            for i in range(int((targets / "nr_targets").read_text()))]
+    return [
+        (
+            (targets / str(i) / "pid_target").read_text().strip(),
+            int((targets / str(i) / "regions" / "nr_regions").read_text()),
+        )
+        for i in range(int((targets / "nr_targets").read_text()))
+    ]
 
 
 @pytest.fixture

@@ -19,10 +19,19 @@ PID = 4321
 AGGR_NS = 100_000_000
 
 
-def watched(*, targets: int = 1, tuned: bool = False, backend: str = "module", key: str = "damon_stat",
-            pid: int = PID) -> Watched:
-    return Watched(KdamondId(backend, key), "foreign", pid, "paddr", 5000, 100000, tuned,  # type: ignore[arg-type]
-                   tuple(f"pid {i}" for i in range(targets)))
+def watched(
+    *, targets: int = 1, tuned: bool = False, backend: str = "module", key: str = "damon_stat", pid: int = PID
+) -> Watched:
+    return Watched(
+        KdamondId(backend, key),
+        "foreign",
+        pid,
+        "paddr",
+        5000,
+        100000,
+        tuned,  # type: ignore[arg-type]
+        tuple(f"pid {i}" for i in range(targets)),
+    )
 
 
 def snap(time_ns: int, target: int, accesses: int = 1) -> Snapshot:
@@ -65,9 +74,13 @@ def test_tuned_intervals_are_measured_until_a_tune_event_says_them() -> None:
 def damon_stat_module(base: Path, *, enabled: str = "Y", aggr_us: int = 2_000_000) -> None:
     params = base / "module" / "damon_stat" / "parameters"
     params.mkdir(parents=True)
-    for name, value in {"enabled": enabled, "kdamond_pid": str(PID if enabled == "Y" else -1),
-                        "aggr_interval_us": str(aggr_us), "estimated_memory_bandwidth": "0",
-                        "memory_idle_ms_percentiles": "0"}.items():
+    for name, value in {
+        "enabled": enabled,
+        "kdamond_pid": str(PID if enabled == "Y" else -1),
+        "aggr_interval_us": str(aggr_us),
+        "estimated_memory_bandwidth": "0",
+        "memory_idle_ms_percentiles": "0",
+    }.items():
         (params / name).write_text(value + "\n")
 
 
@@ -92,8 +105,11 @@ def test_a_disabled_module_is_not_watchable(tmp_path: Path) -> None:
 def test_a_trace_watch_reads_its_own_instance_only(tmp_path: Path, raw: bool) -> None:
     damon_stat_module(tmp_path)
     fs = FakeTracefs(tmp_path / "tracing")
-    events = [(t0 + r, AGGREGATED, (0, 3, r * 4096, (r + 1) * 4096, r, 1)) for t0 in (1_000_000_000, 1_100_000_000)
-              for r in range(3)]
+    events = [
+        (t0 + r, AGGREGATED, (0, 3, r * 4096, (r + 1) * 4096, r, 1))
+        for t0 in (1_000_000_000, 1_100_000_000)
+        for r in range(3)
+    ]
     events.insert(3, (1_050_000_000, INTERVALS_TUNE, (2500,)))
     fs.raw_data = {0: b"".join(pages(events, PID))}
     from kdamon.trace.synth import text_line

@@ -21,11 +21,17 @@ from kdamon.backend.host import Host
 from kdamon.backend.types import MonitorRequest
 from kdamon.model import AccessPattern, Context, Kdamond, Quota, Region, Scheme, Target
 
-KDAMOND = Kdamond(contexts=(Context(
-    targets=(Target(pid=4242, regions=(Region(0x10000, 0x20000),)),),
-    schemes=(Scheme(action="pageout", access_pattern=AccessPattern(sz_min=4096, age_min=50)),
-             Scheme(quota=Quota(bytes=1 << 20, reset_interval_ms=1000))),
-),))
+KDAMOND = Kdamond(
+    contexts=(
+        Context(
+            targets=(Target(pid=4242, regions=(Region(0x10000, 0x20000),)),),
+            schemes=(
+                Scheme(action="pageout", access_pattern=AccessPattern(sz_min=4096, age_min=50)),
+                Scheme(quota=Quota(bytes=1 << 20, reset_interval_ms=1000)),
+            ),
+        ),
+    )
+)
 
 
 class CountingFs:
@@ -69,8 +75,13 @@ def test_starting_reads_at_most_one_and_a_half_times_what_it_writes(tmp_path: Pa
 def test_reusing_a_free_directory_beside_a_running_foreign_kdamond(tmp_path: Path) -> None:
     host, fake = fake_host(tmp_path, "6.12")
     k = fake.base / "kdamonds"
-    for path, value in (("nr_kdamonds", "2"), ("0/contexts/nr_contexts", "1"), ("0/contexts/0/targets/nr_targets", "1"),
-                        ("0/contexts/0/targets/0/pid_target", "4242"), ("0/state", "on")):
+    for path, value in (
+        ("nr_kdamonds", "2"),
+        ("0/contexts/nr_contexts", "1"),
+        ("0/contexts/0/targets/nr_targets", "1"),
+        ("0/contexts/0/targets/0/pid_target", "4242"),
+        ("0/state", "on"),
+    ):
         fake.write(k / path, value.encode())  # another tool's running kdamond 0; 1 is free
     counted, writes = _start(host, fake)
     assert not any(path.startswith("kdamonds/0/") for path, _ in fake.writes)

@@ -15,10 +15,14 @@ from kdamon.backend.types import KdamondId
 from kdamon.errors import OwnershipError
 from kdamon.model import AccessPattern, Context, Intervals, Kdamond, Scheme, Target
 
-KDAMOND = Kdamond(contexts=(Context(
-    targets=(Target(pid=4242),),
-    schemes=(Scheme(action="pageout", access_pattern=AccessPattern(nr_accesses_max=0, age_min=50)),),
-),))
+KDAMOND = Kdamond(
+    contexts=(
+        Context(
+            targets=(Target(pid=4242),),
+            schemes=(Scheme(action="pageout", access_pattern=AccessPattern(nr_accesses_max=0, age_min=50)),),
+        ),
+    )
+)
 
 
 def test_start_status_tune_stop(kernel: tuple[Host, FakeDamonFs]) -> None:

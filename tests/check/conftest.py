@@ -31,8 +31,10 @@ def run_pytest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> RunPytest:
         monkeypatch.chdir(tmp_path)
         modules = set(sys.modules)
         try:
-            code = pytest.main([str(path), "-q", "-p", "no:cacheprovider", "--import-mode=importlib", *PLUGIN, *args],
-                               plugins=[ResultEmitter(lines.append, stop_after=stop_after)])
+            code = pytest.main(
+                [str(path), "-q", "-p", "no:cacheprovider", "--import-mode=importlib", *PLUGIN, *args],
+                plugins=[ResultEmitter(lines.append, stop_after=stop_after)],
+            )
         finally:
             # The next run's test file has the same module name: forget the modules of this run's
             # files, and only those (a library first imported by this run stays imported: a second

@@ -19,7 +19,12 @@ from kdamon.check.abi import (
 
 @pytest.mark.parametrize(
     "release,version",
-    [("6.12.117+deb13-cloud-amd64", (6, 12)), ("7.3.4+deb13-cloud-amd64", (7, 3)), ("6.1.0", (6, 1)), ("5.19.0-rc1", (5, 19))],
+    [
+        ("6.12.117+deb13-cloud-amd64", (6, 12)),
+        ("7.3.4+deb13-cloud-amd64", (7, 3)),
+        ("6.1.0", (6, 1)),
+        ("5.19.0-rc1", (5, 19)),
+    ],
 )
 def test_parse_release(release: str, version: tuple[int, int]) -> None:
     assert parse_release(release) == version

@@ -69,8 +69,11 @@ ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0 [vsyscall]
 
 
 def test_three_regions_leave_out_the_two_biggest_gaps() -> None:
-    assert three_regions(MAPS) == [(0x400000, 0x420000), (0x7F0000000000, 0x7F0000300000),
-                                   (0x7FFD00000000, 0x7FFD00021000)]
+    assert three_regions(MAPS) == [
+        (0x400000, 0x420000),
+        (0x7F0000000000, 0x7F0000300000),
+        (0x7FFD00000000, 0x7FFD00021000),
+    ]
     with pytest.raises(ValueError, match="three"):
         three_regions("00400000-00410000 r-xp 0 0 0\n")
 

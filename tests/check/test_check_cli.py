@@ -27,17 +27,34 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
 
     def fake(kernel: str, **kwargs: Any) -> KernelReport:
         seen.append({"kernel": kernel, **kwargs})
-        results = tuple(CheckResult(i, i, s, f"{kernel}:{i}", 0.5, i.split(".")[0]) for i, s in STATUSES[kernel].items())
+        results = tuple(
+            CheckResult(i, i, s, f"{kernel}:{i}", 0.5, i.split(".")[0]) for i, s in STATUSES[kernel].items()
+        )
         return KernelReport(kernel, results, "x.y", "tcg", 12.0)
 
     monkeypatch.setattr(host, "check_kernel", fake)
     return seen
 
 
-def test_two_kernels_with_junit_and_json(calls: list[dict[str, Any]], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_two_kernels_with_junit_and_json(
+    calls: list[dict[str, Any]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     junit, doc = tmp_path / "out.xml", tmp_path / "out.json"
-    code = main(["check", "--kernel", "debian-6.12", "--kernel", "debian-7.3", "--junit", str(junit),
-                 "--json", str(doc), "-k", "abi or errno"])
+    code = main(
+        [
+            "check",
+            "--kernel",
+            "debian-6.12",
+            "--kernel",
+            "debian-7.3",
+            "--junit",
+            str(junit),
+            "--json",
+            str(doc),
+            "-k",
+            "abi or errno",
+        ]
+    )
     assert code == 1
     assert [c["kernel"] for c in calls] == ["debian-6.12", "debian-7.3"]
     assert calls[0]["select"] == "abi or errno" and calls[0]["selftests"] is None
@@ -53,21 +70,25 @@ def test_two_kernels_with_junit_and_json(calls: list[dict[str, Any]], tmp_path: 
     assert data["kernels"][1]["results"][1]["status"] == "fail"
 
 
-def test_one_passing_kernel_exits_0_and_lists_everything_with_all(calls: list[dict[str, Any]], capsys: pytest.CaptureFixture[str]) -> None:
+def test_one_passing_kernel_exits_0_and_lists_everything_with_all(
+    calls: list[dict[str, Any]], capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["check", "--kernel", "debian-6.12", "--all"]) == 0
     out = capsys.readouterr().out
     assert "abi.tree" in out and "state.kw" in out and "against" not in out
 
 
-def test_without_all_only_bad_checks_are_listed(calls: list[dict[str, Any]], capsys: pytest.CaptureFixture[str]) -> None:
+def test_without_all_only_bad_checks_are_listed(
+    calls: list[dict[str, Any]], capsys: pytest.CaptureFixture[str]
+) -> None:
     main(["check", "--kernel", "debian-7.3"])
     out = capsys.readouterr().out
     assert "errno.on" in out and "abi.tree" not in out
 
 
 def test_outputs_are_checked_before_the_guests_and_kept_when_a_kernel_fails(
-        calls: list[dict[str, Any]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    calls: list[dict[str, Any]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     missing = tmp_path / "no-such-dir" / "out.json"
     assert main(["check", "--kernel", "debian-6.12", "--json", str(missing)]) == 1
     assert calls == []  # refused before any guest ran

@@ -50,11 +50,20 @@ def test_emitter_reports_each_test_once(run_pytest: RunPytest) -> None:
     assert code == 1
     by_id = {r.id: r for r in results}
     assert list(by_id) == [
-        "sample.passes", "sample.fails", "sample.skips", "sample.skips_silently", "sample.errors",
-        "sample.param[a]", "sample.param[b]", "sample.Group.inner",
+        "sample.passes",
+        "sample.fails",
+        "sample.skips",
+        "sample.skips_silently",
+        "sample.errors",
+        "sample.param[a]",
+        "sample.param[b]",
+        "sample.Group.inner",
     ]
     assert (by_id["sample.passes"].status, by_id["sample.passes"].message, by_id["sample.passes"].title) == (
-        Status.PASS, "measured 3", "it passes")
+        Status.PASS,
+        "measured 3",
+        "it passes",
+    )
     assert by_id["sample.fails"].status is Status.FAIL and "one is not two" in by_id["sample.fails"].message
     assert by_id["sample.skips"].status is Status.SKIP and by_id["sample.skips"].message == "needs Linux 9.9+"
     assert by_id["sample.skips_silently"].status is Status.ERROR
@@ -78,5 +87,8 @@ def test_stop_after_ends_the_session_after_that_result(run_pytest: RunPytest) ->
     _, every = run_pytest(source)
     assert [r.id for r in every] == ["sample.a", "sample.b", "sample.c", "sample.d"]
     _, stopped = run_pytest(source, stop_after=lambda r: r.status.bad and r.id == "sample.c")
-    assert [(r.id, r.status) for r in stopped] == [("sample.a", Status.PASS), ("sample.b", Status.FAIL),
-                                                   ("sample.c", Status.FAIL)]
+    assert [(r.id, r.status) for r in stopped] == [
+        ("sample.a", Status.PASS),
+        ("sample.b", Status.FAIL),
+        ("sample.c", Status.FAIL),
+    ]

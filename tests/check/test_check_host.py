@@ -18,7 +18,9 @@ from kdamon.vm import GuestResult
 class FakeRun:
     """Prints ``lines`` on the console, then returns (or raises ``error``)."""
 
-    def __init__(self, lines: Sequence[str], *, error: Exception | None = None, accel: str = "tcg", exit_code: int = 0) -> None:
+    def __init__(
+        self, lines: Sequence[str], *, error: Exception | None = None, accel: str = "tcg", exit_code: int = 0
+    ) -> None:
         self.lines = lines
         self.error = error
         self.accel = accel
@@ -26,7 +28,9 @@ class FakeRun:
         self.commands: list[list[str]] = []
         self.kwargs: dict[str, Any] = {}
 
-    def __call__(self, command: Sequence[str], *, output: Callable[[str], None] | None = None, **kwargs: Any) -> GuestResult:
+    def __call__(
+        self, command: Sequence[str], *, output: Callable[[str], None] | None = None, **kwargs: Any
+    ) -> GuestResult:
         self.commands.append(list(command))
         self.kwargs = kwargs
         for line in self.lines:
@@ -64,8 +68,9 @@ def test_a_complete_run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None
 def test_a_mutant_run_asks_the_guest_to_stop_at_a_new_failure(monkeypatch: pytest.MonkeyPatch) -> None:
     fake = FakeRun([begin_line({}), result_line(R1), end_line(1)])
     _run(monkeypatch, fake, stop_on_failure_of={"state.on", "abi.tree"})
-    assert fake.commands == [["python3", "-m", "kdamon.check.guest", "--stop-on-failure-of", "abi.tree",
-                              "--stop-on-failure-of", "state.on"]]
+    assert fake.commands == [
+        ["python3", "-m", "kdamon.check.guest", "--stop-on-failure-of", "abi.tree", "--stop-on-failure-of", "state.on"]
+    ]
 
 
 def test_timing_failures_stay_failures_under_kvm(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -79,7 +84,9 @@ def test_a_crash_keeps_the_results_so_far(monkeypatch: pytest.MonkeyPatch) -> No
     report = _run(monkeypatch, FakeRun([begin_line({}), result_line(R1)], error=crash))
     by_id = report.by_id()
     assert by_id["abi.tree"].status is Status.PASS
-    assert by_id["kernel.no_warn_bug"].status is Status.FAIL and "mm/damon/core.c" in by_id["kernel.no_warn_bug"].message
+    assert (
+        by_id["kernel.no_warn_bug"].status is Status.FAIL and "mm/damon/core.c" in by_id["kernel.no_warn_bug"].message
+    )
     assert by_id["suite.complete"].status is Status.ERROR
     assert "after 1 results without finishing" in by_id["suite.complete"].message
     assert not report.ok
@@ -94,7 +101,9 @@ def test_a_guest_that_never_started(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_a_timeout_leaves_the_kernel_check_undecided(monkeypatch: pytest.MonkeyPatch) -> None:
     timeout = GuestTimeout("the guest did not finish within 1200 s; QEMU was killed", log_path="/x/console.log")
     check = _run(monkeypatch, FakeRun([begin_line({}), result_line(R1)], error=timeout)).by_id()["kernel.no_warn_bug"]
-    assert check.status is Status.ERROR and check.message.startswith("undecided: the guest did not finish within 1200 s")
+    assert check.status is Status.ERROR and check.message.startswith(
+        "undecided: the guest did not finish within 1200 s"
+    )
 
 
 FIRST = CheckResult("x.first", "first", Status.PASS)
@@ -112,9 +121,19 @@ def test_run_nodes_in_guest_runs_them_in_one_guest(monkeypatch: pytest.MonkeyPat
     fake = FakeRun([begin_line({}), result_line(FIRST), "noise", result_line(SECOND), end_line(2)], exit_code=1)
     results = _run_nodes(monkeypatch, fake, tmp_path)
     assert results == {"x.first": FIRST, "x.second[a]": SECOND}
-    assert fake.commands == [["python3", "-m", "kdamon.check.guest", "--rootdir", str(tmp_path),
-                              "--node", f"{tmp_path}/test_x.py::test_first",
-                              "--node", f"{tmp_path}/test_x.py::test_second[a]"]]
+    assert fake.commands == [
+        [
+            "python3",
+            "-m",
+            "kdamon.check.guest",
+            "--rootdir",
+            str(tmp_path),
+            "--node",
+            f"{tmp_path}/test_x.py::test_first",
+            "--node",
+            f"{tmp_path}/test_x.py::test_second[a]",
+        ]
+    ]
     assert fake.kwargs["share"] == [tmp_path] and fake.kwargs["kernel"] == "debian-7.3" and fake.kwargs["timeout"] == 60
 
 
@@ -131,7 +150,9 @@ def test_a_timeout_mid_batch_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path:
     timeout = GuestTimeout("the guest did not finish within 60 s; QEMU was killed", log_path="/x")
     results = _run_nodes(monkeypatch, FakeRun([begin_line({}), result_line(FIRST)], error=timeout), tmp_path)
     assert results["x.first"] == FIRST
-    assert results["x.second[a]"].status is Status.ERROR and "did not finish within 60 s" in results["x.second[a]"].message
+    assert (
+        results["x.second[a]"].status is Status.ERROR and "did not finish within 60 s" in results["x.second[a]"].message
+    )
 
 
 def test_a_node_without_a_result_line_is_an_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -149,8 +170,9 @@ def test_a_guest_that_cannot_boot_fails_every_node(monkeypatch: pytest.MonkeyPat
     assert [(r.status, "no such kernel" in r.message) for r in results.values()] == [(Status.ERROR, True)] * 2
 
 
-def test_without_the_check_extra_nothing_boots_and_the_extra_is_named(monkeypatch: pytest.MonkeyPatch,
-                                                                       tmp_path: Path) -> None:
+def test_without_the_check_extra_nothing_boots_and_the_extra_is_named(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     from kdamon import distribution
 
     monkeypatch.setattr(distribution, "_declared", lambda: ([], {"check": ["kdamon-no-such-pytest>=8"]}))

@@ -63,8 +63,12 @@ def test_the_reference_engine_keeps_the_invariants() -> None:
     base, size, hot = 1 << 30, 72 << 20, 8 << 20
     context = Context(intervals=Intervals(sample_us=5000, aggr_us=100000), nr_regions=nr, targets=(Target(pid=1),))
     snapshots: list[Snapshot] = []
-    monitor = Monitor(context, SyntheticOps([SyntheticPattern(kind="hotcold", size=size, hot_size=hot, base=base)]),
-                      seed=3, callbacks=Callbacks(after_aggregation=lambda m: snapshots.extend(m.snapshots())))
+    monitor = Monitor(
+        context,
+        SyntheticOps([SyntheticPattern(kind="hotcold", size=size, hot_size=hot, base=base)]),
+        seed=3,
+        callbacks=Callbacks(after_aggregation=lambda m: snapshots.extend(m.snapshots())),
+    )
     monitor.run_virtual(100000 * 20)
     assert len(snapshots) >= 19
     for number, snap in enumerate(snapshots):

@@ -52,7 +52,10 @@ def test_each_operator() -> None:
     # simple statements and an else's statement; not declarations, returns or a statement split over lines
     assert deleted == {(14, ";\t// count < it"), (15, "else ;"), (18, ";"), (19, ";")}
     assert {(m.line, m.mutated.strip()) for m in _by("flip")} == {
-        (13, "if (a > b)"), (16, "if (a != b &&"), (17, "b < 2)")}
+        (13, "if (a > b)"),
+        (16, "if (a != b &&"),
+        (17, "b < 2)"),
+    }
     constants = {(m.line, m.mutated.strip()) for m in _by("constant")}
     assert {(10, "int err = 1;"), (17, "b > 3)"), (17, "b > 1)"), (18, "err = -23;"), (18, "err = -21;")} == constants
     assert {(m.line, m.mutated.strip()) for m in _by("negate")} == {(13, "if (!(a < b))")}

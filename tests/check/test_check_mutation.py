@@ -92,8 +92,9 @@ def _mutants(operator_lines: dict[tuple[str, int], str]) -> list[Mutant]:
 def _run(tree: Path, tmp_path: Path, mutants: list[Mutant]) -> tuple[MutationReport, Shadow, FakeSuite]:
     shadow, _build = shadow_for(tree, tmp_path / "cache")
     suite = FakeSuite(shadow)
-    report = run_mutants(mutants, source=str(tree), seed=1, count=len(mutants), shadow=shadow,
-                         builder=FakeBuild(shadow), checker=suite)
+    report = run_mutants(
+        mutants, source=str(tree), seed=1, count=len(mutants), shadow=shadow, builder=FakeBuild(shadow), checker=suite
+    )
     return report, shadow, suite
 
 
@@ -107,8 +108,13 @@ def test_outcomes_are_classified(tree: Path, tmp_path: Path) -> None:
     })  # fmt: skip
     report, _shadow, suite = _run(tree, tmp_path, mutants)
     status = {o.mutant.line: o.status for o in report.outcomes}
-    assert status == {4: MutantStatus.KILLED, 3: MutantStatus.KILLED, 6: MutantStatus.SURVIVED,
-                      7: MutantStatus.EQUIVALENT, 12: MutantStatus.NOT_BUILT}
+    assert status == {
+        4: MutantStatus.KILLED,
+        3: MutantStatus.KILLED,
+        6: MutantStatus.SURVIVED,
+        7: MutantStatus.EQUIVALENT,
+        12: MutantStatus.NOT_BUILT,
+    }
     killed = next(o for o in report.outcomes if o.mutant.line == 4)
     assert killed.killed_by == ("ages.grow",) and "age stayed 0" in killed.detail
     assert "too many arguments" in next(o for o in report.outcomes if o.mutant.line == 12).detail
@@ -117,8 +123,13 @@ def test_outcomes_are_classified(tree: Path, tmp_path: Path) -> None:
     # and a kill is confirmed by running the killing check's group again
     assert suite.calls[0] == (frozenset(), None, None)
     stop = frozenset({"ages.grow"})
-    assert suite.calls[1:] == [(stop, 250.0, None), (stop, 250.0, "test_ages"), (stop, 250.0, None),
-                               (stop, 250.0, "test_ages"), (stop, 250.0, None)]
+    assert suite.calls[1:] == [
+        (stop, 250.0, None),
+        (stop, 250.0, "test_ages"),
+        (stop, 250.0, None),
+        (stop, 250.0, "test_ages"),
+        (stop, 250.0, None),
+    ]
 
 
 def test_a_kill_that_does_not_repeat_is_not_counted(tree: Path, tmp_path: Path) -> None:
@@ -127,15 +138,18 @@ def test_a_kill_that_does_not_repeat_is_not_counted(tree: Path, tmp_path: Path) 
     class Flaky(FakeSuite):
         """ages.grow fails the first time the mutant is checked, then passes."""
 
-        def __call__(self, image: Path, stop: Collection[str], timeout: float | None, select: str | None) -> KernelReport:
+        def __call__(
+            self, image: Path, stop: Collection[str], timeout: float | None, select: str | None
+        ) -> KernelReport:
             report = super().__call__(image, stop, timeout, select)
             if len(self.calls) == 2:
                 return KernelReport("fake", (_result("ages.grow", Status.FAIL, "fluke"),), elapsed_s=1.0)
             return report
 
     mutant = _mutants({("delete", 6): "\t\t;"})
-    report = run_mutants(mutant, source="t", seed=1, count=1, shadow=shadow, builder=FakeBuild(shadow),
-                         checker=Flaky(shadow))
+    report = run_mutants(
+        mutant, source="t", seed=1, count=1, shadow=shadow, builder=FakeBuild(shadow), checker=Flaky(shadow)
+    )
     (outcome,) = report.outcomes
     assert outcome.status is MutantStatus.SURVIVED and "passed when run again" in outcome.detail
     assert report.score == 0.0
@@ -147,7 +161,9 @@ def test_after_a_fluke_later_checks_still_see_the_mutant(tree: Path, tmp_path: P
     class FlukeThenKill(FakeSuite):
         """The first run stops at a fluke of monitor.z; every later run fails ages.late, which the fluke hid."""
 
-        def __call__(self, image: Path, stop: Collection[str], timeout: float | None, select: str | None) -> KernelReport:
+        def __call__(
+            self, image: Path, stop: Collection[str], timeout: float | None, select: str | None
+        ) -> KernelReport:
             super().__call__(image, stop, timeout, select)
             if len(self.calls) == 1:  # the baseline
                 return KernelReport("fake", (_result("monitor.z", Status.PASS), _result("ages.late", Status.PASS)))
@@ -158,8 +174,15 @@ def test_after_a_fluke_later_checks_still_see_the_mutant(tree: Path, tmp_path: P
             return KernelReport("fake", (_result("monitor.z", Status.PASS), _result("ages.late", Status.FAIL, "real")))
 
     suite = FlukeThenKill(shadow)
-    report = run_mutants(_mutants({("delete", 6): "\t\t;"}), source="t", seed=1, count=1, shadow=shadow,
-                         builder=FakeBuild(shadow), checker=suite)
+    report = run_mutants(
+        _mutants({("delete", 6): "\t\t;"}),
+        source="t",
+        seed=1,
+        count=1,
+        shadow=shadow,
+        builder=FakeBuild(shadow),
+        checker=suite,
+    )
     (outcome,) = report.outcomes
     assert outcome.status is MutantStatus.KILLED and outcome.killed_by == ("ages.late",)
     assert "real" in outcome.detail and "monitor.z" in outcome.detail
@@ -182,8 +205,10 @@ def test_report_table_and_json(tree: Path, tmp_path: Path) -> None:
 
 def test_killers_ignore_checks_that_did_not_pass_on_the_baseline() -> None:
     base = KernelReport("k", (_result("a", Status.PASS), _result("b", Status.FAIL), _result("c", Status.SKIP)))
-    now = KernelReport("k", (_result("a", Status.ERROR), _result("b", Status.FAIL), _result("c", Status.FAIL),
-                             _result("new", Status.FAIL)))
+    now = KernelReport(
+        "k",
+        (_result("a", Status.ERROR), _result("b", Status.FAIL), _result("c", Status.FAIL), _result("new", Status.FAIL)),
+    )
     assert killers(base, now) == ("a",)
     assert killers(base, base) == ()
 
@@ -194,14 +219,23 @@ def test_the_tree_is_never_written_and_the_shadow_is_restored(tree: Path, tmp_pa
     shadow, _ = shadow_for(tree, tmp_path / "cache")
 
     class Interrupting(FakeSuite):
-        def __call__(self, image: Path, stop: Collection[str], timeout: float | None, select: str | None) -> KernelReport:
+        def __call__(
+            self, image: Path, stop: Collection[str], timeout: float | None, select: str | None
+        ) -> KernelReport:
             if stop:
                 raise KeyboardInterrupt
             return super().__call__(image, stop, timeout, select)
 
     with pytest.raises(KeyboardInterrupt):
-        run_mutants(_mutants({("delete", 4): "\t\t;"}), source="t", seed=1, count=1, shadow=shadow,
-                    builder=FakeBuild(shadow), checker=Interrupting(shadow))
+        run_mutants(
+            _mutants({("delete", 4): "\t\t;"}),
+            source="t",
+            seed=1,
+            count=1,
+            shadow=shadow,
+            builder=FakeBuild(shadow),
+            checker=Interrupting(shadow),
+        )
     assert shadow.read("mm/damon/core.c") == CORE.encode()
     assert {p: p.read_bytes() for p in before} == before
     assert {p: p.stat().st_mtime_ns for p in before} == mtimes
@@ -238,6 +272,13 @@ def test_a_baseline_without_a_passing_check_is_refused(tree: Path, tmp_path: Pat
         return KernelReport("k", (_result("a", Status.FAIL),))
 
     with pytest.raises(GuestError, match="no check passed"):
-        run_mutants(_mutants({("delete", 4): "\t\t;"}), source="t", seed=1, count=1, shadow=shadow,
-                    builder=FakeBuild(shadow), checker=failing)
+        run_mutants(
+            _mutants({("delete", 4): "\t\t;"}),
+            source="t",
+            seed=1,
+            count=1,
+            shadow=shadow,
+            builder=FakeBuild(shadow),
+            checker=failing,
+        )
     assert os.listdir(tree / "mm" / "damon") == ["core.c"]

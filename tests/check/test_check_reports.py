@@ -12,17 +12,29 @@ from kdamon.check.results import CheckResult, KernelReport, Status
 
 
 def _reports() -> list[KernelReport]:
-    old = KernelReport("debian-6.12", (
-        CheckResult("abi.tree", "tree", Status.PASS, "", 0.5, "abi"),
-        CheckResult("errno.on", "on", Status.PASS, "", 0.25, "errno"),
-        CheckResult("state.kw[x]", "kw", Status.SKIP, "needs Linux 6.15+", 0.0, "state"),
-    ), "6.12.117", "tcg", 90.0)
-    new = KernelReport("debian-7.3", (
-        CheckResult("abi.tree", "tree", Status.PASS, "", 0.75, "abi"),
-        CheckResult("errno.on", "on", Status.FAIL, 'got ENOMEM <want> & "EINVAL"', 0.5, "errno"),
-        CheckResult("state.kw[x]", "kw", Status.PASS, "", 0.1, "state"),
-        CheckResult("kernel.no_warn_bug", "no bug", Status.ERROR, "undecided", 0.0, "kernel"),
-    ), "7.3.4", "tcg", 80.0)
+    old = KernelReport(
+        "debian-6.12",
+        (
+            CheckResult("abi.tree", "tree", Status.PASS, "", 0.5, "abi"),
+            CheckResult("errno.on", "on", Status.PASS, "", 0.25, "errno"),
+            CheckResult("state.kw[x]", "kw", Status.SKIP, "needs Linux 6.15+", 0.0, "state"),
+        ),
+        "6.12.117",
+        "tcg",
+        90.0,
+    )
+    new = KernelReport(
+        "debian-7.3",
+        (
+            CheckResult("abi.tree", "tree", Status.PASS, "", 0.75, "abi"),
+            CheckResult("errno.on", "on", Status.FAIL, 'got ENOMEM <want> & "EINVAL"', 0.5, "errno"),
+            CheckResult("state.kw[x]", "kw", Status.PASS, "", 0.1, "state"),
+            CheckResult("kernel.no_warn_bug", "no bug", Status.ERROR, "undecided", 0.0, "kernel"),
+        ),
+        "7.3.4",
+        "tcg",
+        80.0,
+    )
     return [old, new]
 
 

@@ -52,7 +52,9 @@ def test_missing_end_line_means_incomplete() -> None:
 
 
 def test_kernel_report_counts_and_round_trips() -> None:
-    report = KernelReport("debian-6.12", (_r("a.x"), _r("a.y", Status.ERROR), _r("a.z", Status.SKIP)), "6.12.1", "tcg", 3.0)
+    report = KernelReport(
+        "debian-6.12", (_r("a.x"), _r("a.y", Status.ERROR), _r("a.z", Status.SKIP)), "6.12.1", "tcg", 3.0
+    )
     assert report.count(Status.PASS) == 1 and report.count(Status.ERROR) == 1
     assert not report.ok
     data = json.loads(json.dumps(report.to_dict()))
@@ -60,7 +62,9 @@ def test_kernel_report_counts_and_round_trips() -> None:
     assert KernelReport.from_dict(data) == report
 
 
-@pytest.mark.parametrize("status,bad", [(Status.PASS, False), (Status.SKIP, False), (Status.FAIL, True), (Status.ERROR, True)])
+@pytest.mark.parametrize(
+    "status,bad", [(Status.PASS, False), (Status.SKIP, False), (Status.FAIL, True), (Status.ERROR, True)]
+)
 def test_bad_statuses(status: Status, bad: bool) -> None:
     assert status.bad is bad
     assert KernelReport("k", (_r("a.b", status),)).ok is not bad

@@ -42,7 +42,13 @@ not ok 4 selftests: damon: reclaim.sh # TIMEOUT 300 seconds
 
 
 def test_listed_tests_follow_the_makefile() -> None:
-    assert listed_tests(MAKEFILE) == ["debugfs_attrs.sh", "debugfs_schemes.sh", "sysfs.sh", "damos_quota.py", "reclaim.sh"]
+    assert listed_tests(MAKEFILE) == [
+        "debugfs_attrs.sh",
+        "debugfs_schemes.sh",
+        "sysfs.sh",
+        "damos_quota.py",
+        "reclaim.sh",
+    ]
 
 
 def test_parse_tap() -> None:

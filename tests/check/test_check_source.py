@@ -19,13 +19,27 @@ def test_declared_symbols(tmp_path: Path) -> None:
 
 def test_adjust_fragment() -> None:
     wanted = {"CONFIG_DAMON": "y", "CONFIG_DAMON_DBGFS": "y", "CONFIG_PAGE_TABLE_ISOLATION": "y", "CONFIG_GONE": "y"}
-    v612 = frozenset({"CONFIG_DAMON", "CONFIG_DAMON_DBGFS", "CONFIG_DAMON_DBGFS_DEPRECATED",
-                      "CONFIG_MITIGATION_PAGE_TABLE_ISOLATION"})
+    v612 = frozenset(
+        {
+            "CONFIG_DAMON",
+            "CONFIG_DAMON_DBGFS",
+            "CONFIG_DAMON_DBGFS_DEPRECATED",
+            "CONFIG_MITIGATION_PAGE_TABLE_ISOLATION",
+        }
+    )
     out, notes = adjust_fragment(wanted, v612)
-    assert out == {"CONFIG_DAMON": "y", "CONFIG_DAMON_DBGFS_DEPRECATED": "y", "CONFIG_MITIGATION_PAGE_TABLE_ISOLATION": "y"}
+    assert out == {
+        "CONFIG_DAMON": "y",
+        "CONFIG_DAMON_DBGFS_DEPRECATED": "y",
+        "CONFIG_MITIGATION_PAGE_TABLE_ISOLATION": "y",
+    }
     assert len(notes) == 3 and any("GONE left out" in n for n in notes)
     v61 = frozenset({"CONFIG_DAMON", "CONFIG_DAMON_DBGFS", "CONFIG_PAGE_TABLE_ISOLATION"})
-    assert adjust_fragment(wanted, v61)[0] == {"CONFIG_DAMON": "y", "CONFIG_DAMON_DBGFS": "y", "CONFIG_PAGE_TABLE_ISOLATION": "y"}
+    assert adjust_fragment(wanted, v61)[0] == {
+        "CONFIG_DAMON": "y",
+        "CONFIG_DAMON_DBGFS": "y",
+        "CONFIG_PAGE_TABLE_ISOLATION": "y",
+    }
 
 
 def test_build_tree_refuses_what_is_not_a_damon_tree(tmp_path: Path) -> None:

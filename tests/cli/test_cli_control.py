@@ -17,8 +17,16 @@ DATA = Path(__file__).resolve().parents[1] / "backend" / "data"
 
 def test_start_tune_stop_on_kernel(kernel: tuple[Host, FakeDamonFs], kdamon: Kdamon) -> None:
     host, _ = kernel
-    code, out, err = kdamon(host, "start", "--target-pid", "4242", "--aggr", "50ms",
-                            "--scheme", "action=pageout,sz=4K-max,nr_accesses=0-0,age=5s-max")
+    code, out, err = kdamon(
+        host,
+        "start",
+        "--target-pid",
+        "4242",
+        "--aggr",
+        "50ms",
+        "--scheme",
+        "action=pageout,sz=4K-max,nr_accesses=0-0,age=5s-max",
+    )
     assert code == 0 and out.strip() == "sysfs:0"
     assert "kernel DAMON through sysfs" in err
     [scheme] = host.sysfs.read(0).contexts[0].schemes
@@ -74,8 +82,9 @@ def test_start_from_damo_and_kdamon_files(kernel: tuple[Host, FakeDamonFs], kdam
     assert ctx.intervals.update_us == 1_000_000 and ctx.schemes[0].action == "pageout"
 
     yaml_file = tmp_path / "one.yaml"
-    yaml_file.write_text("kdamonds:\n- contexts:\n  - ops: vaddr\n    intervals: {aggr_us: 20ms}\n"
-                         "    targets: [{pid: 4242}]\n")
+    yaml_file.write_text(
+        "kdamonds:\n- contexts:\n  - ops: vaddr\n    intervals: {aggr_us: 20ms}\n    targets: [{pid: 4242}]\n"
+    )
     code, _, err = kdamon(host, "stop", "0")
     assert code == 0, err
     code, out, err = kdamon(host, "start", str(yaml_file))

@@ -33,8 +33,12 @@ from fake_damon import FakeDamonFs
 from kdamon.backend.host import Host, HostPaths
 from kdamon.kernel.ownership import OwnedKdamond, OwnershipRegistry
 
-SCHEMES = ("--scheme", "action=pageout,sz=4K-max,nr_accesses=0-0,age=5s-max",
-           "--scheme", "action=stat,quota_size=1M,quota_reset=1s,filter=reject:anon")
+SCHEMES = (
+    "--scheme",
+    "action=pageout,sz=4K-max,nr_accesses=0-0,age=5s-max",
+    "--scheme",
+    "action=stat,quota_size=1M,quota_reset=1s,filter=reject:anon",
+)
 START = ("start", "--target-pid", "4242", "--aggr", "50ms", *SCHEMES)
 
 
@@ -80,6 +84,7 @@ class DyingFs:
         def checked(*args: Any) -> Any:
             self.clock.check()
             return call(*args)
+
         return checked
 
 
@@ -189,8 +194,9 @@ def trees(tmp_path: Path) -> Iterator[Path]:
         yield Path(name)
 
 
-def kill_at_every_write(trees: Path, kdamon: Kdamon, command: tuple[str, ...], *, version: str,
-                        foreign: bool, started: bool) -> int:
+def kill_at_every_write(
+    trees: Path, kdamon: Kdamon, command: tuple[str, ...], *, version: str, foreign: bool, started: bool
+) -> int:
     """Kill ``command`` after its 1st, 2nd, ... write until it completes; the kill points survived."""
     point = 0
     while True:
@@ -208,17 +214,29 @@ def kill_at_every_write(trees: Path, kdamon: Kdamon, command: tuple[str, ...], *
 
 
 # 7.3's extra files (core and ops filters) are killed through in the guest (tests/guest/test_crash_guest.py).
-@pytest.mark.parametrize(("name", "command", "version", "foreign", "started"), [
-    ("start beside a foreign kdamond", START, "6.12", True, False),
-    ("start creating the first kdamond directory", START, "6.12", False, False),
-    ("tune", ("tune", "sysfs:1", "--aggr", "200ms", "--scheme", "action=cold,age=1s-max"), "6.12", True, True),
-    ("stop", ("stop", "sysfs:1"), "7.3", True, True),
-])
-def test_every_kill_point_is_recovered(trees: Path, kdamon: Kdamon, capsys: pytest.CaptureFixture[str],
-                                       name: str, command: tuple[str, ...], version: str, foreign: bool,
-                                       started: bool) -> None:
+@pytest.mark.parametrize(
+    ("name", "command", "version", "foreign", "started"),
+    [
+        ("start beside a foreign kdamond", START, "6.12", True, False),
+        ("start creating the first kdamond directory", START, "6.12", False, False),
+        ("tune", ("tune", "sysfs:1", "--aggr", "200ms", "--scheme", "action=cold,age=1s-max"), "6.12", True, True),
+        ("stop", ("stop", "sysfs:1"), "7.3", True, True),
+    ],
+)
+def test_every_kill_point_is_recovered(
+    trees: Path,
+    kdamon: Kdamon,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    command: tuple[str, ...],
+    version: str,
+    foreign: bool,
+    started: bool,
+) -> None:
     survived = kill_at_every_write(trees, kdamon, command, version=version, foreign=foreign, started=started)
     with capsys.disabled():
-        print(f"\ncrash test: kdamon {name} ({version}) killed after each of its {survived} writes: "
-              f"all {survived} kill points recovered")
+        print(
+            f"\ncrash test: kdamon {name} ({version}) killed after each of its {survived} writes: "
+            f"all {survived} kill points recovered"
+        )
     assert survived >= (4 if command[0] == "stop" else 20)  # the loop did kill, many times

@@ -15,25 +15,33 @@ from kdamon.model import Dest, Intervals, IntervalsGoal, QuotaGoal, Region
 
 
 def test_quota_goals_destinations_and_tuner() -> None:
-    scheme = parse_scheme("action=pageout,quota_size=1G,quota_reset=1s,quota_goal=some_mem_psi_us:10ms,"
-                          "quota_goal=node_mem_free_bp:30%:1,quota_goal=node_memcg_used_bp:20%:0:/workload,"
-                          "quota_goal=user_input:1000:250,quota_goal_tuner=temporal").resolve(Intervals())
-    assert scheme.quota.goals == (QuotaGoal("some_mem_psi_us", 10000), QuotaGoal("node_mem_free_bp", 3000, nid=1),
-                                  QuotaGoal("node_memcg_used_bp", 2000, nid=0, path="/workload"),
-                                  QuotaGoal("user_input", 1000, current_value=250))
+    scheme = parse_scheme(
+        "action=pageout,quota_size=1G,quota_reset=1s,quota_goal=some_mem_psi_us:10ms,"
+        "quota_goal=node_mem_free_bp:30%:1,quota_goal=node_memcg_used_bp:20%:0:/workload,"
+        "quota_goal=user_input:1000:250,quota_goal_tuner=temporal"
+    ).resolve(Intervals())
+    assert scheme.quota.goals == (
+        QuotaGoal("some_mem_psi_us", 10000),
+        QuotaGoal("node_mem_free_bp", 3000, nid=1),
+        QuotaGoal("node_memcg_used_bp", 2000, nid=0, path="/workload"),
+        QuotaGoal("user_input", 1000, current_value=250),
+    )
     assert scheme.quota.goal_tuner == "temporal"
     migrate = parse_scheme("action=migrate_hot,dest=0:30,dest=1:70").resolve(Intervals())
     assert migrate.dests == (Dest(0, 30), Dest(1, 70))
 
 
-@pytest.mark.parametrize("text, words", [
-    ("quota_goal=some_mem_psi_us", "METRIC:TARGET"),
-    ("quota_goal=node_memcg_used_bp:20%:0", "memory cgroup path"),
-    ("quota_goal=some_mem_psi_us:10ms:3", "takes no node"),
-    ("quota_goal=bogus_metric:5", "bogus_metric"),
-    ("quota_goal_tuner=fast", "fast"),
-    ("dest=0", "NID:WEIGHT"),
-])
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("quota_goal=some_mem_psi_us", "METRIC:TARGET"),
+        ("quota_goal=node_memcg_used_bp:20%:0", "memory cgroup path"),
+        ("quota_goal=some_mem_psi_us:10ms:3", "takes no node"),
+        ("quota_goal=bogus_metric:5", "bogus_metric"),
+        ("quota_goal_tuner=fast", "fast"),
+        ("dest=0", "NID:WEIGHT"),
+    ],
+)
 def test_bad_goals_and_destinations_are_refused(text: str, words: str) -> None:
     with pytest.raises(ConfigError, match=words):
         parse_scheme(f"action=pageout,{text}").resolve(Intervals())
@@ -61,14 +69,23 @@ def test_numa_node_ranges_join_online_blocks(tmp_path: Path) -> None:
 
 def test_intervals_goal_and_goals_only_tune(tmp_path: Path, kdamon: Kdamon) -> None:
     host, fake = fake_host(tmp_path, "7.3")
-    code, _, err = kdamon(host, "start", "--target-pid", "4242", "--intervals-goal", "4%:3:5ms:10s",
-                          "--scheme", "action=pageout,quota_size=64M,quota_reset=1s,quota_goal=user_input:1000:100")
+    code, _, err = kdamon(
+        host,
+        "start",
+        "--target-pid",
+        "4242",
+        "--intervals-goal",
+        "4%:3:5ms:10s",
+        "--scheme",
+        "action=pageout,quota_size=64M,quota_reset=1s,quota_goal=user_input:1000:100",
+    )
     assert code == 0, err
     context = host.sysfs.read(0).contexts[0]
     assert context.intervals.goal == IntervalsGoal(400, 3, 5000, 10_000_000)
     fake.writes.clear()
-    code, _, err = kdamon(host, "tune", "sysfs:0", "--goals-only", "--scheme",
-                          "action=stat,quota_goal=user_input:1000:640")
+    code, _, err = kdamon(
+        host, "tune", "sysfs:0", "--goals-only", "--scheme", "action=stat,quota_goal=user_input:1000:640"
+    )
     assert code == 0, err
     after = host.sysfs.read(0).contexts[0]
     assert after.schemes[0].quota.goals == (QuotaGoal("user_input", 1000, current_value=640),)

@@ -28,8 +28,18 @@ from kdamon.cli.main import build_parser, main, walk
 from kdamon.model import Intervals, NrRegions, parse_duration_us
 
 PARSERS = dict(walk(build_parser()))
-REPORTING = ["status", "show", "start", "report heatmap", "report wss", "report access", "report trace",
-             "report raw", "module", "vm kernels"]
+REPORTING = [
+    "status",
+    "show",
+    "start",
+    "report heatmap",
+    "report wss",
+    "report access",
+    "report trace",
+    "report raw",
+    "module",
+    "vm kernels",
+]
 
 
 def _arguments(parser: argparse.ArgumentParser) -> list[argparse.Action]:
@@ -48,9 +58,30 @@ def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str,
 
 
 def test_the_walk_reaches_every_command() -> None:
-    assert {"", "start", "stop", "tune", "status", "show", "top", "record", "report", "report heatmap",
-            "report wss", "report access", "report trace", "report raw", "module", "exporter", "vm", "vm run",
-            "vm image", "vm kernels", "check", "completion"} == set(PARSERS)
+    assert {
+        "",
+        "start",
+        "stop",
+        "tune",
+        "status",
+        "show",
+        "top",
+        "record",
+        "report",
+        "report heatmap",
+        "report wss",
+        "report access",
+        "report trace",
+        "report raw",
+        "module",
+        "exporter",
+        "vm",
+        "vm run",
+        "vm image",
+        "vm kernels",
+        "check",
+        "completion",
+    } == set(PARSERS)
 
 
 @pytest.mark.parametrize("words", sorted(PARSERS))
@@ -75,8 +106,8 @@ def test_defaults_said_are_the_defaults(words: str) -> None:
         if action.default in (None, False, argparse.SUPPRESS) or action.default == []:
             continue
         assert "default" in (action.help or "") and str(action.default) in (action.help or ""), (
-            f"`kdamon {words}` {action.option_strings or action.dest}: default {action.default!r}, help "
-            f"{action.help!r}")
+            f"`kdamon {words}` {action.option_strings or action.dest}: default {action.default!r}, help {action.help!r}"
+        )
 
 
 def test_the_monitoring_defaults_said_are_the_models() -> None:
@@ -104,8 +135,7 @@ def test_no_internal_command_is_shown(capsys: pytest.CaptureFixture[str]) -> Non
 
 
 def test_every_duration_takes_units_and_plain_seconds() -> None:
-    durations = [(words, a) for words, parser in PARSERS.items() for a in _arguments(parser)
-                 if a.metavar == "DURATION"]
+    durations = [(words, a) for words, parser in PARSERS.items() for a in _arguments(parser) if a.metavar == "DURATION"]
     assert len(durations) >= 20
     for words, action in durations:
         assert action.type is not None, f"`kdamon {words}` {action.option_strings}"
@@ -121,24 +151,30 @@ def test_every_duration_takes_units_and_plain_seconds() -> None:
     assert not [a for parser in PARSERS.values() for a in _arguments(parser) if a.type is float]
 
 
-@pytest.mark.parametrize(("argv", "said"), [
-    (["record", "--duration", "0", "--pid", "1"], "argument --duration: must be longer than 0, got '0'"),
-    (["show", "--timeout=-5s"], "argument --timeout: cannot be negative, got '-5s'"),
-    (["top", "--timeout", "0"], "argument --timeout: must be longer than 0"),
-    (["vm", "run", "--timeout", "0", "--", "true"], "argument --timeout: must be longer than 0"),
-    (["check", "--kernel", "x", "--timeout", "0s"], "argument --timeout: must be longer than 0"),
-    (["report", "trace", "--interval", "0", "f.kdr"], "argument --interval: must be longer than 0"),
-    (["report", "access", "--at", "later", "f.kdr"], "argument --at: expected an integer or a duration"),
-    (["show", "--count", "0"], "argument --count: must be positive, got '0'"),
-    (["top", "--history", "0"], "argument --history: must be positive"),
-    (["report", "heatmap", "--width", "0", "f.kdr"], "argument --width: must be positive"),
-    (["vm", "run", "--cpus", "0", "--", "true"], "argument --cpus: must be positive"),
-    (["start", "--pid", "-1"], "argument --pid/--target-pid: must be positive"),
-    (["start", "--sample", "5000"], "argument --sample: give a unit, e.g. 5000us or 5000ms"),
-    (["tune", "sysfs:0", "--refresh-interval", "100"], "argument --refresh-interval/--refresh: give a unit"),
-    (["exporter", "--port", "70000"], "argument --port: a TCP port is at most 65535"),
-    (["report", "heatmap", "--png", "x.png", "--json", "f.kdr"], "argument --json: not allowed with argument --png"),
-])
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["record", "--duration", "0", "--pid", "1"], "argument --duration: must be longer than 0, got '0'"),
+        (["show", "--timeout=-5s"], "argument --timeout: cannot be negative, got '-5s'"),
+        (["top", "--timeout", "0"], "argument --timeout: must be longer than 0"),
+        (["vm", "run", "--timeout", "0", "--", "true"], "argument --timeout: must be longer than 0"),
+        (["check", "--kernel", "x", "--timeout", "0s"], "argument --timeout: must be longer than 0"),
+        (["report", "trace", "--interval", "0", "f.kdr"], "argument --interval: must be longer than 0"),
+        (["report", "access", "--at", "later", "f.kdr"], "argument --at: expected an integer or a duration"),
+        (["show", "--count", "0"], "argument --count: must be positive, got '0'"),
+        (["top", "--history", "0"], "argument --history: must be positive"),
+        (["report", "heatmap", "--width", "0", "f.kdr"], "argument --width: must be positive"),
+        (["vm", "run", "--cpus", "0", "--", "true"], "argument --cpus: must be positive"),
+        (["start", "--pid", "-1"], "argument --pid/--target-pid: must be positive"),
+        (["start", "--sample", "5000"], "argument --sample: give a unit, e.g. 5000us or 5000ms"),
+        (["tune", "sysfs:0", "--refresh-interval", "100"], "argument --refresh-interval/--refresh: give a unit"),
+        (["exporter", "--port", "70000"], "argument --port: a TCP port is at most 65535"),
+        (
+            ["report", "heatmap", "--png", "x.png", "--json", "f.kdr"],
+            "argument --json: not allowed with argument --png",
+        ),
+    ],
+)
 def test_bad_values_are_usage_errors(argv: list[str], said: str, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = _run(argv, capsys)
     assert code == 2 and said in err, err
@@ -171,19 +207,20 @@ def test_vm_kernels_json(capsys: pytest.CaptureFixture[str]) -> None:
 
     code, out, _ = _run(["vm", "kernels", "--json"], capsys)
     assert code == 0
-    assert json.loads(out) == [{"name": r.name, "kind": r.kind, "description": r.description}
-                               for r in list_recipes()]
+    assert json.loads(out) == [{"name": r.name, "kind": r.kind, "description": r.description} for r in list_recipes()]
     assert {"debian-6.12", "debian-7.3", "linux-6.1-dbgfs"} <= {entry["name"] for entry in json.loads(out)}
 
 
 def test_check_json_dash_is_standard_output_and_the_tables_go_to_stderr(
-        monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     from kdamon.check import host
     from kdamon.check.results import CheckResult, KernelReport, Status
 
     def fake(kernel: str, **_: Any) -> KernelReport:
-        return KernelReport(kernel, (CheckResult("abi.tree", "abi.tree", Status.FAIL, "missing", 0.5, "abi"),),
-                            "x.y", "tcg", 1.0)
+        return KernelReport(
+            kernel, (CheckResult("abi.tree", "abi.tree", Status.FAIL, "missing", 0.5, "abi"),), "x.y", "tcg", 1.0
+        )
 
     monkeypatch.setattr(host, "check_kernel", fake)
     monkeypatch.chdir(tmp_path)
@@ -196,17 +233,21 @@ def test_check_json_dash_is_standard_output_and_the_tables_go_to_stderr(
     assert "only one of --json and --junit can go to standard output" in capfd.readouterr().err
 
 
-@pytest.mark.parametrize(("stream", "env", "choice", "coloured"), [
-    (Terminal(), {}, "auto", True),
-    (io.StringIO(), {}, "auto", False),
-    (Terminal(), {"NO_COLOR": "1"}, "auto", False),
-    (Terminal(), {"NO_COLOR": ""}, "auto", True),  # no-color.org: set and not empty
-    (Terminal(), {"TERM": "dumb"}, "auto", False),
-    (io.StringIO(), {"NO_COLOR": "1"}, "always", True),
-    (Terminal(), {}, "never", False),
-])
-def test_one_colour_rule(stream: io.StringIO, env: dict[str, str], choice: str, coloured: bool,
-                         monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("stream", "env", "choice", "coloured"),
+    [
+        (Terminal(), {}, "auto", True),
+        (io.StringIO(), {}, "auto", False),
+        (Terminal(), {"NO_COLOR": "1"}, "auto", False),
+        (Terminal(), {"NO_COLOR": ""}, "auto", True),  # no-color.org: set and not empty
+        (Terminal(), {"TERM": "dumb"}, "auto", False),
+        (io.StringIO(), {"NO_COLOR": "1"}, "always", True),
+        (Terminal(), {}, "never", False),
+    ],
+)
+def test_one_colour_rule(
+    stream: io.StringIO, env: dict[str, str], choice: str, coloured: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("NO_COLOR", raising=False)
     monkeypatch.setenv("TERM", "xterm-256color")
     for key, value in env.items():

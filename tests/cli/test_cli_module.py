@@ -13,8 +13,14 @@ def _host(tmp_path: Path) -> tuple[Host, Path]:
     host = Host(HostPaths.under(tmp_path))
     params = host.paths.module_root / "damon_lru_sort" / "parameters"
     params.mkdir(parents=True)
-    for name, value in {"enabled": "N", "commit_inputs": "N", "hot_thres_access_freq": "500",
-                        "cold_min_age": "120000000", "kdamond_pid": "-1", "nr_hot_quota_exceeds": "0"}.items():
+    for name, value in {
+        "enabled": "N",
+        "commit_inputs": "N",
+        "hot_thres_access_freq": "500",
+        "cold_min_age": "120000000",
+        "kdamond_pid": "-1",
+        "nr_hot_quota_exceeds": "0",
+    }.items():
         (params / name).write_text(value + "\n")
     return host, params
 

@@ -99,7 +99,7 @@ def _walks(argv: list[str], command: str, argument: str) -> bool:
     """Whether ``argv`` puts the path under test into ``argument`` of ``kdamon command``."""
     words = command.split()
     before = argv[argv.index("{path}") - 1]
-    if argv[:len(words)] != words:
+    if argv[: len(words)] != words:
         return False
     return before == argument if argument.startswith("-") else not before.startswith("-")
 
@@ -108,7 +108,8 @@ def test_every_path_argument_is_walked() -> None:
     for command, argument in _path_arguments(build_parser()):
         if (command, argument) not in NOT_WALKED:
             assert any(_walks(argv, command, argument) for _, argv in COMMANDS), (
-                f"`kdamon {command}` takes a path ({argument}) that this test does not walk")
+                f"`kdamon {command}` takes a path ({argument}) that this test does not walk"
+            )
 
 
 @pytest.fixture
@@ -139,13 +140,23 @@ def _bad_paths(base: Path, kind: str) -> dict[str, Path]:
         locked.mkdir(mode=0o555)
     missing = base / "missing" / "input.yaml"
     if kind == "dir":
-        return {"No such file or directory": missing, "Not a directory": base / "a-file",
-                "Permission denied": base / "unlisted"}
+        return {
+            "No such file or directory": missing,
+            "Not a directory": base / "a-file",
+            "Permission denied": base / "unlisted",
+        }
     if kind == "output":
-        return {"No such file or directory": missing, "Is a directory": base / "a-dir",
-                "Permission denied": locked / "out"}
-    return {"No such file or directory": missing, "Is a directory": base / "a-dir",
-            "Permission denied": base / "unreadable", "Input/output error": Path("/proc/self/mem")}
+        return {
+            "No such file or directory": missing,
+            "Is a directory": base / "a-dir",
+            "Permission denied": locked / "out",
+        }
+    return {
+        "No such file or directory": missing,
+        "Is a directory": base / "a-dir",
+        "Permission denied": base / "unreadable",
+        "Input/output error": Path("/proc/self/mem"),
+    }
 
 
 def _record(base: Path) -> Path:
@@ -157,12 +168,25 @@ def _record(base: Path) -> Path:
 
 def _run_unprivileged(base: Path, argvs: list[list[str]]) -> list[tuple[int | str, str]]:
     paths = HostPaths.under(base / "host")
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(CHECKOUT),
-           "KDAMON_CACHE": str(base / "a-file" / "cache"), "KDAMON_ACCEL": "tcg", "HOME": str(base)}
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PYTHONPATH": str(CHECKOUT),
+        "KDAMON_CACHE": str(base / "a-file" / "cache"),
+        "KDAMON_ACCEL": "tcg",
+        "HOME": str(base),
+    }
     env |= {var: str(getattr(paths, field)) for field, var in ENV_VARS.items()}
-    done = subprocess.run([sys.executable, "-c", DRIVER], input=json.dumps(argvs), capture_output=True,
-                          text=True, env=env, cwd=base, timeout=120, check=False,
-                          preexec_fn=_without_dac_capabilities if os.geteuid() == 0 else None)
+    done = subprocess.run(
+        [sys.executable, "-c", DRIVER],
+        input=json.dumps(argvs),
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=base,
+        timeout=120,
+        check=False,
+        preexec_fn=_without_dac_capabilities if os.geteuid() == 0 else None,
+    )
     assert done.returncode == 0, done.stderr
     return [(code, err) for code, err in json.loads(done.stdout)]
 
@@ -180,4 +204,6 @@ def test_bad_paths_are_named_without_a_traceback(base: Path) -> None:
         if code != 1 or "Traceback" in err or not last.startswith(f"kdamon: error: {path}: {reason}"):
             failures.append(f"kdamon {' '.join(argv)}: exit {code}, stderr {err!r}")
     assert not failures, "\n".join(failures)
-    assert len(cases) == 4 * sum(kind == "file" for kind, _ in COMMANDS) + 3 * sum(kind != "file" for kind, _ in COMMANDS)
+    assert len(cases) == 4 * sum(kind == "file" for kind, _ in COMMANDS) + 3 * sum(
+        kind != "file" for kind, _ in COMMANDS
+    )

@@ -29,8 +29,19 @@ FAST = ["--sample", "2ms", "--aggr", "20ms"]
 
 def test_record_command_on_engine(tmp_path: Path, kdamon: Kdamon) -> None:
     out = tmp_path / "rec.kdr"
-    code, stdout, err = kdamon(Host(HostPaths.under(tmp_path)), "record", "-o", str(out), "--duration", "2",
-                               *FAST, "--", *WORKLOAD, "--seconds", "30")
+    code, stdout, err = kdamon(
+        Host(HostPaths.under(tmp_path)),
+        "record",
+        "-o",
+        str(out),
+        "--duration",
+        "2",
+        *FAST,
+        "--",
+        *WORKLOAD,
+        "--seconds",
+        "30",
+    )
     assert code == 0, err
     assert "\r" not in err and "kdamon's engine" in err and "(after 2 s)" in err
     source = open_any(out)
@@ -42,8 +53,19 @@ def test_record_command_on_engine(tmp_path: Path, kdamon: Kdamon) -> None:
 
 def test_record_stops_when_the_target_exits(tmp_path: Path, kdamon: Kdamon) -> None:
     out = tmp_path / "rec.kdr"
-    code, _, err = kdamon(Host(HostPaths.under(tmp_path)), "record", "-o", str(out), "--duration", "600",
-                          *FAST, "--", *WORKLOAD, "--seconds", "1")
+    code, _, err = kdamon(
+        Host(HostPaths.under(tmp_path)),
+        "record",
+        "-o",
+        str(out),
+        "--duration",
+        "600",
+        *FAST,
+        "--",
+        *WORKLOAD,
+        "--seconds",
+        "1",
+    )
     assert code == 0, err
     assert "exited)" in err
     assert RecordReader(out).meta.producer == "engine"
@@ -59,7 +81,8 @@ def test_record_needs_one_target(tmp_path: Path, kdamon: Kdamon) -> None:
 
 
 def test_a_failed_record_leaves_the_users_file_byte_identical(
-        tmp_path: Path, kdamon: Kdamon, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, kdamon: Kdamon, monkeypatch: pytest.MonkeyPatch
+) -> None:
     host = Host(HostPaths.under(tmp_path / "host"))
     work = tmp_path / "work"
     work.mkdir()
@@ -78,8 +101,20 @@ def test_a_failed_record_leaves_the_users_file_byte_identical(
 def test_a_recording_without_a_snapshot_keeps_the_old_file(tmp_path: Path, kdamon: Kdamon) -> None:
     keep = tmp_path / "keep.kdr"
     keep.write_bytes(b"an earlier recording")
-    code, _, err = kdamon(Host(HostPaths.under(tmp_path)), "record", "-o", str(keep), "--aggr", "10s",
-                          "--backend", "engine", "--", sys.executable, "-c", "pass")
+    code, _, err = kdamon(
+        Host(HostPaths.under(tmp_path)),
+        "record",
+        "-o",
+        str(keep),
+        "--aggr",
+        "10s",
+        "--backend",
+        "engine",
+        "--",
+        sys.executable,
+        "-c",
+        "pass",
+    )
     assert code == 1 and "no snapshot was recorded" in err and "left as it was" in err
     assert keep.read_bytes() == b"an earlier recording"
 
@@ -90,9 +125,12 @@ def test_killed_recorder_leaves_a_readable_file(tmp_path: Path) -> None:
     for field, var in ENV_VARS.items():
         env[var] = str(getattr(paths, field))
     out = tmp_path / "rec.kdr"
-    recorder = subprocess.Popen([sys.executable, "-m", "kdamon", "record", "-o", str(out), *FAST,
-                                 "--", *WORKLOAD, "--seconds", "60"],
-                                env=env, stderr=subprocess.PIPE, start_new_session=True)
+    recorder = subprocess.Popen(
+        [sys.executable, "-m", "kdamon", "record", "-o", str(out), *FAST, "--", *WORKLOAD, "--seconds", "60"],
+        env=env,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -114,8 +152,18 @@ def test_record_several_pids_and_attach_to_a_running_kdamond(tmp_path: Path, kda
     workloads = [subprocess.Popen([*WORKLOAD, "--seconds", "60"]) for _ in range(2)]
     try:
         out = tmp_path / "two.kdr"
-        code, _, err = kdamon(host, "record", "-o", str(out), "--duration", "1.5", *FAST, "--backend", "engine",
-                              *(arg for w in workloads for arg in ("--pid", str(w.pid))))
+        code, _, err = kdamon(
+            host,
+            "record",
+            "-o",
+            str(out),
+            "--duration",
+            "1.5",
+            *FAST,
+            "--backend",
+            "engine",
+            *(arg for w in workloads for arg in ("--pid", str(w.pid))),
+        )
         assert code == 0, err
         reader = RecordReader(out)
         assert [t["pid"] for t in reader.meta.targets] == [w.pid for w in workloads]
@@ -150,6 +198,7 @@ def connector_available() -> bool:
 
 def hot_seen(snapshot: Snapshot, layout: Layout) -> bool:
     """Whether ``snapshot`` shows the workload's hot area hot and its cold area cold."""
+
     def mean(lo: int, hi: int) -> float:
         covered = [(min(r.end, hi) - max(r.start, lo), r.nr_accesses) for r in snapshot.states()]
         return sum(size * n for size, n in covered if size > 0) / (hi - lo)
@@ -159,18 +208,21 @@ def hot_seen(snapshot: Snapshot, layout: Layout) -> bool:
 
 
 @pytest.mark.parametrize("source", ["connector", "scan"])
-def test_record_follows_the_children_of_a_process(tmp_path: Path, kdamon: Kdamon, monkeypatch: pytest.MonkeyPatch,
-                                                  source: str) -> None:
+def test_record_follows_the_children_of_a_process(
+    tmp_path: Path, kdamon: Kdamon, monkeypatch: pytest.MonkeyPatch, source: str
+) -> None:
     if source == "connector" and not connector_available():
         pytest.skip("the process connector is unavailable here (root, CONFIG_PROC_EVENTS)")
     if source == "scan":
+
         def refuse(self: object) -> None:
             raise OSError("refused by the test")
 
         monkeypatch.setattr(forks.ConnectorThread, "start", refuse)
     layout_file = tmp_path / "layout.json"
-    parent = subprocess.Popen([*WORKLOAD, "--seconds", "300", "--children", "2", "--fork-on-sigusr1",
-                               "--layout", str(layout_file)])
+    parent = subprocess.Popen(
+        [*WORKLOAD, "--seconds", "300", "--children", "2", "--fork-on-sigusr1", "--layout", str(layout_file)]
+    )
     out = tmp_path / "children.kdr"
     children: list[Layout] = []
 
@@ -205,15 +257,30 @@ def test_record_follows_the_children_of_a_process(tmp_path: Path, kdamon: Kdamon
     driver = threading.Thread(target=drive)
     driver.start()
     try:
-        code, _, err = kdamon(Host(HostPaths.under(tmp_path)), "record", "-o", str(out), "--duration", "300", *FAST,
-                              "--backend", "engine", "--pid", str(parent.pid), "--include-children")
+        code, _, err = kdamon(
+            Host(HostPaths.under(tmp_path)),
+            "record",
+            "-o",
+            str(out),
+            "--duration",
+            "300",
+            *FAST,
+            "--backend",
+            "engine",
+            "--pid",
+            str(parent.pid),
+            "--include-children",
+        )
     finally:
         driver.join()
         parent.wait()
     assert code == 0, err
-    assert ("process connector's fork events" if source == "connector" else
-            "scanning /proc every 1 s (a child that exits sooner may be missed), as the process connector is not "
-            "available: refused by the test") in err
+    assert (
+        "process connector's fork events"
+        if source == "connector"
+        else "scanning /proc every 1 s (a child that exits sooner may be missed), as the process connector is not "
+        "available: refused by the test"
+    ) in err
     assert "(every followed process exited)" in err
     reader = open_any(out)
     assert reader.meta.targets[0]["pid"] == parent.pid

@@ -21,8 +21,10 @@ HOT, COLD = (0x10000000, 0x10400000), (0x10400000, 0x14400000)
 
 
 def _snapshots(n: int = 6) -> list[Snapshot]:
-    return [Snapshot.of_rows(i * 100_000_000, 0, 0, 0, (RegionState(*HOT, 20, i), RegionState(*COLD, 0, i)), 5000, 100000)
-            for i in range(n)]
+    return [
+        Snapshot.of_rows(i * 100_000_000, 0, 0, 0, (RegionState(*HOT, 20, i), RegionState(*COLD, 0, i)), 5000, 100000)
+        for i in range(n)
+    ]
 
 
 @pytest.fixture
@@ -35,14 +37,34 @@ def kdr(tmp_path: Path) -> Path:
 
 
 def _damo_json() -> list[dict[str, object]]:
-    return [{"kdamond_idx": 0, "context_idx": 0,
-             "intervals": {"sample_us": "5 ms", "aggr_us": "100 ms", "ops_update_us": "1 s"},
-             "scheme_idx": None, "target_id": 0, "scheme_filters": [],
-             "snapshots": [{"start_time": s.time_ns - 100_000_000, "end_time": s.time_ns, "total_bytes": 0,
-                            "regions": [{"start": r.start, "end": r.end,
-                                         "nr_accesses": {"samples": r.nr_accesses, "percent": None},
-                                         "age": {"usec": None, "aggr_intervals": r.age}, "sz_filter_passed": 0}
-                                        for r in s.states()]} for s in _snapshots()]}]
+    return [
+        {
+            "kdamond_idx": 0,
+            "context_idx": 0,
+            "intervals": {"sample_us": "5 ms", "aggr_us": "100 ms", "ops_update_us": "1 s"},
+            "scheme_idx": None,
+            "target_id": 0,
+            "scheme_filters": [],
+            "snapshots": [
+                {
+                    "start_time": s.time_ns - 100_000_000,
+                    "end_time": s.time_ns,
+                    "total_bytes": 0,
+                    "regions": [
+                        {
+                            "start": r.start,
+                            "end": r.end,
+                            "nr_accesses": {"samples": r.nr_accesses, "percent": None},
+                            "age": {"usec": None, "aggr_intervals": r.age},
+                            "sz_filter_passed": 0,
+                        }
+                        for r in s.states()
+                    ],
+                }
+                for s in _snapshots()
+            ],
+        }
+    ]
 
 
 def _perf_script() -> str:
@@ -50,8 +72,10 @@ def _perf_script() -> str:
     for s in _snapshots():
         secs = s.time_ns / 1e9 + 100
         for r in s.states():
-            lines.append(f"        kdamond.0   812 [001] {secs:.6f}: damon:damon_aggregated: target_id=0 "
-                         f"nr_regions=2 {r.start}-{r.end}: {r.nr_accesses} {r.age}")
+            lines.append(
+                f"        kdamond.0   812 [001] {secs:.6f}: damon:damon_aggregated: target_id=0 "
+                f"nr_regions=2 {r.start}-{r.end}: {r.nr_accesses} {r.age}"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -62,8 +86,20 @@ def test_heatmap_wss_raw(kdr: Path, kdamon: Kdamon, tmp_path: Path) -> None:
     rows = [line for line in out.splitlines() if line.count("|") == 2]
     assert len(rows) == 6 and all("@" in row and " " in row.split("|")[1] for row in rows)
 
-    code, out, _ = kdamon(host, "report", "heatmap", "--address-range", f"{HOT[0]:#x}-{HOT[1]:#x}",
-                          "--width", "10", "--height", "3", "--color", "never", str(kdr))
+    code, out, _ = kdamon(
+        host,
+        "report",
+        "heatmap",
+        "--address-range",
+        f"{HOT[0]:#x}-{HOT[1]:#x}",
+        "--width",
+        "10",
+        "--height",
+        "3",
+        "--color",
+        "never",
+        str(kdr),
+    )
     assert code == 0
     assert [line.split("|")[1] for line in out.splitlines() if line.count("|") == 2] == ["@" * 10] * 3
 
@@ -98,8 +134,10 @@ def test_peer_records(fmt: str, kdamon: Kdamon, tmp_path: Path) -> None:
     code, out, err = kdamon(Host(HostPaths.under(tmp_path)), "report", "raw", "--json", *extra, str(path))
     assert code == 0, err
     lines = [json.loads(line) for line in out.splitlines()]
-    expected = [[{"start": r.start, "end": r.end, "nr_accesses": r.nr_accesses, "age": r.age} for r in s.states()]
-                for s in _snapshots()]
+    expected = [
+        [{"start": r.start, "end": r.end, "nr_accesses": r.nr_accesses, "age": r.age} for r in s.states()]
+        for s in _snapshots()
+    ]
     assert [line["regions"] for line in lines] == expected
 
 
@@ -137,15 +175,19 @@ def test_heatmap_and_wss_json(kdr: Path, kdamon: Kdamon, tmp_path: Path) -> None
     assert json.loads(out)[0]["mean_bytes"] == 0  # nothing is accessed more than 20 times
 
 
-@pytest.mark.parametrize(("env", "argv", "coloured"), [
-    ({}, [], True),
-    ({"NO_COLOR": "1"}, [], False),
-    ({"TERM": "dumb"}, [], False),
-    ({"NO_COLOR": "1"}, ["--color", "always"], True),
-    ({}, ["--color", "never"], False),
-])
-def test_heatmap_colour_on_a_terminal(env: dict[str, str], argv: list[str], coloured: bool, kdr: Path,
-                                      monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("env", "argv", "coloured"),
+    [
+        ({}, [], True),
+        ({"NO_COLOR": "1"}, [], False),
+        ({"TERM": "dumb"}, [], False),
+        ({"NO_COLOR": "1"}, ["--color", "always"], True),
+        ({}, ["--color", "never"], False),
+    ],
+)
+def test_heatmap_colour_on_a_terminal(
+    env: dict[str, str], argv: list[str], coloured: bool, kdr: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("NO_COLOR", raising=False)
     monkeypatch.setenv("TERM", "xterm-256color")
     for key, value in env.items():

@@ -76,11 +76,9 @@ def test_show_and_top_of_an_engine_kdamond(tmp_path: Path, kdamon: Kdamon, workl
         kdamon(host, "stop")
 
 
-def test_show_with_a_pid_and_no_kdamond_runs_a_temporary_one(tmp_path: Path, kdamon: Kdamon,
-                                                              workload: Layout) -> None:
+def test_show_with_a_pid_and_no_kdamond_runs_a_temporary_one(tmp_path: Path, kdamon: Kdamon, workload: Layout) -> None:
     host = Host(HostPaths.under(tmp_path))
-    code, out, err = kdamon(host, "show", "--json", "--pid", str(workload.pid), "--backend", "engine",
-                            "--warmup", "8")
+    code, out, err = kdamon(host, "show", "--json", "--pid", str(workload.pid), "--backend", "engine", "--warmup", "8")
     assert code == 0, err
     assert "temporary kdamond on kdamon's engine" in err
     hot, cold = hot_and_cold(json.loads(out), workload)

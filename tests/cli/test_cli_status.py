@@ -50,14 +50,24 @@ def test_status_of_a_5_16_debugfs_context(tmp_path: Path, kdamon: Kdamon) -> Non
     assert "tried 3 (12KiB), applied - (-), quota exceeded -" in out
     code, out, _ = kdamon(host, "status", "--json")
     [entry] = json.loads(out)
-    assert entry["stats"] == [{"nr_tried": 3, "sz_tried": 12288, "nr_applied": None, "sz_applied": None,
-                               "qt_exceeds": None, "sz_ops_filter_passed": None, "nr_snapshots": None}]
+    assert entry["stats"] == [
+        {
+            "nr_tried": 3,
+            "sz_tried": 12288,
+            "nr_applied": None,
+            "sz_applied": None,
+            "qt_exceeds": None,
+            "sz_ops_filter_passed": None,
+            "nr_snapshots": None,
+        }
+    ]
 
 
 def test_scheme_ages_are_also_shown_as_durations_at_the_aggregation_interval() -> None:
     scheme = Scheme(action="cold", access_pattern=AccessPattern(age_min=50, age_max=600))
-    kdamond = Kdamond(contexts=(Context(intervals=Intervals(aggr_us=200_000), targets=(Target(pid=7),),
-                                        schemes=(scheme,)),))
+    kdamond = Kdamond(
+        contexts=(Context(intervals=Intervals(aggr_us=200_000), targets=(Target(pid=7),), schemes=(scheme,)),)
+    )
     lines = format_status(KdamondStatus(KdamondId("engine", "0"), "kdamon", True, 9, kdamond, ()))
     [line] = [line for line in lines if "scheme 0:" in line]
     assert "age 50..600 aggregations (10s..2m)" in line

@@ -35,16 +35,38 @@ def test_top_in_tmux(tmp_path: Path) -> None:
     socket = str(tmp_path / "tmux.sock")
 
     def tmux(*argv: str) -> str:
-        return subprocess.run(["tmux", "-S", socket, *argv], capture_output=True, text=True, check=True,
-                              env=env).stdout
+        return subprocess.run(["tmux", "-S", socket, *argv], capture_output=True, text=True, check=True, env=env).stdout
 
     try:
         wait_for("the workload", layout.exists)
-        subprocess.run([sys.executable, "-m", "kdamon", "start", "--backend", "engine", "--target-pid",
-                        str(workload.pid), "--sample", "2ms", "--aggr", "20ms"], env=env, check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "kdamon",
+                "start",
+                "--backend",
+                "engine",
+                "--target-pid",
+                str(workload.pid),
+                "--sample",
+                "2ms",
+                "--aggr",
+                "20ms",
+            ],
+            env=env,
+            check=True,
+        )
         done = tmp_path / "top.exit"
-        tmux("new-session", "-d", "-x", "110", "-y", "36",
-             f"{sys.executable} -m kdamon top 2>{tmp_path / 'top.err'}; echo $? > {done}; sleep 60")
+        tmux(
+            "new-session",
+            "-d",
+            "-x",
+            "110",
+            "-y",
+            "36",
+            f"{sys.executable} -m kdamon top 2>{tmp_path / 'top.err'}; echo $? > {done}; sleep 60",
+        )
         wait_for("the heatmap", lambda: "heatmap: last" in tmux("capture-pane", "-p"))
         screen = tmux("capture-pane", "-p")
         assert "kdamon top  engine:0 (vaddr) pid" in screen and "regions by hot" in screen

@@ -49,16 +49,19 @@ def test_quota_watermarks_filters() -> None:
     )
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("action=explode", "unknown action"),
-    ("speed=3", "KEY=VALUE"),
-    ("sz=4K", "MIN-MAX"),
-    ("sz=4KB-max", "ambiguous"),
-    ("action=stat,action=cold", "twice"),
-    ("filter=reject:anon:x", "no argument"),
-    ("filter=reject:addr:0x3000-0x1000", "addr_end"),
-    ("wmarks=free_mem_rate:5s", "METRIC:INTERVAL"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("action=explode", "unknown action"),
+        ("speed=3", "KEY=VALUE"),
+        ("sz=4K", "MIN-MAX"),
+        ("sz=4KB-max", "ambiguous"),
+        ("action=stat,action=cold", "twice"),
+        ("filter=reject:anon:x", "no argument"),
+        ("filter=reject:addr:0x3000-0x1000", "addr_end"),
+        ("wmarks=free_mem_rate:5s", "METRIC:INTERVAL"),
+    ],
+)
 def test_errors(text: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         parse_scheme(text).resolve(INTERVALS)

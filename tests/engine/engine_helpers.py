@@ -16,8 +16,9 @@ class RecordingOps:
     name = "recording"
     capabilities = "test double: sees nothing"
 
-    def __init__(self, log: list[str], *, region_size: int = 1 << 20,
-                 valid: Callable[[TargetState], bool] = lambda target: True) -> None:
+    def __init__(
+        self, log: list[str], *, region_size: int = 1 << 20, valid: Callable[[TargetState], bool] = lambda target: True
+    ) -> None:
         self.log = log
         self.region_size = region_size
         self.valid = valid
@@ -39,8 +40,7 @@ class RecordingOps:
     def check_accesses(self, ctx: MonitorContext) -> int:
         self.log.append("check_accesses")
         for target in ctx.targets:
-            target.regions.record_accesses(np.ones(len(target.regions), dtype=np.bool_),
-                                           ctx.max_nr_accesses)
+            target.regions.record_accesses(np.ones(len(target.regions), dtype=np.bool_), ctx.max_nr_accesses)
         return max((t.regions.max_nr_accesses() for t in ctx.targets), default=0)
 
     def reset_aggregated(self, ctx: MonitorContext) -> None:
@@ -54,8 +54,7 @@ class RecordingOps:
         self.log.append("cleanup")
 
 
-def assert_well_formed(snapshot: Snapshot, ranges: list[tuple[int, int]], min_nr: int,
-                       max_nr: int) -> None:
+def assert_well_formed(snapshot: Snapshot, ranges: list[tuple[int, int]], min_nr: int, max_nr: int) -> None:
     """Regions sorted, disjoint, page aligned, covering ``ranges`` exactly, count in bounds."""
     regions = list(snapshot.states())
     assert regions, "a target with memory must have regions"

@@ -63,9 +63,13 @@ def test_operations_without_scheme_support_apply_nothing() -> None:
 
 def run(action: str, *, stat_only: bool) -> tuple[Monitor, list[tuple[Snapshot, ...]]]:
     seen: list[tuple[Snapshot, ...]] = []
-    monitor = Monitor(synthetic_context(1, intervals=INTERVALS, schemes=(Scheme(action=action),)),
-                      RecordingOps([]), seed=3, stat_only=stat_only,
-                      callbacks=Callbacks(after_aggregation=lambda m: seen.append(m.snapshots())))
+    monitor = Monitor(
+        synthetic_context(1, intervals=INTERVALS, schemes=(Scheme(action=action),)),
+        RecordingOps([]),
+        seed=3,
+        stat_only=stat_only,
+        callbacks=Callbacks(after_aggregation=lambda m: seen.append(m.snapshots())),
+    )
     monitor.run_virtual(50 * INTERVALS.aggr_us)
     return monitor, seen
 

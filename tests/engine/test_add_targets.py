@@ -54,8 +54,9 @@ def test_a_process_added_while_running_is_monitored_like_the_first(tmp_path: Pat
     first, _ = start_workload(tmp_path / "first", uffd=uffd)
     second, layout = start_workload(tmp_path / "second", uffd=uffd)
     recorder = Recorder()
-    monitor = Monitor(Context(targets=(Target(pid=first.pid),), intervals=INTERVALS),
-                      callbacks=Callbacks(after_aggregation=recorder))
+    monitor = Monitor(
+        Context(targets=(Target(pid=first.pid),), intervals=INTERVALS), callbacks=Callbacks(after_aggregation=recorder)
+    )
     monitor.start()
     try:
         recorder.wait("the first target's snapshots", lambda: recorder.count(0) >= 2, monitor)
@@ -80,8 +81,9 @@ def test_a_process_gone_before_it_joins_is_left_out(tmp_path: Path) -> None:
     gone = subprocess.Popen(["true"])
     gone.wait()
     recorder = Recorder()
-    monitor = Monitor(Context(targets=(Target(pid=alive.pid),), intervals=INTERVALS),
-                      callbacks=Callbacks(after_aggregation=recorder))
+    monitor = Monitor(
+        Context(targets=(Target(pid=alive.pid),), intervals=INTERVALS), callbacks=Callbacks(after_aggregation=recorder)
+    )
     monitor.start()
     try:
         monitor.add_targets([Target(pid=gone.pid)])

@@ -17,8 +17,7 @@ ITERATION = ["prepare_access_checks", "after_sampling", "check_accesses"]
 AGGREGATION = ["after_aggregation", "reset_aggregated"]
 
 
-def logging_callbacks(log: list[str], stop_in: str | None = None,
-                      stop_at: int = 0) -> Callbacks:
+def logging_callbacks(log: list[str], stop_in: str | None = None, stop_at: int = 0) -> Callbacks:
     counts: dict[str, int] = {}
 
     def make(name: str):  # type: ignore[no-untyped-def]
@@ -26,44 +25,56 @@ def logging_callbacks(log: list[str], stop_in: str | None = None,
             log.append(name)
             counts[name] = counts.get(name, 0) + 1
             return name == stop_in and counts[name] == stop_at
+
         return callback
 
-    return Callbacks(before_start=make("before_start"), after_sampling=make("after_sampling"),
-                     after_aggregation=make("after_aggregation"),
-                     before_terminate=make("before_terminate"))
+    return Callbacks(
+        before_start=make("before_start"),
+        after_sampling=make("after_sampling"),
+        after_aggregation=make("after_aggregation"),
+        before_terminate=make("before_terminate"),
+    )
 
 
-def run_logged(iterations: int, stop_in: str | None = None, stop_at: int = 0,
-               nr_targets: int = 1) -> list[str]:
+def run_logged(iterations: int, stop_in: str | None = None, stop_at: int = 0, nr_targets: int = 1) -> list[str]:
     log: list[str] = []
-    monitor = Monitor(synthetic_context(nr_targets, intervals=INTERVALS), RecordingOps(log),
-                      callbacks=logging_callbacks(log, stop_in, stop_at), seed=0)
+    monitor = Monitor(
+        synthetic_context(nr_targets, intervals=INTERVALS),
+        RecordingOps(log),
+        callbacks=logging_callbacks(log, stop_in, stop_at),
+        seed=0,
+    )
     monitor.run_virtual(iterations * INTERVALS.sample_us)
     return log
 
 
 def test_call_order_of_primitives_and_callbacks() -> None:
     log = run_logged(4)
-    expected = (["init", "before_start"]
-                + ITERATION
-                + ITERATION + AGGREGATION
-                + ITERATION
-                + ITERATION + AGGREGATION + ["update"]
-                + ["before_terminate", "cleanup"])
+    expected = (
+        ["init", "before_start"]
+        + ITERATION
+        + ITERATION
+        + AGGREGATION
+        + ITERATION
+        + ITERATION
+        + AGGREGATION
+        + ["update"]
+        + ["before_terminate", "cleanup"]
+    )
     assert log == expected
 
 
 def test_true_from_after_sampling_finishes_the_iteration_then_stops() -> None:
     log = run_logged(10, stop_in="after_sampling", stop_at=2)
-    expected = (["init", "before_start"] + ITERATION + ITERATION + AGGREGATION
-                + ["before_terminate", "cleanup"])
+    expected = ["init", "before_start"] + ITERATION + ITERATION + AGGREGATION + ["before_terminate", "cleanup"]
     assert log == expected
 
 
 def test_true_from_after_aggregation_stops_after_that_iteration() -> None:
     log = run_logged(10, stop_in="after_aggregation", stop_at=2)
-    expected = (["init", "before_start"] + (ITERATION + ITERATION + AGGREGATION) * 2
-                + ["update", "before_terminate", "cleanup"])
+    expected = (
+        ["init", "before_start"] + (ITERATION + ITERATION + AGGREGATION) * 2 + ["update", "before_terminate", "cleanup"]
+    )
     assert log == expected
 
 
@@ -83,8 +94,9 @@ def test_all_targets_invalid_stops_the_monitor() -> None:
         samples["n"] += 1
 
     ops = RecordingOps(log, valid=valid)
-    monitor = Monitor(synthetic_context(2, intervals=INTERVALS), ops,
-                      callbacks=Callbacks(after_sampling=after_sampling))
+    monitor = Monitor(
+        synthetic_context(2, intervals=INTERVALS), ops, callbacks=Callbacks(after_sampling=after_sampling)
+    )
     monitor.run_virtual(1_000_000)
     assert log.count("check_accesses") == 3
     assert log[-1] == "cleanup"
@@ -101,8 +113,7 @@ def test_one_valid_target_keeps_the_monitor_running() -> None:
 
 def test_no_targets_means_none_valid() -> None:
     log: list[str] = []
-    monitor = Monitor(synthetic_context(0, intervals=INTERVALS), RecordingOps(log),
-                      callbacks=logging_callbacks(log))
+    monitor = Monitor(synthetic_context(0, intervals=INTERVALS), RecordingOps(log), callbacks=logging_callbacks(log))
     monitor.run_virtual(1_000_000)
     assert log == ["init", "before_start", "before_terminate", "cleanup"]
 
@@ -122,14 +133,17 @@ def test_snapshots_carry_clock_time_and_intervals() -> None:
     def after_aggregation(monitor: Monitor) -> None:
         seen.append(monitor.snapshots())
 
-    monitor = Monitor(synthetic_context(2, intervals=INTERVALS), RecordingOps([]),
-                      callbacks=Callbacks(after_aggregation=after_aggregation),
-                      kdamond_idx=3, context_idx=0)
+    monitor = Monitor(
+        synthetic_context(2, intervals=INTERVALS),
+        RecordingOps([]),
+        callbacks=Callbacks(after_aggregation=after_aggregation),
+        kdamond_idx=3,
+        context_idx=0,
+    )
     monitor.run_virtual(4 * INTERVALS.sample_us)
     assert [[s.time_ns for s in snaps] for snaps in seen] == [[2_000_000] * 2, [4_000_000] * 2]
     first = seen[0][1]
-    assert (first.kdamond_idx, first.target_idx, first.sample_us, first.aggr_us) == (3, 1, 1000,
-                                                                                        2000)
+    assert (first.kdamond_idx, first.target_idx, first.sample_us, first.aggr_us) == (3, 1, 1000, 2000)
     # RecordingOps reports every sample accessed: two samples per aggregation
     assert {r.nr_accesses for r in first.states()} == {2}
     assert monitor.last_snapshots == seen[-1]
@@ -149,16 +163,14 @@ def test_ctx_before_start_is_an_error() -> None:
 
 
 def test_run_virtual_refuses_a_real_clock() -> None:
-    monitor = Monitor(synthetic_context(1, intervals=INTERVALS), RecordingOps([]),
-                      clock=RealClock())
+    monitor = Monitor(synthetic_context(1, intervals=INTERVALS), RecordingOps([]), clock=RealClock())
     with pytest.raises(EngineError, match="virtual clock"):
         monitor.run_virtual(1000)
 
 
 def test_threaded_start_stop_join() -> None:
     log: list[str] = []
-    monitor = Monitor(synthetic_context(1, intervals=INTERVALS), RecordingOps(log),
-                      callbacks=logging_callbacks(log))
+    monitor = Monitor(synthetic_context(1, intervals=INTERVALS), RecordingOps(log), callbacks=logging_callbacks(log))
     monitor.start()
     monitor.stop()
     assert monitor.join(timeout=30)
@@ -169,8 +181,11 @@ def test_threaded_start_stop_join() -> None:
 
 def test_threaded_callback_stop_ends_the_thread() -> None:
     log: list[str] = []
-    monitor = Monitor(synthetic_context(1, intervals=INTERVALS), RecordingOps(log),
-                      callbacks=logging_callbacks(log, "after_aggregation", 1))
+    monitor = Monitor(
+        synthetic_context(1, intervals=INTERVALS),
+        RecordingOps(log),
+        callbacks=logging_callbacks(log, "after_aggregation", 1),
+    )
     monitor.start()
     assert monitor.join(timeout=30)
     assert log.count("after_aggregation") == 1
@@ -200,8 +215,20 @@ def test_every_operations_set_implements_the_protocols() -> None:
         assert isinstance(ops, Operations) and isinstance(ops, SchemeOps)
         assert ops.capabilities
     for cls in (PaddrOps,):
-        assert all(hasattr(cls, name) for name in (
-            "init", "update", "prepare_access_checks", "check_accesses", "reset_aggregated",
-            "target_valid", "cleanup", "apply_scheme", "score_kind", "capabilities"))
+        assert all(
+            hasattr(cls, name)
+            for name in (
+                "init",
+                "update",
+                "prepare_access_checks",
+                "check_accesses",
+                "reset_aggregated",
+                "target_valid",
+                "cleanup",
+                "apply_scheme",
+                "score_kind",
+                "capabilities",
+            )
+        )
     assert isinstance(RecordingOps([]), Operations)
     assert not isinstance(RecordingOps([]), SchemeOps)

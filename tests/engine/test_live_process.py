@@ -41,14 +41,25 @@ def uffd_available() -> bool:
     return pagemap_scan_supported()
 
 
-needs_uffd = pytest.mark.skipif(not uffd_available(),
-                                reason="needs userfaultfd async write-protect and PAGEMAP_SCAN "
-                                       "(Linux 6.7+)")
+needs_uffd = pytest.mark.skipif(
+    not uffd_available(), reason="needs userfaultfd async write-protect and PAGEMAP_SCAN (Linux 6.7+)"
+)
 
 
 def workload_command(layout_file: Path, *, uffd: bool, seconds: float = 60.0) -> list[str]:
-    command = [sys.executable, "-m", "kdamon.testing.workloads", "hot_cold", "--sizes", "8MiB", "64MiB",
-               "--seconds", str(seconds), "--layout", str(layout_file)]
+    command = [
+        sys.executable,
+        "-m",
+        "kdamon.testing.workloads",
+        "hot_cold",
+        "--sizes",
+        "8MiB",
+        "64MiB",
+        "--seconds",
+        str(seconds),
+        "--layout",
+        str(layout_file),
+    ]
     return [*command, "--uffd"] if uffd else command
 
 
@@ -57,8 +68,7 @@ def spawn(command: list[str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(command, env={**os.environ, "PYTHONPATH": package_root})
 
 
-def start_workload(tmp_path: Path, *, uffd: bool, seconds: float = 60.0
-                   ) -> tuple[subprocess.Popen[bytes], Layout]:
+def start_workload(tmp_path: Path, *, uffd: bool, seconds: float = 60.0) -> tuple[subprocess.Popen[bytes], Layout]:
     layout_file = tmp_path / "layout.json"
     process = spawn(workload_command(layout_file, uffd=uffd, seconds=seconds))
     while not layout_file.exists():
@@ -124,8 +134,9 @@ class AfterTheProcessRan:
 def the_process_runs_between_samples(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every access check the vaddr operations open here waits for its process (above)."""
     open_check = vaddr.open_check
-    monkeypatch.setattr(vaddr, "open_check", lambda kind, pid, *rest: AfterTheProcessRan(
-        open_check(kind, pid, *rest), pid))
+    monkeypatch.setattr(
+        vaddr, "open_check", lambda kind, pid, *rest: AfterTheProcessRan(open_check(kind, pid, *rest), pid)
+    )
 
 
 def covers(snapshot: Snapshot, lo: int, hi: int) -> bool:
@@ -139,8 +150,13 @@ def mean_accesses(snapshot: Snapshot, lo: int, hi: int) -> float:
     return weighted / (hi - lo)
 
 
-def monitor_live(pid: int, kind: CheckKind, aggregations: int, schemes: tuple[Scheme, ...] = (),
-                 until: Callable[[Monitor], bool] | None = None) -> tuple[Monitor, list[Snapshot]]:
+def monitor_live(
+    pid: int,
+    kind: CheckKind,
+    aggregations: int,
+    schemes: tuple[Scheme, ...] = (),
+    until: Callable[[Monitor], bool] | None = None,
+) -> tuple[Monitor, list[Snapshot]]:
     """Monitor until ``aggregations`` aggregations are done, or ``until`` holds before, or the process exits."""
     context = Context(targets=(Target(pid=pid),), intervals=INTERVALS, schemes=schemes)
     snapshots: list[Snapshot] = []
@@ -149,8 +165,7 @@ def monitor_live(pid: int, kind: CheckKind, aggregations: int, schemes: tuple[Sc
         snapshots.extend(monitor.snapshots())
         return len(snapshots) >= aggregations or (until is not None and until(monitor))
 
-    monitor = Monitor(context, VaddrOps([kind]), seed=7,
-                      callbacks=Callbacks(after_aggregation=after_aggregation))
+    monitor = Monitor(context, VaddrOps([kind]), seed=7, callbacks=Callbacks(after_aggregation=after_aggregation))
     monitor.run(duration_us=300_000_000)  # a safety net only
     return monitor, snapshots
 
@@ -168,8 +183,7 @@ def assert_hot_found_lately(snapshots: list[Snapshot], layout: Layout) -> None:
         assert cold <= 0.2 * hot, f"cold area seen {cold:.1f} times, hot {hot:.1f}"
 
 
-def test_smaps_referenced_finds_the_hot_area(plain_workload: tuple[subprocess.Popen[bytes],
-                                                                   Layout]) -> None:
+def test_smaps_referenced_finds_the_hot_area(plain_workload: tuple[subprocess.Popen[bytes], Layout]) -> None:
     process, layout = plain_workload
     monitor, snapshots = monitor_live(process.pid, "smaps", aggregations=12)
     assert "per mapping" in monitor.ops.capabilities and "reclaim" in monitor.ops.capabilities
@@ -177,8 +191,7 @@ def test_smaps_referenced_finds_the_hot_area(plain_workload: tuple[subprocess.Po
 
 
 @needs_uffd
-def test_uffd_pagemap_scan_finds_the_hot_area(uffd_workload: tuple[subprocess.Popen[bytes],
-                                                                   Layout]) -> None:
+def test_uffd_pagemap_scan_finds_the_hot_area(uffd_workload: tuple[subprocess.Popen[bytes], Layout]) -> None:
     process, layout = uffd_workload
     monitor, snapshots = monitor_live(process.pid, "uffd", aggregations=12)
     assert "writes only" in monitor.ops.capabilities
@@ -187,8 +200,8 @@ def test_uffd_pagemap_scan_finds_the_hot_area(uffd_workload: tuple[subprocess.Po
 
 @needs_uffd
 def test_probe_prefers_uffd_for_a_cooperating_process(
-        uffd_workload: tuple[subprocess.Popen[bytes], Layout],
-        plain_workload: tuple[subprocess.Popen[bytes], Layout]) -> None:
+    uffd_workload: tuple[subprocess.Popen[bytes], Layout], plain_workload: tuple[subprocess.Popen[bytes], Layout]
+) -> None:
     cooperating = probe(uffd_workload[0].pid)
     plain = probe(plain_workload[0].pid)
     if cooperating.kind == "page_idle":
@@ -199,21 +212,23 @@ def test_probe_prefers_uffd_for_a_cooperating_process(
     assert (plain.awaited, cooperating.awaited) == (("uffd",), ())
     assert str(plain_workload[0].pid) in plain.explain()
     assert "asked again at each update" in plain.explain()
-    ops = ops_for_context(Context(targets=(Target(pid=uffd_workload[0].pid),
-                                           Target(pid=plain_workload[0].pid))))
+    ops = ops_for_context(Context(targets=(Target(pid=uffd_workload[0].pid), Target(pid=plain_workload[0].pid))))
     assert ops.name == f"vaddr/{plain.kind}+uffd"
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="process_madvise(MADV_COLD) on another "
-                                              "process needs root here")
-def test_cold_action_is_applied_to_the_child(plain_workload: tuple[subprocess.Popen[bytes],
-                                                                   Layout]) -> None:
+@pytest.mark.skipif(os.geteuid() != 0, reason="process_madvise(MADV_COLD) on another process needs root here")
+def test_cold_action_is_applied_to_the_child(plain_workload: tuple[subprocess.Popen[bytes], Layout]) -> None:
     process, layout = plain_workload
     scheme = Scheme(action="cold", access_pattern=AccessPattern(nr_accesses_max=0, age_min=3))
     # Each time the engine widens its intervals on a loaded machine, the regions' ages shrink in
     # proportion: monitor until the scheme applies (at most 120 aggregations), not a fixed 12.
-    monitor, _ = monitor_live(process.pid, "smaps", aggregations=120, schemes=(scheme,),
-                              until=lambda monitor: monitor.scheme_stats()[0].nr_applied > 0)
+    monitor, _ = monitor_live(
+        process.pid,
+        "smaps",
+        aggregations=120,
+        schemes=(scheme,),
+        until=lambda monitor: monitor.scheme_stats()[0].nr_applied > 0,
+    )
     stats = monitor.scheme_stats()[0]
     assert stats.nr_applied > 0 and stats.sz_applied > 0
     assert stats.nr_tried >= stats.nr_applied
@@ -249,14 +264,16 @@ def count_process_problems(monkeypatch: pytest.MonkeyPatch, ops: VaddrOps) -> li
 
 @needs_uffd
 def test_switches_to_uffd_once_a_late_process_registers_its_memory(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """As ``kdamon record -- CMD``: monitoring starts before the command maps anything."""
     layout_file = tmp_path / "layout.json"
     command = workload_command(layout_file, uffd=True)
     process = spawn(["sh", "-c", 'sleep 1; exec "$@"', "sh", *command])
     try:
-        context = Context(targets=(Target(pid=process.pid),),
-                          intervals=Intervals(sample_us=5000, aggr_us=100_000, update_us=200_000))
+        context = Context(
+            targets=(Target(pid=process.pid),), intervals=Intervals(sample_us=5000, aggr_us=100_000, update_us=200_000)
+        )
         ops = ops_for_context(context)
         assert isinstance(ops, VaddrOps)
         if ops.kinds == ("page_idle",):
@@ -269,8 +286,9 @@ def test_switches_to_uffd_once_a_late_process_registers_its_memory(
             seen.extend((ops.kinds[0], snapshot) for snapshot in monitor.snapshots())
             return sum(kind == "uffd" for kind, _ in seen) >= 12
 
-        Monitor(context, ops, seed=7, callbacks=Callbacks(after_aggregation=after_aggregation)
-                ).run(duration_us=30_000_000)  # a safety net only
+        Monitor(context, ops, seed=7, callbacks=Callbacks(after_aggregation=after_aggregation)).run(
+            duration_us=30_000_000
+        )  # a safety net only
         assert process.poll() is None, "the workload must outlive the monitoring"
     finally:
         process.kill()
@@ -282,16 +300,17 @@ def test_switches_to_uffd_once_a_late_process_registers_its_memory(
     assert kinds[switched:] == ["uffd"] * 12
     assert ops.name == "vaddr/uffd" and "writes only" in ops.capabilities
     assert asked_on and "uffd" not in asked_on, "a target on uffd must not be asked again"
-    assert_hot_found_lately([snapshot for _, snapshot in seen],
-                            Layout.from_json(layout_file.read_text()))
+    assert_hot_found_lately([snapshot for _, snapshot in seen], Layout.from_json(layout_file.read_text()))
 
 
 @needs_uffd
 def test_a_target_on_its_best_check_is_not_probed_again(
-        uffd_workload: Workload, monkeypatch: pytest.MonkeyPatch) -> None:
+    uffd_workload: Workload, monkeypatch: pytest.MonkeyPatch
+) -> None:
     process, _ = uffd_workload
-    context = Context(targets=(Target(pid=process.pid),),
-                      intervals=Intervals(sample_us=5000, aggr_us=50_000, update_us=50_000))
+    context = Context(
+        targets=(Target(pid=process.pid),), intervals=Intervals(sample_us=5000, aggr_us=50_000, update_us=50_000)
+    )
     ops = ops_for_context(context)
     assert isinstance(ops, VaddrOps) and ops.kinds in (("uffd",), ("page_idle",))
     asked_on = count_process_problems(monkeypatch, ops)
@@ -308,16 +327,19 @@ def test_a_process_that_execs_is_probed_again(tmp_path: Path) -> None:
     """A check bound to the old address space would read every sample as "not accessed"."""
     first, second = tmp_path / "first.json", tmp_path / "second.json"
     uffd = uffd_available()
-    code = ("import os, sys; from kdamon.testing.workloads import main; "
-            f"main({workload_command(first, uffd=uffd, seconds=1.0)[3:]!r}); "
-            f"os.execv(sys.executable, {workload_command(second, uffd=False)!r})")
+    code = (
+        "import os, sys; from kdamon.testing.workloads import main; "
+        f"main({workload_command(first, uffd=uffd, seconds=1.0)[3:]!r}); "
+        f"os.execv(sys.executable, {workload_command(second, uffd=False)!r})"
+    )
     process = spawn([sys.executable, "-c", code])
     try:
         while not first.exists():
             assert process.poll() is None, f"the workload exited with {process.returncode}"
             time.sleep(0.02)
-        context = Context(targets=(Target(pid=process.pid),),
-                          intervals=Intervals(sample_us=5000, aggr_us=100_000, update_us=200_000))
+        context = Context(
+            targets=(Target(pid=process.pid),), intervals=Intervals(sample_us=5000, aggr_us=100_000, update_us=200_000)
+        )
         ops = ops_for_context(context)
         assert isinstance(ops, VaddrOps)
         seen: list[tuple[CheckKind, Snapshot]] = []
@@ -334,8 +356,9 @@ def test_a_process_that_execs_is_probed_again(tmp_path: Path) -> None:
             return len(seen) >= 12
 
         first_kind = ops.kinds[0]
-        Monitor(context, ops, seed=7, callbacks=Callbacks(after_aggregation=after_aggregation)
-                ).run(duration_us=30_000_000)  # a safety net only
+        Monitor(context, ops, seed=7, callbacks=Callbacks(after_aggregation=after_aggregation)).run(
+            duration_us=30_000_000
+        )  # a safety net only
         assert process.poll() is None, "the workload must outlive the monitoring"
         assert ops.kinds == (probe(process.pid).kind,)
     finally:
@@ -343,8 +366,7 @@ def test_a_process_that_execs_is_probed_again(tmp_path: Path) -> None:
         process.wait()
     if uffd:
         assert first_kind in ("uffd", "page_idle") and ops.kinds[0] != "uffd"
-    assert_hot_found_lately([snapshot for _, snapshot in seen],
-                            Layout.from_json(second.read_text()))
+    assert_hot_found_lately([snapshot for _, snapshot in seen], Layout.from_json(second.read_text()))
 
 
 class FailingCheck:
@@ -375,18 +397,20 @@ class FailingCheck:
 
 @pytest.mark.parametrize("failing", ["prepare", "check"])
 def test_falls_back_when_the_switched_to_check_fails(
-        plain_workload: Workload, monkeypatch: pytest.MonkeyPatch, failing: str) -> None:
+    plain_workload: Workload, monkeypatch: pytest.MonkeyPatch, failing: str
+) -> None:
     process, layout = plain_workload
     asked: list[CheckKind] = []
-    monkeypatch.setattr(vaddr, "process_problem",
-                        lambda kind, pid, proc_root: asked.append(kind))  # "allowed"
+    monkeypatch.setattr(vaddr, "process_problem", lambda kind, pid, proc_root: asked.append(kind))  # "allowed"
     failing_check = FailingCheck(failing)
     open_check = vaddr.open_check
-    monkeypatch.setattr(vaddr, "open_check", lambda kind, *args: (
-        failing_check if kind == "uffd" else open_check(kind, *args)))
+    monkeypatch.setattr(
+        vaddr, "open_check", lambda kind, *args: failing_check if kind == "uffd" else open_check(kind, *args)
+    )
     ops = VaddrOps(["smaps"], awaited=[("smaps", "uffd")])  # smaps is no better: left out
-    context = Context(targets=(Target(pid=process.pid),),
-                      intervals=Intervals(sample_us=5000, aggr_us=100_000, update_us=100_000))
+    context = Context(
+        targets=(Target(pid=process.pid),), intervals=Intervals(sample_us=5000, aggr_us=100_000, update_us=100_000)
+    )
     monitor = Monitor(context, ops, seed=7)
     monitor.run_virtual(1_000_000)
     assert asked == ["uffd"], "the failed kind must not be awaited any more"
@@ -396,7 +420,8 @@ def test_falls_back_when_the_switched_to_check_fails(
 
 
 def test_a_failing_check_without_a_switch_still_stops_the_monitor(
-        plain_workload: Workload, monkeypatch: pytest.MonkeyPatch) -> None:
+    plain_workload: Workload, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(vaddr, "open_check", lambda *args: FailingCheck("prepare"))
     context = Context(targets=(Target(pid=plain_workload[0].pid),), intervals=INTERVALS)
     with pytest.raises(EngineError, match="prepare failed"):

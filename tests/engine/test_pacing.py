@@ -45,8 +45,12 @@ class SlowCheckOps(SyntheticOps):
         return found
 
 
-def run(cost_us: Callable[[int], int], seconds: float, intervals: Intervals = DEFAULT,
-        pattern: SyntheticPattern = HOT_AND_COLD) -> tuple[Monitor, list[Snapshot], list[int]]:
+def run(
+    cost_us: Callable[[int], int],
+    seconds: float,
+    intervals: Intervals = DEFAULT,
+    pattern: SyntheticPattern = HOT_AND_COLD,
+) -> tuple[Monitor, list[Snapshot], list[int]]:
     snapshots: list[Snapshot] = []
     ends: list[int] = []
 
@@ -54,8 +58,12 @@ def run(cost_us: Callable[[int], int], seconds: float, intervals: Intervals = DE
         snapshots.extend(monitor.snapshots())
         ends.append(monitor.ctx.clock.now_ns())
 
-    monitor = Monitor(synthetic_context(1, intervals=intervals), SlowCheckOps(cost_us, pattern), seed=2,
-                      callbacks=Callbacks(after_aggregation=after_aggregation))
+    monitor = Monitor(
+        synthetic_context(1, intervals=intervals),
+        SlowCheckOps(cost_us, pattern),
+        seed=2,
+        callbacks=Callbacks(after_aggregation=after_aggregation),
+    )
     monitor.run_virtual(int(seconds * 1e6))
     return monitor, snapshots, ends
 
@@ -65,8 +73,7 @@ def stamps(snapshots: list[Snapshot]) -> list[tuple[int, int]]:
 
 
 def test_round_up_keeps_two_significant_digits() -> None:
-    assert [round_up_us(v) for v in (7, 99, 1234, 26_310, 26_000, 999_001)] == [
-        7, 99, 1300, 27_000, 26_000, 1_000_000]
+    assert [round_up_us(v) for v in (7, 99, 1234, 26_310, 26_000, 999_001)] == [7, 99, 1300, 27_000, 26_000, 1_000_000]
 
 
 def test_work_within_the_budget_is_deducted_from_the_sleep() -> None:
@@ -78,8 +85,11 @@ def test_work_within_the_budget_is_deducted_from_the_sleep() -> None:
 
 
 def test_a_check_that_cannot_keep_the_interval_widens_it_once_it_persists() -> None:
-    with pytest.warns(EngineWarning, match="cannot keep a 5ms sampling interval.*takes? 4ms of a "
-                                           "sample.*samples every 10ms and aggregates every 200ms"):
+    with pytest.warns(
+        EngineWarning,
+        match="cannot keep a 5ms sampling interval.*takes? 4ms of a "
+        "sample.*samples every 10ms and aggregates every 200ms",
+    ):
         monitor, snapshots, ends = run(lambda now: 4000, seconds=3)
     # a sample sleeps at least half its interval: 2.5 + 4 ms (the first one all 5 + 4 ms), so
     # the first three aggregations took 132.5 and 130 ms and say so; then 4 ms is 40% of 10 ms
@@ -111,10 +121,12 @@ def test_intervals_narrow_back_once_the_check_is_cheap_again() -> None:
 def test_an_intervals_goal_stays_above_what_the_check_allows() -> None:
     goal = IntervalsGoal(access_bp=4000, aggrs=1, min_sample_us=1000, max_sample_us=200_000)
     # every page is accessed all the time: the tuner would shrink the interval to 1 ms
-    monitor, snapshots, _ = run(lambda now: 6000, seconds=10,
-                                intervals=Intervals(sample_us=5000, aggr_us=100_000, goal=goal),
-                                pattern=SyntheticPattern(size=64 * MiB, hot_size=64 * MiB,
-                                                         hot_rate_hz=math.inf))
+    monitor, snapshots, _ = run(
+        lambda now: 6000,
+        seconds=10,
+        intervals=Intervals(sample_us=5000, aggr_us=100_000, goal=goal),
+        pattern=SyntheticPattern(size=64 * MiB, hot_size=64 * MiB, hot_rate_hz=math.inf),
+    )
     assert monitor.ctx.min_sample_us == 15_000 and monitor.pace.widened
     assert monitor.tunes and {s.sample_us for s in snapshots[1:]} == {15_000}
     monitor.ctx.min_sample_us = 40_000

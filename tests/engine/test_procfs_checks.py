@@ -40,8 +40,7 @@ def fake_process(root: Path, *, state: str = "S") -> Path:
     directory = root / str(PID)
     directory.mkdir(parents=True)
     (directory / "smaps").write_text(SMAPS)
-    (directory / "maps").write_text("".join(
-        line + "\n" for line in SMAPS.splitlines() if "-" in line.split()[0]))
+    (directory / "maps").write_text("".join(line + "\n" for line in SMAPS.splitlines() if "-" in line.split()[0]))
     (directory / "stat").write_text(f"{PID} (my prog) {state} 1 1 1 0 -1\n")
     (directory / "clear_refs").write_text("")
     return directory
@@ -49,8 +48,7 @@ def fake_process(root: Path, *, state: str = "S") -> Path:
 
 def test_maps_and_smaps_leave_out_the_gate_area(tmp_path: Path) -> None:
     fake_process(tmp_path)
-    assert read_maps(PID, tmp_path) == [(0x55D0C0000000, 0x55D0C0021000),
-                                        (0x7F0000000000, 0x7F0000800000)]
+    assert read_maps(PID, tmp_path) == [(0x55D0C0000000, 0x55D0C0021000), (0x7F0000000000, 0x7F0000800000)]
     heap, anon = read_smaps(PID, tmp_path)
     assert (heap.name, heap.referenced_kib, "uw" in heap.flags) == ("[heap]", 12, False)
     assert (anon.name, anon.referenced_kib, "uw" in anon.flags) == ("", 0, True)
@@ -119,13 +117,15 @@ def test_page_idle_check_tracks_a_huge_page_through_its_head_frame(tmp_path: Pat
     directory = fake_process(tmp_path)
     head = 512  # a 2 MiB transparent huge page: frames 512..1023
     write_u64s(directory / "pagemap", {0x10: PM_PRESENT | (head + 100), 0x11: PM_PRESENT | head})
-    write_u64s(tmp_path / "kpageflags", {head: KPF_LRU | KPF_COMPOUND_HEAD}
-               | {pfn: KPF_COMPOUND_TAIL for pfn in range(head + 1, head + 512)})
+    write_u64s(
+        tmp_path / "kpageflags",
+        {head: KPF_LRU | KPF_COMPOUND_HEAD} | {pfn: KPF_COMPOUND_TAIL for pfn in range(head + 1, head + 512)},
+    )
     bitmap = idle_bitmap(tmp_path)
     check = PageIdleCheck(PID, tmp_path, tmp_path / "sys")
     tail_only = np.array([0x10 * 4096], dtype=np.int64)
     check.prepare(tail_only)
-    assert int.from_bytes(bitmap.read_bytes()[head // 8:head // 8 + 8], "little") == 1  # the head's bit
+    assert int.from_bytes(bitmap.read_bytes()[head // 8 : head // 8 + 8], "little") == 1  # the head's bit
     assert check.check(tail_only).tolist() == [False]  # still idle
     clear_idle_word(bitmap, head // 64)
     assert check.check(np.array([0x10 * 4096, 0x11 * 4096], dtype=np.int64)).tolist() == [True, True]
@@ -170,8 +170,12 @@ def test_paddr_monitors_the_biggest_system_ram_in_addr_units(tmp_path: Path) -> 
     bitmap.write_bytes(b"")
     seen: list[Snapshot] = []
     context = Context(ops="paddr", addr_unit=4, targets=(Target(),))
-    monitor = Monitor(context, PaddrOps(tmp_path, tmp_path / "sys"), seed=1,
-                      callbacks=Callbacks(after_aggregation=lambda m: seen.extend(m.snapshots())))
+    monitor = Monitor(
+        context,
+        PaddrOps(tmp_path, tmp_path / "sys"),
+        seed=1,
+        callbacks=Callbacks(after_aggregation=lambda m: seen.extend(m.snapshots())),
+    )
     monitor.run_virtual(300_000)
     assert len(seen) == 3
     regions = list(seen[-1].states())

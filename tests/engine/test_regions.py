@@ -12,7 +12,6 @@ from kdamon.model import RegionState
 P = PAGE_SIZE
 
 
-
 def states(regions: RegionList) -> list[RegionState]:
     """The regions as result objects, in the order of a snapshot's region array."""
     return [RegionState(*row) for row in regions.as_array().tolist()]
@@ -38,18 +37,25 @@ def test_record_accesses_counts_and_moving_sum() -> None:
     assert regions.nr_accesses.tolist() == [1]
     assert regions.nr_accesses_bp.tolist() == [10000 - 4000]
     regions.reset_aggregated()
-    assert (regions.nr_accesses.tolist(), regions.last_nr_accesses.tolist(),
-            regions.nr_accesses_bp.tolist()) == ([0], [1], [10000])
+    assert (regions.nr_accesses.tolist(), regions.last_nr_accesses.tolist(), regions.nr_accesses_bp.tolist()) == (
+        [0],
+        [1],
+        [10000],
+    )
 
 
 def test_merge_joins_adjacent_similar_regions_with_weighted_averages() -> None:
-    regions = RegionList([(0, P, 10, 0, 0, 4), (P, 4 * P, 12, 0, 0, 0),
-                          (4 * P, 5 * P, 30, 0, 0, 1), (6 * P, 7 * P, 30, 0, 0, 1)])
+    regions = RegionList(
+        [(0, P, 10, 0, 0, 4), (P, 4 * P, 12, 0, 0, 0), (4 * P, 5 * P, 30, 0, 0, 1), (6 * P, 7 * P, 30, 0, 0, 1)]
+    )
     regions.merge(threshold=2, sz_limit=1 << 30)
     # 10 and 12 merge (size-weighted: (10*1 + 12*3) // 4 = 11; age (4*1 + 0) // 4 = 1);
     # 30 differs too much; the last region is not adjacent
     assert [(s.start, s.end, s.nr_accesses, s.age) for s in states(regions)] == [
-        (0, 4 * P, 11, 1), (4 * P, 5 * P, 30, 1), (6 * P, 7 * P, 30, 1)]
+        (0, 4 * P, 11, 1),
+        (4 * P, 5 * P, 30, 1),
+        (6 * P, 7 * P, 30, 1),
+    ]
     assert regions.nr_accesses_bp.tolist()[0] == 110000
 
 
@@ -66,10 +72,12 @@ def test_update_ages() -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(sizes=st.lists(st.integers(1, 5000), min_size=1, max_size=30),
-       nr_subs=st.sampled_from([2, 3]), seed=st.integers(0, 2**32))
-def test_split_keeps_coverage_and_copies_counters(sizes: list[int], nr_subs: int,
-                                                  seed: int) -> None:
+@given(
+    sizes=st.lists(st.integers(1, 5000), min_size=1, max_size=30),
+    nr_subs=st.sampled_from([2, 3]),
+    seed=st.integers(0, 2**32),
+)
+def test_split_keeps_coverage_and_copies_counters(sizes: list[int], nr_subs: int, seed: int) -> None:
     rows, start = [], 0
     for index, pages in enumerate(sizes):
         rows.append((start, start + pages * P, index, index * 10000, index, index))
@@ -98,16 +106,17 @@ def test_split_at_copies_the_counters_to_the_right_part() -> None:
 
 
 def test_set_ranges_keeps_counters_stretches_fills_holes_and_drops_outsiders() -> None:
-    regions = RegionList([(0, P, 1, 0, 0, 1), (2 * P, 3 * P, 2, 0, 0, 2),
-                          (5 * P, 6 * P, 3, 0, 0, 3), (20 * P, 21 * P, 4, 0, 0, 4)])
+    regions = RegionList(
+        [(0, P, 1, 0, 0, 1), (2 * P, 3 * P, 2, 0, 0, 2), (5 * P, 6 * P, 3, 0, 0, 3), (20 * P, 21 * P, 4, 0, 0, 4)]
+    )
     regions.set_ranges([(P // 2, 8 * P - 1), (10 * P, 12 * P)], P)
     assert [(s.start, s.end, s.nr_accesses) for s in states(regions)] == [
-        (0, P, 1),              # first region stretched down to the aligned range start
-        (P, 2 * P, 0),          # holes filled with fresh regions
+        (0, P, 1),  # first region stretched down to the aligned range start
+        (P, 2 * P, 0),  # holes filled with fresh regions
         (2 * P, 3 * P, 2),
         (3 * P, 5 * P, 0),
-        (5 * P, 8 * P, 3),      # last region stretched up to the aligned range end
-        (10 * P, 12 * P, 0),    # a range without regions gets one
+        (5 * P, 8 * P, 3),  # last region stretched up to the aligned range end
+        (10 * P, 12 * P, 0),  # a range without regions gets one
     ]
 
 
@@ -122,8 +131,7 @@ def test_evenly_split_like_6_12_vaddr_init() -> None:
 
 
 def test_three_regions_cut_at_the_two_biggest_gaps() -> None:
-    maps = [(0x1000, 0x3000), (0x3000, 0x4000), (0x10000, 0x11000), (0x12000, 0x13000),
-            (0x90000, 0x91000)]
+    maps = [(0x1000, 0x3000), (0x3000, 0x4000), (0x10000, 0x11000), (0x12000, 0x13000), (0x90000, 0x91000)]
     # gaps: 0xc000 (0x4000-0x10000), 0x1000, 0x7d000 (0x13000-0x90000)
     assert three_regions(maps) == [(0x1000, 0x4000), (0x10000, 0x13000), (0x90000, 0x91000)]
 

@@ -25,19 +25,28 @@ from kdamon.model.snapshot import Snapshot
 
 MiB = 1 << 20
 GiB = 1 << 30
-HOTCOLD = SyntheticPattern(size=GiB, hot_size=128 * MiB, hot_offset=512 * MiB,
-                           hot_rate_hz=math.inf, cold_rate_hz=0.0)
+HOTCOLD = SyntheticPattern(size=GiB, hot_size=128 * MiB, hot_offset=512 * MiB, hot_rate_hz=math.inf, cold_rate_hz=0.0)
 COLD = AccessPattern(nr_accesses_max=0, age_min=5)
 
 
-def run(schemes: tuple[Scheme, ...], seconds: float, *, patterns: tuple[SyntheticPattern, ...]
-        = (HOTCOLD,), apply_ns_per_page: int = 0, seed: int = 0, metrics: object = None
-        ) -> tuple[Monitor, SyntheticOps, list[tuple[Snapshot, ...]]]:
+def run(
+    schemes: tuple[Scheme, ...],
+    seconds: float,
+    *,
+    patterns: tuple[SyntheticPattern, ...] = (HOTCOLD,),
+    apply_ns_per_page: int = 0,
+    seed: int = 0,
+    metrics: object = None,
+) -> tuple[Monitor, SyntheticOps, list[tuple[Snapshot, ...]]]:
     ops = SyntheticOps(patterns, apply_ns_per_page=apply_ns_per_page)
     seen: list[tuple[Snapshot, ...]] = []
-    monitor = Monitor(synthetic_context(len(patterns), schemes=schemes), ops, seed=seed,
-                      metrics=metrics,  # type: ignore[arg-type]
-                      callbacks=Callbacks(after_aggregation=lambda m: seen.append(m.snapshots())))
+    monitor = Monitor(
+        synthetic_context(len(patterns), schemes=schemes),
+        ops,
+        seed=seed,
+        metrics=metrics,  # type: ignore[arg-type]
+        callbacks=Callbacks(after_aggregation=lambda m: seen.append(m.snapshots())),
+    )
     monitor.run_virtual(int(seconds * 1e6))
     return monitor, ops, seen
 
@@ -53,12 +62,13 @@ def hot_share(start: int, end: int, lo: int, hi: int) -> float:
 
 # -- building blocks -------------------------------------------------------------
 
+
 def test_feed_loop_next_input() -> None:
-    assert feed_loop_next_input(50000, 10000) == 50000        # on goal: unchanged
-    assert feed_loop_next_input(50000, 5000) == 75000         # half way: +50 %
-    assert feed_loop_next_input(50000, 15000) == 25000        # 50 % over: -50 %
-    assert feed_loop_next_input(50000, 19000) == 10000        # floor at 10000
-    assert feed_loop_next_input(50000, 20000) == 10000        # 2x over: minimum
+    assert feed_loop_next_input(50000, 10000) == 50000  # on goal: unchanged
+    assert feed_loop_next_input(50000, 5000) == 75000  # half way: +50 %
+    assert feed_loop_next_input(50000, 15000) == 25000  # 50 % over: -50 %
+    assert feed_loop_next_input(50000, 19000) == 10000  # floor at 10000
+    assert feed_loop_next_input(50000, 20000) == 10000  # 2x over: minimum
 
 
 def test_hot_score() -> None:
@@ -75,6 +85,7 @@ def test_hot_score() -> None:
 
 
 # -- stats -------------------------------------------------------------------------
+
 
 def test_stat_scheme_tries_every_region_once_per_aggregation() -> None:
     monitor, ops, seen = run((Scheme(action="stat"),), seconds=2)
@@ -107,8 +118,7 @@ def test_pageout_of_cold_regions_is_recorded_and_counted() -> None:
 
 
 def test_apply_interval_and_max_nr_snapshots() -> None:
-    schemes = (Scheme(action="stat", apply_interval_us=300_000),
-               Scheme(action="stat", max_nr_snapshots=3))
+    schemes = (Scheme(action="stat", apply_interval_us=300_000), Scheme(action="stat", max_nr_snapshots=3))
     monitor, _, seen = run(schemes, seconds=2)
     every_third, limited = monitor.scheme_stats()
     assert every_third.nr_snapshots == 6
@@ -118,14 +128,14 @@ def test_apply_interval_and_max_nr_snapshots() -> None:
 
 def test_ops_layer_filters_are_refused() -> None:
     with pytest.raises(EngineError, match="anon"):
-        Monitor(synthetic_context(1, schemes=(Scheme(filters=(Filter(type="anon"),)),)),
-                SyntheticOps([HOTCOLD]))
+        Monitor(synthetic_context(1, schemes=(Scheme(filters=(Filter(type="anon"),)),)), SyntheticOps([HOTCOLD]))
 
 
 def test_addr_filter_keeps_the_action_off_the_range_and_splits_at_its_bounds() -> None:
     lo, hi = 100 * MiB + 4096 * 3, 300 * MiB
-    scheme = Scheme(action="cold", access_pattern=COLD,
-                    filters=(Filter(type="addr", matching=True, addr_start=lo, addr_end=hi),))
+    scheme = Scheme(
+        action="cold", access_pattern=COLD, filters=(Filter(type="addr", matching=True, addr_start=lo, addr_end=hi),)
+    )
     _, ops, _ = run((scheme,), seconds=3)
     assert ops.applied
     assert not any(overlaps(a.start, a.end, lo, hi) for a in ops.applied)
@@ -133,13 +143,15 @@ def test_addr_filter_keeps_the_action_off_the_range_and_splits_at_its_bounds() -
 
 
 def test_target_filter_with_allow() -> None:
-    scheme = Scheme(action="cold", access_pattern=COLD,
-                    filters=(Filter(type="target", matching=True, allow=True, target_idx=1),))
+    scheme = Scheme(
+        action="cold", access_pattern=COLD, filters=(Filter(type="target", matching=True, allow=True, target_idx=1),)
+    )
     _, ops, _ = run((scheme,), seconds=3, patterns=(HOTCOLD, HOTCOLD))
     assert ops.applied and {a.target_idx for a in ops.applied} == {1}
 
 
 # -- quotas --------------------------------------------------------------------------
+
 
 def window_sums(ops: SyntheticOps, window_ns: int) -> dict[int, int]:
     sums: dict[int, int] = defaultdict(int)
@@ -166,22 +178,19 @@ def test_time_quota_turns_action_cost_into_a_size_limit() -> None:
     # before any history the kernel assumes 4 MiB per ms: 5 ms -> 20 MiB in the first
     # window; then the measured 1 µs per page = 4,096,000 bytes per ms -> 20,480,000
     quota = Quota(ms=5, reset_interval_ms=1000)
-    monitor, ops, _ = run((Scheme(action="pageout", quota=quota),), seconds=4.95,
-                          apply_ns_per_page=1000)
+    monitor, ops, _ = run((Scheme(action="pageout", quota=quota),), seconds=4.95, apply_ns_per_page=1000)
     sums = window_sums(ops, 1_000_000_000)
     assert [sums[w] for w in range(5)] == [20 * MiB] + [20_480_000] * 4
     assert monitor.ctx.schemes[0].quota.esz == 20_480_000
 
 
 def test_quota_prioritises_the_coldest_regions() -> None:
-    pattern = SyntheticPattern(size=GiB, hot_size=256 * MiB, hot_offset=256 * MiB,
-                               hot_rate_hz=100.0, cold_rate_hz=0.0)
+    pattern = SyntheticPattern(size=GiB, hot_size=256 * MiB, hot_offset=256 * MiB, hot_rate_hz=100.0, cold_rate_hz=0.0)
     hot_lo, hot_hi = pattern.hot_range(0)
 
     def hottest_share(weights: QuotaWeights) -> float:
         quota = Quota(bytes=32 * MiB, reset_interval_ms=500, weights=weights)
-        _, ops, _ = run((Scheme(action="pageout", quota=quota),), seconds=5,
-                        patterns=(pattern,))
+        _, ops, _ = run((Scheme(action="pageout", quota=quota),), seconds=5, patterns=(pattern,))
         late = [a for a in ops.applied if a.time_ns >= 1_000_000_000]
         assert late
         return max(hot_share(a.start, a.end, hot_lo, hot_hi) for a in late)
@@ -197,15 +206,18 @@ def test_user_input_goal_grows_the_quota_while_under_achieving() -> None:
     quota = Quota(bytes=GiB, reset_interval_ms=100, goals=(goal,))
     esz: list[int] = []
     ops = SyntheticOps([HOTCOLD])
-    monitor = Monitor(synthetic_context(1, schemes=(Scheme(action="stat", quota=quota),)), ops,
-                      callbacks=Callbacks(after_aggregation=lambda m: esz.append(
-                          m.ctx.schemes[0].quota.esz)))
+    monitor = Monitor(
+        synthetic_context(1, schemes=(Scheme(action="stat", quota=quota),)),
+        ops,
+        callbacks=Callbacks(after_aggregation=lambda m: esz.append(m.ctx.schemes[0].quota.esz)),
+    )
     monitor.run_virtual(1_000_000)
     assert esz[0] == 1  # 10000 bp = 1 byte: goal tuning starts from the bottom
     assert all(later > earlier for earlier, later in zip(esz, esz[1:], strict=False))
 
 
 # -- watermarks ----------------------------------------------------------------------
+
 
 class ClockedMetrics:
     """free_mem_rate as a function of the monitor's clock."""
@@ -232,10 +244,12 @@ def test_watermarks_gate_sampling_and_schemes() -> None:
     metrics = ClockedMetrics([(0, 800), (1_000_000, 450), (2_000_000, 300)])
     sampled_at: list[int] = []
     ops = SyntheticOps([HOTCOLD])
-    monitor = Monitor(synthetic_context(1, schemes=(Scheme(action="stat", watermarks=wmarks),)),
-                      ops, metrics=metrics,
-                      callbacks=Callbacks(after_sampling=lambda m: sampled_at.append(
-                          m.ctx.clock.now_ns())))
+    monitor = Monitor(
+        synthetic_context(1, schemes=(Scheme(action="stat", watermarks=wmarks),)),
+        ops,
+        metrics=metrics,
+        callbacks=Callbacks(after_sampling=lambda m: sampled_at.append(m.ctx.clock.now_ns())),
+    )
     metrics.monitor = monitor
     monitor.run_virtual(3_000_000)
     assert sampled_at and min(sampled_at) >= 2_000_000_000

@@ -71,8 +71,7 @@ def wait_for(what: str, ready: Callable[[], bool]) -> None:
 
 
 @pytest.mark.parametrize("source", ["connector", "scan"])
-def test_children_and_grandchildren_forked_later_are_followed(source: str,
-                                                              family: subprocess.Popen[str]) -> None:
+def test_children_and_grandchildren_forked_later_are_followed(source: str, family: subprocess.Popen[str]) -> None:
     if source == "connector":
         connector_or_skip()
     with ForkFollower([family.pid], source=source, interval_s=0.05) as follower:  # type: ignore[arg-type]
@@ -83,7 +82,10 @@ def test_children_and_grandchildren_forked_later_are_followed(source: str,
             wait_for("the grandchild", lambda: grandchild in follower.pids())
             assert follower.pids() == (family.pid, child, grandchild)  # the thread is no process
             assert (follower.parent(child), follower.parent(grandchild), follower.parent(family.pid)) == (
-                family.pid, child, None)
+                family.pid,
+                child,
+                None,
+            )
             assert follower.running() == sorted((family.pid, child, grandchild))
             kill_descendants(grandchild)
             wait_for("the grandchild's exit", lambda: grandchild not in follower.running())
@@ -101,8 +103,9 @@ def test_descendants_running_at_the_start_are_found(family: subprocess.Popen[str
         kill_descendants(child, grandchild)
 
 
-def test_auto_scans_when_the_connector_cannot_be_had(monkeypatch: pytest.MonkeyPatch,
-                                                     family: subprocess.Popen[str]) -> None:
+def test_auto_scans_when_the_connector_cannot_be_had(
+    monkeypatch: pytest.MonkeyPatch, family: subprocess.Popen[str]
+) -> None:
     def refuse(self: object) -> None:
         raise OSError("no connector in this test")
 

@@ -27,11 +27,11 @@ def sleeper() -> Iterator[subprocess.Popen[bytes]]:
 
 
 def test_exit_stops_the_engine_in_the_same_aggregation(sleeper: subprocess.Popen[bytes]) -> None:
-    context = Context(targets=(Target(pid=sleeper.pid),),
-                      intervals=Intervals(sample_us=5_000, aggr_us=AGGR_US))
+    context = Context(targets=(Target(pid=sleeper.pid),), intervals=Intervals(sample_us=5_000, aggr_us=AGGR_US))
     aggregations: list[int] = []
 
     with ProcessWatcher([sleeper.pid], backend="pidfd") as watcher:
+
         def after_aggregation(monitor: Monitor) -> None:
             aggregations.append(monitor.ctx.clock.now_ns())
             if len(aggregations) == 3:
@@ -39,8 +39,7 @@ def test_exit_stops_the_engine_in_the_same_aggregation(sleeper: subprocess.Popen
                 assert watcher.wait_exit(30) is not None  # delivered before the next check
 
         ops = exit_aware(SyntheticOps([SyntheticPattern(size=64 << 20, hot_size=4 << 20)]), watcher)
-        monitor = Monitor(context, ops, callbacks=Callbacks(after_aggregation=after_aggregation),
-                          seed=1)
+        monitor = Monitor(context, ops, callbacks=Callbacks(after_aggregation=after_aggregation), seed=1)
         monitor.run_virtual(duration_us=50 * AGGR_US)
 
     assert len(aggregations) == 3

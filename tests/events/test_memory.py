@@ -54,8 +54,7 @@ def test_hidden_addresses_ask_for_root() -> None:
 
 
 def test_paddr_regions_skip_the_low_megabyte_and_join_adjacent_ranges() -> None:
-    ranges = [(0x1000, 0x9FC00), (0x100000, 0x40000000), (0x40000000, 0x48000000),
-              (0x100000000, 0x110000000)]
+    ranges = [(0x1000, 0x9FC00), (0x100000, 0x40000000), (0x40000000, 0x48000000), (0x100000000, 0x110000000)]
     assert paddr_regions(ranges) == (Region(0x100000, 0x48000000), Region(0x100000000, 0x110000000))
 
 
@@ -65,8 +64,7 @@ def test_paddr_regions_without_big_enough_ram_refuse() -> None:
 
 
 def test_with_paddr_regions_replaces_only_the_paddr_target() -> None:
-    paddr = Context(ops="paddr", targets=(Target(regions=(Region(0x100000, 0x40000000),)),),
-                    schemes=(Scheme(),))
+    paddr = Context(ops="paddr", targets=(Target(regions=(Region(0x100000, 0x40000000),)),), schemes=(Scheme(),))
     kdamond = Kdamond(contexts=(paddr,), refresh_ms=100)
     grown = (Region(0x100000, 0x40000000), Region(0x100000000, 0x110000000))
     updated = with_paddr_regions(kdamond, grown)
@@ -84,13 +82,11 @@ def test_with_paddr_regions_still_validates() -> None:
 
 
 def _device(action: str, sys_name: str) -> object:
-    return types.SimpleNamespace(action=action, sys_name=sys_name,
-                                 device_path=f"/devices/system/memory/{sys_name}")
+    return types.SimpleNamespace(action=action, sys_name=sys_name, device_path=f"/devices/system/memory/{sys_name}")
 
 
 def test_memory_event_from_a_udev_device() -> None:
-    assert memory_event(_device("online", "memory32")) == MemoryEvent(
-        "online", 32, "/devices/system/memory/memory32")
+    assert memory_event(_device("online", "memory32")) == MemoryEvent("online", 32, "/devices/system/memory/memory32")
     assert memory_event(_device("change", "memory32")) is None
     assert memory_event(_device("add", "memory")) == MemoryEvent("add", None, "/devices/system/memory/memory")
 
@@ -113,8 +109,9 @@ BASE: tuple[Region, ...] = (Region(0x100000, 0x40000000),)
 GROWN: tuple[Region, ...] = BASE + (Region(0x100000000, 0x110000000),)
 
 
-def _follower(ram: list[tuple[Region, ...]], update: Callable[[tuple[Region, ...]], None],
-              settle_s: float = 10.0) -> tuple[PaddrFollower, list[FakeObserver]]:
+def _follower(
+    ram: list[tuple[Region, ...]], update: Callable[[tuple[Region, ...]], None], settle_s: float = 10.0
+) -> tuple[PaddrFollower, list[FakeObserver]]:
     observers: list[FakeObserver] = []
 
     def observe(handler: object) -> FakeObserver:
@@ -142,8 +139,7 @@ def test_follower_updates_on_add_and_remove_only_when_regions_change() -> None:
         deliver(MemoryEvent("remove", 32, "/devices/system/memory/memory32"))  # type: ignore[operator]
     assert observer.stopped
     assert updates == [GROWN, BASE]
-    assert follower.nr_updates == 2 and [e.action for e in follower.events] == [
-        "add", "online", "offline", "remove"]
+    assert follower.nr_updates == 2 and [e.action for e in follower.events] == ["add", "online", "offline", "remove"]
 
 
 def test_follower_rereads_after_a_remove_announced_before_the_range_is_released() -> None:

@@ -26,9 +26,11 @@ def _child(script: str) -> subprocess.Popen[bytes]:
     its close-on-exec pipe, before the kernel reports the exec to the process connector, so
     a watch begun then could see the child's own start as an exec event.
     """
-    child = subprocess.Popen([sys.executable, "-c",
-                              f"import sys; print(flush=True); sys.stdin.read(); {script}"],
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    child = subprocess.Popen(
+        [sys.executable, "-c", f"import sys; print(flush=True); sys.stdin.read(); {script}"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
     assert child.stdout is not None and child.stdout.readline() == b"\n"
     return child
 
@@ -66,8 +68,7 @@ def test_exit_is_reported_with_its_code(backend: str, children: list[subprocess.
 
 
 @pytest.mark.parametrize("backend", ["pidfd", "connector"])
-def test_a_killed_process_reports_minus_the_signal(backend: str,
-                                                    children: list[subprocess.Popen[bytes]]) -> None:
+def test_a_killed_process_reports_minus_the_signal(backend: str, children: list[subprocess.Popen[bytes]]) -> None:
     if backend == "connector":
         connector_or_skip()
     child = _child("")
@@ -87,8 +88,7 @@ def test_connector_reports_exec_then_exit(children: list[subprocess.Popen[bytes]
     assert events == [ProcessEvent(child.pid, "exec"), ProcessEvent(child.pid, "exit", 3)]
 
 
-def test_a_process_gone_before_the_watch_is_reported_at_start(
-        children: list[subprocess.Popen[bytes]]) -> None:
+def test_a_process_gone_before_the_watch_is_reported_at_start(children: list[subprocess.Popen[bytes]]) -> None:
     child = _child("sys.exit(5)")
     children.append(child)
     _release(child)
@@ -135,8 +135,7 @@ def test_stop_wakes_a_blocked_reader(children: list[subprocess.Popen[bytes]]) ->
     assert got == [None]
 
 
-def test_auto_falls_back_to_pidfd(monkeypatch: pytest.MonkeyPatch,
-                                  children: list[subprocess.Popen[bytes]]) -> None:
+def test_auto_falls_back_to_pidfd(monkeypatch: pytest.MonkeyPatch, children: list[subprocess.Popen[bytes]]) -> None:
     def refuse(self: object, pids: object, emit: object) -> None:
         raise OSError("Operation not permitted")
 
@@ -162,8 +161,9 @@ def test_an_empty_watch_is_refused() -> None:
         ProcessWatcher([])
 
 
-def test_connector_rechecks_after_a_failed_receive(monkeypatch: pytest.MonkeyPatch,
-                                                   children: list[subprocess.Popen[bytes]]) -> None:
+def test_connector_rechecks_after_a_failed_receive(
+    monkeypatch: pytest.MonkeyPatch, children: list[subprocess.Popen[bytes]]
+) -> None:
     connector_or_skip()
     import pyroute2
 
@@ -179,8 +179,10 @@ def test_connector_rechecks_after_a_failed_receive(monkeypatch: pytest.MonkeyPat
             started.wait(WAIT_S)  # after start()'s own check of the pids
             child.kill()
             child.wait()
-            while not any(m.get("event") == "PROC_EVENT_EXIT" and m.get("process_tgid") == child.pid
-                          for m in real_get(self, *args, **kwargs)):
+            while not any(
+                m.get("event") == "PROC_EVENT_EXIT" and m.get("process_tgid") == child.pid
+                for m in real_get(self, *args, **kwargs)
+            ):
                 pass  # swallow events up to the child's exit
             raise OSError(105, "No buffer space available")
         return real_get(self, *args, **kwargs)

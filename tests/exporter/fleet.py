@@ -34,23 +34,33 @@ from kdamon.trace.synth import pages
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 MiB = 1 << 20
 
-PADDR = Kdamond(contexts=(Context(
-    ops="paddr",
-    intervals=Intervals(sample_us=10_000, aggr_us=200_000, update_us=1_000_000),
-    targets=(Target(regions=(Region(0x100000, 0x40000000),)),),
-    schemes=(Scheme(action="stat", access_pattern=AccessPattern()),),
-),))
+PADDR = Kdamond(
+    contexts=(
+        Context(
+            ops="paddr",
+            intervals=Intervals(sample_us=10_000, aggr_us=200_000, update_us=1_000_000),
+            targets=(Target(regions=(Region(0x100000, 0x40000000),)),),
+            schemes=(Scheme(action="stat", access_pattern=AccessPattern()),),
+        ),
+    )
+)
 VADDR = Kdamond(contexts=(Context(ops="vaddr", targets=(Target(pid=4242),)),))
 IDLE_MS = [str(10 * p - 100) for p in range(101)]  # -100 ... 900 ms
 
 # sysfs:0's last aggregation (sampling 10 ms, aggregation 200 ms: at most 20 accesses):
 # 1 MiB hot (20/20), 2 MiB warm (4/20), 16 MiB cold (idle 30 x 200 ms = 6 s), 1 MiB warm (idle 0.4 s)
-OWN_REGIONS = [(0x100000, 0x200000, 20, 0), (0x200000, 0x400000, 4, 2), (0x400000, 0x1400000, 0, 30),
-               (0x1400000, 0x1500000, 0, 2)]
+OWN_REGIONS = [
+    (0x100000, 0x200000, 20, 0),
+    (0x200000, 0x400000, 4, 2),
+    (0x400000, 0x1400000, 0, 30),
+    (0x1400000, 0x1500000, 0, 2),
+]
 PIDS = {"sysfs:0": os.getpid(), "sysfs:1": os.getppid(), "module:damon_stat": 1}
 
 
-def aggregations(regions: list[tuple[int, int, int, int]], times_ns: list[int]) -> list[tuple[int, str, tuple[int, ...]]]:
+def aggregations(
+    regions: list[tuple[int, int, int, int]], times_ns: list[int]
+) -> list[tuple[int, str, tuple[int, ...]]]:
     """``damon_aggregated`` events of target 0: one aggregation of ``regions`` at each time."""
     return [(t + i, AGGREGATED, (0, len(regions), *region)) for t in times_ns for i, region in enumerate(regions)]
 
@@ -63,9 +73,11 @@ def trace_pages() -> dict[int, bytes]:
     # DAMON_STAT tunes its intervals: the first aggregation is not shown, the one after a tune event is
     stat = aggregations([(0, 64 * MiB, 0, 10), (64 * MiB, 96 * MiB, 1, 0)], [1_000_000_000, 3_000_000_000])
     stat.insert(2, (2_000_000_000, INTERVALS_TUNE, (50_000,)))
-    return {PIDS["sysfs:0"]: b"".join(pages(own, PIDS["sysfs:0"])),
-            PIDS["sysfs:1"]: b"".join(pages(foreign, PIDS["sysfs:1"])),
-            PIDS["module:damon_stat"]: b"".join(pages(stat, PIDS["module:damon_stat"]))}
+    return {
+        PIDS["sysfs:0"]: b"".join(pages(own, PIDS["sysfs:0"])),
+        PIDS["sysfs:1"]: b"".join(pages(foreign, PIDS["sysfs:1"])),
+        PIDS["module:damon_stat"]: b"".join(pages(stat, PIDS["module:damon_stat"])),
+    }
 
 
 @attrs.frozen
@@ -80,8 +92,12 @@ class Fleet:
 
     def damon_files(self) -> dict[str, bytes]:
         """DAMON's sysfs tree and the module parameters, byte by byte."""
-        return {str(p): p.read_bytes() for root in (self.base / "admin", self.base / "module")
-                for p in sorted(root.rglob("*")) if p.is_file()}
+        return {
+            str(p): p.read_bytes()
+            for root in (self.base / "admin", self.base / "module")
+            for p in sorted(root.rglob("*"))
+            if p.is_file()
+        }
 
 
 def make_fleet(base: Path) -> Fleet:
@@ -103,9 +119,13 @@ def make_fleet(base: Path) -> Fleet:
     other.start(1)
     params = base / "module" / "damon_stat" / "parameters"
     params.mkdir(parents=True)
-    for name, value in {"enabled": "Y", "kdamond_pid": str(PIDS["module:damon_stat"]),
-                        "estimated_memory_bandwidth": "123456", "aggr_interval_us": "250000",
-                        "memory_idle_ms_percentiles": ",".join(IDLE_MS)}.items():
+    for name, value in {
+        "enabled": "Y",
+        "kdamond_pid": str(PIDS["module:damon_stat"]),
+        "estimated_memory_bandwidth": "123456",
+        "aggr_interval_us": "250000",
+        "memory_idle_ms_percentiles": ",".join(IDLE_MS),
+    }.items():
         (params / name).write_text(value + "\n")
     fs.writes.clear()
     tracing.writes.clear()
@@ -119,8 +139,11 @@ def scrape(collector: DamonCollector) -> Samples:
 
 
 def parse(text: str) -> Samples:
-    return {(s.name, frozenset(s.labels.items())): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
 
 
 def get(samples: Samples, name: str, **labels: str) -> float:
@@ -147,8 +170,9 @@ class Exporting:
 def exporting(host: Host, *, trace: bool = True, retry_s: float = 60) -> Iterator[Exporting]:
     """A collector with access watches on ``host`` (hot from 50%, cold after 1 s), closed on exit."""
     lines: list[str] = []
-    access = AccessWatches(host, Temperature(hot_permil=500, cold_idle_us=1_000_000), trace=trace,
-                           report=lines.append, retry_s=retry_s)
+    access = AccessWatches(
+        host, Temperature(hot_permil=500, cold_idle_us=1_000_000), trace=trace, report=lines.append, retry_s=retry_s
+    )
     try:
         access.start()
         yield Exporting(DamonCollector(host, access=access), access, lines)
@@ -162,4 +186,5 @@ def has_frames(*kdamonds: str) -> Callable[[Samples], bool]:
     def ready(samples: Samples) -> bool:
         found = {dict(labels)["kdamond"] for name, labels in samples if name == "damon_hot_bytes"}
         return set(kdamonds) <= found
+
     return ready

@@ -30,10 +30,24 @@ def test_every_running_kdamond_gets_access_gauges(fleet: Fleet, exported: Export
     assert get(samples, "damon_cold_bytes", **own) == 16 * MiB
     assert get(samples, "damon_monitored_bytes", **own) == 20 * MiB
     assert get(samples, "damon_regions", **own) == 4
-    rates = {dict(labels)["rate"]: value for (name, labels), value in samples.items()
-             if name == "damon_temperature_bytes" and dict(labels)["kdamond"] == "sysfs:0"}
-    assert rates == {"0": 17 * MiB, "0.1": 0, "10": 0, "20": 2 * MiB, "30": 0, "40": 0, "50": 0, "60": 0,
-                     "70": 0, "80": 0, "90": 1 * MiB}
+    rates = {
+        dict(labels)["rate"]: value
+        for (name, labels), value in samples.items()
+        if name == "damon_temperature_bytes" and dict(labels)["kdamond"] == "sysfs:0"
+    }
+    assert rates == {
+        "0": 17 * MiB,
+        "0.1": 0,
+        "10": 0,
+        "20": 2 * MiB,
+        "30": 0,
+        "40": 0,
+        "50": 0,
+        "60": 0,
+        "70": 0,
+        "80": 0,
+        "90": 1 * MiB,
+    }
     assert get(samples, "damon_recency_bytes", **own, age="0") == 4 * MiB  # ages 0 to 0.4 s
     assert get(samples, "damon_recency_bytes", **own, age="1") == 16 * MiB  # 6 s
     # idle times: -0.6 s (2 MiB accessed for 3 aggregations), -0.2 s, 0.6 s, 6.2 s (16 MiB)
@@ -52,13 +66,19 @@ def test_every_running_kdamond_gets_access_gauges(fleet: Fleet, exported: Export
     assert get(samples, "damon_cold_bytes", **stat) == 64 * MiB
     # DAMON_STAT tunes its intervals: those of its tune event (50 ms, 20 samples per aggregation)
     assert get(samples, "damon_access_sample_interval_seconds", kdamond="module:damon_stat", owner="foreign") == 0.05
-    assert get(samples, "damon_access_aggregation_interval_seconds", kdamond="module:damon_stat",
-               owner="foreign") == 1.0
+    assert (
+        get(samples, "damon_access_aggregation_interval_seconds", kdamond="module:damon_stat", owner="foreign") == 1.0
+    )
     for kdamond in ALL:
-        assert sum(value for (name, labels), value in samples.items()
-                   if name == "damon_recency_bytes" and dict(labels)["kdamond"] == kdamond) == \
-            sum(value for (name, labels), value in samples.items()
-                if name == "damon_monitored_bytes" and dict(labels)["kdamond"] == kdamond)
+        assert sum(
+            value
+            for (name, labels), value in samples.items()
+            if name == "damon_recency_bytes" and dict(labels)["kdamond"] == kdamond
+        ) == sum(
+            value
+            for (name, labels), value in samples.items()
+            if name == "damon_monitored_bytes" and dict(labels)["kdamond"] == kdamond
+        )
 
     assert fleet.damon_files() == before and fleet.fs.writes == [], "the exporter wrote to DAMON"
     assert {path.split("/")[1].startswith("kdamon-") for path, _ in fleet.fs.tracing.writes} == {True}
@@ -106,7 +126,8 @@ def test_missing_tracefs_is_said(fleet: Fleet) -> None:
         scrape(exported.collector)
         assert [line for line in exported.lines if "tracefs" in line] == [
             "no tracefs is mounted: no access metrics for kernel kdamonds; mount it "
-            "(mount -t tracefs nodev /sys/kernel/tracing) or run with --no-trace"]
+            "(mount -t tracefs nodev /sys/kernel/tracing) or run with --no-trace"
+        ]
 
 
 def test_a_failing_watch_is_counted_reported_once_and_retried(fleet: Fleet) -> None:

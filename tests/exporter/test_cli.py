@@ -23,10 +23,16 @@ from kdamon.exporter.shipped import SHIPPED
 def test_the_command_serves_metrics_and_stops_on_sigterm(tmp_path: Path) -> None:
     fake = FakeDamonFs(tmp_path / "admin", "6.12")
     fake.write(fake.base / "kdamonds" / "nr_kdamonds", b"1")
-    env = dict(os.environ, KDAMON_SYSFS_ROOT=str(tmp_path / "admin"), KDAMON_MODULE_ROOT=str(tmp_path / "module"),
-               KDAMON_TRACEFS_ROOT=str(tmp_path / "tracing"), KDAMON_STATE_DIR=str(tmp_path / "run"))
-    proc = subprocess.Popen([sys.executable, "-m", "kdamon", "exporter", "--port", "0"], env=env,
-                            stderr=subprocess.PIPE, text=True)
+    env = dict(
+        os.environ,
+        KDAMON_SYSFS_ROOT=str(tmp_path / "admin"),
+        KDAMON_MODULE_ROOT=str(tmp_path / "module"),
+        KDAMON_TRACEFS_ROOT=str(tmp_path / "tracing"),
+        KDAMON_STATE_DIR=str(tmp_path / "run"),
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kdamon", "exporter", "--port", "0"], env=env, stderr=subprocess.PIPE, text=True
+    )
     try:
         assert proc.stderr is not None
         said = [proc.stderr.readline()]

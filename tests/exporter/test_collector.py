@@ -63,8 +63,12 @@ def test_unknown_counters_give_no_sample(fleet: Fleet, monkeypatch: pytest.Monke
     samples = scrape(DamonCollector(fleet.host))
     assert get(samples, "damon_scheme_tried_regions_total", **scheme) == 12
     assert get(samples, "damon_scheme_quota_exceeds_total", **scheme) == 0  # known to be 0
-    for name in ("damon_scheme_applied_regions_total", "damon_scheme_applied_bytes_total",
-                 "damon_scheme_ops_filter_passed_bytes_total", "damon_scheme_snapshots_total"):
+    for name in (
+        "damon_scheme_applied_regions_total",
+        "damon_scheme_applied_bytes_total",
+        "damon_scheme_ops_filter_passed_bytes_total",
+        "damon_scheme_snapshots_total",
+    ):
         assert (name, frozenset(scheme.items())) not in samples
 
 
@@ -115,8 +119,12 @@ def test_no_damon_at_all_gives_only_the_error_counter(tmp_path: Path) -> None:
 
 
 def test_tried_summary() -> None:
-    regions = [TriedRegion(0, 100, 10, 0), TriedRegion(100, 300, 9, 0), TriedRegion(300, 600, 0, 5),
-               TriedRegion(600, 1000, 0, 4)]
+    regions = [
+        TriedRegion(0, 100, 10, 0),
+        TriedRegion(100, 300, 9, 0),
+        TriedRegion(300, 600, 0, 5),
+        TriedRegion(600, 1000, 0, 4),
+    ]
     # 20 samples per aggregation; 50% -> hot from 10; cold after 5 aggregations of 0.2 s
     assert tried_summary(regions, 10_000, 200_000, Temperature(500, 1_000_000)) == (300, 100, 600, 300)
 

@@ -20,8 +20,21 @@ from fleet import Fleet, exporting, has_frames, make_fleet
 from kdamon.exporter.shipped import SHIPPED, shipped_file
 
 RULES_TESTS = Path(__file__).with_name("rules_tests.yml")
-_KEYWORDS = {"and", "or", "unless", "bool", "by", "without", "on", "ignoring", "group_left", "group_right",
-             "offset", "inf", "nan"}
+_KEYWORDS = {
+    "and",
+    "or",
+    "unless",
+    "bool",
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+    "offset",
+    "inf",
+    "nan",
+}
 
 
 def metric_names(expr: str) -> set[str]:
@@ -86,13 +99,15 @@ def test_every_query_names_only_metrics_the_exporter_emits(emitted: set[str], ki
 
 
 def test_metric_names_are_found_in_promql() -> None:
-    assert metric_names('sum by (kdamond, target) (damon_cold_bytes{instance=~"$instance",a="b,c}"}) '
-                        '/ sum by (kdamond, target) (damon_monitored_bytes)') == {"damon_cold_bytes",
-                                                                                 "damon_monitored_bytes"}
-    assert metric_names("rate(damon_scheme_applied_bytes_total[$__rate_interval]) > 2e3 and on (x) "
-                        "avg_over_time(up[6h] offset 15m) unless time() - nope_total > 1") == {
-        "damon_scheme_applied_bytes_total", "up", "nope_total"}
-    assert metric_names("a * on (instance) group_left (owner, ops) b{owner!=\"free\"}") == {"a", "b"}
+    assert metric_names(
+        'sum by (kdamond, target) (damon_cold_bytes{instance=~"$instance",a="b,c}"}) '
+        "/ sum by (kdamond, target) (damon_monitored_bytes)"
+    ) == {"damon_cold_bytes", "damon_monitored_bytes"}
+    assert metric_names(
+        "rate(damon_scheme_applied_bytes_total[$__rate_interval]) > 2e3 and on (x) "
+        "avg_over_time(up[6h] offset 15m) unless time() - nope_total > 1"
+    ) == {"damon_scheme_applied_bytes_total", "up", "nope_total"}
+    assert metric_names('a * on (instance) group_left (owner, ops) b{owner!="free"}') == {"a", "b"}
 
 
 def _promtool() -> str:
@@ -109,9 +124,13 @@ def test_the_rules_pass_promtool() -> None:
 
 def test_the_dashboard_queries_parse(tmp_path: Path) -> None:
     """Each query as a recording rule, Grafana's variables replaced by values, for promtool to parse."""
-    rules = [{"record": f"kdamon:query{i}", "expr": re.sub(r"\$\{?\w+\}?", lambda m: "5m" if "interval" in m[0]
-                                                           else ".*", query)}
-             for i, query in enumerate(dashboard_queries())]
+    rules = [
+        {
+            "record": f"kdamon:query{i}",
+            "expr": re.sub(r"\$\{?\w+\}?", lambda m: "5m" if "interval" in m[0] else ".*", query),
+        }
+        for i, query in enumerate(dashboard_queries())
+    ]
     path = tmp_path / "queries.yml"
     path.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
     done = subprocess.run([_promtool(), "check", "rules", str(path)], capture_output=True, text=True)

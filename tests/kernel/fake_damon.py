@@ -27,22 +27,65 @@ from kdamon.kernel.sysfs import SysfsDriver
 from kdamon.kernel.sysfs_io import SysfsIO
 
 OPS = ("vaddr", "fvaddr", "paddr")
-ACTIONS = ("willneed", "cold", "pageout", "hugepage", "nohugepage", "lru_prio", "lru_deprio",
-           "migrate_hot", "migrate_cold", "collapse", "stat")
-KEYWORDS = {"operations": OPS, "action": ACTIONS, "metric": ("none", "free_mem_rate"),
-            "type": ("anon", "memcg", "young", "addr", "target", "hugepage_size", "active", "unmapped"),
-            "target_metric": ("user_input", "some_mem_psi_us", "node_mem_used_bp", "node_mem_free_bp",
-                              "node_memcg_used_bp", "node_memcg_free_bp", "active_mem_bp",
-                              "inactive_mem_bp", "node_eligible_mem_bp"),
-            "goal_tuner": ("consist", "temporal")}
+ACTIONS = (
+    "willneed",
+    "cold",
+    "pageout",
+    "hugepage",
+    "nohugepage",
+    "lru_prio",
+    "lru_deprio",
+    "migrate_hot",
+    "migrate_cold",
+    "collapse",
+    "stat",
+)
+KEYWORDS = {
+    "operations": OPS,
+    "action": ACTIONS,
+    "metric": ("none", "free_mem_rate"),
+    "type": ("anon", "memcg", "young", "addr", "target", "hugepage_size", "active", "unmapped"),
+    "target_metric": (
+        "user_input",
+        "some_mem_psi_us",
+        "node_mem_used_bp",
+        "node_mem_free_bp",
+        "node_memcg_used_bp",
+        "node_memcg_free_bp",
+        "active_mem_bp",
+        "inactive_mem_bp",
+        "node_eligible_mem_bp",
+    ),
+    "goal_tuner": ("consist", "temporal"),
+}
 BOOLS = {"matching", "allow", "obsolete_target", "pause"}
 STRINGS = {"memcg_path", "path"}
-READ_ONLY = {"pid", "avail_operations", "effective_bytes", "nr_tried", "sz_tried", "nr_applied",
-             "sz_applied", "qt_exceeds", "sz_ops_filter_passed", "nr_snapshots", "total_bytes", "hits",
-             "sz_filter_passed"}
-STATE_KEYWORDS_612 = ("on", "off", "commit", "update_schemes_stats", "update_schemes_tried_regions",
-                      "clear_schemes_tried_regions", "update_schemes_tried_bytes",
-                      "commit_schemes_quota_goals", "update_schemes_effective_quotas")
+READ_ONLY = {
+    "pid",
+    "avail_operations",
+    "effective_bytes",
+    "nr_tried",
+    "sz_tried",
+    "nr_applied",
+    "sz_applied",
+    "qt_exceeds",
+    "sz_ops_filter_passed",
+    "nr_snapshots",
+    "total_bytes",
+    "hits",
+    "sz_filter_passed",
+}
+STATE_KEYWORDS_612 = (
+    "on",
+    "off",
+    "commit",
+    "update_schemes_stats",
+    "update_schemes_tried_regions",
+    "clear_schemes_tried_regions",
+    "update_schemes_tried_bytes",
+    "commit_schemes_quota_goals",
+    "update_schemes_effective_quotas",
+)
 
 
 def oserr(code: int, path: Path) -> OSError:
@@ -110,7 +153,9 @@ class FakeDamonFs(TreeQueries):
         iv = d / "monitoring_attrs" / "intervals"
         self._dir(iv, {"sample_us": "5000", "aggr_us": "100000", "update_us": "60000000"})
         if self.new:
-            self._dir(iv / "intervals_goal", dict.fromkeys(("access_bp", "aggrs", "min_sample_us", "max_sample_us"), "0"))
+            self._dir(
+                iv / "intervals_goal", dict.fromkeys(("access_bp", "aggrs", "min_sample_us", "max_sample_us"), "0")
+            )
         self._dir(d / "monitoring_attrs" / "nr_regions", {"min": "10", "max": "1000"})
         if self.new:
             self._dir(d / "monitoring_attrs" / "probes", {"nr_probes": "0"})
@@ -147,8 +192,14 @@ class FakeDamonFs(TreeQueries):
         self._dir(d, g | ({"nid": "0", "path": ""} if self.new else {}))
 
     def _filter(self, d: Path) -> None:
-        f = {"type": "anon", "matching": "N", "memcg_path": "", "addr_start": "0", "addr_end": "0",
-             "damon_target_idx": "0"}
+        f = {
+            "type": "anon",
+            "matching": "N",
+            "memcg_path": "",
+            "addr_start": "0",
+            "addr_end": "0",
+            "damon_target_idx": "0",
+        }
         self._dir(d, f | ({"allow": "N", "min": "0", "max": "0"} if self.new else {}))
 
     def _probe(self, d: Path) -> None:
@@ -159,8 +210,13 @@ class FakeDamonFs(TreeQueries):
         if nr_file.name == "nr_filters" and nr_file.parent.parent.parent.name == "probes":
             return lambda d: self._dir(d, {"type": "anon", "matching": "N", "allow": "N", "path": ""})
         return {
-            "nr_kdamonds": self._kdamond, "nr_contexts": self._context, "nr_targets": self._target,
-            "nr_schemes": self._scheme, "nr_goals": self._goal, "nr_filters": self._filter, "nr_probes": self._probe,
+            "nr_kdamonds": self._kdamond,
+            "nr_contexts": self._context,
+            "nr_targets": self._target,
+            "nr_schemes": self._scheme,
+            "nr_goals": self._goal,
+            "nr_filters": self._filter,
+            "nr_probes": self._probe,
             "nr_dests": lambda d: self._dir(d, {"id": "0", "weight": "0"}),
             "nr_regions": lambda d: self._dir(d, {"start": "0", "end": "0"}),
         }.get(nr_file.name)
@@ -173,7 +229,6 @@ class FakeDamonFs(TreeQueries):
         if not path.exists():
             raise oserr(errno.ENOENT, path)
         return path.read_text()
-
 
     def write(self, path: Path, data: bytes) -> None:
         text = data.decode()
@@ -286,8 +341,11 @@ class FakeDamonFs(TreeQueries):
         elif keyword == "update_schemes_stats":
             self._fill_stats(kdir)
         elif keyword in ("update_schemes_tried_regions", "update_schemes_tried_bytes", "clear_schemes_tried_regions"):
-            self._fill_tried(kdir, dirs=keyword.endswith("regions") and keyword.startswith("update"),
-                             clear=keyword.startswith("clear"))
+            self._fill_tried(
+                kdir,
+                dirs=keyword.endswith("regions") and keyword.startswith("update"),
+                clear=keyword.startswith("clear"),
+            )
 
     def _set(self, kdir: Path, status: str) -> None:
         self._contexts[int(kdir.name)] = status

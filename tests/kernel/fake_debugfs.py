@@ -81,7 +81,6 @@ class FakeDebugfs(TreeQueries):
             return self.contexts[rel.parts[0]], rel.name
         return None, rel.name
 
-
     def read(self, path: Path) -> str:
         if not path.is_file():
             raise oserr(errno.ENOENT, path)

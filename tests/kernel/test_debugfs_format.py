@@ -52,10 +52,19 @@ def schemes(draw: st.DrawFn) -> Scheme:
     return Scheme(
         action=draw(st.sampled_from(ACTIONS)),
         access_pattern=AccessPattern(sz[0], sz[1], acc[0], acc[1], age[0], age[1]),
-        quota=Quota(ms=draw(ulongs), bytes=draw(ulongs), reset_interval_ms=draw(ulongs),
-                    weights=QuotaWeights(draw(uints), draw(uints), draw(uints))),
-        watermarks=Watermarks(metric=draw(st.sampled_from(("none", "free_mem_rate"))),
-                              interval_us=draw(ulongs), high=high, mid=mid, low=low),
+        quota=Quota(
+            ms=draw(ulongs),
+            bytes=draw(ulongs),
+            reset_interval_ms=draw(ulongs),
+            weights=QuotaWeights(draw(uints), draw(uints), draw(uints)),
+        ),
+        watermarks=Watermarks(
+            metric=draw(st.sampled_from(("none", "free_mem_rate"))),
+            interval_us=draw(ulongs),
+            high=high,
+            mid=mid,
+            low=low,
+        ),
     )
 
 
@@ -78,8 +87,13 @@ def contexts(draw: st.DrawFn) -> Context:
         pids = draw(st.lists(st.integers(43, 2**22), unique=True, max_size=4))
         targets = tuple(Target(pid=p, regions=draw(region_lists())) for p in pids)
         ops = "vaddr"
-    return Context(ops=ops, intervals=intervals, nr_regions=nr, targets=targets,
-                   schemes=tuple(draw(st.lists(schemes(), max_size=3))))
+    return Context(
+        ops=ops,
+        intervals=intervals,
+        nr_regions=nr,
+        targets=targets,
+        schemes=tuple(draw(st.lists(schemes(), max_size=3))),
+    )
 
 
 @settings(max_examples=60)
@@ -141,13 +155,28 @@ def test_unsupported_fields_name_the_field(ctx: Context, field: str) -> None:
 def test_every_sysfs_only_field_is_refused_by_name() -> None:
     """Fields the debugfs files do not carry come from the sysfs schema: a file a new release
     brings is refused here without a line of its own."""
-    ctx = Context(targets=(Target(pid=3, obsolete=True),), schemes=(Scheme(
-        quota=Quota(goal_tuner="temporal", fail_charge_denom=2), dests=(Dest(1, 2),), max_nr_snapshots=3,
-        filters=(Filter("addr", addr_start=0, addr_end=4096),)),))
+    ctx = Context(
+        targets=(Target(pid=3, obsolete=True),),
+        schemes=(
+            Scheme(
+                quota=Quota(goal_tuner="temporal", fail_charge_denom=2),
+                dests=(Dest(1, 2),),
+                max_nr_snapshots=3,
+                filters=(Filter("addr", addr_start=0, addr_end=4096),),
+            ),
+        ),
+    )
     problems = unsupported_fields(Kdamond(contexts=(ctx,)), Layout())
     fields = [p.split(":")[0] for p in problems]
     scheme = "contexts[0].schemes[0]"
-    assert sorted(fields) == sorted([
-        f"{scheme}.filters", f"{scheme}.dests", "contexts[0].targets[0].obsolete", f"{scheme}.quota.goal_tuner",
-        f"{scheme}.quota.fail_charge_denom", f"{scheme}.max_nr_snapshots"])
+    assert sorted(fields) == sorted(
+        [
+            f"{scheme}.filters",
+            f"{scheme}.dests",
+            "contexts[0].targets[0].obsolete",
+            f"{scheme}.quota.goal_tuner",
+            f"{scheme}.quota.fail_charge_denom",
+            f"{scheme}.max_nr_snapshots",
+        ]
+    )
     assert all("sysfs only (Linux " in p for p in problems)

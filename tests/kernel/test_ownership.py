@@ -46,9 +46,17 @@ def test_running_foreign_kdamond_blocks_creation_and_names_its_pid(kernel: Kerne
     with pytest.raises(OwnershipError) as info:
         driver.launch(vaddr())
     assert f"pid {pid}" in str(info.value) and "nr_kdamonds" in str(info.value)
-    for mutate in (driver.stop, driver.start, driver.update_schemes_stats, driver.update_tried_regions,
-                   driver.clear_tried_regions, driver.commit_quota_goals, driver.release,
-                   lambda i: driver.commit(i, vaddr()), lambda i: driver.apply(i, vaddr())):
+    for mutate in (
+        driver.stop,
+        driver.start,
+        driver.update_schemes_stats,
+        driver.update_tried_regions,
+        driver.clear_tried_regions,
+        driver.commit_quota_goals,
+        driver.release,
+        lambda i: driver.commit(i, vaddr()),
+        lambda i: driver.apply(i, vaddr()),
+    ):
         with pytest.raises(OwnershipError, match="not created by kdamon"):
             mutate(0)
     assert fake.writes == [] and snapshot(fake) == before

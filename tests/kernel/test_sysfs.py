@@ -30,8 +30,16 @@ from kdamon.model import (
 )
 
 Kernel = tuple[SysfsDriver, FakeDamonFs]
-NR_FILES = {"nr_kdamonds", "nr_contexts", "nr_targets", "nr_regions", "nr_schemes", "nr_goals",
-            "nr_filters", "nr_dests"}
+NR_FILES = {
+    "nr_kdamonds",
+    "nr_contexts",
+    "nr_targets",
+    "nr_regions",
+    "nr_schemes",
+    "nr_goals",
+    "nr_filters",
+    "nr_dests",
+}
 
 
 def is_count(path: str) -> bool:
@@ -39,40 +47,58 @@ def is_count(path: str) -> bool:
 
 
 def vaddr(*, targets: int = 1, schemes: int = 1, sample_us: int = 5000) -> Kdamond:
-    return Kdamond(contexts=(Context(
-        intervals=Intervals(sample_us=sample_us, aggr_us=100_000),
-        nr_regions=NrRegions(5, 500),
-        targets=tuple(Target(pid=4242, regions=(Region(0x1000 * (i + 1), 0x1000 * (i + 2)),))
-                      for i in range(targets)),
-        schemes=tuple(Scheme(action="pageout" if i % 2 else "stat",
-                             access_pattern=AccessPattern(sz_min=4096, age_min=i))
-                      for i in range(schemes)),
-    ),))
+    return Kdamond(
+        contexts=(
+            Context(
+                intervals=Intervals(sample_us=sample_us, aggr_us=100_000),
+                nr_regions=NrRegions(5, 500),
+                targets=tuple(
+                    Target(pid=4242, regions=(Region(0x1000 * (i + 1), 0x1000 * (i + 2)),)) for i in range(targets)
+                ),
+                schemes=tuple(
+                    Scheme(action="pageout" if i % 2 else "stat", access_pattern=AccessPattern(sz_min=4096, age_min=i))
+                    for i in range(schemes)
+                ),
+            ),
+        )
+    )
 
 
-RICH = Kdamond(contexts=(Context(
-    ops="vaddr",
-    intervals=Intervals(sample_us=1000, aggr_us=20_000, update_us=1_000_000),
-    nr_regions=NrRegions(3, 50),
-    targets=(Target(pid=4242, regions=(Region(0x10000, 0x20000), Region(0x30000, 0x50000))),
-             Target(pid=4242)),
-    schemes=(
-        Scheme(
-            action="cold",
-            access_pattern=AccessPattern(4096, 2**40, 0, 3, 10, 2**31),
-            apply_interval_us=200_000,
-            target_nid=0,
-            quota=Quota(ms=10, bytes=2**20, reset_interval_ms=1000,
+RICH = Kdamond(
+    contexts=(
+        Context(
+            ops="vaddr",
+            intervals=Intervals(sample_us=1000, aggr_us=20_000, update_us=1_000_000),
+            nr_regions=NrRegions(3, 50),
+            targets=(Target(pid=4242, regions=(Region(0x10000, 0x20000), Region(0x30000, 0x50000))), Target(pid=4242)),
+            schemes=(
+                Scheme(
+                    action="cold",
+                    access_pattern=AccessPattern(4096, 2**40, 0, 3, 10, 2**31),
+                    apply_interval_us=200_000,
+                    target_nid=0,
+                    quota=Quota(
+                        ms=10,
+                        bytes=2**20,
+                        reset_interval_ms=1000,
                         weights=QuotaWeights(1, 2, 3),
-                        goals=(QuotaGoal(target_value=10, current_value=3),
-                               QuotaGoal(metric="some_mem_psi_us", target_value=1000))),
-            watermarks=Watermarks("free_mem_rate", 5_000_000, 800, 500, 100),
-            filters=(Filter("anon", matching=True), Filter("addr", addr_start=0, addr_end=0x40000),
-                     Filter("target", target_idx=1)),
+                        goals=(
+                            QuotaGoal(target_value=10, current_value=3),
+                            QuotaGoal(metric="some_mem_psi_us", target_value=1000),
+                        ),
+                    ),
+                    watermarks=Watermarks("free_mem_rate", 5_000_000, 800, 500, 100),
+                    filters=(
+                        Filter("anon", matching=True),
+                        Filter("addr", addr_start=0, addr_end=0x40000),
+                        Filter("target", target_idx=1),
+                    ),
+                ),
+                Scheme(),
+            ),
         ),
-        Scheme(),
-    ),
-),))
+    )
+)
 
 
 def test_apply_then_read_back_equals_the_applied_config(kernel: Kernel) -> None:
@@ -160,29 +186,46 @@ def test_ebusy_is_retried_then_reported(kernel: Kernel) -> None:
 
 def test_feature_missing_is_refused_before_any_leaf_and_undone(kernel612: Kernel) -> None:
     driver, fake = kernel612
-    goal = Kdamond(contexts=(Context(
-        intervals=Intervals(sample_us=5000, goal=IntervalsGoal(access_bp=400, aggrs=3,
-                                                               min_sample_us=1000, max_sample_us=10000)),
-        targets=(Target(pid=4242),)),))
+    goal = Kdamond(
+        contexts=(
+            Context(
+                intervals=Intervals(
+                    sample_us=5000, goal=IntervalsGoal(access_bp=400, aggrs=3, min_sample_us=1000, max_sample_us=10000)
+                ),
+                targets=(Target(pid=4242),),
+            ),
+        )
+    )
     with pytest.raises(FeatureMissingError, match="intervals_goal"):
         driver.apply(0, goal)
     assert not [p for p, _ in fake.writes if not is_count(p)]
     assert (fake.base / "kdamonds/nr_kdamonds").read_text() == "0\n"
-    allow = Kdamond(contexts=(Context(targets=(Target(pid=4242),),
-                                      schemes=(Scheme(filters=(Filter("anon", allow=True),)),)),))
+    allow = Kdamond(
+        contexts=(Context(targets=(Target(pid=4242),), schemes=(Scheme(filters=(Filter("anon", allow=True),)),)),)
+    )
     with pytest.raises(FeatureMissingError, match="allow"):
         driver.apply(0, allow)
 
 
 def test_feature_present_on_newer_kernel(kernel73: Kernel) -> None:
     driver, _ = kernel73
-    kd = Kdamond(refresh_ms=500, contexts=(Context(
-        pause=True,
-        intervals=Intervals(sample_us=5000, goal=IntervalsGoal(400, 3, 1000, 10000)),
-        targets=(Target(pid=4242),),
-        schemes=(Scheme(quota=Quota(goal_tuner="temporal", goals=(QuotaGoal(target_value=1, nid=1),)),
+    kd = Kdamond(
+        refresh_ms=500,
+        contexts=(
+            Context(
+                pause=True,
+                intervals=Intervals(sample_us=5000, goal=IntervalsGoal(400, 3, 1000, 10000)),
+                targets=(Target(pid=4242),),
+                schemes=(
+                    Scheme(
+                        quota=Quota(goal_tuner="temporal", goals=(QuotaGoal(target_value=1, nid=1),)),
                         filters=(Filter("hugepage_size", min=4096, max=2**21, allow=True),),
-                        max_nr_snapshots=4),)),))
+                        max_nr_snapshots=4,
+                    ),
+                ),
+            ),
+        ),
+    )
     driver.apply(0, kd)
     assert driver.read(0) == canonical(kd, layered=True)
 
@@ -251,8 +294,9 @@ def test_tried_region_directories_interleave_on_612_and_are_sorted_numerically(k
     index, _ = driver.launch(vaddr(schemes=2))
     fake.tried = {0: [(i * 4096, i * 4096 + 4096, i, 0) for i in range(8)], 1: [(0, 4096, 0, 0)] * 8}
     driver.update_tried_regions(index)
-    names = sorted(p.name for p in (fake.base / "kdamonds/0/contexts/0/schemes/0/tried_regions").iterdir()
-                   if p.name.isdigit())
+    names = sorted(
+        p.name for p in (fake.base / "kdamonds/0/contexts/0/schemes/0/tried_regions").iterdir() if p.name.isdigit()
+    )
     assert names == ["0", "10", "12", "14", "2", "4", "6", "8"]  # lexical order would scramble
     _, regions = driver.tried_regions(index, 0)
     assert [r.nr_accesses for r in regions] == list(range(8))

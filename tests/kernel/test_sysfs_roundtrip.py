@@ -22,6 +22,7 @@ strategies = importlib.util.module_from_spec(_spec)
 sys.modules.setdefault("model_strategies", strategies)
 _spec.loader.exec_module(strategies)
 
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ctx=strategies.contexts(), refresh_ms=strategies.uints)
 def test_read_back_equals_applied(ctx: Context, refresh_ms: int) -> None:

@@ -132,16 +132,29 @@ def test_every_model_field_has_its_file() -> None:
         item = placed.node
         if not isinstance(item, Dir) or item.model is None:
             continue
-        held = {node.field.split(".")[0] for inner in walk(item) if "N/" not in inner.path
-                for node in (inner.node,) if node.field is not None}
+        held = {
+            node.field.split(".")[0]
+            for inner in walk(item)
+            if "N/" not in inner.path
+            for node in (inner.node,)
+            if node.field is not None
+        }
         fields = {f.name for f in attrs.fields(item.model)} - {"layer"}  # a filter's layer picks its directory
         assert fields <= held, (item.model, fields - held)
 
 
 def test_the_fingerprint_leaves_out_what_the_kernel_rewrites() -> None:
     # Ownership records store fingerprints: this set must not change between releases of kdamon.
-    assert VOLATILE == {"state", "pid", "stats", "tried_regions", "effective_bytes", "sample_us", "aggr_us",
-                        "avail_operations"}
+    assert VOLATILE == {
+        "state",
+        "pid",
+        "stats",
+        "tried_regions",
+        "effective_bytes",
+        "sample_us",
+        "aggr_us",
+        "avail_operations",
+    }
 
 
 def test_same_named_files_read_alike() -> None:

@@ -45,8 +45,7 @@ def test_idle_times_follow_damon_stat() -> None:
     s = snap((MIB, 0, 4), (3 * MIB, 5, 9))
     assert idle_times_us(s).tolist() == [500_000, -1_000_000]
     summary = summarise(s, percentiles=(0, 25, 26, 100))
-    assert summary.idle_percentiles_us == ((0.0, -1_000_000), (25.0, -1_000_000), (26.0, -1_000_000),
-                                           (100.0, 500_000))
+    assert summary.idle_percentiles_us == ((0.0, -1_000_000), (25.0, -1_000_000), (26.0, -1_000_000), (100.0, 500_000))
 
 
 def test_unknown_intervals_give_no_rates() -> None:

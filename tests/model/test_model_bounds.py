@@ -56,14 +56,17 @@ def test_plain_numbers_differ_by_dialect() -> None:
     assert parse_bound("1,000 samples", "nr_accesses", dialect="damo") == parse_bound("1000", "nr_accesses")
 
 
-@pytest.mark.parametrize(("text", "kind", "fragment"), [
-    ("x", "nr_accesses", "a percentage like '10%'"),
-    ("5ms", "nr_accesses", "a percentage like '10%'"),
-    ("2.5 samples", "nr_accesses", "not a whole number"),
-    ("5 parsecs", "age", "unknown unit 'parsecs'"),
-    ("4KB", "sz", "ambiguous"),
-    ("-5%", "nr_accesses", "like '50%'"),
-])
+@pytest.mark.parametrize(
+    ("text", "kind", "fragment"),
+    [
+        ("x", "nr_accesses", "a percentage like '10%'"),
+        ("5ms", "nr_accesses", "a percentage like '10%'"),
+        ("2.5 samples", "nr_accesses", "not a whole number"),
+        ("5 parsecs", "age", "unknown unit 'parsecs'"),
+        ("4KB", "sz", "ambiguous"),
+        ("-5%", "nr_accesses", "like '50%'"),
+    ],
+)
 def test_bad_bounds(text: str, kind: str, fragment: str) -> None:
     with pytest.raises(ConfigError) as info:
         parse_bound(text, kind, "r.min")  # type: ignore[arg-type]
@@ -76,15 +79,15 @@ _percent = st.integers(0, 100_000).map(lambda n: Fraction(n, 1000))  # 0 % to 10
 
 @settings(max_examples=300)
 @given(sample_us=st.integers(1, 10**6), ratio=st.integers(1, 10**4), low=_percent, high=_percent)
-def test_resolved_share_range_is_exactly_the_counts_inside(sample_us: int, ratio: int, low: Fraction,
-                                                           high: Fraction) -> None:
+def test_resolved_share_range_is_exactly_the_counts_inside(
+    sample_us: int, ratio: int, low: Fraction, high: Fraction
+) -> None:
     """n is in the resolved [min, max] if and only if low <= n / max_nr_accesses <= high."""
     intervals = Intervals(sample_us=sample_us, aggr_us=sample_us * ratio + sample_us // 2)
     top = intervals.max_nr_accesses
     text = f"{_percent_text(low)}%-{_percent_text(high)}%"
     p = PatternBounds(nr_accesses=parse_bounds(text, "nr_accesses")).resolve(intervals)
-    for n in {0, 1, top, top - 1, p.nr_accesses_min - 1, p.nr_accesses_min, p.nr_accesses_max,
-              p.nr_accesses_max + 1}:
+    for n in {0, 1, top, top - 1, p.nr_accesses_min - 1, p.nr_accesses_min, p.nr_accesses_max, p.nr_accesses_max + 1}:
         if 0 <= n <= top:
             inside = low <= Fraction(n, top) * 100 <= high
             assert inside == (p.nr_accesses_min <= n <= p.nr_accesses_max), (n, top, text, p)

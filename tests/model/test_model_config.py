@@ -44,22 +44,27 @@ INVALID: list[tuple[str, Callable[[], object], str]] = [
     ("region-str", lambda: Region(0, "5"), "end"),  # type: ignore[arg-type]
     ("target-pid-zero", lambda: Target(pid=0), "pid"),
     ("target-pid-too-big", lambda: Target(pid=INT_MAX + 1), "pid"),
-    ("target-overlap", lambda: Target(pid=1, regions=[Region(0, 10), Region(5, 20)]),
-     "regions[1].start"),
-    ("target-unsorted", lambda: Target(pid=1, regions=[Region(0, 10), Region(20, 30),
-                                                       Region(10, 15)]), "regions[2].start"),
+    ("target-overlap", lambda: Target(pid=1, regions=[Region(0, 10), Region(5, 20)]), "regions[1].start"),
+    (
+        "target-unsorted",
+        lambda: Target(pid=1, regions=[Region(0, 10), Region(20, 30), Region(10, 15)]),
+        "regions[2].start",
+    ),
     ("target-region-type", lambda: Target(regions=[(0, 10)]), "regions[0]"),
     ("target-obsolete-type", lambda: Target(obsolete=1), "obsolete"),  # type: ignore[arg-type]
     ("goal-bp", lambda: IntervalsGoal(access_bp=10001), "access_bp"),
-    ("goal-min-max", lambda: IntervalsGoal(aggrs=1, min_sample_us=10, max_sample_us=9),
-     "max_sample_us"),
+    ("goal-min-max", lambda: IntervalsGoal(aggrs=1, min_sample_us=10, max_sample_us=9), "max_sample_us"),
     ("intervals-sample-aggr", lambda: Intervals(sample_us=10, aggr_us=9), "sample_us"),
-    ("intervals-goal-below", lambda: Intervals(
-        sample_us=10, goal=IntervalsGoal(aggrs=1, min_sample_us=11, max_sample_us=20)),
-     "sample_us"),
-    ("intervals-goal-above", lambda: Intervals(
-        sample_us=30, goal=IntervalsGoal(aggrs=1, min_sample_us=11, max_sample_us=20)),
-     "sample_us"),
+    (
+        "intervals-goal-below",
+        lambda: Intervals(sample_us=10, goal=IntervalsGoal(aggrs=1, min_sample_us=11, max_sample_us=20)),
+        "sample_us",
+    ),
+    (
+        "intervals-goal-above",
+        lambda: Intervals(sample_us=30, goal=IntervalsGoal(aggrs=1, min_sample_us=11, max_sample_us=20)),
+        "sample_us",
+    ),
     ("intervals-goal-type", lambda: Intervals(goal=None), "goal"),  # type: ignore[arg-type]
     ("nr-regions-min", lambda: NrRegions(min=2, max=10), "min"),
     ("nr-regions-max", lambda: NrRegions(min=10, max=9), "max"),
@@ -78,8 +83,7 @@ INVALID: list[tuple[str, Callable[[], object], str]] = [
     ("wmarks-metric", lambda: Watermarks(metric="cpu"), "metric"),
     ("wmarks-high", lambda: Watermarks(metric="free_mem_rate", high=1001), "high"),
     ("wmarks-mid", lambda: Watermarks(metric="free_mem_rate", high=500, mid=501), "mid"),
-    ("wmarks-low", lambda: Watermarks(metric="free_mem_rate", high=500, mid=400, low=401),
-     "low"),
+    ("wmarks-low", lambda: Watermarks(metric="free_mem_rate", high=500, mid=400, low=401), "low"),
     ("filter-type", lambda: Filter("file"), "type"),
     ("filter-addr", lambda: Filter("addr", addr_start=10, addr_end=10), "addr_end"),
     ("filter-memcg", lambda: Filter("memcg"), "memcg_path"),
@@ -88,15 +92,21 @@ INVALID: list[tuple[str, Callable[[], object], str]] = [
     ("filter-layer-core", lambda: Filter("young", layer="core"), "layer"),
     ("filter-layer-ops", lambda: Filter("target", layer="ops"), "layer"),
     ("filter-target-idx", lambda: Filter("target", target_idx=-1), "target_idx"),
-    ("filter-matching", lambda: Filter("anon", matching="yes"),  # type: ignore[arg-type]
-     "matching"),
+    (
+        "filter-matching",
+        lambda: Filter("anon", matching="yes"),  # type: ignore[arg-type]
+        "matching",
+    ),
     ("dest-id", lambda: Dest(-1, 1), "id"),
     ("dest-weight", lambda: Dest(0, UINT_MAX + 1), "weight"),
     ("scheme-action", lambda: Scheme(action="reclaim"), "action"),
     ("scheme-nid", lambda: Scheme(target_nid=-2), "target_nid"),
     ("scheme-apply", lambda: Scheme(apply_interval_us=ULONG_MAX + 1), "apply_interval_us"),
-    ("scheme-pattern-type", lambda: Scheme(access_pattern=Quota()),  # type: ignore[arg-type]
-     "access_pattern"),
+    (
+        "scheme-pattern-type",
+        lambda: Scheme(access_pattern=Quota()),  # type: ignore[arg-type]
+        "access_pattern",
+    ),
     ("scheme-filters-type", lambda: Scheme(filters=[Dest(0, 0)]), "filters[0]"),
     ("context-ops", lambda: Context(ops="raddr"), "ops"),
     ("context-addr-unit", lambda: Context(addr_unit=0), "addr_unit"),
@@ -104,16 +114,14 @@ INVALID: list[tuple[str, Callable[[], object], str]] = [
     ("context-vaddr-pid", lambda: Context(targets=[Target(1), Target()]), "targets[1].pid"),
     ("context-fvaddr-pid", lambda: Context(ops="fvaddr", targets=[Target()]), "targets[0].pid"),
     ("context-paddr-pid", lambda: Context(ops="paddr", targets=[Target(1)]), "targets[0].pid"),
-    ("context-paddr-two", lambda: Context(ops="paddr", targets=[Target(), Target()]),
-     "targets"),
+    ("context-paddr-two", lambda: Context(ops="paddr", targets=[Target(), Target()]), "targets"),
     ("kdamond-contexts", lambda: Kdamond(contexts=[Context(), Context()]), "contexts"),
     ("kdamond-refresh", lambda: Kdamond(refresh_ms=UINT_MAX + 1), "refresh_ms"),
     ("config-kdamonds-type", lambda: Config(kdamonds=[Context()]), "kdamonds[0]"),
 ]
 
 
-@pytest.mark.parametrize(("make", "field"), [case[1:] for case in INVALID],
-                         ids=[case[0] for case in INVALID])
+@pytest.mark.parametrize(("make", "field"), [case[1:] for case in INVALID], ids=[case[0] for case in INVALID])
 def test_invalid_values_name_their_field(make: Callable[[], object], field: str) -> None:
     with pytest.raises(ConfigError) as info:
         make()
@@ -123,10 +131,11 @@ def test_invalid_values_name_their_field(make: Callable[[], object], field: str)
 
 VALID: list[tuple[str, Callable[[], object]]] = [
     ("region-adjacent", lambda: Target(pid=1, regions=[Region(0, 10), Region(10, 20)])),
-    ("goal-off-ignores-clamps", lambda: Intervals(
-        sample_us=50, goal=IntervalsGoal(aggrs=0, min_sample_us=100, max_sample_us=1))),
-    ("goal-on", lambda: Intervals(
-        sample_us=50, goal=IntervalsGoal(aggrs=4, min_sample_us=50, max_sample_us=50))),
+    (
+        "goal-off-ignores-clamps",
+        lambda: Intervals(sample_us=50, goal=IntervalsGoal(aggrs=0, min_sample_us=100, max_sample_us=1)),
+    ),
+    ("goal-on", lambda: Intervals(sample_us=50, goal=IntervalsGoal(aggrs=4, min_sample_us=50, max_sample_us=50))),
     ("sample-zero", lambda: Intervals(sample_us=0, aggr_us=0)),
     ("nr-regions-three", lambda: NrRegions(min=3, max=3)),
     ("pattern-inverted", lambda: AccessPattern(sz_min=10, sz_max=1)),
@@ -162,9 +171,13 @@ def test_sequences_become_tuples_and_objects_are_frozen() -> None:
 
 def test_defaults() -> None:
     context = Context()
-    assert (context.ops, context.addr_unit, context.intervals.sample_us,
-            context.intervals.aggr_us, context.intervals.update_us) == (
-        "vaddr", 1, 5000, 100000, 60000000)
+    assert (
+        context.ops,
+        context.addr_unit,
+        context.intervals.sample_us,
+        context.intervals.aggr_us,
+        context.intervals.update_us,
+    ) == ("vaddr", 1, 5000, 100000, 60000000)
     assert (context.nr_regions.min, context.nr_regions.max) == (10, 1000)
     pattern = Scheme().access_pattern
     assert (pattern.sz_min, pattern.sz_max) == (0, AccessPattern.SZ_MAX)
@@ -174,19 +187,28 @@ def test_defaults() -> None:
     assert Quota().goal_tuner is None and Target().pid is None
 
 
-@pytest.mark.parametrize(("sample_us", "aggr_us", "expected"),
-                         [(5000, 100000, 20), (0, 100, 100), (3, 10, 3)])
+@pytest.mark.parametrize(("sample_us", "aggr_us", "expected"), [(5000, 100000, 20), (0, 100, 100), (3, 10, 3)])
 def test_context_max_nr_accesses(sample_us: int, aggr_us: int, expected: int) -> None:
     context = Context(intervals=Intervals(sample_us=sample_us, aggr_us=aggr_us))
     assert context.max_nr_accesses == expected
 
 
-@pytest.mark.parametrize(("cls", "name", "unit"), [
-    (Intervals, "sample_us", "us"), (Quota, "ms", "ms"), (Quota, "bytes", "bytes"),
-    (IntervalsGoal, "access_bp", "bp"), (QuotaWeights, "age_permil", "permil"),
-    (Watermarks, "high", "permil"), (Filter, "min", "bytes"), (Region, "start", "bytes"),
-    (AccessPattern, "sz_max", "bytes"), (AccessPattern, "age_max", None), (Dest, "id", None),
-])
+@pytest.mark.parametrize(
+    ("cls", "name", "unit"),
+    [
+        (Intervals, "sample_us", "us"),
+        (Quota, "ms", "ms"),
+        (Quota, "bytes", "bytes"),
+        (IntervalsGoal, "access_bp", "bp"),
+        (QuotaWeights, "age_permil", "permil"),
+        (Watermarks, "high", "permil"),
+        (Filter, "min", "bytes"),
+        (Region, "start", "bytes"),
+        (AccessPattern, "sz_max", "bytes"),
+        (AccessPattern, "age_max", None),
+        (Dest, "id", None),
+    ],
+)
 def test_field_units(cls: type, name: str, unit: str | None) -> None:
     assert field_unit(attrs.fields_dict(cls)[name]) == unit
 
@@ -203,10 +225,16 @@ def test_every_unit_suffixed_field_declares_its_unit() -> None:
     assert len(checked) >= 10
 
 
-@pytest.mark.parametrize(("prefix", "field", "joined"), [
-    ("targets[0]", "pid", "targets[0].pid"), ("targets", "[0].pid", "targets[0].pid"),
-    ("", "pid", "pid"), ("nr_regions", "", "nr_regions"), ("a.b", "c", "a.b.c"),
-])
+@pytest.mark.parametrize(
+    ("prefix", "field", "joined"),
+    [
+        ("targets[0]", "pid", "targets[0].pid"),
+        ("targets", "[0].pid", "targets[0].pid"),
+        ("", "pid", "pid"),
+        ("nr_regions", "", "nr_regions"),
+        ("a.b", "c", "a.b.c"),
+    ],
+)
 def test_join_path(prefix: str, field: str, joined: str) -> None:
     assert join_path(prefix, field) == joined
 

@@ -28,18 +28,26 @@ from kdamon.model import (
 from model_strategies import configs
 
 # Keys the model knows, so that random documents often get past the top level.
-_KEYS = sorted({a.name for cls in (Config, Kdamond, Context, Target, Scheme, Filter, QuotaGoal)
-                for a in attrs.fields(cls)} | {"intervals", "nr_regions", "quota", "start"})
-_SCALARS = (st.none() | st.booleans() | st.integers(-(2**65), 2**65)
-            | st.floats(allow_nan=False, allow_infinity=False)
-            | st.sampled_from(["5ms", "4KiB", "50%", "vaddr", "paddr", "addr", "1.5us", "4KB"])
-            | st.text(max_size=8))
+_KEYS = sorted(
+    {a.name for cls in (Config, Kdamond, Context, Target, Scheme, Filter, QuotaGoal) for a in attrs.fields(cls)}
+    | {"intervals", "nr_regions", "quota", "start"}
+)
+_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**65), 2**65)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.sampled_from(["5ms", "4KiB", "50%", "vaddr", "paddr", "addr", "1.5us", "4KB"])
+    | st.text(max_size=8)
+)
 _JSON_LIKE = st.recursive(
     _SCALARS,
-    lambda children: (st.lists(children, max_size=3)
-                      | st.dictionaries(st.sampled_from(_KEYS) | st.text(max_size=6),
-                                        children, max_size=4)),
-    max_leaves=25)
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(st.sampled_from(_KEYS) | st.text(max_size=6), children, max_size=4)
+    ),
+    max_leaves=25,
+)
 
 
 @st.composite

@@ -19,8 +19,9 @@ from kdamon.model import (
 
 def _snapshot(sample_us: int, aggr_us: int) -> Snapshot:
     regions = (RegionState(0, 4096, 3, 1), RegionState(8192, 16384, 0, 7))
-    return Snapshot.of_rows(time_ns=10, kdamond_idx=0, context_idx=0, target_idx=1, rows=regions,
-                            sample_us=sample_us, aggr_us=aggr_us)
+    return Snapshot.of_rows(
+        time_ns=10, kdamond_idx=0, context_idx=0, target_idx=1, rows=regions, sample_us=sample_us, aggr_us=aggr_us
+    )
 
 
 def test_snapshot_derived_values() -> None:
@@ -37,13 +38,16 @@ def test_optional_counters_default_to_none() -> None:
     assert TriedRegion(0, 4096, 1, 2).sz_filter_passed is None
 
 
-@pytest.mark.parametrize("value", [
-    RegionState(0, 1, 0, 0),
-    SchemeStats(0, 0, 0, 0, 0),
-    TriedRegion(0, 1, 0, 0),
-    SchemeApply(1, 0, 0, 0, RegionState(0, 1, 0, 0)),
-    IntervalsTune(1, 5000),
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        RegionState(0, 1, 0, 0),
+        SchemeStats(0, 0, 0, 0, 0),
+        TriedRegion(0, 1, 0, 0),
+        SchemeApply(1, 0, 0, 0, RegionState(0, 1, 0, 0)),
+        IntervalsTune(1, 5000),
+    ],
+)
 def test_results_are_frozen_slotted_and_hashable(value: Any) -> None:
     assert not hasattr(value, "__dict__")
     field = attrs.fields(type(value))[0].name

@@ -65,8 +65,7 @@ def test_units_are_accepted_on_input() -> None:
     assert context.targets == (Target(pid=1234, regions=(Region(4096, 2**20),)),)
     assert scheme.access_pattern.sz_min == 4096
     assert scheme.access_pattern.sz_max == ULONG_MAX
-    assert (scheme.quota.ms, scheme.quota.bytes, scheme.quota.reset_interval_ms) == (
-        10, 128 * 2**20, 1000)
+    assert (scheme.quota.ms, scheme.quota.bytes, scheme.quota.reset_interval_ms) == (10, 128 * 2**20, 1000)
     assert scheme.quota.weights == QuotaWeights(nr_accesses_permil=500)
     assert scheme.filters == (Filter("addr", addr_start=0, addr_end=2 * 2**20),)
 
@@ -76,51 +75,74 @@ def test_same_document_in_every_format() -> None:
     expected = load_config(EXAMPLE_YAML, "yaml")
     assert load_config(json.dumps(data), "json") == expected
     import tomli_w
+
     assert load_config(tomli_w.dumps(data), "toml") == expected
 
 
-@pytest.mark.parametrize(("data", "field", "fragment"), [
-    (_doc(nr_regions={"min": 2}), "kdamonds[0].contexts[0].nr_regions.min", "at least 3"),
-    (_doc(intervals={"sample_us": "fast"}), "kdamonds[0].contexts[0].intervals.sample_us",
-     "expected an integer or a duration like '5ms'"),
-    (_doc(intervals={"sample_us": 1.5}), "kdamonds[0].contexts[0].intervals.sample_us",
-     "expected an integer"),
-    (_doc(intervals={"sample_us": "200ms"}), "kdamonds[0].contexts[0].intervals.sample_us",
-     "must not exceed aggr_us"),
-    (_doc(nr_regions={"min": True}), "kdamonds[0].contexts[0].nr_regions.min",
-     "expected an integer"),
-    (_doc(nr_regions={"min": "5ms"}), "kdamonds[0].contexts[0].nr_regions.min",
-     "expected an integer"),
-    (_doc(nr_regions=[]), "kdamonds[0].contexts[0].nr_regions", "expected a mapping"),
-    (_doc(bogus=1), "kdamonds[0].contexts[0].bogus", "unknown key"),
-    (_doc(ops="paddr", bogus=1, nr_regions={"min": 1}), "kdamonds[0].contexts[0].bogus",
-     "unknown key"),
-    (_doc(targets={"pid": 1}), "kdamonds[0].contexts[0].targets", "expected a list"),
-    (_doc(targets="12"), "kdamonds[0].contexts[0].targets", "expected a list"),
-    (_doc(targets=[{"pid": 1, "regions": [{"start": 0}]}]),
-     "kdamonds[0].contexts[0].targets[0].regions[0].end", "required"),
-    (_doc(targets=[{"pid": 1}, {}]), "kdamonds[0].contexts[0].targets[1].pid", "give the pid"),
-    (_doc(targets=[{"pid": "12"}, {"pid": "x"}]), "kdamonds[0].contexts[0].targets[1].pid",
-     "expected an integer"),
-    (_doc(targets=[{"pid": 1, "regions": [{"start": 0, "end": 10}, {"start": 5, "end": 20}]}]),
-     "kdamonds[0].contexts[0].targets[0].regions[1].start", "sort the regions"),
-    (_doc(schemes=[{}, {"filters": [{"type": "memcg"}]}]),
-     "kdamonds[0].contexts[0].schemes[1].filters[0].memcg_path", "cgroup path"),
-    (_doc(schemes=[{"quota": {"weights": {"age_permil": "0.01%"}}}]),
-     "kdamonds[0].contexts[0].schemes[0].quota.weights.age_permil", "not a whole number"),
-    (_doc(schemes=[{"quota": {"goal_tuner": 1}}]),
-     "kdamonds[0].contexts[0].schemes[0].quota.goal_tuner", "expected a string"),
-    (_doc(schemes=[{"quota": {"goals": [{"metric": None}]}}]),
-     "kdamonds[0].contexts[0].schemes[0].quota.goals[0].metric", "expected a string"),
-    (_doc(pause="yes"), "kdamonds[0].contexts[0].pause", "expected true or false"),
-    ({"kdamonds": [{"contexts": [{}, {}]}]}, "kdamonds[0].contexts", "one kdamond per context"),
-    ({"kdamonds": [{}, None]}, "kdamonds[1]", "expected a mapping"),
-    ({"kdamonds": None}, "kdamonds", "expected a list"),
-    ({"kdamond": []}, "kdamond", "valid keys are kdamonds"),
-    ({1: 2}, "1", "unknown key"),
-    ([], DOCUMENT, "expected a mapping"),
-    (None, DOCUMENT, "expected a mapping"),
-])
+@pytest.mark.parametrize(
+    ("data", "field", "fragment"),
+    [
+        (_doc(nr_regions={"min": 2}), "kdamonds[0].contexts[0].nr_regions.min", "at least 3"),
+        (
+            _doc(intervals={"sample_us": "fast"}),
+            "kdamonds[0].contexts[0].intervals.sample_us",
+            "expected an integer or a duration like '5ms'",
+        ),
+        (_doc(intervals={"sample_us": 1.5}), "kdamonds[0].contexts[0].intervals.sample_us", "expected an integer"),
+        (
+            _doc(intervals={"sample_us": "200ms"}),
+            "kdamonds[0].contexts[0].intervals.sample_us",
+            "must not exceed aggr_us",
+        ),
+        (_doc(nr_regions={"min": True}), "kdamonds[0].contexts[0].nr_regions.min", "expected an integer"),
+        (_doc(nr_regions={"min": "5ms"}), "kdamonds[0].contexts[0].nr_regions.min", "expected an integer"),
+        (_doc(nr_regions=[]), "kdamonds[0].contexts[0].nr_regions", "expected a mapping"),
+        (_doc(bogus=1), "kdamonds[0].contexts[0].bogus", "unknown key"),
+        (_doc(ops="paddr", bogus=1, nr_regions={"min": 1}), "kdamonds[0].contexts[0].bogus", "unknown key"),
+        (_doc(targets={"pid": 1}), "kdamonds[0].contexts[0].targets", "expected a list"),
+        (_doc(targets="12"), "kdamonds[0].contexts[0].targets", "expected a list"),
+        (
+            _doc(targets=[{"pid": 1, "regions": [{"start": 0}]}]),
+            "kdamonds[0].contexts[0].targets[0].regions[0].end",
+            "required",
+        ),
+        (_doc(targets=[{"pid": 1}, {}]), "kdamonds[0].contexts[0].targets[1].pid", "give the pid"),
+        (_doc(targets=[{"pid": "12"}, {"pid": "x"}]), "kdamonds[0].contexts[0].targets[1].pid", "expected an integer"),
+        (
+            _doc(targets=[{"pid": 1, "regions": [{"start": 0, "end": 10}, {"start": 5, "end": 20}]}]),
+            "kdamonds[0].contexts[0].targets[0].regions[1].start",
+            "sort the regions",
+        ),
+        (
+            _doc(schemes=[{}, {"filters": [{"type": "memcg"}]}]),
+            "kdamonds[0].contexts[0].schemes[1].filters[0].memcg_path",
+            "cgroup path",
+        ),
+        (
+            _doc(schemes=[{"quota": {"weights": {"age_permil": "0.01%"}}}]),
+            "kdamonds[0].contexts[0].schemes[0].quota.weights.age_permil",
+            "not a whole number",
+        ),
+        (
+            _doc(schemes=[{"quota": {"goal_tuner": 1}}]),
+            "kdamonds[0].contexts[0].schemes[0].quota.goal_tuner",
+            "expected a string",
+        ),
+        (
+            _doc(schemes=[{"quota": {"goals": [{"metric": None}]}}]),
+            "kdamonds[0].contexts[0].schemes[0].quota.goals[0].metric",
+            "expected a string",
+        ),
+        (_doc(pause="yes"), "kdamonds[0].contexts[0].pause", "expected true or false"),
+        ({"kdamonds": [{"contexts": [{}, {}]}]}, "kdamonds[0].contexts", "one kdamond per context"),
+        ({"kdamonds": [{}, None]}, "kdamonds[1]", "expected a mapping"),
+        ({"kdamonds": None}, "kdamonds", "expected a list"),
+        ({"kdamond": []}, "kdamond", "valid keys are kdamonds"),
+        ({1: 2}, "1", "unknown key"),
+        ([], DOCUMENT, "expected a mapping"),
+        (None, DOCUMENT, "expected a mapping"),
+    ],
+)
 def test_errors_name_the_full_path(data: object, field: str, fragment: str) -> None:
     with pytest.raises(ConfigError) as info:
         config_from_dict(data)
@@ -129,8 +151,16 @@ def test_errors_name_the_full_path(data: object, field: str, fragment: str) -> N
 
 
 def test_access_pattern_takes_the_scheme_notation() -> None:
-    scheme = {"access_pattern": {"sz_min": "4KiB", "sz_max": "max", "nr_accesses_min": "3%",
-                                 "nr_accesses_max": "10%", "age_min": "5s", "age_max": "7"}}
+    scheme = {
+        "access_pattern": {
+            "sz_min": "4KiB",
+            "sz_max": "max",
+            "nr_accesses_min": "3%",
+            "nr_accesses_max": "10%",
+            "age_min": "5s",
+            "age_max": "7",
+        }
+    }
     config = config_from_dict(_doc(intervals={"sample_us": "3ms", "aggr_us": "3s"}, schemes=[{}, scheme]))
     pattern = config.kdamonds[0].contexts[0].schemes[1].access_pattern
     # at most 1000 accesses: 3% is 30; 5 s is 2 aggregations of 3 s (a lower bound rounds up)
@@ -138,16 +168,31 @@ def test_access_pattern_takes_the_scheme_notation() -> None:
     assert (pattern.nr_accesses_min, pattern.nr_accesses_max, pattern.age_min, pattern.age_max) == (30, 100, 2, 7)
 
 
-@pytest.mark.parametrize(("context", "field", "fragment"), [
-    ({"schemes": [{}, {"access_pattern": {"age_min": "5 parsecs"}}]},
-     "kdamonds[0].contexts[0].schemes[1].access_pattern.age_min", "unknown unit 'parsecs'"),
-    ({"schemes": [{"access_pattern": {"nr_accesses_max": "5ms"}}]},
-     "kdamonds[0].contexts[0].schemes[0].access_pattern.nr_accesses_max", "a percentage like '10%'"),
-    ({"intervals": {"sample_us": "200ms"}, "schemes": [{"access_pattern": {"age_min": "5s"}}]},
-     "kdamonds[0].contexts[0].intervals.sample_us", "must not exceed aggr_us"),
-    ({"schemes": [{"access_pattern": {"age_mni": "5s"}}]},
-     "kdamonds[0].contexts[0].schemes[0].access_pattern.age_mni", "unknown key"),
-])
+@pytest.mark.parametrize(
+    ("context", "field", "fragment"),
+    [
+        (
+            {"schemes": [{}, {"access_pattern": {"age_min": "5 parsecs"}}]},
+            "kdamonds[0].contexts[0].schemes[1].access_pattern.age_min",
+            "unknown unit 'parsecs'",
+        ),
+        (
+            {"schemes": [{"access_pattern": {"nr_accesses_max": "5ms"}}]},
+            "kdamonds[0].contexts[0].schemes[0].access_pattern.nr_accesses_max",
+            "a percentage like '10%'",
+        ),
+        (
+            {"intervals": {"sample_us": "200ms"}, "schemes": [{"access_pattern": {"age_min": "5s"}}]},
+            "kdamonds[0].contexts[0].intervals.sample_us",
+            "must not exceed aggr_us",
+        ),
+        (
+            {"schemes": [{"access_pattern": {"age_mni": "5s"}}]},
+            "kdamonds[0].contexts[0].schemes[0].access_pattern.age_mni",
+            "unknown key",
+        ),
+    ],
+)
 def test_access_pattern_errors_name_the_full_path(context: dict[str, Any], field: str, fragment: str) -> None:
     with pytest.raises(ConfigError) as info:
         config_from_dict(_doc(**context))
@@ -160,13 +205,16 @@ def test_digit_strings_are_integers() -> None:
     assert config.kdamonds[0].contexts[0].nr_regions.max == ULONG_MAX
 
 
-@pytest.mark.parametrize(("text", "fmt", "fragment"), [
-    ("{", "json", "not valid JSON"),
-    ("a: [", "yaml", "not valid YAML"),
-    ("a = ", "toml", "not valid TOML"),
-    ("[" * 100000, "json", "nested too deeply"),
-    ("{}", "xml", "unknown format 'xml'"),
-])
+@pytest.mark.parametrize(
+    ("text", "fmt", "fragment"),
+    [
+        ("{", "json", "not valid JSON"),
+        ("a: [", "yaml", "not valid YAML"),
+        ("a = ", "toml", "not valid TOML"),
+        ("[" * 100000, "json", "nested too deeply"),
+        ("{}", "xml", "unknown format 'xml'"),
+    ],
+)
 def test_document_errors(text: str, fmt: str, fragment: str) -> None:
     with pytest.raises(ConfigError) as info:
         load_config(text, fmt)
@@ -180,12 +228,20 @@ def test_empty_document_is_a_config_without_kdamonds() -> None:
 
 
 def _sample_config() -> Config:
-    return Config(kdamonds=(
-        Kdamond(contexts=(Context(targets=(Target(pid=42, regions=(Region(0, 4096),)),),
-                                  schemes=(Scheme(action="cold"),)),)),
-        Kdamond(contexts=(Context(ops="paddr", targets=(Target(),),
-                                  schemes=(Scheme(quota=Quota(goal_tuner="consist")),)),)),
-    ))
+    return Config(
+        kdamonds=(
+            Kdamond(
+                contexts=(
+                    Context(targets=(Target(pid=42, regions=(Region(0, 4096),)),), schemes=(Scheme(action="cold"),)),
+                )
+            ),
+            Kdamond(
+                contexts=(
+                    Context(ops="paddr", targets=(Target(),), schemes=(Scheme(quota=Quota(goal_tuner="consist")),)),
+                )
+            ),
+        )
+    )
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -210,12 +266,17 @@ def test_toml_dump_keeps_integers_within_64_bit_signed() -> None:
     pattern = tomllib.loads(text)["kdamonds"][0]["contexts"][0]["schemes"][0]["access_pattern"]
     assert pattern["sz_max"] == str(ULONG_MAX)
     assert pattern["nr_accesses_max"] == 2**32 - 1
-    assert json.loads(dump_config(_sample_config(), "json"))["kdamonds"][0]["contexts"][0][
-        "schemes"][0]["access_pattern"]["sz_max"] == ULONG_MAX
+    assert (
+        json.loads(dump_config(_sample_config(), "json"))["kdamonds"][0]["contexts"][0]["schemes"][0]["access_pattern"][
+            "sz_max"
+        ]
+        == ULONG_MAX
+    )
 
 
-@pytest.mark.parametrize(("name", "fmt"), [("c.json", "json"), ("c.yaml", "yaml"),
-                                           ("c.YML", "yaml"), ("c.toml", "toml")])
+@pytest.mark.parametrize(
+    ("name", "fmt"), [("c.json", "json"), ("c.yaml", "yaml"), ("c.YML", "yaml"), ("c.toml", "toml")]
+)
 def test_load_config_file_by_suffix(tmp_path: Path, name: str, fmt: str) -> None:
     path = tmp_path / name
     path.write_text(dump_config(_sample_config(), fmt), encoding="utf-8")
@@ -223,12 +284,14 @@ def test_load_config_file_by_suffix(tmp_path: Path, name: str, fmt: str) -> None
     assert load_config_file(str(path)) == _sample_config()
 
 
-@pytest.mark.parametrize(("name", "content", "fragment"), [
-    ("c.ini", b"", "from its suffix"),
-    ("c.json", b"\xff\xfe{", "not UTF-8"),
-])
-def test_load_config_file_errors(tmp_path: Path, name: str, content: bytes,
-                                 fragment: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "content", "fragment"),
+    [
+        ("c.ini", b"", "from its suffix"),
+        ("c.json", b"\xff\xfe{", "not UTF-8"),
+    ],
+)
+def test_load_config_file_errors(tmp_path: Path, name: str, content: bytes, fragment: str) -> None:
     path = tmp_path / name
     path.write_bytes(content)
     with pytest.raises(ConfigError) as info:

@@ -63,7 +63,10 @@ def test_old_layout_with_plain_counts_and_no_intervals() -> None:
         (b'[{"snapshots": [{"end_time": 1, "regions": [{"start": 1}]}]}]', "KeyError"),
         (b'[{"snapshots": [{"end_time": "soon", "regions": []}]}]', "quantity"),
         (b"[1, 2", "not readable as damo json"),
-        (b'[{"snapshots": [{"end_time": 1, "regions": [{"start": 0, "end": 1, "nr_accesses": -1, "age": 0}]}]}]', "Overflow"),
+        (
+            b'[{"snapshots": [{"end_time": 1, "regions": [{"start": 0, "end": 1, "nr_accesses": -1, "age": 0}]}]}]',
+            "Overflow",
+        ),
     ],
 )
 def test_broken_damo_files_say_what_is_wrong(tmp_path: Path, content: bytes, message: str) -> None:

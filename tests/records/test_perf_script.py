@@ -26,17 +26,45 @@ FIXTURES = Path(__file__).parent / "fixtures"
 FLAGS = ("", " .....", " d..2.", " ..13.")
 
 
-def perf_line(time_us: int, tid: int, nr: int, start: int, end: int, nacc: int, age: int, *, kdamond: int = 0,
-              pid: int = 3340, cpu: int = 2, flags: str = "") -> str:
-    return (f"       kdamond.{kdamond}  {pid} [{cpu:03d}]{flags}  {time_us // 10**6:5d}.{time_us % 10**6:06d}: "
-            f"damon:damon_aggregated: target_id={tid} nr_regions={nr} {start}-{end}: {nacc} {age}\n")
+def perf_line(
+    time_us: int,
+    tid: int,
+    nr: int,
+    start: int,
+    end: int,
+    nacc: int,
+    age: int,
+    *,
+    kdamond: int = 0,
+    pid: int = 3340,
+    cpu: int = 2,
+    flags: str = "",
+) -> str:
+    return (
+        f"       kdamond.{kdamond}  {pid} [{cpu:03d}]{flags}  {time_us // 10**6:5d}.{time_us % 10**6:06d}: "
+        f"damon:damon_aggregated: target_id={tid} nr_regions={nr} {start}-{end}: {nacc} {age}\n"
+    )
 
 
-def snapshot_lines(time_us: int, tid: int, regions: list[tuple[int, int, int, int]], *, kdamond: int = 0,
-                   pid: int = 3340, flag_step: int = 0) -> list[str]:
+def snapshot_lines(
+    time_us: int,
+    tid: int,
+    regions: list[tuple[int, int, int, int]],
+    *,
+    kdamond: int = 0,
+    pid: int = 3340,
+    flag_step: int = 0,
+) -> list[str]:
     return [
-        perf_line(time_us + i, tid, len(regions), *region, kdamond=kdamond, pid=pid,
-                  flags=FLAGS[(i * flag_step) % len(FLAGS)] if flag_step else "")
+        perf_line(
+            time_us + i,
+            tid,
+            len(regions),
+            *region,
+            kdamond=kdamond,
+            pid=pid,
+            flags=FLAGS[(i * flag_step) % len(FLAGS)] if flag_step else "",
+        )
         for i, region in enumerate(regions)
     ]
 
@@ -50,7 +78,7 @@ def parse_all(text: bytes, pieces: int = 1) -> tuple[list[Snapshot], bool]:
     out: list[Snapshot] = []
     step = max(len(text) // pieces, 1)
     for pos in range(0, len(text), step):
-        out.extend(parser.feed(text[pos:pos + step]))
+        out.extend(parser.feed(text[pos : pos + step]))
     out.extend(parser.finish())
     return out, parser.truncated
 
@@ -59,7 +87,10 @@ def test_the_fixture_is_cut_into_snapshots_per_target() -> None:
     source = PerfScriptRecords(FIXTURES / "perf_script.txt", sample_us=5000, aggr_us=100000)
     snapshots = list(source.snapshots())
     assert [(s.time_ns, s.target_idx, s.regions.size) for s in snapshots] == [
-        (4361_046380_000, 0, 3), (4361_046383_000, 1, 2), (4361_146380_000, 0, 2), (4361_146382_000, 1, 2),
+        (4361_046380_000, 0, 3),
+        (4361_046383_000, 1, 2),
+        (4361_146380_000, 0, 2),
+        (4361_146382_000, 1, 2),
     ]
     assert snapshots[0].regions.tolist()[2] == (140737488289792, 140737488355328, 20, 1)
     assert snapshots[0].max_nr_accesses == 20
@@ -120,7 +151,9 @@ def test_kernels_without_age_and_raw_target_ids() -> None:
 
 def test_damo_written_text_drops_the_placeholder_snapshot() -> None:
     source = PerfScriptRecords(FIXTURES / "perf_script_damo_written.txt")
-    assert summary(list(source.snapshots())) == [(1_100_000_000, (0, 0, 0), [(4194304, 8388608, 3, 2), (8388608, 12582912, 0, 7)])]
+    assert summary(list(source.snapshots())) == [
+        (1_100_000_000, (0, 0, 0), [(4194304, 8388608, 3, 2), (8388608, 12582912, 0, 7)])
+    ]
     assert source.truncated is False
 
 
@@ -242,6 +275,7 @@ def test_blocks_cut_mid_line_stay_on_the_fast_paths_rows(tmp_path: Path, monkeyp
     declined: list[str] = []
     for name in ("parse_declined", "_fields_before_ends"):  # the slow path, the fast path's slower half
         original = getattr(trace_text, name)
+
         def counted(*args: object, name: str = name, original: Callable[..., object] = original) -> object:
             declined.append(name)
             return original(*args)

@@ -18,7 +18,9 @@ from kdamon.model.snapshot import REGION_DTYPE, Snapshot, regions_array
 from kdamon.records import RecordMeta, RecordWriter, read_records
 from kdamon.records.format import FORMAT_VERSION, MAGIC, encode_header, encode_target
 
-META = RecordMeta(producer="engine", sample_us=5000, aggr_us=100000, ops="vaddr", targets=({"pid": 42, "cmd": "sleep 1"},))
+META = RecordMeta(
+    producer="engine", sample_us=5000, aggr_us=100000, ops="vaddr", targets=({"pid": 42, "cmd": "sleep 1"},)
+)
 
 
 def snapshot(index: int, nr_regions: int = 3, target_idx: int = 0) -> Snapshot:
@@ -59,7 +61,9 @@ snapshot_strategy = st.builds(
 
 @settings(max_examples=40, deadline=None)
 @given(snapshots=st.lists(snapshot_strategy, max_size=5))
-def test_round_trip_gives_back_the_snapshots(tmp_path_factory: pytest.TempPathFactory, snapshots: list[Snapshot]) -> None:
+def test_round_trip_gives_back_the_snapshots(
+    tmp_path_factory: pytest.TempPathFactory, snapshots: list[Snapshot]
+) -> None:
     path = tmp_path_factory.mktemp("rt") / "rec.kdr"
     write(path, snapshots)
     reader = read_records(path)

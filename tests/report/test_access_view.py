@@ -14,9 +14,19 @@ from kdamon.report.raw import raw_json
 MIB = 1 << 20
 BASE = 0x7F0000000000
 # hot 8 MiB (20/20, age 3 s), cold 64 MiB (0, age 50 s), a warm page (3/20, age 200 ms)
-SNAP = Snapshot.of_rows(5_000_000_000, 1, 0, 2, [(BASE, BASE + 8 * MIB, 20, 30),
-                                                 (BASE + 8 * MIB, BASE + 72 * MIB, 0, 500),
-                                                 (BASE + 72 * MIB, BASE + 72 * MIB + 4096, 3, 2)], 5000, 100000)
+SNAP = Snapshot.of_rows(
+    5_000_000_000,
+    1,
+    0,
+    2,
+    [
+        (BASE, BASE + 8 * MIB, 20, 30),
+        (BASE + 8 * MIB, BASE + 72 * MIB, 0, 500),
+        (BASE + 72 * MIB, BASE + 72 * MIB + 4096, 3, 2),
+    ],
+    5000,
+    100000,
+)
 
 
 def starts(snapshot: Snapshot) -> list[int]:
@@ -31,12 +41,17 @@ def test_filters() -> None:
     assert starts(RegionFilter.parse(age="min-3").apply(SNAP)) == [BASE, BASE + 72 * MIB]  # plain: seconds
     assert starts(RegionFilter.parse(min_size="1M").apply(SNAP)) == [BASE, BASE + 8 * MIB]
     clipped = RegionFilter.parse(address=f"{BASE + 4 * MIB:#x}-{BASE + 12 * MIB:#x}").apply(SNAP)
-    assert clipped.regions.tolist() == [(BASE + 4 * MIB, BASE + 8 * MIB, 20, 30), (BASE + 8 * MIB, BASE + 12 * MIB, 0, 500)]
+    assert clipped.regions.tolist() == [
+        (BASE + 4 * MIB, BASE + 8 * MIB, 20, 30),
+        (BASE + 8 * MIB, BASE + 12 * MIB, 0, 500),
+    ]
     assert SNAP.regions["start"][0] == BASE, "filtering must not change the snapshot it was given"
 
 
-@pytest.mark.parametrize("options", [{"access": "5"}, {"access": "x-max"}, {"age": "1parsec-max"},
-                                     {"address": "0x2000-0x1000"}, {"min_size": "4KB"}])
+@pytest.mark.parametrize(
+    "options",
+    [{"access": "5"}, {"access": "x-max"}, {"age": "1parsec-max"}, {"address": "0x2000-0x1000"}, {"min_size": "4KB"}],
+)
 def test_bad_filters_are_refused(options: dict[str, str]) -> None:
     with pytest.raises(ConfigError):
         RegionFilter.parse(**options)

@@ -45,7 +45,9 @@ def test_gaps_between_areas_are_removed_and_labelled(moving_hot_band: list[Snaps
 
 def test_time_labels_and_normalisation(moving_hot_band: list[Snapshot]) -> None:
     text = heatmap_text(moving_hot_band, width=40, height=5)
-    labels = [line.split("|")[0].strip() for line in text.splitlines() if line.rstrip().endswith("|") and line.count("|") == 2]
+    labels = [
+        line.split("|")[0].strip() for line in text.splitlines() if line.rstrip().endswith("|") and line.count("|") == 2
+    ]
     assert labels == ["0.000", "0.180", "0.360", "0.540", "0.720"]
     assert "10 snapshots over 0.900 s" in text
     assert "nr_accesses / 20" in text
@@ -63,7 +65,10 @@ def test_colour_only_when_asked(moving_hot_band: list[Snapshot]) -> None:
 
 
 def test_one_target_at_a_time() -> None:
-    snapshots = [two_area_snapshot(0, [], target_idx=0), two_area_snapshot(1, [(AREA_A, AREA_A + MIB, 20)], target_idx=1)]
+    snapshots = [
+        two_area_snapshot(0, [], target_idx=0),
+        two_area_snapshot(1, [(AREA_A, AREA_A + MIB, 20)], target_idx=1),
+    ]
     first = map_rows(heatmap_text(snapshots, width=80, height=1))
     second = map_rows(heatmap_text(snapshots, width=80, height=1, target=(0, 0, 1)))
     assert first == [" " * 80]

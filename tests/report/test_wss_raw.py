@@ -39,7 +39,13 @@ def test_wss_counts_regions_above_the_threshold() -> None:
 
 def test_percentiles_are_nearest_rank() -> None:
     sizes = np.array([400, 100, 300, 200], dtype=np.uint64)
-    assert wss_percentiles(sizes, (0, 25, 50, 75, 100)) == [(0.0, 100), (25.0, 100), (50.0, 200), (75.0, 300), (100.0, 400)]
+    assert wss_percentiles(sizes, (0, 25, 50, 75, 100)) == [
+        (0.0, 100),
+        (25.0, 100),
+        (50.0, 200),
+        (75.0, 300),
+        (100.0, 400),
+    ]
     assert wss_percentiles(sizes, (26,)) == [(26.0, 200)]
     with pytest.raises(ConfigError, match="between 0 and 100"):
         wss_percentiles(sizes, (101,))

@@ -37,8 +37,14 @@ def decode(pages: list[bytes], decoder: PageDecoder = DECODER) -> tuple[list[Raw
     lines = AggregatedLines.concatenate(parts)
     aggregated: list[RawEvent] = [
         (t, AGGREGATED, (pid, tid, nr, *region))
-        for pid, t, tid, nr, region in zip(lines.kdamond.tolist(), lines.time_ns.tolist(), lines.target.tolist(),
-                                           lines.nr_regions.tolist(), lines.regions.tolist(), strict=True)
+        for pid, t, tid, nr, region in zip(
+            lines.kdamond.tolist(),
+            lines.time_ns.tolist(),
+            lines.target.tolist(),
+            lines.nr_regions.tolist(),
+            lines.regions.tolist(),
+            strict=True,
+        )
     ]
     return sorted(aggregated + others, key=lambda e: e[0]), lost
 
@@ -49,8 +55,14 @@ def lines_of(events: list[RawEvent]) -> AggregatedLines:
     table = np.array(rows, dtype=np.uint64).reshape(len(rows), 8)
     from kdamon.model.snapshot import regions_array
 
-    return AggregatedLines(table[:, 0], table[:, 1], table[:, 2], table[:, 3],
-                           regions_array(table[:, 4], table[:, 5], table[:, 6], table[:, 7]))
+    return AggregatedLines(
+        table[:, 0],
+        table[:, 1],
+        table[:, 2],
+        table[:, 3],
+        regions_array(table[:, 4], table[:, 5], table[:, 6], table[:, 7]),
+    )
+
 
 # Lines as the kernel prints them (the first one recorded in a 6.12 guest),
 # with and without the irq-info flags column and with the tgid column.
@@ -115,9 +127,16 @@ def test_pages_round_trip_with_time_extends_and_page_breaks() -> None:
 
 
 def test_long_events_padding_and_lost_counts() -> None:
-    big = EventFormat("big", 9, {"common_type": Field("common_type", 0, 2, False),
-                                 "common_pid": Field("common_pid", 4, 4, True),
-                                 "x": Field("x", 8, 8, False), "y": Field("y", 128, 8, False)})
+    big = EventFormat(
+        "big",
+        9,
+        {
+            "common_type": Field("common_type", 0, 2, False),
+            "common_pid": Field("common_pid", 4, 4, True),
+            "x": Field("x", 8, 8, False),
+            "y": Field("y", 128, 8, False),
+        },
+    )
     decoder = PageDecoder([])
     decoder.raw[9] = RawDecoder.build(big, EventSpec("big", ("x", "y")))
     writer = PageWriter()
@@ -131,10 +150,10 @@ def test_long_events_padding_and_lost_counts() -> None:
     # a padding record (type 29) in front of the event is skipped, a null one ends the page
     page = bytearray(second)
     data_len = struct.unpack_from("<Q", page, 8)[0] & ((1 << 30) - 1)
-    body = bytes(page[16:16 + data_len])
+    body = bytes(page[16 : 16 + data_len])
     # padding: header (delta 1) + length word 12 = 16 bytes in all; then a null padding
     padded = struct.pack("<II", 29 | (1 << 5), 12) + b"\0" * 8 + body + struct.pack("<I", 29)
-    page[16:16 + len(padded)] = padded
+    page[16 : 16 + len(padded)] = padded
     struct.pack_into("<Q", page, 8, len(padded))
     out, _ = decode([bytes(page)], decoder)
     assert out == [(200, "big", (7, 3, 4))]

@@ -39,8 +39,13 @@ def show(tag: str, ranges: list[tuple[int, int]] | tuple[Region, ...]) -> None:
 
 def main() -> int:
     driver = SysfsDriver()
-    config = [Kdamond(contexts=(Context(ops="paddr", targets=(Target(regions=paddr_regions()),),
-                                        schemes=(Scheme(action="stat"),)),))]
+    config = [
+        Kdamond(
+            contexts=(
+                Context(ops="paddr", targets=(Target(regions=paddr_regions()),), schemes=(Scheme(action="stat"),)),
+            )
+        )
+    ]
     index, _pid = driver.launch(config[0])
 
     def commit(regions: tuple[Region, ...]) -> None:

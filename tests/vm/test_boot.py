@@ -16,7 +16,9 @@ pytestmark = pytest.mark.skipif(
 
 
 def test_exit_code_and_output_come_back(tmp_path: Path) -> None:
-    (tmp_path / "hello.sh").write_text("echo shared-$((6 * 7))\ncat /sys/kernel/mm/damon/admin/kdamonds/nr_kdamonds\nexit 3\n")
+    (tmp_path / "hello.sh").write_text(
+        "echo shared-$((6 * 7))\ncat /sys/kernel/mm/damon/admin/kdamonds/nr_kdamonds\nexit 3\n"
+    )
     lines: list[str] = []
     result = run(["sh", str(tmp_path / "hello.sh")], share=[tmp_path], output=lines.append, timeout=300)
     assert result.exit_code == 3

@@ -22,7 +22,9 @@ WARN_TEXT = """\
 [   12.732] Modules linked in:
 PASSED tests/guest/test_x.py::test_warning_text WARNING: not a kernel line
 """
-OOPS_TEXT = "[  40.000001] Oops: general protection fault, probably for non-canonical address 0xdead: 0000 [#1] SMP PTI\n"
+OOPS_TEXT = (
+    "[  40.000001] Oops: general protection fault, probably for non-canonical address 0xdead: 0000 [#1] SMP PTI\n"
+)
 BUG_TEXT = "[   7.5] BUG: kernel NULL pointer dereference, address: 0000000000000008\n"
 PANIC_TEXT = "[   9.25] Kernel panic - not syncing: sysrq triggered crash\n"
 CLEAN_TEXT = "[ 1.0] Run /init as init process\nWARNING: this is user space output\n[ 2.0] reboot: Power down\n"
@@ -66,9 +68,12 @@ def test_cpio_archive_reads_back(tmp_path: Path) -> None:
     out = subprocess.run(["cpio", "-itv"], input=buf.getvalue(), capture_output=True, check=True).stdout.decode()
     names = [line.split()[-1] if "->" not in line else line.split()[-3] for line in out.splitlines()]
     assert names == ["a", "a/b", "a/b/c.txt", "a/link", "dev", "dev/console"]
-    assert "hello" in subprocess.run(
-        ["cpio", "-i", "--to-stdout", "a/b/c.txt"], input=buf.getvalue(), capture_output=True, check=True
-    ).stdout.decode()
+    assert (
+        "hello"
+        in subprocess.run(
+            ["cpio", "-i", "--to-stdout", "a/b/c.txt"], input=buf.getvalue(), capture_output=True, check=True
+        ).stdout.decode()
+    )
 
 
 def test_bzimage_version_is_read_from_the_header(tmp_path: Path) -> None:

@@ -20,7 +20,9 @@ import pytest
 from kdamon.errors import GuestError
 from kdamon.vm.docker import BUSYBOX, docker_client, image_base
 
-whales = pytest.importorskip("python_on_whales", reason="python-on-whales is not installed (pip install 'kdamon[docker]')")
+whales = pytest.importorskip(
+    "python_on_whales", reason="python-on-whales is not installed (pip install 'kdamon[docker]')"
+)
 
 IMAGE = "kdamon-test:1"
 IMAGE_ID = "sha256:" + "ab" * 32
@@ -46,8 +48,9 @@ else:
 """
 
 
-def _add(tar: tarfile.TarFile, name: str, kind: bytes = tarfile.REGTYPE, data: bytes = b"",
-         link: str = "", mode: int = 0o644) -> None:
+def _add(
+    tar: tarfile.TarFile, name: str, kind: bytes = tarfile.REGTYPE, data: bytes = b"", link: str = "", mode: int = 0o644
+) -> None:
     info = tarfile.TarInfo(name)
     info.type, info.linkname, info.mode, info.size, info.mtime = kind, link, mode, len(data), 1700000000
     tar.addfile(info, io.BytesIO(data) if data else None)
@@ -71,15 +74,15 @@ def _cpio(path: Path) -> dict[str, tuple[int, bytes]]:
     """Entries of a newc archive: name -> (mode, data or symlink target)."""
     raw, entries, pos = path.read_bytes(), {}, 0
     while True:
-        header = raw[pos:pos + 110]
-        fields = [int(header[6 + 8 * i:14 + 8 * i], 16) for i in range(13)]
+        header = raw[pos : pos + 110]
+        fields = [int(header[6 + 8 * i : 14 + 8 * i], 16) for i in range(13)]
         mode, size, namesize = fields[1], fields[6], fields[11]
-        name = raw[pos + 110:pos + 110 + namesize - 1].decode()
+        name = raw[pos + 110 : pos + 110 + namesize - 1].decode()
         pos += 110 + namesize
         pos += (-pos) % 4
         if name == "TRAILER!!!":
             return entries
-        entries[name] = (mode, raw[pos:pos + size])
+        entries[name] = (mode, raw[pos : pos + size])
         pos += size + (-size) % 4
 
 
@@ -150,8 +153,9 @@ def _engine_or_skip() -> None:
     docker = shutil.which("docker")
     if docker is None:
         pytest.skip("no docker command")
-    done = subprocess.run([docker, "info", "--format", "{{.ServerVersion}}"], capture_output=True, text=True,
-                          check=False)
+    done = subprocess.run(
+        [docker, "info", "--format", "{{.ServerVersion}}"], capture_output=True, text=True, check=False
+    )
     if done.returncode != 0:
         pytest.skip(f"no Docker engine is running ({done.stderr.strip().splitlines()[-1:]})")
     if shutil.which("qemu-system-x86_64") is None:

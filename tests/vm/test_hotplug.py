@@ -26,6 +26,8 @@ qmp_legacy = pytest.importorskip("qemu.qmp.legacy", reason="qemu.qmp is not inst
 GUEST_SCRIPT = Path(__file__).with_name("hotplug_guest.py")
 DIMM_BYTES = 256 << 20
 WAIT_S = 300.0  # safety nets against a guest that died, not measured bounds
+
+
 def _wait(event: threading.Event, qmp: object) -> None:
     """Wait for ``event``; give up when QEMU is gone (a QMP command fails then)."""
     for _ in range(int(WAIT_S)):

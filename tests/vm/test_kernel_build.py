@@ -10,18 +10,60 @@ from kdamon.vm.kernels import Recipe, load_recipe, recipes_dir
 
 # What the linux-6.1-dbgfs guest needs (issue 6), besides tinyconfig.
 REQUIRED = (
-    "64BIT", "PRINTK", "SERIAL_8250", "SERIAL_8250_CONSOLE", "TTY", "BLK_DEV_INITRD", "RD_GZIP",
-    "PROC_FS", "SYSFS", "DEVTMPFS", "TMPFS", "SHMEM", "DEBUG_FS", "FTRACE", "EVENT_TRACING",
-    "BINFMT_ELF", "BINFMT_SCRIPT", "MULTIUSER", "FUTEX", "EPOLL", "EVENTFD", "SIGNALFD", "TIMERFD",
-    "POSIX_TIMERS", "FILE_LOCKING", "ADVISE_SYSCALLS", "RSEQ", "SYSVIPC", "NET", "UNIX",
-    "IKCONFIG_PROC", "DAMON", "DAMON_VADDR", "DAMON_PADDR", "DAMON_SYSFS", "DAMON_DBGFS", "PCI",
-    "VIRTIO_PCI", "VIRTIO_CONSOLE", "ACPI", "SMP", "PAGE_TABLE_ISOLATION", "PROC_SYSCTL",
-    "UNIX98_PTYS", "PRINTK_TIME", "INET", "CONNECTOR", "PROC_EVENTS", "IDLE_PAGE_TRACKING",
+    "64BIT",
+    "PRINTK",
+    "SERIAL_8250",
+    "SERIAL_8250_CONSOLE",
+    "TTY",
+    "BLK_DEV_INITRD",
+    "RD_GZIP",
+    "PROC_FS",
+    "SYSFS",
+    "DEVTMPFS",
+    "TMPFS",
+    "SHMEM",
+    "DEBUG_FS",
+    "FTRACE",
+    "EVENT_TRACING",
+    "BINFMT_ELF",
+    "BINFMT_SCRIPT",
+    "MULTIUSER",
+    "FUTEX",
+    "EPOLL",
+    "EVENTFD",
+    "SIGNALFD",
+    "TIMERFD",
+    "POSIX_TIMERS",
+    "FILE_LOCKING",
+    "ADVISE_SYSCALLS",
+    "RSEQ",
+    "SYSVIPC",
+    "NET",
+    "UNIX",
+    "IKCONFIG_PROC",
+    "DAMON",
+    "DAMON_VADDR",
+    "DAMON_PADDR",
+    "DAMON_SYSFS",
+    "DAMON_DBGFS",
+    "PCI",
+    "VIRTIO_PCI",
+    "VIRTIO_CONSOLE",
+    "ACPI",
+    "SMP",
+    "PAGE_TABLE_ISOLATION",
+    "PROC_SYSCTL",
+    "UNIX98_PTYS",
+    "PRINTK_TIME",
+    "INET",
+    "CONNECTOR",
+    "PROC_EVENTS",
+    "IDLE_PAGE_TRACKING",
 )
 
 
 def test_parse_fragment() -> None:
-    text = "# a comment\n\nCONFIG_A=y\n# CONFIG_B is not set\nCONFIG_C=\"x y\"\nCONFIG_D=0x10\n"
+    text = '# a comment\n\nCONFIG_A=y\n# CONFIG_B is not set\nCONFIG_C="x y"\nCONFIG_D=0x10\n'
     assert parse_fragment(text) == {"CONFIG_A": "y", "CONFIG_B": "n", "CONFIG_C": '"x y"', "CONFIG_D": "0x10"}
     with pytest.raises(GuestError, match="line 2"):
         parse_fragment("CONFIG_A=y\nA=y\n")

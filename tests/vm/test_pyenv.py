@@ -35,8 +35,9 @@ def test_a_venv_comes_first_on_the_guests_path() -> None:
 
 
 def test_the_user_site_is_found_where_the_host_has_it() -> None:
-    env = PythonEnv(executable=Path("/usr/bin/python3"), scripts=Path("/usr/bin"), venv=None,
-                    user_base=Path("/home/me/.local"))
+    env = PythonEnv(
+        executable=Path("/usr/bin/python3"), scripts=Path("/usr/bin"), venv=None, user_base=Path("/home/me/.local")
+    )
     assert guest_variables(env) == {
         "PYTHONUSERBASE": "/home/me/.local",
         "PATH": f"/usr/bin:/home/me/.local/bin:/usr/local/bin:/bin:/usr/sbin:/sbin:{GUEST_BIN}",
@@ -57,8 +58,13 @@ def test_the_command_line_env_wins() -> None:
 def test_a_venv_is_seen_with_its_interpreter_names_and_pyvenv_cfg(tmp_path: Path) -> None:
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", str(venv)], check=True)
-    out = subprocess.run([str(venv / "bin" / "python"), "-c", PROBE], capture_output=True, text=True, check=True,
-                         env={**os.environ, "PYTHONPATH": str(ROOT)}).stdout
+    out = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", PROBE],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    ).stdout
     seen = json.loads(out)
     assert seen["venv"] == str(venv) and seen["scripts"] == str(venv / "bin")
     assert seen["variables"]["VIRTUAL_ENV"] == str(venv)
@@ -72,8 +78,13 @@ def test_the_kdamon_command_runs_kdamon_with_the_given_python(tmp_path: Path) ->
     script = tmp_path / "kdamon"
     script.write_bytes(kdamon_command(sys.executable))
     script.chmod(0o755)
-    out = subprocess.run([str(script), "--version"], capture_output=True, text=True, check=True,
-                         env={**os.environ, "PYTHONPATH": str(ROOT)}).stdout
+    out = subprocess.run(
+        [str(script), "--version"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    ).stdout
     assert out.startswith("kdamon ")
 
 
@@ -81,11 +92,17 @@ def test_the_kdamon_command_runs_kdamon_with_the_given_python(tmp_path: Path) ->
 def test_the_run_archive_carries_the_kdamon_command(tmp_path: Path) -> None:
     archive = tmp_path / "run.cpio"
     write_run_archive(archive, ["kdamon", "status"], cwd="/root", env={}, shares=[], python="/v/bin/python")
-    listing = subprocess.run(["cpio", "-itv"], input=archive.read_bytes(), capture_output=True, check=True).stdout.decode()
+    listing = subprocess.run(
+        ["cpio", "-itv"], input=archive.read_bytes(), capture_output=True, check=True
+    ).stdout.decode()
     line = next(x for x in listing.splitlines() if x.endswith(f"{GUEST_BIN.lstrip('/')}/kdamon"))
     assert line.startswith("-rwxr-xr-x")
-    text = subprocess.run(["cpio", "-i", "--to-stdout", f"{GUEST_BIN.lstrip('/')}/kdamon"], input=archive.read_bytes(),
-                          capture_output=True, check=True).stdout
+    text = subprocess.run(
+        ["cpio", "-i", "--to-stdout", f"{GUEST_BIN.lstrip('/')}/kdamon"],
+        input=archive.read_bytes(),
+        capture_output=True,
+        check=True,
+    ).stdout
     assert text == kdamon_command("/v/bin/python")
 
 

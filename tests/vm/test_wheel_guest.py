@@ -59,9 +59,22 @@ def test_a_guest_started_from_a_wheels_venv_has_its_packages_and_kdamon(tmp_path
 
     bases = set((cache_dir() / "images").glob("base-*.cpio"))
     try:
-        out = _run([str(venv / "bin" / "kdamon"), "vm", "run", "--timeout", "600", "--",
-                    "sh", "-c", 'kdamon --version && command -v kdamon && python3 -c "$0"', PROBE],
-                   cwd=tmp_path, env=env)
+        out = _run(
+            [
+                str(venv / "bin" / "kdamon"),
+                "vm",
+                "run",
+                "--timeout",
+                "600",
+                "--",
+                "sh",
+                "-c",
+                'kdamon --version && command -v kdamon && python3 -c "$0"',
+                PROBE,
+            ],
+            cwd=tmp_path,
+            env=env,
+        )
     finally:  # the throwaway venv's guest base would only push a useful one out of the cache
         for base in set((cache_dir() / "images").glob("base-*.cpio")) - bases:
             base.unlink(missing_ok=True)

@@ -20,4 +20,12 @@ from kdamon.check.selftests.limits import MISSING_IN_GUEST, TIMING_DEPENDENT, ap
 from kdamon.check.selftests.prepare import listed_tests, prepare
 from kdamon.check.selftests.tap import parse_tap
 
-__all__ = ["MISSING_IN_GUEST", "TIMING_DEPENDENT", "apply_limits", "listed_tests", "parse_tap", "prepare", "run_selftests"]
+__all__ = [
+    "MISSING_IN_GUEST",
+    "TIMING_DEPENDENT",
+    "apply_limits",
+    "listed_tests",
+    "parse_tap",
+    "prepare",
+    "run_selftests",
+]

@@ -18,8 +18,12 @@ __all__ = ["SUITES", "extract", "source_deb"]
 
 Progress = Callable[[str], None]
 SUITES = ("trixie", "trixie-backports", "bookworm", "bookworm-backports")
-_MEMBERS = ("tools/testing/selftests/damon", "tools/testing/selftests/kselftest",
-            "tools/testing/selftests/run_kselftest.sh", "tools/testing/selftests/kselftest.h")
+_MEMBERS = (
+    "tools/testing/selftests/damon",
+    "tools/testing/selftests/kselftest",
+    "tools/testing/selftests/run_kselftest.sh",
+    "tools/testing/selftests/kselftest.h",
+)
 
 
 def source_deb(kernel: str, version: str, say: Progress) -> tuple[Path, str]:
@@ -40,13 +44,17 @@ def source_deb(kernel: str, version: str, say: Progress) -> tuple[Path, str]:
     errors = []
     for suite in dict.fromkeys(suites):
         try:
-            package, deb_version = apt.newest(Recipe(f"selftests-{version}", "", "source", {"suite": suite, "package": pattern}))
+            package, deb_version = apt.newest(
+                Recipe(f"selftests-{version}", "", "source", {"suite": suite, "package": pattern})
+            )
         except GuestError as err:
             errors.append(f"{suite}: {err}")
             continue
         return source_package(apt, suite, package, deb_version, cache_dir() / "sources"), deb_version
-    raise GuestError(f"no Debian linux-source-{version} package found ({'; '.join(errors)}); "
-                     "the selftests come from it: check the kernel version or the network")
+    raise GuestError(
+        f"no Debian linux-source-{version} package found ({'; '.join(errors)}); "
+        "the selftests come from it: check the kernel version or the network"
+    )
 
 
 def extract(deb: Path, dest: Path) -> None:
@@ -55,15 +63,29 @@ def extract(deb: Path, dest: Path) -> None:
 
     with tempfile.TemporaryDirectory(prefix="kdamon-selftests-") as tmp:
         work = Path(tmp)
-        run_command(["sh", "-c", f"dpkg-deb --fsys-tarfile '{deb}' | tar -x --wildcards '*.tar.xz'"],
-                    f"unpacking {deb.name}", cwd=work)
+        run_command(
+            ["sh", "-c", f"dpkg-deb --fsys-tarfile '{deb}' | tar -x --wildcards '*.tar.xz'"],
+            f"unpacking {deb.name}",
+            cwd=work,
+        )
         tarballs = list(work.rglob("linux-source-*.tar.xz"))
         if not tarballs:
             raise GuestError(f"{deb.name} holds no linux-source tarball")
         tree = work / "tree"
         tree.mkdir()
-        run_command(["tar", "-xJf", str(tarballs[0]), "-C", str(tree), "--strip-components=1", "--wildcards",
-                     *(f"*/{m}" for m in _MEMBERS)], f"extracting the selftests from {tarballs[0].name}")
+        run_command(
+            [
+                "tar",
+                "-xJf",
+                str(tarballs[0]),
+                "-C",
+                str(tree),
+                "--strip-components=1",
+                "--wildcards",
+                *(f"*/{m}" for m in _MEMBERS),
+            ],
+            f"extracting the selftests from {tarballs[0].name}",
+        )
         selftests = tree / "tools" / "testing" / "selftests"
         if not (selftests / "damon").is_dir():
             raise GuestError(f"{tarballs[0].name} has no tools/testing/selftests/damon")

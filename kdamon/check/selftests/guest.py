@@ -30,7 +30,9 @@ def set_timeout(damon: Path, seconds: int) -> None:
     """Each test's timeout in ``damon/settings``, which every kselftest runner reads (6.1's has no ``-o``)."""
     settings = damon / "settings"
     kept = settings.read_text().splitlines() if settings.is_file() else []
-    settings.write_text("".join(f"{line}\n" for line in kept if not line.startswith("timeout=")) + f"timeout={seconds}\n")
+    settings.write_text(
+        "".join(f"{line}\n" for line in kept if not line.startswith("timeout=")) + f"timeout={seconds}\n"
+    )
 
 
 def _link(path: str, target: Path | str) -> None:
@@ -43,7 +45,9 @@ def _link(path: str, target: Path | str) -> None:
 def run_selftests(directory: Path) -> list[CheckResult]:
     """Run the selftests :func:`~kdamon.check.selftests.prepare.prepare` made in ``directory``, in this guest."""
     if not in_guest():
-        raise KdamonError("the kernel's DAMON selftests rewrite every DAMON sysfs file: run them only in a kdamon guest")
+        raise KdamonError(
+            "the kernel's DAMON selftests rewrite every DAMON sysfs file: run them only in a kdamon guest"
+        )
     tools = directory / "tools"
     _link("/bin/bash", tools / "bin" / "bash")
     _link("/usr/bin/timeout", tools / "bin" / "timeout")
@@ -54,13 +58,27 @@ def run_selftests(directory: Path) -> list[CheckResult]:
     env = dict(os.environ)
     env["PATH"] = f"{tools / 'bin'}:{env.get('PATH', '/usr/bin:/bin')}"
     env["LD_LIBRARY_PATH"] = str(tools / "lib")
-    proc = subprocess.Popen(["./run_kselftest.sh", "-c", "damon"], cwd=work / "kst", env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, errors="replace")
+    proc = subprocess.Popen(
+        ["./run_kselftest.sh", "-c", "damon"],
+        cwd=work / "kst",
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        errors="replace",
+    )
     assert proc.stdout is not None
     with proc:
         results = parse_tap((time.monotonic(), line) for line in proc.stdout)
     shutil.rmtree(work, ignore_errors=True)
     if not results:
-        results.append(CheckResult("selftests.run", "the kernel's DAMON selftests ran", Status.ERROR,
-                                   f"run_kselftest.sh printed no result (exit {proc.returncode})", group="selftests"))
+        results.append(
+            CheckResult(
+                "selftests.run",
+                "the kernel's DAMON selftests ran",
+                Status.ERROR,
+                f"run_kselftest.sh printed no result (exit {proc.returncode})",
+                group="selftests",
+            )
+        )
     return results

@@ -28,7 +28,9 @@ def build_helpers(damon: Path, log_path: Path, say: Callable[[str], None]) -> li
     programs = [source.with_suffix("") for source in sorted(damon.glob("*.c"))]
     if not programs:
         return []
-    make = Make(damon, log_path, say, args=("-f", os.devnull, "CC=gcc", f"CFLAGS=-O2 -I{damon.parent}", "LDFLAGS=-static"))
+    make = Make(
+        damon, log_path, say, args=("-f", os.devnull, "CC=gcc", f"CFLAGS=-O2 -I{damon.parent}", "LDFLAGS=-static")
+    )
     make.new_log()
     make.run([p.name for p in programs], "building the selftests' C helpers (gcc -static; needs libc6-dev)")
     return programs

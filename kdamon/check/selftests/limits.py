@@ -8,10 +8,14 @@ from kdamon.check.results import CheckResult, Status
 
 __all__ = ["MISSING_IN_GUEST", "TIMING_DEPENDENT", "apply_limits"]
 
-_PACE = ("a workload pass under TCG emulation is slower than the 5 ms sampling interval this test assumes, "
-         "so accesses are missed")
-_GIVE_UP = ("under TCG emulation the kdamond runs slower than nominal, and Linux 6.2-6.13 give a tried-regions "
-            "request up after two apply intervals of wall time, so the regions may never be collected")
+_PACE = (
+    "a workload pass under TCG emulation is slower than the 5 ms sampling interval this test assumes, "
+    "so accesses are missed"
+)
+_GIVE_UP = (
+    "under TCG emulation the kdamond runs slower than nominal, and Linux 6.2-6.13 give a tried-regions "
+    "request up after two apply intervals of wall time, so the regions may never be collected"
+)
 # Selftests that depend on emulation-sensitive timing, and why they cannot pass reliably under TCG.
 TIMING_DEPENDENT = {
     "sysfs_update_schemes_tried_regions_wss_estimation.py": _PACE,
@@ -40,6 +44,9 @@ def apply_limits(results: Sequence[CheckResult], accel: str) -> list[CheckResult
             why = next((reason for word, reason in MISSING_IN_GUEST.items() if word in r.message), None)
             if why is None and accel == "tcg" and test in TIMING_DEPENDENT:
                 why = f"timing-dependent, not reliable under TCG: {TIMING_DEPENDENT[test]}"
-        out.append(r if why is None else CheckResult(r.id, r.title, Status.SKIP, f"{why} (it failed: {r.message})",
-                                                     r.duration_s, r.group))
+        out.append(
+            r
+            if why is None
+            else CheckResult(r.id, r.title, Status.SKIP, f"{why} (it failed: {r.message})", r.duration_s, r.group)
+        )
     return out

@@ -22,7 +22,9 @@ def parse_tap(lines: Iterable[tuple[float, str]]) -> list[CheckResult]:
             last = stamp
         m = _RESULT.match(line.strip())
         if m is None:
-            if line.startswith("# ") and not line.startswith(("# selftests: ", "# timeout set", "# overriding timeout")):
+            if line.startswith("# ") and not line.startswith(
+                ("# selftests: ", "# timeout set", "# overriding timeout")
+            ):
                 output.append(line[2:].strip())
             continue
         verdict, test, directive = m.group(1), m.group(2), (m.group(3) or "").strip()
@@ -34,7 +36,10 @@ def parse_tap(lines: Iterable[tuple[float, str]]) -> list[CheckResult]:
         message = "" if status is Status.PASS else "; ".join(filter(None, [directive, tail]))
         if status is Status.SKIP and not message:
             message = "skipped by the test (exit 4)"
-        results.append(CheckResult(f"selftests.{test}", f"kernel selftest damon/{test}", status, message,
-                                   stamp - last, group="selftests"))
+        results.append(
+            CheckResult(
+                f"selftests.{test}", f"kernel selftest damon/{test}", status, message, stamp - last, group="selftests"
+            )
+        )
         output, last = [], stamp
     return results

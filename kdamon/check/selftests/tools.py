@@ -27,7 +27,9 @@ def pack_tools(tools: Path) -> None:
     for name in TOOLS:
         path = shutil.which(name, path="/usr/bin:/bin")
         if path is None:
-            raise GuestError(f"the selftests need {name} from the host: install it (bash, grep, procps, util-linux, coreutils)")
+            raise GuestError(
+                f"the selftests need {name} from the host: install it (bash, grep, procps, util-linux, coreutils)"
+            )
         real = Path(path).resolve()
         if "busybox" in real.name:
             raise GuestError(f"{path} is busybox; the selftests need the GNU/procps/util-linux {name}")

@@ -48,12 +48,18 @@ def tree(raw: RawTree) -> tuple[dict[str, int], dict[str, str]]:
     return entries, values
 
 
-def test_tree_complete(tree: tuple[dict[str, int], dict[str, str]], version: Version, record_property: RecordProperty) -> None:
+def test_tree_complete(
+    tree: tuple[dict[str, int], dict[str, str]], version: Version, record_property: RecordProperty
+) -> None:
     """every sysfs file and directory of this kernel's release exists"""
     entries, _ = tree
     diff = diff_entries(expected_tree(version), entries)
-    record_property(NOTE, f"{len(entries)} entries below kdamonds/<K>/, as expected for Linux {_version_text(version)}"
-                    if not diff.missing else "")
+    record_property(
+        NOTE,
+        f"{len(entries)} entries below kdamonds/<K>/, as expected for Linux {_version_text(version)}"
+        if not diff.missing
+        else "",
+    )
     assert not diff.missing, f"missing for Linux {_version_text(version)}: {', '.join(diff.missing)}"
 
 
@@ -80,8 +86,10 @@ def test_defaults(tree: tuple[dict[str, int], dict[str, str]], version: Version)
     wrong = [
         f"{path}={value!r} (want {want!r})"
         for path, value in sorted(tree[1].items())
-        if not path.rsplit("/", 1)[-1].startswith("nr_") and not path.endswith(NO_DEFAULT)
-        and (want := defaults.get(path)) is not None and value != want
+        if not path.rsplit("/", 1)[-1].startswith("nr_")
+        and not path.endswith(NO_DEFAULT)
+        and (want := defaults.get(path)) is not None
+        and value != want
     ]
     assert not wrong, f"unexpected defaults: {', '.join(wrong)}"
 
@@ -107,8 +115,9 @@ def test_tried_region_files(
     need((6, 2), "tried_regions/")
     layout = hot_cold_workload.layout
     cal = calibrate(layout)
-    context = Context(intervals=cal.intervals, targets=(Target(pid=layout.pid, regions=(Region(*layout.span),)),),
-                      schemes=(Scheme(),))
+    context = Context(
+        intervals=cal.intervals, targets=(Target(pid=layout.pid, regions=(Region(*layout.span),)),), schemes=(Scheme(),)
+    )
     seen: list[list[str]] = []
 
     def collect(index: int) -> None:

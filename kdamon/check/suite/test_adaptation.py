@@ -43,44 +43,60 @@ def _consecutive(seen: Observation) -> list[tuple[int, int]]:
     if not gaps:
         return []
     usual = statistics.median(gaps)
-    return [(a.nr_regions, b.nr_regions) for a, b, gap in zip(snaps, snaps[1:], gaps, strict=False)
-            if gap <= 1.5 * usual]
+    return [
+        (a.nr_regions, b.nr_regions) for a, b, gap in zip(snaps, snaps[1:], gaps, strict=False) if gap <= 1.5 * usual
+    ]
 
 
 def test_split_only_below_half_max(raw_driver: SysfsDriver, version: Version, record_property: RecordProperty) -> None:
     """regions split in two (three below max/3) while at most max/2 of them, above only as the release allows"""
     with start("stripes") as workload:
         layout = workload.layout
-        context = Context(intervals=calibrate(layout).intervals, nr_regions=STRIPES,
-                          targets=(Target(pid=layout.pid, regions=(Region(*layout.span),)),))
+        context = Context(
+            intervals=calibrate(layout).intervals,
+            nr_regions=STRIPES,
+            targets=(Target(pid=layout.pid, regions=(Region(*layout.span),)),),
+        )
         seen = observe(raw_driver, Kdamond(contexts=(context,)), aggregations=16)
     pairs = _consecutive(seen)
     half, third = STRIPES.max // 2, STRIPES.max // 3
     counts = [s.nr_regions for s in seen.snapshots]
     above = "none" if version < (7, 0) else "every max/(max - count)-th region"
-    record_property(NOTE, f"region counts {counts} on {len(layout.areas)} alternating stripes "
-                    f"(max {STRIPES.max}: splits above {half}: {above}; at most 2x from {third} on)")
+    record_property(
+        NOTE,
+        f"region counts {counts} on {len(layout.areas)} alternating stripes "
+        f"(max {STRIPES.max}: splits above {half}: {above}; at most 2x from {third} on)",
+    )
     too_fast = [(a, b) for a, b in pairs if b - a > split_growth_limit(a, STRIPES.max, version)]
     assert not too_fast, f"the count grew faster than a split allows (max/2 = {half}, max/3 = {third}): {too_fast}"
     assert any(b > a for a, b in pairs), f"the count never grew by splitting: {counts}"
     assert max(counts) > half, f"the count never passed max/2 = {half} on {len(layout.areas)} stripes: {counts}"
 
 
-def test_idle_neighbours_merge(raw_driver: SysfsDriver, shared_hot_cold: Workload, record_property: RecordProperty) -> None:
+def test_idle_neighbours_merge(
+    raw_driver: SysfsDriver, shared_hot_cold: Workload, record_property: RecordProperty
+) -> None:
     """touching regions with the same access rate merge up to the size limit (total / min regions)"""
     layout = shared_hot_cold.layout
     cold = layout.areas[1]
-    context = Context(intervals=calibrate(layout).intervals, nr_regions=IDLE,
-                      targets=(Target(pid=layout.pid, regions=(Region(*cold),)),))
+    context = Context(
+        intervals=calibrate(layout).intervals,
+        nr_regions=IDLE,
+        targets=(Target(pid=layout.pid, regions=(Region(*cold),)),),
+    )
     seen = observe(raw_driver, Kdamond(contexts=(context,)), aggregations=10)
     settled = seen.snapshots[3:]
     assert len(settled) >= 4, f"only {len(seen.snapshots)} aggregations were traced"
     limit = sz_limit(cold[1] - cold[0], IDLE)
-    unmerged = [f"aggregation {n + 3}: {pair}" for n, s in enumerate(settled)
-                for pair in unmerged_neighbours(s, limit, *cold)]
+    unmerged = [
+        f"aggregation {n + 3}: {pair}" for n, s in enumerate(settled) for pair in unmerged_neighbours(s, limit, *cold)
+    ]
     counts = [s.nr_regions for s in settled]
-    record_property(NOTE, f"an idle {(cold[1] - cold[0]) >> 20} MiB area with min {IDLE.min}, max {IDLE.max} regions: "
-                    f"counts {counts} (merge limit {limit >> 10} KiB, so at most {2 * IDLE.min + 1})")
+    record_property(
+        NOTE,
+        f"an idle {(cold[1] - cold[0]) >> 20} MiB area with min {IDLE.min}, max {IDLE.max} regions: "
+        f"counts {counts} (merge limit {limit >> 10} KiB, so at most {2 * IDLE.min + 1})",
+    )
     assert not unmerged, f"{len(unmerged)} neighbours left unmerged, first: {'; '.join(unmerged[:2])}"
     assert max(counts) <= 2 * IDLE.min + 1, f"{max(counts)} regions on an idle area: merging did not keep up"
     assert max(counts) >= IDLE.min, f"the count never reached min = {IDLE.min}: merges went past the size limit"
@@ -96,12 +112,12 @@ def test_merge_threshold_grows_until_max(raw_driver: SysfsDriver, record_propert
         intervals = Intervals(sample_us=sample_us, aggr_us=sample_us, update_us=3_600_000_000)
         starts = [a[0] for a in layout.areas]
         regions = tuple(Region(a, b) for a, b in zip(starts, [*starts[1:], layout.areas[-1][1]], strict=True))
-        context = Context(intervals=intervals, nr_regions=FEW,
-                          targets=(Target(pid=layout.pid, regions=regions),))
+        context = Context(intervals=intervals, nr_regions=FEW, targets=(Target(pid=layout.pid, regions=regions),))
         seen = observe(raw_driver, Kdamond(contexts=(context,)), aggregations=6)
     counts = [s.nr_regions for s in seen.snapshots]
-    record_property(NOTE, f"{len(regions)} given regions of alternating written and idle stripes, max "
-                    f"{FEW.max}: counts {counts}")
+    record_property(
+        NOTE, f"{len(regions)} given regions of alternating written and idle stripes, max {FEW.max}: counts {counts}"
+    )
     assert counts, "no aggregation was traced"
     assert max(counts) <= FEW.max, f"{max(counts)} regions after a merge, more than max {FEW.max}: {counts}"
 
@@ -110,8 +126,9 @@ def _hex_runs(extents: list[tuple[int, int]]) -> str:
     return ", ".join(f"{a:#x}-{b:#x}" for a, b in extents)
 
 
-def test_vaddr_initial_three_regions(damon_sysfs: SysfsDriver, hot_cold_workload: Workload,
-                                     record_property: RecordProperty) -> None:
+def test_vaddr_initial_three_regions(
+    damon_sysfs: SysfsDriver, hot_cold_workload: Workload, record_property: RecordProperty
+) -> None:
     """a vaddr target without regions is monitored over its mappings less the two biggest gaps"""
     layout = hot_cold_workload.layout
     expected = three_regions(Path(f"/proc/{layout.pid}/maps").read_text())
@@ -139,10 +156,10 @@ class _Mapper:
 
                 base = ctypes.addressof(ctypes.c_char.from_buffer(area))
                 ones = b"\x01" * (NEW_MAPPING // mmap.PAGESIZE)
-                area[::mmap.PAGESIZE] = ones
+                area[:: mmap.PAGESIZE] = ones
                 os.write(self._done_w, f"{base}\n".encode())
                 while True:
-                    area[::mmap.PAGESIZE] = ones
+                    area[:: mmap.PAGESIZE] = ones
             finally:
                 os._exit(0)
 
@@ -180,15 +197,23 @@ def test_new_mapping_monitored_within_update_interval(
     context = Context(intervals=intervals, targets=(Target(pid=mapper.pid),))
     mapped: list[tuple[int, int]] = []
     at = 3  # observe() calls the action as soon as this many snapshots were traced
-    seen = observe(damon_sysfs, Kdamond(contexts=(context,)), aggregations=at + 1 + 3 * UPDATE_AGGREGATIONS,
-                   at_aggregation=at, action=lambda _index: mapped.append(mapper.map_now()))
+    seen = observe(
+        damon_sysfs,
+        Kdamond(contexts=(context,)),
+        aggregations=at + 1 + 3 * UPDATE_AGGREGATIONS,
+        at_aggregation=at,
+        action=lambda _index: mapped.append(mapper.map_now()),
+    )
     assert mapped, "the new mapping was never made"
     area = mapped[0]
     expected = three_regions(Path(f"/proc/{mapper.pid}/maps").read_text())
     first = next((n for n, s in enumerate(seen.snapshots) if n >= at and _covered(runs(s), area)), None)
-    record_property(NOTE, f"mapped {area[0]:#x}-{area[1]:#x} after aggregation {at}; first covered at "
-                    f"{first} (update every {UPDATE_AGGREGATIONS} aggregations, allowed {UPDATE_AGGREGATIONS + 2} "
-                    f"later: the aggregation in progress and the trace reader's lag)")
+    record_property(
+        NOTE,
+        f"mapped {area[0]:#x}-{area[1]:#x} after aggregation {at}; first covered at "
+        f"{first} (update every {UPDATE_AGGREGATIONS} aggregations, allowed {UPDATE_AGGREGATIONS + 2} "
+        f"later: the aggregation in progress and the trace reader's lag)",
+    )
     assert first is not None, f"the new mapping was never monitored in {len(seen.snapshots)} aggregations"
     assert first - at <= UPDATE_AGGREGATIONS + 2, f"monitored {first - at} aggregations after the mapping"
     floor = context.nr_regions.min // 2

@@ -69,7 +69,7 @@ class Phases:
             j = i
             while j + 1 < len(flags) and flags[j + 1]:
                 j += 1
-            if any(self.hot[area][max(i - 2, 0):i]) and any(self.hot[area][j + 1:j + 3]):
+            if any(self.hot[area][max(i - 2, 0) : i]) and any(self.hot[area][j + 1 : j + 3]):
                 out.append((i, j))
             i = j + 1
         return out
@@ -80,19 +80,30 @@ def phases(raw_driver: SysfsDriver) -> Iterator[Phases]:
     with start("stairs", sizes=(AREA, AREA), step_s=STEP_S) as workload:
         layout = workload.layout
         intervals = calibrate(layout).intervals
-        context = Context(intervals=intervals, nr_regions=NrRegions(min=10, max=100),
-                          targets=(Target(pid=layout.pid, regions=(Region(*layout.span),)),))
+        context = Context(
+            intervals=intervals,
+            nr_regions=NrRegions(min=10, max=100),
+            targets=(Target(pid=layout.pid, regions=(Region(*layout.span),)),),
+        )
         seen = observe(raw_driver, Kdamond(contexts=(context,)), aggregations=1, seconds=STEPS * STEP_S)
     top = intervals.aggr_us // intervals.sample_us
     means = [[area_mean_accesses(s.regions, *area) for s in seen.snapshots] for area in layout.areas]
     gaps = [(b.time_ns - a.time_ns) / 1e9 for a, b in zip(seen.snapshots, seen.snapshots[1:], strict=False)]
     period = statistics.median(gaps) if gaps else 0.0
     if period <= 0 or STEP_S / period < MIN_AGGREGATIONS_PER_STEP:
-        pytest.skip(f"{seen.rate_note(intervals.aggr_us)}: fewer than {MIN_AGGREGATIONS_PER_STEP} aggregations per "
-                    f"{STEP_S:g} s step, too few to follow ages here")
+        pytest.skip(
+            f"{seen.rate_note(intervals.aggr_us)}: fewer than {MIN_AGGREGATIONS_PER_STEP} aggregations per "
+            f"{STEP_S:g} s step, too few to follow ages here"
+        )
     idle = [[idle_share(s, *area) >= IDLE_SHARE for s in seen.snapshots] for area in layout.areas]
-    yield Phases(seen, layout, top, tuple(tuple(area) for area in idle),
-                 tuple(tuple(m >= top / 2 for m in area) for area in means), period)
+    yield Phases(
+        seen,
+        layout,
+        top,
+        tuple(tuple(area) for area in idle),
+        tuple(tuple(m >= top / 2 for m in area) for area in means),
+        period,
+    )
 
 
 def _steady_increments(p: Phases) -> list[float]:
@@ -111,8 +122,11 @@ def test_steady_rate_ages_by_one(phases: Phases, record_property: RecordProperty
     assert len(steps) >= 4, f"only {len(steps)} steady aggregations of an idle area were traced"
     good = [s for s in steps if 0.5 <= s <= 1.5]
     median = statistics.median(steps)
-    record_property(NOTE, f"{len(steps)} steady aggregations: median mean-age increment {median:.2f}, "
-                    f"{len(good)} within 0.5-1.5; {phases.seen.lost_events} trace events lost")
+    record_property(
+        NOTE,
+        f"{len(steps)} steady aggregations: median mean-age increment {median:.2f}, "
+        f"{len(good)} within 0.5-1.5; {phases.seen.lost_events} trace events lost",
+    )
     assert 0.9 <= median <= 1.1, f"the idle area's mean age grows by {median:.2f} per aggregation (want 1)"
     assert len(good) >= 0.8 * len(steps), f"increments {[round(s, 2) for s in steps]}: want 1 each"
 
@@ -126,9 +140,12 @@ def test_change_resets_age(phases: Phases, record_property: RecordProperty) -> N
                 became_idle.append((phases.age(area, first - 1), phases.age(area, first)))
                 hot = next(i for i in range(last + 1, last + 3) if phases.hot[area][i])
                 became_hot.append((phases.age(area, last), phases.age(area, hot)))
-    record_property(NOTE, "ages (before, after) when an area went idle: "
-                    f"{[(round(a), round(b, 1)) for a, b in became_idle]}; when it went hot: "
-                    f"{[(round(a), round(b, 1)) for a, b in became_hot]}")
+    record_property(
+        NOTE,
+        "ages (before, after) when an area went idle: "
+        f"{[(round(a), round(b, 1)) for a, b in became_idle]}; when it went hot: "
+        f"{[(round(a), round(b, 1)) for a, b in became_hot]}",
+    )
     assert became_hot, "no area went from idle to hot during the observation"
     wrong = [(a, b) for a, b in [*became_idle, *became_hot] if b > 1.0]
     assert not wrong, f"mean ages {wrong} (before, after a change): after the change the age should be 0 or 1"
@@ -146,12 +163,18 @@ def _age_seconds(p: Phases, area: int, last: int) -> float:
 def test_idle_age_reaches_idle_time(phases: Phases, record_property: RecordProperty) -> None:
     """an idle area's age grows until it amounts to the time it has been idle"""
     tolerance = 2 * phases.period_s + 0.3 * STEP_S
-    ages = [_age_seconds(phases, area, last) for area in range(len(phases.layout.areas))
-            for _first, last in phases.idle_runs(area)]
-    record_property(NOTE, f"after {STEP_S:g} s idle the age spanned {[round(a, 2) for a in ages]} s of trace time "
-                    f"(tolerance {tolerance:.2f} s: two aggregations of {phases.period_s * 1000:.0f} ms, as the "
-                    "change falls inside one and the next may reset again, and 30% for TCG's irregular timing "
-                    "and edge regions that go idle late)")
+    ages = [
+        _age_seconds(phases, area, last)
+        for area in range(len(phases.layout.areas))
+        for _first, last in phases.idle_runs(area)
+    ]
+    record_property(
+        NOTE,
+        f"after {STEP_S:g} s idle the age spanned {[round(a, 2) for a in ages]} s of trace time "
+        f"(tolerance {tolerance:.2f} s: two aggregations of {phases.period_s * 1000:.0f} ms, as the "
+        "change falls inside one and the next may reset again, and 30% for TCG's irregular timing "
+        "and edge regions that go idle late)",
+    )
     assert ages, "no complete idle step was traced"
     wrong = [a for a in ages if abs(a - STEP_S) > tolerance]
     assert not wrong, f"ages worth {wrong} s after {STEP_S:g} s idle (tolerance {tolerance:.2f} s)"

@@ -49,8 +49,9 @@ def _sysfs_on_errno(raw: RawTree, pid: int) -> int:
     return got
 
 
-def test_context_runs_with_its_schemes(dbgfs: DebugfsDriver, raw: RawTree, shared_hot_cold: Workload,
-                                       record_property: RecordProperty) -> None:
+def test_context_runs_with_its_schemes(
+    dbgfs: DebugfsDriver, raw: RawTree, shared_hot_cold: Workload, record_property: RecordProperty
+) -> None:
     """a debugfs context starts with all its schemes, shows in monitor_on, applies them, excludes sysfs, and stops"""
     layout = shared_hot_cold.layout
     schemes = (Scheme(), Scheme(access_pattern=AccessPattern(nr_accesses_max=0)))
@@ -68,9 +69,12 @@ def test_context_runs_with_its_schemes(dbgfs: DebugfsDriver, raw: RawTree, share
         dbgfs.stop(index)
         dbgfs.release(index)
     off = dbgfs.monitor_on()
-    record_property(NOTE, f"kdamond {pid}; monitor_on {'on' if on else 'off'} while running, "
-                    f"{'on' if off else 'off'} after; {kept} schemes read back; nr_tried {tried}; sysfs 'on' "
-                    f"meanwhile: {errno.errorcode.get(busy, busy)}")
+    record_property(
+        NOTE,
+        f"kdamond {pid}; monitor_on {'on' if on else 'off'} while running, "
+        f"{'on' if off else 'off'} after; {kept} schemes read back; nr_tried {tried}; sysfs 'on' "
+        f"meanwhile: {errno.errorcode.get(busy, busy)}",
+    )
     assert on, "monitor_on read off while the debugfs context ran"
     assert kept == len(schemes), f"the context kept {kept} of its {len(schemes)} schemes"
     assert busy == errno.EBUSY, f"a sysfs kdamond started with errno {busy} while a debugfs context ran (want EBUSY)"

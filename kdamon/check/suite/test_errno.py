@@ -126,12 +126,16 @@ CASES: dict[str, Case] = {
     "action_unknown": Case(with_scheme, f"{S}/action", "kdamon", einval),
     "watermark_metric_unknown": Case(with_scheme, f"{S}/watermarks/metric", "kdamon", einval),
     "filter_type_unknown": Case(_filter("filters", count_only=True), f"{S}/filters/0/type", "kdamon", einval, (6, 3)),
-    "filter_type_wrong_layer": Case(_filter("core_filters", count_only=True), f"{S}/core_filters/0/type", "anon", einval, (6, 15)),
+    "filter_type_wrong_layer": Case(
+        _filter("core_filters", count_only=True), f"{S}/core_filters/0/type", "anon", einval, (6, 15)
+    ),
     "addr_unit_zero": Case(stage, f"{C}/addr_unit", "0", einval, (6, 18)),
     "state_unknown": Case(stage, STATE, "kdamon", einval),
     "on_min_nr_regions_below_3": Case(_then(f"{C}/monitoring_attrs/nr_regions/min", "2"), STATE, "on", einval),
     "on_min_above_max": Case(_then(f"{C}/monitoring_attrs/nr_regions/min", "2000"), STATE, "on", einval),
-    "on_sample_above_aggr": Case(_then(f"{C}/monitoring_attrs/intervals/sample_us", "200000"), STATE, "on", einval, (6, 4)),
+    "on_sample_above_aggr": Case(
+        _then(f"{C}/monitoring_attrs/intervals/sample_us", "200000"), STATE, "on", einval, (6, 4)
+    ),
     "on_missing_pid": Case(_missing_pid, STATE, "on", einval),
     # 6.1 only rejected start > end and takes an empty region (observed); 6.12 rejects it.
     "on_region_empty": Case(_regions((0, 0)), STATE, "on", einval, (6, 12)),
@@ -155,8 +159,9 @@ def _name(err: int) -> str:
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_errno(case: str, fresh: RawTree, sleeper: subprocess.Popen[bytes], version: Version,
-               need: Callable[[Version, str], None]) -> None:
+def test_errno(
+    case: str, fresh: RawTree, sleeper: subprocess.Popen[bytes], version: Version, need: Callable[[Version, str], None]
+) -> None:
     """a bad request fails with its documented errno"""
     c = CASES[case]
     need(c.since, case.replace("_", " "))

@@ -32,8 +32,11 @@ def _violations(snapshots: tuple[Snapshot, ...] | list[Snapshot], nr_regions: Nr
 def kernel_run(raw_driver: SysfsDriver, shared_hot_cold: Workload) -> tuple[Context, list[Snapshot]]:
     """The hot/cold workload's span monitored by the kernel: the context and its snapshots."""
     layout = shared_hot_cold.layout
-    context = Context(intervals=calibrate(layout).intervals, nr_regions=NR_REGIONS,
-                      targets=(Target(pid=layout.pid, regions=(Region(*layout.span),)),))
+    context = Context(
+        intervals=calibrate(layout).intervals,
+        nr_regions=NR_REGIONS,
+        targets=(Target(pid=layout.pid, regions=(Region(*layout.span),)),),
+    )
     return context, list(observe(raw_driver, Kdamond(contexts=(context,)), aggregations=12).snapshots)
 
 
@@ -42,8 +45,9 @@ def test_kernel_snapshots_sound(kernel_run: tuple[Context, list[Snapshot]], reco
     _, snapshots = kernel_run
     assert snapshots, "no snapshot was traced"
     counts = [len(s.regions) for s in snapshots]
-    record_property(NOTE, f"{len(counts)} snapshots, {min(counts)}-{max(counts)} regions "
-                    f"(bounds {NR_REGIONS.min}-{NR_REGIONS.max})")
+    record_property(
+        NOTE, f"{len(counts)} snapshots, {min(counts)}-{max(counts)} regions (bounds {NR_REGIONS.min}-{NR_REGIONS.max})"
+    )
     bad = _violations(snapshots, NR_REGIONS)
     assert not bad, f"{len(bad)} violations, first: {'; '.join(bad[:3])}"
 
@@ -61,8 +65,12 @@ def _engine_snapshots(layout: Layout, context: Context, aggregations: int) -> li
     pattern = SyntheticPattern(kind="hotcold", size=end - start, hot_size=hot, base=start)
     sim = synthetic_context(1, intervals=context.intervals, nr_regions=context.nr_regions)
     snapshots: list[Snapshot] = []
-    monitor = Monitor(sim, SyntheticOps([pattern]), seed=1,
-                      callbacks=Callbacks(after_aggregation=lambda m: snapshots.extend(m.snapshots())))
+    monitor = Monitor(
+        sim,
+        SyntheticOps([pattern]),
+        seed=1,
+        callbacks=Callbacks(after_aggregation=lambda m: snapshots.extend(m.snapshots())),
+    )
     monitor.run_virtual(context.intervals.aggr_us * aggregations)
     return snapshots
 
@@ -79,7 +87,10 @@ def test_engine_agrees(
     assert not bad, f"the engine broke invariants: {'; '.join(bad[:3])}"
     top = context.max_nr_accesses
     k, e = profile(kernel, layout.areas, top), profile(engine, layout.areas, top)
-    record_property(NOTE, f"kernel: {k.describe()}; engine: {e.describe()} ({k.n} of {len(kernel)} aggregations "
-                    "compared, region counts over the second half; tolerances in kdamon.check.differential)")
+    record_property(
+        NOTE,
+        f"kernel: {k.describe()}; engine: {e.describe()} ({k.n} of {len(kernel)} aggregations "
+        "compared, region counts over the second half; tolerances in kdamon.check.differential)",
+    )
     found = differences(k, e)
     assert not found, "; ".join(found)

@@ -105,22 +105,29 @@ def test_module_monitors_system_ram_exclusively(
     try:
         started = wait_until(lambda: _pid(modules, name) > 0, WAIT_S)
         if not started and name == "damon_reclaim" and version == (6, 1):
-            pytest.xfail("Linux 6.1.y stable's DAMON_RECLAIM ignores 'enabled' at run time: its timer returns "
-                         "when damon_reclaim_enabled() != enabled, the opposite of DAMON_LRU_SORT's test")
+            pytest.xfail(
+                "Linux 6.1.y stable's DAMON_RECLAIM ignores 'enabled' at run time: its timer returns "
+                "when damon_reclaim_enabled() != enabled, the opposite of DAMON_LRU_SORT's test"
+            )
         assert started, f"kdamond_pid stayed {_pid(modules, name)} after enabling"
         pid = _pid(modules, name)
         assert modules.read_parameter(name, "enabled") == "Y", "enabled reads N while the module runs"
-        bounds = (int(modules.read_parameter(name, "monitor_region_start")),
-                  int(modules.read_parameter(name, "monitor_region_end")))
+        bounds = (
+            int(modules.read_parameter(name, "monitor_region_start")),
+            int(modules.read_parameter(name, "monitor_region_end")),
+        )
         busy = _sysfs_on_errno(raw)
         seen = _snapshots(pid, 2)
     finally:
         modules.write_parameter(name, "enabled", "N")
     stopped = wait_until(lambda: _pid(modules, name) == -1, WAIT_S)
     extents = [runs(s) for s in seen]
-    record_property(NOTE, f"kdamond {pid}; monitor_region {bounds[0]:#x}-{bounds[1]:#x} (expected "
-                    f"{params[0]:#x}-{params[1]:#x}); sysfs 'on' meanwhile: {errno.errorcode.get(busy, busy)}; "
-                    f"traced extents {[[(hex(a), hex(b)) for a, b in e] for e in extents]}")
+    record_property(
+        NOTE,
+        f"kdamond {pid}; monitor_region {bounds[0]:#x}-{bounds[1]:#x} (expected "
+        f"{params[0]:#x}-{params[1]:#x}); sysfs 'on' meanwhile: {errno.errorcode.get(busy, busy)}; "
+        f"traced extents {[[(hex(a), hex(b)) for a, b in e] for e in extents]}",
+    )
     assert bounds == params, f"monitor_region reads {bounds[0]:#x}-{bounds[1]:#x}, not {params[0]:#x}-{params[1]:#x}"
     assert busy == errno.EBUSY, f"a sysfs kdamond started with errno {busy} while {name} ran (want EBUSY)"
     assert seen, f"the module's kdamond {pid} traced no aggregation"

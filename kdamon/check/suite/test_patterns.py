@@ -49,8 +49,12 @@ RESUME_QUOTA = 2 << 20
 
 
 def _context(layout: Layout, *schemes: Scheme) -> Context:
-    return Context(intervals=calibrate(layout).intervals, nr_regions=NrRegions(min=10, max=100), schemes=schemes,
-                   targets=(Target(pid=layout.pid, regions=(Region(*layout.span),)),))
+    return Context(
+        intervals=calibrate(layout).intervals,
+        nr_regions=NrRegions(min=10, max=100),
+        schemes=schemes,
+        targets=(Target(pid=layout.pid, regions=(Region(*layout.span),)),),
+    )
 
 
 def _cumulative(snapshots: tuple[Snapshot, ...], pattern: AccessPattern) -> list[tuple[int, int]]:
@@ -62,22 +66,29 @@ def _cumulative(snapshots: tuple[Snapshot, ...], pattern: AccessPattern) -> list
     return sums[1:]
 
 
-def _check_accounting(name: str, pattern: AccessPattern, scheme: int, snapshots: tuple[Snapshot, ...],
-                      reads: list[tuple[int, int, tuple[int, int]]]) -> str:
+def _check_accounting(
+    name: str,
+    pattern: AccessPattern,
+    scheme: int,
+    snapshots: tuple[Snapshot, ...],
+    reads: list[tuple[int, int, tuple[int, int]]],
+) -> str:
     """Every stats read matches the cumulative matching regions of some aggregation from the read's on."""
     sums = _cumulative(snapshots, pattern)
     for count, which, (nr, sz) in reads:
         if which != scheme:
             continue
-        later = sums[max(count - 2, 0):]
+        later = sums[max(count - 2, 0) :]
         assert (nr, sz) in later, (
             f"{name}: after {count} aggregations nr_tried={nr} sz_tried={sz}; the regions it matches in the "
-            f"trace add up to {later[:4]} from then on")
-    return f"{name}: matching (regions, bytes) summed by aggregation {sums[:READS_AT[-1] + 2]}"
+            f"trace add up to {later[:4]} from then on"
+        )
+    return f"{name}: matching (regions, bytes) summed by aggregation {sums[: READS_AT[-1] + 2]}"
 
 
-def test_age_and_access_ranges(raw_driver: SysfsDriver, shared_hot_cold: Workload,
-                               record_property: RecordProperty) -> None:
+def test_age_and_access_ranges(
+    raw_driver: SysfsDriver, shared_hot_cold: Workload, record_property: RecordProperty
+) -> None:
     """schemes with age and nr_accesses ranges act on exactly the regions in range, and none before they are old enough"""
     layout = shared_hot_cold.layout
     top = _context(layout).max_nr_accesses
@@ -96,22 +107,29 @@ def test_age_and_access_ranges(raw_driver: SysfsDriver, shared_hot_cold: Workloa
             for n, stats in enumerate(raw_driver.scheme_stats(index)):
                 reads.append((count, n, (stats.nr_tried, stats.sz_tried)))
 
-    seen = observe(raw_driver, Kdamond(contexts=(_context(layout, *schemes),)), aggregations=READS_AT[-1] + EXTRA,
-                   on_snapshot=read)
+    seen = observe(
+        raw_driver, Kdamond(contexts=(_context(layout, *schemes),)), aggregations=READS_AT[-1] + EXTRA, on_snapshot=read
+    )
     snaps = seen.snapshots
     assert len(snaps) >= READS_AT[-1] + EXTRA, f"only {len(snaps)} aggregations were traced"
     first_age = max(row[3] for row in rows(snaps[0]))
     if first_age >= MIN_AGE - 1 or seen.lost_events:
-        pytest.skip(f"the trace began late (first ages up to {first_age}) or lost {seen.lost_events} events: "
-                    "the stats cannot be matched to the snapshots")
+        pytest.skip(
+            f"the trace began late (first ages up to {first_age}) or lost {seen.lost_events} events: "
+            "the stats cannot be matched to the snapshots"
+        )
     notes = [_check_accounting(name, pattern, n, snaps, reads) for n, (name, pattern) in enumerate(patterns.items())]
     record_property(NOTE, f"stats reads (aggregation, scheme, (nr_tried, sz_tried)): {reads}; " + "; ".join(notes))
     idle = [r for r in reads if r[0] == READS_AT[-1] and r[1] in must_act and r[2][0] == 0]
     assert not idle, f"schemes {[r[1] for r in idle]} never acted, though the idle area's regions matched them"
 
 
-def test_apply_interval_honoured(raw_driver: SysfsDriver, shared_hot_cold: Workload,
-                                 need: Callable[[Version, str], None], record_property: RecordProperty) -> None:
+def test_apply_interval_honoured(
+    raw_driver: SysfsDriver,
+    shared_hot_cold: Workload,
+    need: Callable[[Version, str], None],
+    record_property: RecordProperty,
+) -> None:
     """a scheme with apply_interval of three aggregations is applied at every third aggregation"""
     need((6, 7), "apply_interval_us and the damos_before_apply trace event")
     layout = shared_hot_cold.layout
@@ -120,10 +138,15 @@ def test_apply_interval_honoured(raw_driver: SysfsDriver, shared_hot_cold: Workl
     seen = observe(raw_driver, kdamond, aggregations=13)
     passes = apply_passes(seen.applies)
     n = len(seen.snapshots)
-    record_property(NOTE, f"{len(passes)} apply passes ({len(seen.applies)} damos_before_apply events) in {n} "
-                    f"aggregations; {seen.lost_events} trace events lost")
+    record_property(
+        NOTE,
+        f"{len(passes)} apply passes ({len(seen.applies)} damos_before_apply events) in {n} "
+        f"aggregations; {seen.lost_events} trace events lost",
+    )
     assert passes, "the scheme was never applied"
-    assert n // 3 - 1 <= len(passes) <= n // 3 + 1, f"{len(passes)} apply passes in {n} aggregations, want about {n // 3}"
+    assert n // 3 - 1 <= len(passes) <= n // 3 + 1, (
+        f"{len(passes)} apply passes in {n} aggregations, want about {n // 3}"
+    )
 
 
 def _windows(seen: Observation) -> list[list[tuple[int, int]]]:
@@ -135,8 +158,12 @@ def _windows(seen: Observation) -> list[list[tuple[int, int]]]:
     return [windows[k] for k in sorted(windows)]
 
 
-def test_quota_resumes_where_it_stopped(raw_driver: SysfsDriver, shared_hot_cold: Workload,
-                                        need: Callable[[Version, str], None], record_property: RecordProperty) -> None:
+def test_quota_resumes_where_it_stopped(
+    raw_driver: SysfsDriver,
+    shared_hot_cold: Workload,
+    need: Callable[[Version, str], None],
+    record_property: RecordProperty,
+) -> None:
     """a size quota that stops a pass makes the next charge window resume at the address where it stopped"""
     need((6, 7), "the damos_before_apply trace event")
     layout = shared_hot_cold.layout
@@ -145,16 +172,25 @@ def test_quota_resumes_where_it_stopped(raw_driver: SysfsDriver, shared_hot_cold
     windows = _windows(seen)
     pairs = list(itertools.pairwise(windows))
     jumps = [(a[-1][1], b[0][0]) for a, b in pairs if not a[-1][1] <= b[0][0] <= a[-1][1] + PAGE_SIZE]
-    record_property(NOTE, f"{len(windows)} charge windows of {RESUME_QUOTA >> 20} MiB: "
-                    + ", ".join(f"{w[0][0]:#x}-{w[-1][1]:#x}" for w in windows[:6]))
+    record_property(
+        NOTE,
+        f"{len(windows)} charge windows of {RESUME_QUOTA >> 20} MiB: "
+        + ", ".join(f"{w[0][0]:#x}-{w[-1][1]:#x}" for w in windows[:6]),
+    )
     assert len(pairs) >= 3, f"only {len(windows)} charge windows were traced"
-    assert not jumps, f"(stopped at, resumed at) {[(hex(x), hex(y)) for x, y in jumps]}: a window must resume where " \
-                      "the previous one stopped (or one page on, where a region ends there)"
+    assert not jumps, (
+        f"(stopped at, resumed at) {[(hex(x), hex(y)) for x, y in jumps]}: a window must resume where "
+        "the previous one stopped (or one page on, where a region ends there)"
+    )
 
 
-def test_quota_goal_moves_effective_quota(raw_driver: SysfsDriver, raw: RawTree, shared_hot_cold: Workload,
-                                          need: Callable[[Version, str], None],
-                                          record_property: RecordProperty) -> None:
+def test_quota_goal_moves_effective_quota(
+    raw_driver: SysfsDriver,
+    raw: RawTree,
+    shared_hot_cold: Workload,
+    need: Callable[[Version, str], None],
+    record_property: RecordProperty,
+) -> None:
     """a quota goal not met raises the effective quota, a goal exceeded lowers it"""
     need((6, 9), "quota goals with effective_bytes")
     goal = QuotaGoal(metric="user_input", target_value=100, current_value=10)
@@ -172,8 +208,11 @@ def test_quota_goal_moves_effective_quota(raw_driver: SysfsDriver, raw: RawTree,
         raw_driver.commit_quota_goals(index)
         time.sleep(6 * GOAL_RESETS_MS / 1000)
         second = effective(index)
-    record_property(NOTE, f"effective bytes under a goal 10% met: {first[0]} then {second[0]}; the other goal "
-                    f"went from 10% met to 1000%: {first[1]} then {second[1]}")
+    record_property(
+        NOTE,
+        f"effective bytes under a goal 10% met: {first[0]} then {second[0]}; the other goal "
+        f"went from 10% met to 1000%: {first[1]} then {second[1]}",
+    )
     assert first[0] > 1 and first[1] > 1, f"the effective quotas did not grow while their goals were unmet: {first}"
     assert second[0] > first[0], f"the unmet goal's quota did not grow further: {first[0]} then {second[0]}"
     assert second[1] < first[1], f"the exceeded goal's quota did not shrink: {first[1]} then {second[1]}"

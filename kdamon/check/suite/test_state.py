@@ -47,8 +47,15 @@ def running(raw: RawTree, raw_driver: SysfsDriver, shared_hot_cold: Workload) ->
     cal = calibrate(layout)
     driver = raw_driver
     scheme = Scheme(quota=Quota(bytes=QUOTA_BYTES, reset_interval_ms=100))
-    kdamond = Kdamond(contexts=(Context(intervals=cal.intervals, schemes=(scheme,),
-                                        targets=(Target(pid=layout.pid, regions=(Region(*layout.span),)),)),))
+    kdamond = Kdamond(
+        contexts=(
+            Context(
+                intervals=cal.intervals,
+                schemes=(scheme,),
+                targets=(Target(pid=layout.pid, regions=(Region(*layout.span),)),),
+            ),
+        )
+    )
     index, pid = driver.launch(kdamond)
     time.sleep(3 * cal.intervals.aggr_us / 1e6)  # a few aggregations, so that stats have moved
     return Running(raw, driver, index, pid, kdamond, layout.span[1] - layout.span[0])
@@ -124,12 +131,16 @@ RUNNING_KEYWORDS = [e.path for e in KEYWORDS if e.path not in ("on", "off")]
 
 
 @pytest.mark.parametrize("keyword", RUNNING_KEYWORDS)
-def test_keyword(keyword: str, running: Running, version: Version, record_property: Callable[[str, object], None]) -> None:
+def test_keyword(
+    keyword: str, running: Running, version: Version, record_property: Callable[[str, object], None]
+) -> None:
     """a state keyword works on a running kdamond if the release has it, and is EINVAL otherwise"""
     path = running.rel("state")
     if keyword not in expected_keywords(version):
         got = running.raw.errno_of(path, keyword)
-        assert got == errno.EINVAL, f"{keyword!r} is not in Linux {version[0]}.{version[1]} but writing it gave {errno.errorcode.get(got, got)}"
+        assert got == errno.EINVAL, (
+            f"{keyword!r} is not in Linux {version[0]}.{version[1]} but writing it gave {errno.errorcode.get(got, got)}"
+        )
         record_property(NOTE, "not in this release: EINVAL as expected")
         return
     running.raw.write(path, keyword)

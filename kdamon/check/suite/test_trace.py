@@ -25,15 +25,18 @@ RecordProperty = Callable[[str, object], None]
 
 
 @pytest.fixture(scope="module")
-def traced(raw_driver: SysfsDriver, shared_hot_cold: Workload, version: Version) -> tuple[Observation, list[TriedRegion]]:
+def traced(
+    raw_driver: SysfsDriver, shared_hot_cold: Workload, version: Version
+) -> tuple[Observation, list[TriedRegion]]:
     """A traced kdamond with one all-matching stat scheme, and its tried regions taken meanwhile."""
     if version < (6, 2):
         pytest.skip("tried_regions/ needs Linux 6.2+")
     driver = raw_driver
     layout = shared_hot_cold.layout
     cal = calibrate(layout)
-    context = Context(intervals=cal.intervals, targets=(Target(pid=layout.pid, regions=(Region(*layout.span),)),),
-                      schemes=(Scheme(),))
+    context = Context(
+        intervals=cal.intervals, targets=(Target(pid=layout.pid, regions=(Region(*layout.span),)),), schemes=(Scheme(),)
+    )
     tried: list[TriedRegion] = []
 
     def collect(index: int) -> None:
@@ -55,13 +58,17 @@ def test_aggregated_matches_tried_regions(
     assert tried, "update_schemes_tried_regions produced no tried region"
     bounds = [(t.start, t.end) for t in tried]
     same = [s for s in seen.snapshots if [(r.start, r.end) for r in s.states()] == bounds]
-    record_property(NOTE, f"{len(tried)} tried regions; {len(same)} of {len(seen.snapshots)} snapshots have "
-                    f"exactly their boundaries; {seen.lost_events} trace events lost")
+    record_property(
+        NOTE,
+        f"{len(tried)} tried regions; {len(same)} of {len(seen.snapshots)} snapshots have "
+        f"exactly their boundaries; {seen.lost_events} trace events lost",
+    )
     assert same, f"no damon_aggregated snapshot has the boundaries of the {len(tried)} tried regions"
 
 
 def test_before_apply_matches_tried_regions(
-    traced: tuple[Observation, list[TriedRegion]], need: Callable[[Version, str], None],
+    traced: tuple[Observation, list[TriedRegion]],
+    need: Callable[[Version, str], None],
     record_property: RecordProperty,
 ) -> None:
     """the tried regions are exactly the regions of one pass of damos_before_apply events"""

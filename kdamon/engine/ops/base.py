@@ -70,8 +70,7 @@ class SchemeOps(Protocol):
     applied_actions: tuple[str, ...]
     """The actions :meth:`apply_scheme` performs (``stat``, which applies nothing, aside)."""
 
-    def apply_scheme(self, ctx: MonitorContext, target: TargetState, start: int, end: int,
-                     scheme: Scheme) -> int:
+    def apply_scheme(self, ctx: MonitorContext, target: TargetState, start: int, end: int, scheme: Scheme) -> int:
         """Apply ``scheme.action`` to ``[start, end)``; return the bytes it was applied to."""
         ...
 

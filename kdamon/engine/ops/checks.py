@@ -93,8 +93,7 @@ class AccessCheck(Protocol):
         """
         ...
 
-    def close(self) -> None:
-        ...
+    def close(self) -> None: ...
 
 
 def _exec_lost(pid: int, reader: PagemapReader | WrittenPageScanner) -> str | None:
@@ -107,13 +106,14 @@ class PageIdleCheck:
     """Idle page tracking: set the page's idle flag, later see whether it was cleared."""
 
     kind: CheckKind = "page_idle"
-    description = ("page_idle: sees reads and writes, per page (per huge page for a transparent "
-                   "huge page), through /sys/kernel/mm/page_idle/bitmap and /proc/kpageflags "
-                   "(marking a page idle clears its young bits, kept for reclaim as DAMON "
-                   "does); needs root")
+    description = (
+        "page_idle: sees reads and writes, per page (per huge page for a transparent "
+        "huge page), through /sys/kernel/mm/page_idle/bitmap and /proc/kpageflags "
+        "(marking a page idle clears its young bits, kept for reclaim as DAMON "
+        "does); needs root"
+    )
 
-    def __init__(self, pid: int, proc_root: Path = Path("/proc"),
-                 sys_root: Path = Path("/sys")) -> None:
+    def __init__(self, pid: int, proc_root: Path = Path("/proc"), sys_root: Path = Path("/sys")) -> None:
         self._tracker = IdleTracker(proc_root, sys_root)
         try:
             self._pagemap = PagemapReader(pid, proc_root)
@@ -135,8 +135,7 @@ class PageIdleCheck:
                 self._tracker.mark(pfn)
 
     def check(self, addrs: Addresses) -> Seen:
-        return np.array([pfn is not None and self._tracker.accessed(pfn)
-                         for pfn in self._pfns(addrs)], dtype=np.bool_)
+        return np.array([pfn is not None and self._tracker.accessed(pfn) for pfn in self._pfns(addrs)], dtype=np.bool_)
 
     def lost(self) -> str | None:
         return _exec_lost(self._pagemap.pid, self._pagemap)
@@ -150,9 +149,11 @@ class SoftDirtyCheck:
     """Soft-dirty bits: clear them all, later read the sampled pages' bits."""
 
     kind: CheckKind = "soft_dirty"
-    description = ("soft_dirty: sees writes only, per page; clearing soft-dirty bits "
-                   "write-protects every page of the process each sampling interval, so "
-                   "its next write to each page takes a minor fault")
+    description = (
+        "soft_dirty: sees writes only, per page; clearing soft-dirty bits "
+        "write-protects every page of the process each sampling interval, so "
+        "its next write to each page takes a minor fault"
+    )
 
     def __init__(self, pid: int, proc_root: Path = Path("/proc")) -> None:
         self.pid = pid
@@ -163,8 +164,7 @@ class SoftDirtyCheck:
         clear_refs(self.pid, CLEAR_REFS_SOFT_DIRTY, self.proc_root)
 
     def check(self, addrs: Addresses) -> Seen:
-        return np.array([bool(self._pagemap.entry(a) & PM_SOFT_DIRTY) for a in addrs.tolist()],
-                        dtype=np.bool_)
+        return np.array([bool(self._pagemap.entry(a) & PM_SOFT_DIRTY) for a in addrs.tolist()], dtype=np.bool_)
 
     def lost(self) -> str | None:
         return _exec_lost(self.pid, self._pagemap)
@@ -177,10 +177,12 @@ class UffdWriteCheck:
     """userfaultfd async write-protect read and re-armed through ``PAGEMAP_SCAN``."""
 
     kind: CheckKind = "uffd"
-    description = ("uffd: sees writes only, per page, and only in memory the process "
-                   "registered for userfaultfd async write-protect (elsewhere nothing is "
-                   "seen); re-protecting a sampled page costs the process a minor fault on "
-                   "its next write there and may split a transparent huge page")
+    description = (
+        "uffd: sees writes only, per page, and only in memory the process "
+        "registered for userfaultfd async write-protect (elsewhere nothing is "
+        "seen); re-protecting a sampled page costs the process a minor fault on "
+        "its next write there and may split a transparent huge page"
+    )
 
     def __init__(self, pid: int, proc_root: Path = Path("/proc")) -> None:
         self.pid = pid
@@ -192,12 +194,10 @@ class UffdWriteCheck:
             self._scanner.written_and_rearm(addr)
 
     def check(self, addrs: Addresses) -> Seen:
-        return np.array([self._scanner.written_and_rearm(a) is True for a in addrs.tolist()],
-                        dtype=np.bool_)
+        return np.array([self._scanner.written_and_rearm(a) is True for a in addrs.tolist()], dtype=np.bool_)
 
     def lost(self) -> str | None:
-        return _exec_lost(self.pid, self._scanner) or process_problem("uffd", self.pid,
-                                                                      self.proc_root)
+        return _exec_lost(self.pid, self._scanner) or process_problem("uffd", self.pid, self.proc_root)
 
     def close(self) -> None:
         self._scanner.close()
@@ -207,11 +207,13 @@ class SmapsReferencedCheck:
     """``clear_refs`` then ``Referenced:`` of the mapping holding each address."""
 
     kind: CheckKind = "smaps"
-    description = ("smaps: sees reads and writes, but per mapping (VMA) only: a sample counts "
-                   "as accessed when any page of its mapping was referenced; writing 1 to "
-                   "/proc/PID/clear_refs every sampling interval clears the referenced bits "
-                   "of all the process's pages, which disturbs the kernel's reclaim "
-                   "decisions (recently used pages look idle)")
+    description = (
+        "smaps: sees reads and writes, but per mapping (VMA) only: a sample counts "
+        "as accessed when any page of its mapping was referenced; writing 1 to "
+        "/proc/PID/clear_refs every sampling interval clears the referenced bits "
+        "of all the process's pages, which disturbs the kernel's reclaim "
+        "decisions (recently used pages look idle)"
+    )
 
     def __init__(self, pid: int, proc_root: Path = Path("/proc")) -> None:
         self.pid = pid
@@ -239,13 +241,14 @@ class SmapsReferencedCheck:
 
 
 CHECK_DESCRIPTIONS: dict[CheckKind, str] = {
-    check.kind: check.description
-    for check in (PageIdleCheck, SoftDirtyCheck, UffdWriteCheck, SmapsReferencedCheck)}
+    check.kind: check.description for check in (PageIdleCheck, SoftDirtyCheck, UffdWriteCheck, SmapsReferencedCheck)
+}
 """What each kind of check observes and disturbs."""
 
 
-def open_check(kind: CheckKind, pid: int, proc_root: Path = Path("/proc"),
-               sys_root: Path = Path("/sys")) -> AccessCheck:
+def open_check(
+    kind: CheckKind, pid: int, proc_root: Path = Path("/proc"), sys_root: Path = Path("/sys")
+) -> AccessCheck:
     """An access check of ``kind`` on process ``pid``."""
     if kind == "page_idle":
         return PageIdleCheck(pid, proc_root, sys_root)
@@ -271,8 +274,7 @@ def _soft_dirty_missing(proc_root: Path) -> bool:
         page.close()
 
 
-def host_problem(kind: CheckKind, proc_root: Path = Path("/proc"),
-                 sys_root: Path = Path("/sys")) -> str | None:
+def host_problem(kind: CheckKind, proc_root: Path = Path("/proc"), sys_root: Path = Path("/sys")) -> str | None:
     """Why this host offers checks of ``kind`` to no process, or None if it offers them."""
     if kind == "page_idle":
         path = sys_root / "kernel" / "mm" / "page_idle" / "bitmap"
@@ -283,8 +285,7 @@ def host_problem(kind: CheckKind, proc_root: Path = Path("/proc"),
     if kind == "uffd" and not pagemap_scan_supported(proc_root):
         return "the PAGEMAP_SCAN ioctl is missing (needs Linux 6.7+)"
     if kind == "soft_dirty" and _soft_dirty_missing(proc_root):
-        return ("a freshly written page shows no soft-dirty bit (kernel built without "
-                "CONFIG_MEM_SOFT_DIRTY)")
+        return "a freshly written page shows no soft-dirty bit (kernel built without CONFIG_MEM_SOFT_DIRTY)"
     return None
 
 
@@ -304,8 +305,10 @@ def process_problem(kind: CheckKind, pid: int, proc_root: Path = Path("/proc")) 
         except (EngineError, OSError) as error:  # e.g. exiting meanwhile (ESRCH)
             return str(error)
         if not registered:
-            return ("the process has no memory registered for userfaultfd async "
-                    "write-protect; only cooperating processes can be watched so")
+            return (
+                "the process has no memory registered for userfaultfd async "
+                "write-protect; only cooperating processes can be watched so"
+            )
         return None
     if kind == "smaps" and not os.access(directory / "smaps", os.R_OK):
         return f"cannot read {directory / 'smaps'}"

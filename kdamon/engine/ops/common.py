@@ -24,15 +24,25 @@ from kdamon.engine.context import MonitorContext, TargetState
 from kdamon.engine.ops.base import ScoreKind
 from kdamon.engine.regions import Range, evenly_split
 
-__all__ = ["PHYSICAL_SCORES", "Addresses", "Seen", "check_accesses", "prepare_access_checks", "score_kind",
-           "set_initial_regions"]
+__all__ = [
+    "PHYSICAL_SCORES",
+    "Addresses",
+    "Seen",
+    "check_accesses",
+    "prepare_access_checks",
+    "score_kind",
+    "set_initial_regions",
+]
 
 Addresses = npt.NDArray[np.int64]
 Seen = npt.NDArray[np.bool_]
 
 PHYSICAL_SCORES: Mapping[str, ScoreKind] = {
-    "pageout": "cold", "lru_deprio": "cold", "migrate_cold": "cold",
-    "lru_prio": "hot", "migrate_hot": "hot",
+    "pageout": "cold",
+    "lru_deprio": "cold",
+    "migrate_cold": "cold",
+    "lru_prio": "hot",
+    "migrate_hot": "hot",
 }
 """``damon_pa_scheme_score()``: the score prioritising each action's regions under a quota."""
 
@@ -46,8 +56,7 @@ def set_initial_regions(ctx: MonitorContext, target: TargetState, ranges: Sequen
     """Unless the target has regions (the user's), ``ranges`` evenly split into about
     ``min_nr_regions`` pieces (6.12 ``__damon_va_init_regions()``)."""
     if not len(target.regions):
-        target.regions.set_ranges(evenly_split(ranges, ctx.config.nr_regions.min, ctx.min_region),
-                                  ctx.min_region)
+        target.regions.set_ranges(evenly_split(ranges, ctx.config.nr_regions.min, ctx.min_region), ctx.min_region)
 
 
 def prepare_access_checks(ctx: MonitorContext, prepare: Callable[[TargetState, Addresses], None]) -> None:

@@ -33,8 +33,9 @@ def open_idle_bitmap(sys_root: Path = Path("/sys")) -> int:
     try:
         return os.open(path, os.O_RDWR | os.O_CLOEXEC)
     except FileNotFoundError as error:
-        raise EngineError(f"{path} does not exist: this kernel lacks "
-                          "CONFIG_IDLE_PAGE_TRACKING; use another access check") from error
+        raise EngineError(
+            f"{path} does not exist: this kernel lacks CONFIG_IDLE_PAGE_TRACKING; use another access check"
+        ) from error
     except PermissionError as error:
         raise EngineError(f"cannot open {path}: idle page tracking needs root") from error
 
@@ -65,8 +66,9 @@ class IdleTracker:
             self._kpageflags = os.open(proc_root / "kpageflags", os.O_RDONLY | os.O_CLOEXEC)
         except OSError as error:
             os.close(self._bitmap)
-            raise EngineError(f"cannot open {proc_root / 'kpageflags'} ({error.strerror}): "
-                              "idle page tracking needs root") from error
+            raise EngineError(
+                f"cannot open {proc_root / 'kpageflags'} ({error.strerror}): idle page tracking needs root"
+            ) from error
 
     def _flags(self, pfn: int) -> int:
         try:

@@ -39,8 +39,9 @@ class ProcessAdvisor:
         except ProcessLookupError as error:
             raise EngineError(f"process {pid} does not exist; give a live pid") from error
         except OSError as error:
-            raise EngineError(f"pidfd_open({pid}) failed ({error.strerror}); DAMOS actions "
-                              "on processes need Linux 5.10+") from error
+            raise EngineError(
+                f"pidfd_open({pid}) failed ({error.strerror}); DAMOS actions on processes need Linux 5.10+"
+            ) from error
 
     def advise(self, start: int, end: int, action: str) -> int:
         """Apply ``action``'s advice to ``[start, end)``; return the bytes advised.
@@ -51,23 +52,24 @@ class ProcessAdvisor:
         """
         advice = ADVICE.get(action)
         if advice is None:
-            raise EngineError(f"{action} has no process_madvise() advice: only "
-                              f"{', '.join(ADVICE)} can be given to another process")
+            raise EngineError(
+                f"{action} has no process_madvise() advice: only {', '.join(ADVICE)} can be given to another process"
+            )
         if self._pidfd < 0:
             return 0
         vector = _Iovec(start, end - start)
-        done = int(_libc.syscall(_SYS_PROCESS_MADVISE, self._pidfd, ctypes.byref(vector), 1,
-                                 advice, 0))
+        done = int(_libc.syscall(_SYS_PROCESS_MADVISE, self._pidfd, ctypes.byref(vector), 1, advice, 0))
         if done >= 0:
             return done
         code = ctypes.get_errno()
         if code in (errno.ENOMEM, errno.ESRCH, errno.EINVAL, errno.EAGAIN):
             return 0
         if code == errno.EPERM:
-            raise EngineError(f"process_madvise({action}) on process {self.pid} was refused: "
-                              "it needs CAP_SYS_NICE and ptrace access (run as root)")
-        raise EngineError(f"process_madvise({action}) on process {self.pid} failed: "
-                          f"{os.strerror(code)}")
+            raise EngineError(
+                f"process_madvise({action}) on process {self.pid} was refused: "
+                "it needs CAP_SYS_NICE and ptrace access (run as root)"
+            )
+        raise EngineError(f"process_madvise({action}) on process {self.pid} failed: {os.strerror(code)}")
 
     def close(self) -> None:
         if self._pidfd >= 0:

@@ -46,8 +46,10 @@ def biggest_system_ram(proc_root: Path = Path("/proc")) -> tuple[int, int]:
         if end - start > best[1] - best[0]:
             best = (start, end)
     if best[1] - best[0] <= PAGE_SIZE:
-        raise EngineError(f"{path} shows no System RAM addresses (they read as zero without "
-                          "root): run as root or give the paddr target its regions")
+        raise EngineError(
+            f"{path} shows no System RAM addresses (they read as zero without "
+            "root): run as root or give the paddr target its regions"
+        )
     return best
 
 
@@ -55,10 +57,12 @@ class PaddrOps:
     """Physical address space operations through idle page tracking."""
 
     name = "paddr/page_idle"
-    capabilities = ("page_idle: sees reads and writes, per physical page frame, through "
-                    "/sys/kernel/mm/page_idle/bitmap and /proc/kpageflags (marking a frame "
-                    "idle clears its young bits in every mapping, kept for reclaim as DAMON "
-                    "does); needs root; applies no DAMOS action")
+    capabilities = (
+        "page_idle: sees reads and writes, per physical page frame, through "
+        "/sys/kernel/mm/page_idle/bitmap and /proc/kpageflags (marking a frame "
+        "idle clears its young bits in every mapping, kept for reclaim as DAMON "
+        "does); needs root; applies no DAMOS action"
+    )
     applied_actions: tuple[str, ...] = ()
 
     def __init__(self, proc_root: Path = Path("/proc"), sys_root: Path = Path("/sys")) -> None:
@@ -105,8 +109,7 @@ class PaddrOps:
 
     # -- DAMOS -----------------------------------------------------------------
 
-    def apply_scheme(self, ctx: MonitorContext, target: TargetState, start: int, end: int,
-                     scheme: Scheme) -> int:
+    def apply_scheme(self, ctx: MonitorContext, target: TargetState, start: int, end: int, scheme: Scheme) -> int:
         """Only ``stat`` schemes reach here, and they apply nothing."""
         return 0
 

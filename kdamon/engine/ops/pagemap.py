@@ -47,16 +47,29 @@ PM_SCAN_CHECK_WPASYNC = 1 << 1
 class PageRegion(ctypes.Structure):
     """``struct page_region``."""
 
-    _fields_ = [("start", ctypes.c_uint64), ("end", ctypes.c_uint64),
-                ("categories", ctypes.c_uint64)]
+    _fields_ = [("start", ctypes.c_uint64), ("end", ctypes.c_uint64), ("categories", ctypes.c_uint64)]
 
 
 class PmScanArg(ctypes.Structure):
     """``struct pm_scan_arg``."""
 
-    _fields_ = [(name, ctypes.c_uint64) for name in (
-        "size", "flags", "start", "end", "walk_end", "vec", "vec_len", "max_pages",
-        "category_inverted", "category_mask", "category_anyof_mask", "return_mask")]
+    _fields_ = [
+        (name, ctypes.c_uint64)
+        for name in (
+            "size",
+            "flags",
+            "start",
+            "end",
+            "walk_end",
+            "vec",
+            "vec_len",
+            "max_pages",
+            "category_inverted",
+            "category_mask",
+            "category_anyof_mask",
+            "return_mask",
+        )
+    ]
 
 
 def _iowr(kind: int, number: int, size: int) -> int:
@@ -72,8 +85,9 @@ def _open(path: Path, pid: int) -> int:
     except FileNotFoundError as error:
         raise EngineError(f"process {pid} does not exist (no {path})") from error
     except PermissionError as error:
-        raise EngineError(f"cannot open {path}: reading another process's page table "
-                          "needs root (or CAP_SYS_PTRACE)") from error
+        raise EngineError(
+            f"cannot open {path}: reading another process's page table needs root (or CAP_SYS_PTRACE)"
+        ) from error
 
 
 class _Pagemap:
@@ -133,8 +147,9 @@ class WrittenPageScanner(_Pagemap):
         except OSError as error:
             if error.errno in (errno.EPERM, errno.ENOENT, errno.EFAULT, errno.ESRCH):
                 return None
-            raise EngineError(f"PAGEMAP_SCAN on process {self.pid} failed "
-                              f"({error.strerror}); the kernel may be older than 6.7") from error
+            raise EngineError(
+                f"PAGEMAP_SCAN on process {self.pid} failed ({error.strerror}); the kernel may be older than 6.7"
+            ) from error
         return found > 0
 
 
@@ -162,14 +177,22 @@ def has_wp_async_memory(pid: int, proc_root: Path = Path("/proc")) -> bool:
         return False
     fd = _open(proc_root / str(pid) / "pagemap", pid)
     found = (PageRegion * 1)()
-    arg = PmScanArg(size=ctypes.sizeof(PmScanArg), start=maps[0][0], end=maps[-1][1],
-                    vec=ctypes.addressof(found), vec_len=1, max_pages=1,
-                    category_mask=PAGE_IS_WPALLOWED, return_mask=PAGE_IS_WPALLOWED)
+    arg = PmScanArg(
+        size=ctypes.sizeof(PmScanArg),
+        start=maps[0][0],
+        end=maps[-1][1],
+        vec=ctypes.addressof(found),
+        vec_len=1,
+        max_pages=1,
+        category_mask=PAGE_IS_WPALLOWED,
+        return_mask=PAGE_IS_WPALLOWED,
+    )
     try:
         return int(fcntl.ioctl(fd, PAGEMAP_SCAN, arg)) > 0
     except OSError as error:
-        raise EngineError(f"PAGEMAP_SCAN on process {pid} failed ({error.strerror}); the "
-                          "kernel may be older than 6.7") from error
+        raise EngineError(
+            f"PAGEMAP_SCAN on process {pid} failed ({error.strerror}); the kernel may be older than 6.7"
+        ) from error
     finally:
         os.close(fd)
 

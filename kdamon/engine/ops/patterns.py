@@ -37,8 +37,7 @@ _KINDS = ("hotcold", "stairs", "zigzag")
 
 def _positive(_inst: object, attribute: attrs.Attribute[int], value: int) -> None:
     if value <= 0 or value % PAGE_SIZE:
-        raise ValueError(f"{attribute.name} must be a positive multiple of {PAGE_SIZE}, "
-                         f"got {value}")
+        raise ValueError(f"{attribute.name} must be a positive multiple of {PAGE_SIZE}, got {value}")
 
 
 def _splitmix64(values: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
@@ -54,8 +53,7 @@ def _splitmix64(values: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
 class SyntheticPattern:
     """A simulated address space whose hot pages are known at every moment."""
 
-    kind: PatternKind = attrs.field(default="hotcold",
-                                    validator=attrs.validators.in_(_KINDS))
+    kind: PatternKind = attrs.field(default="hotcold", validator=attrs.validators.in_(_KINDS))
     size: int = attrs.field(default=1 << 30, validator=_positive)
     hot_size: int = attrs.field(default=64 << 20, validator=_positive)
     hot_offset: int = 0
@@ -69,8 +67,10 @@ class SyntheticPattern:
         if self.hot_size > self.size:
             raise ValueError(f"hot_size ({self.hot_size}) must not exceed size ({self.size})")
         if self.hot_offset % PAGE_SIZE or not 0 <= self.hot_offset <= self.size - self.hot_size:
-            raise ValueError("hot_offset must be page aligned and keep the hot area inside "
-                             f"the space (0..{self.size - self.hot_size})")
+            raise ValueError(
+                "hot_offset must be page aligned and keep the hot area inside "
+                f"the space (0..{self.size - self.hot_size})"
+            )
         if self.base % PAGE_SIZE or self.base < 0:
             raise ValueError(f"base must be a non-negative multiple of {PAGE_SIZE}")
         if self.step_us <= 0:
@@ -105,8 +105,7 @@ class SyntheticPattern:
             return 1.0
         return -math.expm1(-rate_hz * window_us / 1e6)
 
-    def accessed(self, addrs: npt.NDArray[np.int64], start_us: int,
-                 end_us: int) -> npt.NDArray[np.bool_]:
+    def accessed(self, addrs: npt.NDArray[np.int64], start_us: int, end_us: int) -> npt.NDArray[np.bool_]:
         """Ground truth: was the page of each address accessed in ``[start_us, end_us)``?
 
         The hot area's position is the one at ``start_us``.
@@ -114,8 +113,9 @@ class SyntheticPattern:
         hot_start, hot_end = self.hot_range(start_us)
         hot = (addrs >= hot_start) & (addrs < hot_end)
         window = end_us - start_us
-        probability = np.where(hot, self._probability(self.hot_rate_hz, window),
-                               self._probability(self.cold_rate_hz, window))
+        probability = np.where(
+            hot, self._probability(self.hot_rate_hz, window), self._probability(self.cold_rate_hz, window)
+        )
         pages = (addrs // PAGE_SIZE).astype(np.uint64)
         window_key = ((self.seed << 32) ^ start_us) & (2**64 - 1)
         key = pages ^ _splitmix64(np.full(1, window_key, dtype=np.uint64))
@@ -123,7 +123,6 @@ class SyntheticPattern:
         result: npt.NDArray[np.bool_] = draws < probability
         return result
 
-    def accessed_in_interval(self, addrs: npt.NDArray[np.int64], k: int,
-                             sample_us: int) -> npt.NDArray[np.bool_]:
+    def accessed_in_interval(self, addrs: npt.NDArray[np.int64], k: int, sample_us: int) -> npt.NDArray[np.bool_]:
         """Ground truth for sampling interval ``k`` of a run with a fixed interval."""
         return self.accessed(addrs, k * sample_us, (k + 1) * sample_us)

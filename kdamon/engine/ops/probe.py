@@ -41,9 +41,10 @@ class ProbeResult:
 
     def explain(self) -> str:
         lines = [f"process {self.pid}: {self.description}"]
-        lines += [f"  not {kind}: {why}"
-                  + (" (asked again at each update)" if kind in self.awaited else "")
-                  for kind, why in self.rejected]
+        lines += [
+            f"  not {kind}: {why}" + (" (asked again at each update)" if kind in self.awaited else "")
+            for kind, why in self.rejected
+        ]
         return "\n".join(lines)
 
 
@@ -58,9 +59,9 @@ def probe(pid: int, proc_root: Path = Path("/proc"), sys_root: Path = Path("/sys
         if problem is None:
             problem = process_problem(kind, pid, proc_root)
             if problem is None:
-                return ProbeResult(pid, kind, CHECK_DESCRIPTIONS[kind], tuple(rejected),
-                                   tuple(awaited))
+                return ProbeResult(pid, kind, CHECK_DESCRIPTIONS[kind], tuple(rejected), tuple(awaited))
             awaited.append(kind)
         rejected.append((kind, problem))
-    raise EngineError(f"no way to watch process {pid} from user space: "
-                      + "; ".join(f"{kind}: {why}" for kind, why in rejected))
+    raise EngineError(
+        f"no way to watch process {pid} from user space: " + "; ".join(f"{kind}: {why}" for kind, why in rejected)
+    )

@@ -47,11 +47,11 @@ def _read(path: Path, pid: int) -> str:
     try:
         return path.read_text()
     except FileNotFoundError as error:
-        raise EngineError(f"process {pid} does not exist (no {path}); start it first or "
-                          "give a live pid") from error
+        raise EngineError(f"process {pid} does not exist (no {path}); start it first or give a live pid") from error
     except PermissionError as error:
-        raise EngineError(f"cannot read {path}: monitoring another user's process needs "
-                          "root (or CAP_SYS_PTRACE)") from error
+        raise EngineError(
+            f"cannot read {path}: monitoring another user's process needs root (or CAP_SYS_PTRACE)"
+        ) from error
 
 
 def _parse_range(field: str) -> tuple[int, int]:
@@ -80,8 +80,7 @@ def read_smaps(pid: int, proc_root: Path = Path("/proc")) -> list[Vma]:
             referenced = int(line.split()[1])
         elif line.startswith("VmFlags:"):
             if header is not None and header[2] not in _GATE_AREAS:
-                vmas.append(Vma(header[0], header[1], header[2], referenced,
-                                frozenset(line.split()[1:])))
+                vmas.append(Vma(header[0], header[1], header[2], referenced, frozenset(line.split()[1:])))
             header = None
         elif line[:1] in "0123456789abcdef" and "-" in line.split(maxsplit=1)[0]:
             fields = line.split(maxsplit=5)
@@ -99,8 +98,7 @@ def clear_refs(pid: int, value: int, proc_root: Path = Path("/proc")) -> None:
     except FileNotFoundError as error:
         raise EngineError(f"process {pid} does not exist (no {path})") from error
     except PermissionError as error:
-        raise EngineError(f"cannot write {path}: clearing another process's access bits "
-                          "needs root") from error
+        raise EngineError(f"cannot write {path}: clearing another process's access bits needs root") from error
     try:
         os.write(fd, f"{value}\n".encode())
     except OSError as error:

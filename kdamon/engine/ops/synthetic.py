@@ -57,13 +57,14 @@ class SyntheticOps:
     """Operations on simulated address spaces with known access patterns."""
 
     name = "synthetic"
-    capabilities = ("simulated address space: sees reads and writes, per page, exactly as "
-                    "the pattern's ground truth says; no side effects; DAMOS actions are "
-                    "only recorded")
+    capabilities = (
+        "simulated address space: sees reads and writes, per page, exactly as "
+        "the pattern's ground truth says; no side effects; DAMOS actions are "
+        "only recorded"
+    )
     applied_actions: tuple[str, ...] = tuple(a for a in ACTIONS if a != "stat")
 
-    def __init__(self, patterns: Sequence[SyntheticPattern], *,
-                 apply_ns_per_page: int = 0) -> None:
+    def __init__(self, patterns: Sequence[SyntheticPattern], *, apply_ns_per_page: int = 0) -> None:
         """``apply_ns_per_page`` simulates the time a DAMOS action takes (clock time)."""
         self.patterns = tuple(patterns)
         self.apply_ns_per_page = apply_ns_per_page
@@ -73,8 +74,10 @@ class SyntheticOps:
 
     def pattern_of(self, target: TargetState) -> SyntheticPattern:
         if target.index >= len(self.patterns):
-            raise EngineError(f"target {target.index} has no synthetic pattern: give "
-                              f"SyntheticOps one pattern per target ({len(self.patterns)} given)")
+            raise EngineError(
+                f"target {target.index} has no synthetic pattern: give "
+                f"SyntheticOps one pattern per target ({len(self.patterns)} given)"
+            )
         return self.patterns[target.index]
 
     def end_target(self, index: int) -> None:
@@ -114,14 +117,12 @@ class SyntheticOps:
 
     # -- DAMOS -----------------------------------------------------------------
 
-    def apply_scheme(self, ctx: MonitorContext, target: TargetState, start: int, end: int,
-                     scheme: Scheme) -> int:
+    def apply_scheme(self, ctx: MonitorContext, target: TargetState, start: int, end: int, scheme: Scheme) -> int:
         if scheme.action == "stat":
             return 0
         if self.apply_ns_per_page:
             ctx.clock.sleep_ns((end - start) // PAGE_SIZE * self.apply_ns_per_page)
-        self.applied.append(AppliedAction(ctx.clock.now_ns(), target.index, start, end,
-                                          scheme.action))
+        self.applied.append(AppliedAction(ctx.clock.now_ns(), target.index, start, end, scheme.action))
         return end - start
 
     def score_kind(self, action: str) -> ScoreKind:

@@ -70,23 +70,31 @@ class VaddrOps:
 
     applied_actions: tuple[str, ...] = tuple(ADVICE)
 
-    def __init__(self, kinds: Sequence[CheckKind], *,
-                 awaited: Sequence[Sequence[CheckKind]] = (), fixed: bool = False,
-                 proc_root: Path = Path("/proc"), sys_root: Path = Path("/sys")) -> None:
+    def __init__(
+        self,
+        kinds: Sequence[CheckKind],
+        *,
+        awaited: Sequence[Sequence[CheckKind]] = (),
+        fixed: bool = False,
+        proc_root: Path = Path("/proc"),
+        sys_root: Path = Path("/sys"),
+    ) -> None:
         """``kinds[i]`` is the access check target ``i`` starts with; ``awaited[i]``
         (none if not given) the better kinds it switches to once its process
         allows them, as :attr:`ProbeResult.awaited
         <kdamon.engine.ops.probe.ProbeResult.awaited>` lists them."""
         if awaited and len(awaited) != len(kinds):
-            raise EngineError(f"VaddrOps was given {len(awaited)} awaited kind lists for "
-                              f"{len(kinds)} targets: give one per target")
+            raise EngineError(
+                f"VaddrOps was given {len(awaited)} awaited kind lists for {len(kinds)} targets: give one per target"
+            )
         self.kinds = tuple(kinds)
         """The access check kind each target uses now."""
         self.fixed = fixed
         self.proc_root = proc_root
         self.sys_root = sys_root
-        self._awaited = [_better(kind, wanted)
-                         for kind, wanted in zip(self.kinds, awaited or [()] * len(self.kinds), strict=True)]
+        self._awaited = [
+            _better(kind, wanted) for kind, wanted in zip(self.kinds, awaited or [()] * len(self.kinds), strict=True)
+        ]
         self._replaced: list[list[CheckKind]] = [[] for _ in self.kinds]
         """Per target, the kinds its switches replaced, the latest last."""
         self._checks: dict[int, AccessCheck] = {}
@@ -110,8 +118,10 @@ class VaddrOps:
 
     def init(self, ctx: MonitorContext) -> None:
         if len(self.kinds) != len(ctx.targets):
-            raise EngineError(f"VaddrOps was given {len(self.kinds)} access check kinds for "
-                              f"{len(ctx.targets)} targets: give one per target")
+            raise EngineError(
+                f"VaddrOps was given {len(self.kinds)} access check kinds for "
+                f"{len(ctx.targets)} targets: give one per target"
+            )
         for target in ctx.targets:
             self._open(ctx, target, self.kinds[target.index])
 
@@ -129,8 +139,10 @@ class VaddrOps:
     def add_target(self, ctx: MonitorContext, target: TargetState) -> None:
         """A process to monitor from now on: the best check it allows, its initial regions."""
         if target.index != len(self.kinds):
-            raise EngineError(f"target {target.index} cannot be added to the {len(self.kinds)} targets "
-                              "the vaddr operations have: targets are appended in index order")
+            raise EngineError(
+                f"target {target.index} cannot be added to the {len(self.kinds)} targets "
+                "the vaddr operations have: targets are appended in index order"
+            )
         pid = self._pid(target)
         result = probe(pid, self.proc_root, self.sys_root)
         try:
@@ -183,8 +195,7 @@ class VaddrOps:
 
     # -- DAMOS -----------------------------------------------------------------
 
-    def apply_scheme(self, ctx: MonitorContext, target: TargetState, start: int, end: int,
-                     scheme: Scheme) -> int:
+    def apply_scheme(self, ctx: MonitorContext, target: TargetState, start: int, end: int, scheme: Scheme) -> int:
         advisor = self._advisors.get(target.index)
         if advisor is None or scheme.action == "stat":
             return 0
@@ -283,4 +294,4 @@ class VaddrOps:
 
 def _better(kind: CheckKind, wanted: Sequence[CheckKind]) -> tuple[CheckKind, ...]:
     """The kinds of ``wanted`` better than ``kind``, best first."""
-    return tuple(k for k in CHECK_KINDS[:CHECK_KINDS.index(kind)] if k in wanted)
+    return tuple(k for k in CHECK_KINDS[: CHECK_KINDS.index(kind)] if k in wanted)
