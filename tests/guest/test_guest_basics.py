@@ -1,4 +1,7 @@
-"""The guest itself: a real DAMON kernel with its sysfs tree and tracepoints."""
+"""The guest itself: booted as DAMON needs it, with the tracepoints kdamon's feature detection expects.
+
+What the kernel's DAMON files are and hold is `kdamon check`'s suite (``abi``), not asserted here again.
+"""
 
 from __future__ import annotations
 
@@ -24,26 +27,12 @@ def _features() -> Features:
         _write(kdamonds / "nr_kdamonds", "0")
 
 
-def test_damon_sysfs_root_exists() -> None:
-    assert (ADMIN / "kdamonds" / "nr_kdamonds").read_text().strip() == "0"
-
-
 def test_damon_tracepoints_exist() -> None:
     events = {p.name for p in EVENTS.iterdir() if p.is_dir()}
     assert "damon_aggregated" in events
     # damos_before_apply came in 6.7 with the schemes' apply_interval_us file: the file says
     # whether this kernel must have the event
     assert ("damos_before_apply" in events) == _features().has("scheme", "apply_interval_us")
-
-
-def test_avail_operations_lists_vaddr_fvaddr_paddr() -> None:
-    _write(ADMIN / "kdamonds" / "nr_kdamonds", "1")
-    try:
-        _write(ADMIN / "kdamonds" / "0" / "contexts" / "nr_contexts", "1")
-        ops = (ADMIN / "kdamonds" / "0" / "contexts" / "0" / "avail_operations").read_text().split()
-        assert {"vaddr", "fvaddr", "paddr"} <= set(ops)
-    finally:
-        _write(ADMIN / "kdamonds" / "nr_kdamonds", "0")
 
 
 def test_guest_boots_with_pti_under_tcg() -> None:
