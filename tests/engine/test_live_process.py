@@ -155,7 +155,7 @@ def monitor_live(
     kind: CheckKind,
     aggregations: int,
     schemes: tuple[Scheme, ...] = (),
-    until: Callable[[Monitor], bool] | None = None,
+    until: Callable[[Monitor, list[Snapshot]], bool] | None = None,
 ) -> tuple[Monitor, list[Snapshot]]:
     """Monitor until ``aggregations`` aggregations are done, or ``until`` holds before, or the process exits."""
     context = Context(targets=(Target(pid=pid),), intervals=INTERVALS, schemes=schemes)
@@ -163,39 +163,53 @@ def monitor_live(
 
     def after_aggregation(monitor: Monitor) -> bool:
         snapshots.extend(monitor.snapshots())
-        return len(snapshots) >= aggregations or (until is not None and until(monitor))
+        return len(snapshots) >= aggregations or (until is not None and until(monitor, snapshots))
 
     monitor = Monitor(context, VaddrOps([kind]), seed=7, callbacks=Callbacks(after_aggregation=after_aggregation))
     monitor.run(duration_us=300_000_000)  # a safety net only
     return monitor, snapshots
 
 
-def assert_hot_found(snapshots: list[Snapshot], layout: Layout) -> None:
-    assert len(snapshots) == 12
-    assert_hot_found_lately(snapshots, layout)
-
-
-def assert_hot_found_lately(snapshots: list[Snapshot], layout: Layout) -> None:
+def hot_missed(snapshots: list[Snapshot], layout: Layout) -> str | None:
+    """Why the last three snapshots do not show the hot area hot and the cold one cold; None if they do."""
+    if len(snapshots) < 3:
+        return f"only {len(snapshots)} snapshots"
     for snapshot in snapshots[-3:]:
         hot = mean_accesses(snapshot, layout.hot[0], layout.hot[1])
         cold = mean_accesses(snapshot, layout.cold[0], layout.cold[1])
-        assert hot >= 0.5 * snapshot.max_nr_accesses, f"hot area seen {hot:.1f} times"
-        assert cold <= 0.2 * hot, f"cold area seen {cold:.1f} times, hot {hot:.1f}"
+        if hot < 0.5 * snapshot.max_nr_accesses:
+            return f"hot area seen {hot:.1f} times of {snapshot.max_nr_accesses}"
+        if cold > 0.2 * hot:
+            return f"cold area seen {cold:.1f} times, hot {hot:.1f}"
+    return None
+
+
+def assert_hot_found_lately(snapshots: list[Snapshot], layout: Layout) -> None:
+    missed = hot_missed(snapshots, layout)
+    assert missed is None, missed
+
+
+def monitor_until_hot_found(pid: int, kind: CheckKind, layout: Layout) -> tuple[Monitor, list[Snapshot]]:
+    """Monitor until three aggregations in a row show the hot area hot (at least 12 aggregations,
+    at most 120: on a loaded machine the regions take longer to adapt to the areas)."""
+    return monitor_live(
+        pid, kind, aggregations=120, until=lambda _, snaps: len(snaps) >= 12 and hot_missed(snaps, layout) is None
+    )
 
 
 def test_smaps_referenced_finds_the_hot_area(plain_workload: tuple[subprocess.Popen[bytes], Layout]) -> None:
     process, layout = plain_workload
-    monitor, snapshots = monitor_live(process.pid, "smaps", aggregations=12)
+    monitor, snapshots = monitor_until_hot_found(process.pid, "smaps", layout)
     assert "per mapping" in monitor.ops.capabilities and "reclaim" in monitor.ops.capabilities
-    assert_hot_found(snapshots, layout)
+    assert_hot_found_lately(snapshots, layout)
 
 
 @needs_uffd
 def test_uffd_pagemap_scan_finds_the_hot_area(uffd_workload: tuple[subprocess.Popen[bytes], Layout]) -> None:
     process, layout = uffd_workload
-    monitor, snapshots = monitor_live(process.pid, "uffd", aggregations=12)
+    monitor, snapshots = monitor_until_hot_found(process.pid, "uffd", layout)
     assert "writes only" in monitor.ops.capabilities
-    assert_hot_found(snapshots, layout)
+    assert_hot_found_lately(snapshots, layout)
 
 
 @needs_uffd
@@ -227,7 +241,7 @@ def test_cold_action_is_applied_to_the_child(plain_workload: tuple[subprocess.Po
         "smaps",
         aggregations=120,
         schemes=(scheme,),
-        until=lambda monitor: monitor.scheme_stats()[0].nr_applied > 0,
+        until=lambda monitor, _: monitor.scheme_stats()[0].nr_applied > 0,
     )
     stats = monitor.scheme_stats()[0]
     assert stats.nr_applied > 0 and stats.sz_applied > 0
