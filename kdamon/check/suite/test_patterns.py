@@ -196,8 +196,8 @@ def test_quota_windows_reach_every_address(raw_driver: SysfsDriver, hot_cold_wor
            f"{(stats.sz_applied or 0) / 2**20:.1f} MiB were applied; MADV_HUGEPAGE covers {covered / 2**20:.2f} MiB "
            f"of the {size >> 20} MiB cold area")
     record_property(NOTE, how)
-    assert not gaps, (f"{how}, not {[(hex(a), hex(b)) for a, b in gaps[:6]]}: each charge window must resume where "
-                      "the previous one stopped, so that the windows reach every address in turn")
+    assert not gaps, (f"{how} (not {', '.join(f'{a:#x}-{b:#x}' for a, b in gaps[:6])}): each charge window must "
+                      "resume where the previous one stopped, so that the windows reach every address in turn")
 
 
 def test_quota_goal_moves_effective_quota(raw_driver: SysfsDriver, raw: RawTree, shared_hot_cold: Workload,
