@@ -54,7 +54,8 @@ def default_cpus(kernel: str, progress: Progress | None = None) -> int:
     One vCPU avoids it; DAMON itself needs only one.
     """
     from kdamon.vm.accel import choose_accel
-    from kdamon.vm.kernels import cache_dir, resolve_kernel
+    from kdamon.vm.kernels import cache_dir
+    from kdamon.vm.resolve import resolve_kernel
 
     vmlinuz = resolve_kernel(kernel, progress=progress).vmlinuz
     return 2 if choose_accel(vmlinuz, cache_dir()) == "kvm" else 1

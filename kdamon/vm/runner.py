@@ -14,9 +14,10 @@ from kdamon.errors import GuestError
 from kdamon.userfiles import reading, require_dir, require_file
 from kdamon.vm.accel import choose_accel
 from kdamon.vm.initramfs import build_base, write_run_archive
-from kdamon.vm.kernels import Progress, cache_dir, resolve_kernel
+from kdamon.vm.kernels import Progress, cache_dir
 from kdamon.vm.pyenv import GUEST_BIN, SYSTEM_PATH, PythonEnv, guest_variables, host_python
 from kdamon.vm.qemu import BootSpec, GuestResult, LineSink, boot
+from kdamon.vm.resolve import resolve_kernel
 
 DEFAULT_KERNEL = "debian-6.12"
 DEFAULT_TIMEOUT_S = 900.0

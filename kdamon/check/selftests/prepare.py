@@ -36,7 +36,8 @@ def listed_tests(makefile: str) -> list[str]:
 def prepare(kernel: str, *, progress: Progress | None = None) -> Path:
     """A directory with the selftests of ``kernel``'s version, ready to share into its guest (cached)."""
     from kdamon.check.abi import parse_release
-    from kdamon.vm.kernels import cache_dir, resolve_kernel
+    from kdamon.vm.kernels import cache_dir
+    from kdamon.vm.resolve import resolve_kernel
 
     say = progress or (lambda _m: None)
     release = resolve_kernel(kernel, progress=say).version
