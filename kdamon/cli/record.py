@@ -31,7 +31,9 @@ from kdamon.cli.arg_types import duration
 from kdamon.cli.kdamond_options import add_kdamond_options, add_paddr_option, build_kdamond, kdamond_options_given
 
 if TYPE_CHECKING:
+    from kdamon.backend.host import Host
     from kdamon.events.forks import ForkFollower
+    from kdamon.model import Kdamond
 
 
 def register(sub: Any) -> None:
@@ -197,6 +199,17 @@ def _check_sources(args: argparse.Namespace, cmd: list[str]) -> None:
             )
 
 
+def _say_if_applications_unseen(host: Host, kdamond: Kdamond, backend: str) -> None:
+    """A kernel before 6.7 has no ``damos_before_apply`` event: its schemes' applications cannot be recorded."""
+    root = host.tracefs_root()
+    if backend in ("sysfs", "debugfs") and root is not None and any(c.schemes for c in kdamond.contexts):
+        if not (root / "events" / "damon" / "damos_before_apply").exists():
+            common.say(
+                "this kernel has no damon:damos_before_apply trace event (Linux 6.7+): the record holds the "
+                "snapshots, not the schemes' applications (`kdamon status --refresh` shows their stats)"
+            )
+
+
 def _record(args: argparse.Namespace) -> int:
     from kdamon.backend.live import StreamWatch, Watch, find_watched, open_watch
     from kdamon.backend.process import launch, pid_alive, terminate
@@ -245,6 +258,7 @@ def _record(args: argparse.Namespace) -> int:
             )
             what = f"pid {', '.join(map(str, pids))}" if pids else "physical memory"
             common.say(f"recording {what}{' and its descendants' if follower else ''} with {watch.reason}")
+            _say_if_applications_unseen(host, kdamond, watch.watched.id.backend)
             regions = kdamond.contexts[0].targets[0].regions if not pids else ()
             targets = tuple(
                 _describe(t.pid, child, cmd, follower) for t in kdamond.contexts[0].targets if t.pid is not None

@@ -18,7 +18,7 @@ from kdamon.engine.ops.vaddr import VaddrOps
 from kdamon.errors import ConfigError, EngineError
 from kdamon.model.config import Context, Target
 from kdamon.model.snapshot import Snapshot
-from test_live_process import INTERVALS, assert_hot_found_lately, start_workload, uffd_available
+from test_live_process import INTERVALS, assert_hot_found_lately, hot_missed, start_workload, uffd_available
 
 WAIT_S = 120.0  # a safety net against hangs on a loaded host, never a measured bound
 
@@ -38,6 +38,10 @@ class Recorder:
     def count(self, target: int) -> int:
         with self.lock:
             return len(self.by_target.get(target, ()))
+
+    def snapshots(self, target: int) -> list[Snapshot]:
+        with self.lock:
+            return list(self.by_target.get(target, ()))
 
     def wait(self, what: str, ready: Callable[[], bool], monitor: Monitor) -> None:
         deadline = time.monotonic() + WAIT_S
@@ -62,7 +66,11 @@ def test_a_process_added_while_running_is_monitored_like_the_first(tmp_path: Pat
         recorder.wait("the first target's snapshots", lambda: recorder.count(0) >= 2, monitor)
         assert monitor.take_added() == []
         monitor.add_targets([Target(pid=second.pid)])
-        recorder.wait("the added target's snapshots", lambda: recorder.count(1) >= 12, monitor)
+        recorder.wait(  # at least 12, and on a loaded machine until the regions have adapted to the hot area
+            "the added target's hot area found",
+            lambda: recorder.count(1) >= 12 and hot_missed(recorder.snapshots(1), layout) is None,
+            monitor,
+        )
         assert monitor.take_added() == [(1, Target(pid=second.pid))]
         assert monitor.take_added() == []
         assert [t.pid for t in monitor.ctx.targets] == [first.pid, second.pid]

@@ -20,6 +20,7 @@ from kdamon.records.detect import open_any
 from kdamon.testing.raw_sysfs import raw_write
 from kdamon.testing.workloads import Layout
 from kdamon_cli import Kdamon
+from quirks import skip_if_reclaim_ignores_enabled
 
 ADMIN = Path("/sys/kernel/mm/damon/admin")
 KDAMONDS = ADMIN / "kdamonds"
@@ -176,6 +177,7 @@ def test_module_reclaim(kdamon: Kdamon, sleeper: subprocess.Popen[bytes]) -> Non
     params = MODULES / "damon_reclaim" / "parameters"
     if not params.exists():
         pytest.skip("this kernel has no DAMON_RECLAIM")
+    skip_if_reclaim_ignores_enabled()
     lines = {line.split()[0]: line for line in kdamon("module", "reclaim").stdout.splitlines()}
     assert "enabled" in lines and "(read-only)" in lines["kdamond_pid"]
 

@@ -41,6 +41,7 @@ from kdamon.model import (
 from kdamon.testing.raw_sysfs import raw_write
 from kdamon.testing.waiting import wait_until
 from logging_fs import LoggingFs
+from quirks import skip_if_reclaim_ignores_enabled
 
 KDAMONDS = DEFAULT_ROOT / "kdamonds"
 T = TypeVar("T")
@@ -271,6 +272,7 @@ def test_damon_reclaim_blocks_start_and_is_named(driver: SysfsDriver, child: Any
     enabled = Path("/sys/module/damon_reclaim/parameters/enabled")
     if not enabled.exists():
         pytest.skip("this kernel has no DAMON_RECLAIM")
+    skip_if_reclaim_ignores_enabled()
     raw_write(enabled, "Y")  # the test enables it itself, as a user would
     try:
         wait_until(lambda: DamonModules().running(), bool, "DAMON_RECLAIM's kdamond to run")
