@@ -41,6 +41,13 @@ def test_minimum_only_once_settled() -> None:
     assert snapshot_violations(few, NR, settled=False) == []
 
 
+def test_a_time_based_aggregation_may_hold_one_sample_more() -> None:
+    """Before 6.7 an aggregation ends on the coarse clock: 21 samples of 5 ms in 100 ms happen, 22 do not."""
+    assert snapshot_violations(_snap((0, P, 0), (P, 2 * P, 21), (2 * P, 3 * P, 0)), NR, extra_samples=1) == []
+    problems = snapshot_violations(_snap((0, P, 0), (P, 2 * P, 22), (2 * P, 3 * P, 0)), NR, extra_samples=1)
+    assert any("nr_accesses 22 > aggr/sample + 1 = 21" in p for p in problems), problems
+
+
 def test_empty_snapshot() -> None:
     assert snapshot_violations(_snap(), NR) == ["the snapshot has no regions"]
 
