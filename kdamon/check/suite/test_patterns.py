@@ -209,10 +209,22 @@ def _not_hugepage(pid: int, area: tuple[int, int]) -> list[tuple[int, int]]:
     return gaps
 
 
+# How much of the cold area the windows must reach.  Not all of it: in about one full run in six a
+# few MiB stayed unreached on 6.1 though every other window resumed (more than 30 passes over the
+# area in 120 s), which a region the kernel keeps skipping explains; a kernel that does not resume
+# re-applies the lowest addresses and reaches a few MiB (the mutants of lines 758, 767, 778 of
+# 6.1's core.c: 2%, 3% and 43%).
+REACH = 0.75
+
+
+def _covered(pid: int, area: tuple[int, int]) -> int:
+    return area[1] - area[0] - sum(b - a for a, b in _not_hugepage(pid, area))
+
+
 def test_quota_windows_reach_every_address(
     raw_driver: SysfsDriver, hot_cold_workload: Workload, record_property: RecordProperty
 ) -> None:
-    """hugepage under a small size quota reaches every address: each charge window resumes where the last stopped"""
+    """hugepage under a small size quota reaches the whole area in turn: each charge window resumes where the last stopped"""
     layout = hot_cold_workload.layout
     cold = layout.areas[1]
     with running(raw_driver, Kdamond(contexts=(_context(layout, _resuming()),))) as (index, _):
@@ -220,7 +232,7 @@ def test_quota_windows_reach_every_address(
         wait_stats(raw_driver, index, lambda s: s.nr_tried > 0)
         raw_driver.commit(index, Kdamond(contexts=(_context(layout, _resuming("hugepage")),)))
         t0 = time.monotonic()
-        wait_until(lambda: not _not_hugepage(layout.pid, cold), RESUME_TIMEOUT_S)
+        wait_until(lambda: _covered(layout.pid, cold) >= REACH * (cold[1] - cold[0]), RESUME_TIMEOUT_S)
         elapsed = time.monotonic() - t0
         gaps = _not_hugepage(layout.pid, cold)
         raw_driver.update_schemes_stats(index)
@@ -233,9 +245,9 @@ def test_quota_windows_reach_every_address(
         f"of the {size >> 20} MiB cold area"
     )
     record_property(NOTE, how)
-    assert not gaps, (
-        f"{how} (not {', '.join(f'{a:#x}-{b:#x}' for a, b in gaps[:6])}): each charge window must "
-        "resume where the previous one stopped, so that the windows reach every address in turn"
+    assert covered >= REACH * size, (
+        f"{how}, less than {REACH:.0%} (not {', '.join(f'{a:#x}-{b:#x}' for a, b in gaps[:6])}): each charge "
+        "window must resume where the previous one stopped, so that the windows reach every address in turn"
     )
 
 
