@@ -201,9 +201,12 @@ def _check_sources(args: argparse.Namespace, cmd: list[str]) -> None:
 
 def _say_if_applications_unseen(host: Host, kdamond: Kdamond, backend: str) -> None:
     """A kernel before 6.7 has no ``damos_before_apply`` event: its schemes' applications cannot be recorded."""
+    from kdamon.kernel.tracefs import damon_events
+    from kdamon.trace.events import BEFORE_APPLY
+
     root = host.tracefs_root()
     if backend in ("sysfs", "debugfs") and root is not None and any(c.schemes for c in kdamond.contexts):
-        if not (root / "events" / "damon" / "damos_before_apply").exists():
+        if BEFORE_APPLY not in damon_events(host.io, root):
             common.say(
                 "this kernel has no damon:damos_before_apply trace event (Linux 6.7+): the record holds the "
                 "snapshots, not the schemes' applications (`kdamon status --refresh` shows their stats)"

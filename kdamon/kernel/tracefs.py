@@ -35,7 +35,7 @@ from kdamon.trace.lines import AggregatedLines
 from kdamon.trace.pages import PageDecoder
 from kdamon.trace.text import MARKER, TextParser, parse_block
 
-__all__ = ["TRACEFS_ROOTS", "TraceSession", "find_tracefs", "remove_stale_instances"]
+__all__ = ["TRACEFS_ROOTS", "TraceSession", "damon_events", "find_tracefs", "remove_stale_instances"]
 
 TRACEFS_ROOTS = (Path("/sys/kernel/tracing"), Path("/sys/kernel/debug/tracing"))
 _PREFIX = "kdamon-"
@@ -50,6 +50,12 @@ def find_tracefs(io: SysfsIO, candidates: tuple[Path, ...] = TRACEFS_ROOTS) -> P
         f"no tracefs found at {', '.join(map(str, candidates))}: mount it "
         "(mount -t tracefs nodev /sys/kernel/tracing) or pass its path"
     )
+
+
+def damon_events(io: SysfsIO, tracing: Path) -> tuple[str, ...]:
+    """The DAMON trace events kdamon reads that ``tracing`` (a tracefs root or instance) offers."""
+    damon = tracing / "events" / "damon"
+    return tuple(e for e in EVENT_SPECS if io.exists(damon / e / "enable"))
 
 
 def remove_stale_instances(io: SysfsIO, root: Path) -> list[str]:
@@ -119,12 +125,13 @@ class TraceSession:
             raise
 
     def _configure(self) -> None:
-        inst, damon = self.instance, self.instance / "events" / "damon"
+        inst = self.instance
+        damon = inst / "events" / "damon"
         self.io.write(inst / "buffer_size_kb", self._buffer_size_kb)
         clock = inst / "trace_clock"  # CLOCK_MONOTONIC stamps, comparable with user space's
         if self.io.exists(clock) and "mono" in self.io.read_str(clock).replace("[", " ").replace("]", " ").split():
             self.io.write(clock, "mono")
-        self.events = tuple(e for e in EVENT_SPECS if self.io.exists(damon / e / "enable"))
+        self.events = damon_events(self.io, inst)
         if AGGREGATED not in self.events:
             raise FeatureMissingError(
                 f"{damon / AGGREGATED} does not exist: this kernel has no DAMON trace events "

@@ -10,7 +10,7 @@ import pytest
 from fake_tracefs import FakeTracefs
 from kdamon.errors import FeatureMissingError
 from kdamon.kernel.sysfs_io import SysfsIO
-from kdamon.kernel.tracefs import TraceSession, find_tracefs, remove_stale_instances
+from kdamon.kernel.tracefs import TraceSession, damon_events, find_tracefs, remove_stale_instances
 from kdamon.model import SchemeApply
 from kdamon.model.snapshot import Snapshot
 from kdamon.trace.events import AGGREGATED, BEFORE_APPLY
@@ -105,3 +105,11 @@ def test_find_tracefs_and_stale_instances(tmp_path: Path) -> None:
         (fs.root / "instances" / name).mkdir()
     assert remove_stale_instances(io, fs.root) == [f"kdamon-{dead}-0-1"]
     assert sorted(instances(fs)) == [f"kdamon-{os.getpid()}-0-1", "someone-else"]
+
+
+def test_damon_events_are_those_with_an_enable_file(tmp_path: Path) -> None:
+    """6.1 has damon_aggregated only; damos_before_apply came in 6.7 (record says so when a scheme runs)."""
+    (tmp_path / "events" / "damon" / "damon_aggregated").mkdir(parents=True)
+    (tmp_path / "events" / "damon" / "damon_aggregated" / "enable").write_text("0\n")
+    (tmp_path / "events" / "damon" / "damos_before_apply").mkdir()  # a directory without its enable file
+    assert damon_events(SysfsIO(), tmp_path) == ("damon_aggregated",)
