@@ -18,6 +18,7 @@ every followed process has exited.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import subprocess
 import sys
@@ -99,11 +100,15 @@ def register(sub: Any) -> None:
 
 
 class _Progress:
-    """A ``\\r``-updated line on a terminal's standard error; nothing in a pipe."""
+    """Progress on a terminal's standard error: one ``\\r``-updated line, or (``TERM=dumb``: a serial
+    console, a log) a whole line every ``DUMB_EVERY_S``; nothing in a pipe."""
+
+    DUMB_EVERY_S = 10.0
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.tty = sys.stderr.isatty()
+        self.dumb = os.environ.get("TERM", "") == "dumb"
         self.started = time.monotonic()
         self.count = 0
         self.applies = 0
@@ -113,18 +118,18 @@ class _Progress:
     def update(self, count: int, applies: int) -> None:
         self.count, self.applies = count, applies
         now = time.monotonic()
-        if self.tty and now - self._shown >= 0.2:
-            self._shown = now
-            sys.stderr.write(
-                f"\rkdamon: recording {now - self.started:6.1f} s, {count} snapshots, {applies} scheme applications "
-            )
-            sys.stderr.flush()
+        if not self.tty or now - self._shown < (self.DUMB_EVERY_S if self.dumb else 0.2):
+            return
+        self._shown = now
+        line = f"kdamon: recording {now - self.started:6.1f} s, {count} snapshots, {applies} scheme applications"
+        sys.stderr.write(f"{line}\n" if self.dumb else f"\r{line} ")
+        sys.stderr.flush()
 
     def finish(self) -> None:
         from kdamon.model import format_size
         from kdamon.userfiles import STDOUT
 
-        if self.tty:
+        if self.tty and not self.dumb and self._shown:
             sys.stderr.write("\n")
         written = self.path != STDOUT and self.path.is_file()
         size = f" ({format_size(self.path.stat().st_size, approx=True)})" if written else ""
