@@ -36,7 +36,6 @@ __all__ = [
     "running",
     "system_ram",
     "wait_stats",
-    "wait_until",
 ]
 
 
@@ -243,16 +242,6 @@ def running(driver: SysfsDriver, kdamond: Kdamond) -> Iterator[tuple[int, int]]:
     finally:
         driver.stop(index)
         driver.release(index)
-
-
-def wait_until(condition: Callable[[], bool], seconds: float = 5.0) -> bool:
-    """Poll ``condition`` every 0.1 s until it holds (True) or ``seconds`` passed (False)."""
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.1)
-    return True
 
 
 def wait_stats(

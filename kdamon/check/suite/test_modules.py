@@ -19,10 +19,11 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from kdamon.check.emit import NOTE
-from kdamon.check.harness import RawTree, system_ram, wait_until
+from kdamon.check.harness import RawTree, system_ram
 from kdamon.check.invariants import runs
 from kdamon.kernel.modules import DamonModules
 from kdamon.model import Snapshot
+from kdamon.testing.waiting import holds_within
 
 pytestmark = pytest.mark.usefixtures("trace_keepalive")  # see conftest.py
 RecordProperty = Callable[[str, object], None]
@@ -103,7 +104,7 @@ def test_module_monitors_system_ram_exclusively(
         modules.write_parameter(name, param, permil)
     modules.write_parameter(name, "enabled", "Y")
     try:
-        started = wait_until(lambda: _pid(modules, name) > 0, WAIT_S)
+        started = holds_within(lambda: _pid(modules, name) > 0, WAIT_S)
         if not started and name == "damon_reclaim" and version == (6, 1):
             pytest.xfail(
                 "Linux 6.1.y stable's DAMON_RECLAIM ignores 'enabled' at run time: its timer returns "
@@ -120,7 +121,7 @@ def test_module_monitors_system_ram_exclusively(
         seen = _snapshots(pid, 2)
     finally:
         modules.write_parameter(name, "enabled", "N")
-    stopped = wait_until(lambda: _pid(modules, name) == -1, WAIT_S)
+    stopped = holds_within(lambda: _pid(modules, name) == -1, WAIT_S)
     extents = [runs(s) for s in seen]
     record_property(
         NOTE,

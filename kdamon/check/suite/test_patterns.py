@@ -22,7 +22,7 @@ from collections.abc import Callable
 import pytest
 
 from kdamon.check.emit import NOTE
-from kdamon.check.harness import Observation, RawTree, apply_passes, calibrate, observe, running, wait_stats, wait_until
+from kdamon.check.harness import Observation, RawTree, apply_passes, calibrate, observe, running, wait_stats
 from kdamon.check.invariants import PAGE_SIZE, matching, rows
 from kdamon.engine.ops.procfs import read_smaps
 from kdamon.kernel.sysfs import SysfsDriver
@@ -38,6 +38,7 @@ from kdamon.model import (
     Snapshot,
     Target,
 )
+from kdamon.testing.waiting import holds_within
 from kdamon.testing.workloads import Layout, Workload
 
 pytestmark = pytest.mark.usefixtures("trace_keepalive")  # see conftest.py
@@ -232,7 +233,7 @@ def test_quota_windows_reach_every_address(
         wait_stats(raw_driver, index, lambda s: s.nr_tried > 0)
         raw_driver.commit(index, Kdamond(contexts=(_context(layout, _resuming("hugepage")),)))
         t0 = time.monotonic()
-        wait_until(lambda: _covered(layout.pid, cold) >= REACH * (cold[1] - cold[0]), RESUME_TIMEOUT_S)
+        holds_within(lambda: _covered(layout.pid, cold) >= REACH * (cold[1] - cold[0]), RESUME_TIMEOUT_S)
         elapsed = time.monotonic() - t0
         gaps = _not_hugepage(layout.pid, cold)
         raw_driver.update_schemes_stats(index)

@@ -13,9 +13,10 @@ import pytest
 
 from kdamon.check.abi import KEYWORDS, expected_keywords
 from kdamon.check.emit import NOTE
-from kdamon.check.harness import RawTree, calibrate, wait_until
+from kdamon.check.harness import RawTree, calibrate
 from kdamon.kernel.sysfs import SysfsDriver
 from kdamon.model import Context, Kdamond, Quota, Region, Scheme, Target
+from kdamon.testing.waiting import holds_within
 from kdamon.testing.workloads import Workload
 
 Version = tuple[int, int]
@@ -165,7 +166,7 @@ def test_off_stopped(running: Running) -> None:
     assert written == 4, f"writing 'off\\n' to state reported {written} of 4 bytes written"
     assert running.raw.read(running.rel("state")) == "off"
     assert running.raw.read(running.rel("pid")) == "-1"
-    assert wait_until(lambda: not _alive(running.pid)), f"kdamond thread {running.pid} still exists"
+    assert holds_within(lambda: not _alive(running.pid)), f"kdamond thread {running.pid} still exists"
 
 
 def _alive(pid: int) -> bool:
