@@ -23,6 +23,7 @@ from kdamon.errors import KernelError
 from kdamon.kernel.sysfs import DEFAULT_ROOT, SysfsDriver
 from kdamon.kernel.sysfs_io import RetryPolicy, SysfsIO, Value
 from kdamon.model import Intervals, Kdamond, Region, SchemeApply, SchemeStats, Snapshot
+from kdamon.testing.raw_sysfs import stop_kdamonds
 from kdamon.testing.workloads import Layout
 
 __all__ = [
@@ -68,12 +69,7 @@ class RawTree:
 
     def reset(self) -> None:
         """Stop every kdamond of this tree and remove every kdamond directory."""
-        nr = int(self.read("kdamonds/nr_kdamonds"))
-        for index in range(nr):
-            if self.read(f"kdamonds/{index}/state") == "on":
-                self.errno_of(f"kdamonds/{index}/state", "off")
-        if nr:
-            self.write("kdamonds/nr_kdamonds", 0)
+        stop_kdamonds(self.root)
 
     def populate(self, rel: str) -> None:
         """Write 1 to every writable ``nr_*`` file that reads 0, depth first (one of each child)."""

@@ -9,14 +9,13 @@ from pathlib import Path
 import pytest
 
 from kdamon.testing.guest import in_guest
-from kdamon.testing.raw_sysfs import raw_write
+from kdamon.testing.raw_sysfs import ADMIN, raw_write, stop_kdamonds
 from kdamon.testing.workloads import Layout, start
 
 DEBUGFS = Path("/sys/kernel/debug/damon")
-SYSFS = Path("/sys/kernel/mm/damon/admin")
 # Checked only inside the guest: the host's debugfs is not ours to look at.
 HAS_DEBUGFS = in_guest() and (DEBUGFS / "kdamond_pid").exists()
-HAS_SYSFS = in_guest() and (SYSFS / "kdamonds").exists()
+HAS_SYSFS = in_guest() and (ADMIN / "kdamonds").exists()
 needs_debugfs = pytest.mark.skipif(
     not HAS_DEBUGFS, reason="no DAMON debugfs interface (<debugfs>/damon) in this kernel: run on linux-6.1-dbgfs"
 )
@@ -44,11 +43,8 @@ def reset_damon() -> None:
     for monitor in ("monitor_on", "monitor_on_DEPRECATED"):
         if (DEBUGFS / monitor).exists():
             _try_write(DEBUGFS / monitor, "off")
-    nr_kdamonds = SYSFS / "kdamonds" / "nr_kdamonds"
-    if nr_kdamonds.exists():
-        for i in range(int(nr_kdamonds.read_text())):
-            _try_write(SYSFS / "kdamonds" / str(i) / "state", "off")
-        _try_write(nr_kdamonds, "0")
+    if HAS_SYSFS:
+        stop_kdamonds()
     for d in DEBUGFS.iterdir():
         if d.is_dir():
             _try_write(DEBUGFS / "rm_contexts", d.name)

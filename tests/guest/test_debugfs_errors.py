@@ -16,16 +16,15 @@ import pytest
 from debugfs_guest import (
     DEBUGFS,
     HAS_SYSFS,
-    SYSFS,
     hot_cold_workload,
     needs_debugfs,
-    raw_write,
     reset_damon,
 )
 from kdamon.errors import BusyError, KernelError
 from kdamon.kernel.debugfs import DebugfsDriver
 from kdamon.kernel.ownership import OwnershipRegistry
 from kdamon.model import Context, Kdamond, Target
+from kdamon.testing.raw_sysfs import KDAMONDS, raw_write
 from kdamon.testing.workloads import Layout
 
 pytestmark = needs_debugfs
@@ -124,7 +123,7 @@ def test_contexts_made_with_mk_contexts(driver: DebugfsDriver, workload: Layout)
 
 
 def _start_sysfs_kdamond(pid: int) -> Path:
-    kdamonds = SYSFS / "kdamonds"
+    kdamonds = KDAMONDS
     raw_write(kdamonds / "nr_kdamonds", "1")
     ctx = kdamonds / "0" / "contexts"
     raw_write(ctx / "nr_contexts", "1")
