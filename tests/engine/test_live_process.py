@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from kdamon.engine.ops.pagemap import pagemap_scan_supported
 from kdamon.engine.ops.probe import probe
 from kdamon.engine.ops.registry import ops_for_context
 from kdamon.engine.ops.vaddr import VaddrOps
-from kdamon.errors import EngineError
+from kdamon.errors import EngineError, EngineWarning
 from kdamon.events.proc import has_exited
 from kdamon.model.config import AccessPattern, Context, Intervals, Scheme, Target
 from kdamon.model.snapshot import Snapshot
@@ -442,3 +443,17 @@ def test_a_failing_check_without_a_switch_still_stops_the_monitor(
     context = Context(targets=(Target(pid=plain_workload[0].pid),), intervals=INTERVALS)
     with pytest.raises(EngineError, match="prepare failed"):
         Monitor(context, VaddrOps(["uffd"]), seed=7).run_virtual(100_000)
+
+
+def test_smaps_says_once_a_process_that_it_sees_mappings_not_pages(plain_workload: Workload) -> None:
+    process, _ = plain_workload
+    context = Context(
+        targets=(Target(pid=process.pid),), intervals=Intervals(sample_us=5000, aggr_us=100_000, update_us=100_000)
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        Monitor(context, VaddrOps(["smaps"]), seed=7).run_virtual(500_000)  # five updates
+    told = [
+        w for w in caught if issubclass(w.category, EngineWarning) and "smaps, which sees mappings" in str(w.message)
+    ]
+    assert len(told) == 1 and f"process {process.pid} " in str(told[0].message)

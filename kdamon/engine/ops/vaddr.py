@@ -37,6 +37,7 @@ other actions (``hugepage``, ``lru_prio``, ``migrate_hot``, ...).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -56,7 +57,7 @@ from kdamon.engine.ops.madvise import ADVICE, ProcessAdvisor
 from kdamon.engine.ops.probe import probe
 from kdamon.engine.ops.procfs import process_alive, read_maps
 from kdamon.engine.regions import three_regions
-from kdamon.errors import EngineError
+from kdamon.errors import EngineError, EngineWarning
 from kdamon.model.config import Scheme
 
 __all__ = ["VIRTUAL_SCORES", "VaddrOps"]
@@ -99,12 +100,30 @@ class VaddrOps:
         """Per target, the kinds its switches replaced, the latest last."""
         self._checks: dict[int, AccessCheck] = {}
         self._advisors: dict[int, ProcessAdvisor] = {}
+        self._coarse_told: set[int] = set()
+        """The processes already told they are watched per mapping (smaps)."""
         self._describe()
 
     def _describe(self) -> None:
         distinct = sorted(set(self.kinds))
         self.name = ("fvaddr/" if self.fixed else "vaddr/") + "+".join(distinct)
         self.capabilities = "; ".join(CHECK_DESCRIPTIONS[kind] for kind in distinct)
+
+    def _tell_if_coarse(self, pid: int, kind: CheckKind) -> None:
+        """Warn, once a process, that smaps sees mappings, not pages: a user of ``show`` would
+        otherwise take a mapping-wide heat for the truth about each of its regions."""
+        if kind != "smaps" or pid in self._coarse_told:
+            return
+        self._coarse_told.add(pid)
+        warnings.warn(
+            EngineWarning(
+                f"process {pid} is watched through smaps, which sees mappings, not pages: a region counts "
+                "as accessed when any page of its mapping was, so a mapping with a small hot part looks hot "
+                "all over. For a per-page view, run as root on a kernel with CONFIG_IDLE_PAGE_TRACKING "
+                "(page_idle), or let the process register its memory for userfaultfd (uffd)"
+            ),
+            stacklevel=2,
+        )
 
     def _pid(self, target: TargetState) -> int:
         if target.pid is None:
@@ -130,6 +149,7 @@ class VaddrOps:
         pid = self._pid(target)
         self._checks[target.index] = open_check(kind, pid, self.proc_root, self.sys_root)
         self._advisors[target.index] = ProcessAdvisor(pid)
+        self._tell_if_coarse(pid, kind)
         if self.fixed or len(target.regions):
             return
         ranges = self._three_ranges(pid)
@@ -241,6 +261,7 @@ class VaddrOps:
         kinds[target.index] = kind
         self.kinds = tuple(kinds)
         self._describe()
+        self._tell_if_coarse(self._pid(target), kind)
 
     def _switch_to_awaited(self, target: TargetState, pid: int) -> None:
         """Switch to the best awaited kind the process allows now, if any."""
