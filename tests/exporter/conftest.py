@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from fleet import Fleet, make_fleet
 
 
 @pytest.fixture
-def fleet(tmp_path: Path) -> Fleet:
+def fleet(tmp_path: Path) -> Iterator[Fleet]:
     """kdamon's paddr kdamond, another tool's vaddr one and DAMON_STAT, with trace pages for each."""
-    return make_fleet(tmp_path)
+    with make_fleet(tmp_path) as fleet:
+        yield fleet

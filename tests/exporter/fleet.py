@@ -7,15 +7,17 @@
   for each kdamond's pid (the kernel filters an instance's events on the pid).
 
 The kdamonds' pids are processes that live as long as the test (this one,
-its parent, init): a watch ends when its kdamond's process is gone.
+a sleeping child, init): a watch ends when its kdamond's process is gone.
+They must differ: an instance's pages are the pid's.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import attrs
@@ -55,7 +57,6 @@ OWN_REGIONS = [
     (0x400000, 0x1400000, 0, 30),
     (0x1400000, 0x1500000, 0, 2),
 ]
-PIDS = {"sysfs:0": os.getpid(), "sysfs:1": os.getppid(), "module:damon_stat": 1}
 
 
 def aggregations(
@@ -65,7 +66,7 @@ def aggregations(
     return [(t + i, AGGREGATED, (0, len(regions), *region)) for t in times_ns for i, region in enumerate(regions)]
 
 
-def trace_pages() -> dict[int, bytes]:
+def trace_pages(pids: Mapping[str, int]) -> dict[int, bytes]:
     """The ring-buffer contents of each kdamond pid's instance."""
     own_first = [(start, end, 0, 0) for start, end, _, _ in OWN_REGIONS]  # an older aggregation: not the latest
     own = aggregations(own_first, [1_000_000_000]) + aggregations(OWN_REGIONS, [1_200_000_000])
@@ -74,9 +75,9 @@ def trace_pages() -> dict[int, bytes]:
     stat = aggregations([(0, 64 * MiB, 0, 10), (64 * MiB, 96 * MiB, 1, 0)], [1_000_000_000, 3_000_000_000])
     stat.insert(2, (2_000_000_000, INTERVALS_TUNE, (50_000,)))
     return {
-        PIDS["sysfs:0"]: b"".join(pages(own, PIDS["sysfs:0"])),
-        PIDS["sysfs:1"]: b"".join(pages(foreign, PIDS["sysfs:1"])),
-        PIDS["module:damon_stat"]: b"".join(pages(stat, PIDS["module:damon_stat"])),
+        pids["sysfs:0"]: b"".join(pages(own, pids["sysfs:0"])),
+        pids["sysfs:1"]: b"".join(pages(foreign, pids["sysfs:1"])),
+        pids["module:damon_stat"]: b"".join(pages(stat, pids["module:damon_stat"])),
     }
 
 
@@ -100,14 +101,25 @@ class Fleet:
         }
 
 
-def make_fleet(base: Path) -> Fleet:
+@contextlib.contextmanager
+def make_fleet(base: Path) -> Iterator[Fleet]:
+    """The machine, while another tool's kdamond (a sleeping child) lives."""
+    other_tool = subprocess.Popen(["sleep", "3600"])
+    try:
+        yield _make_fleet(base, {"sysfs:0": os.getpid(), "sysfs:1": other_tool.pid, "module:damon_stat": 1})
+    finally:
+        other_tool.kill()
+        other_tool.wait()
+
+
+def _make_fleet(base: Path, pids: Mapping[str, int]) -> Fleet:
     tracing = FakeTracefs(base / "tracing", cpus=1)
-    fs = RoutedFs(base / "admin", tracing, trace_pages())
+    fs = RoutedFs(base / "admin", tracing, trace_pages(pids))
     paths = HostPaths.under(base)
     fs.write(fs.base / "kdamonds" / "nr_kdamonds", b"2")  # both directories, none running
     own = Host(paths, fs=fs).sysfs
     own.apply(0, PADDR)
-    fs._next_pid = PIDS["sysfs:0"] - 1  # the kdamonds' threads: processes that live as long as the test
+    fs._next_pid = pids["sysfs:0"] - 1  # the kdamonds' threads: processes that live as long as the test
     own.start(0)
     fs.stats[0] = (12, 4096 * 12, 3, 4096 * 3, 1)
     fs.tried[0] = OWN_REGIONS
@@ -115,13 +127,13 @@ def make_fleet(base: Path) -> Fleet:
     own.update_tried_regions(0)
     other = Host(attrs.evolve(paths, state_dir=base / "other-run"), fs=fs).sysfs
     other.apply(1, VADDR)
-    fs._next_pid = PIDS["sysfs:1"] - 1
+    fs._next_pid = pids["sysfs:1"] - 1
     other.start(1)
     params = base / "module" / "damon_stat" / "parameters"
     params.mkdir(parents=True)
     for name, value in {
         "enabled": "Y",
-        "kdamond_pid": str(PIDS["module:damon_stat"]),
+        "kdamond_pid": str(pids["module:damon_stat"]),
         "estimated_memory_bandwidth": "123456",
         "aggr_interval_us": "250000",
         "memory_idle_ms_percentiles": ",".join(IDLE_MS),

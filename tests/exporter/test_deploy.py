@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from fleet import Fleet, exporting, has_frames, make_fleet
+from fleet import exporting, has_frames, make_fleet
 from kdamon.exporter.shipped import SHIPPED, shipped_file
 
 RULES_TESTS = Path(__file__).with_name("rules_tests.yml")
@@ -77,9 +77,8 @@ def rules_queries() -> list[str]:
 @pytest.fixture(scope="module")
 def emitted(tmp_path_factory: pytest.TempPathFactory) -> set[str]:
     """Every metric name a collector emits on the fake machine (samples and families)."""
-    fleet: Fleet = make_fleet(tmp_path_factory.mktemp("fleet"))
     names: set[str] = set()
-    with exporting(fleet.host) as exported:
+    with make_fleet(tmp_path_factory.mktemp("fleet")) as fleet, exporting(fleet.host) as exported:
         samples = exported.scrape_until(has_frames("sysfs:0", "sysfs:1", "module:damon_stat"))
         assert has_frames("sysfs:0", "sysfs:1", "module:damon_stat")(samples)
         for name, _labels in samples:
