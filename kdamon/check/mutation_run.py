@@ -101,7 +101,7 @@ class Shadow:
 
 
 class ShadowBuild:
-    """The real :class:`Builder`: the shadow configured once (tinyconfig + the DAMON fragment), then built."""
+    """The real :class:`Builder`: the shadow configured once (tinyconfig + the DAMON and debugging fragments), then built."""
 
     def __init__(self, shadow: Shadow, out: Path, progress: Progress | None = None) -> None:
         from kdamon.check.source import TreeBuild
@@ -187,7 +187,7 @@ def run_mutants(
             if unbuilt:
                 raise GuestError(
                     f"{', '.join(unbuilt)} is not compiled in this configuration "
-                    "(tinyconfig + the DAMON fragment): choose files that are"
+                    "(tinyconfig + the DAMON and debugging fragments): choose files that are"
                 )
             say("kdamon: checking the unmodified tree (the baseline)")
             baseline = checker(image, (), None, None)

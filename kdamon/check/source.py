@@ -1,8 +1,9 @@
 """``kdamon check --source LINUX_TREE``: configure and build a developer's kernel tree for the check.
 
 The configuration is ``make tinyconfig`` plus the DAMON fragment that
-``vm-images`` keeps for the ``linux-6.1-dbgfs`` kernel, adjusted to the
-tree's Kconfig: options the tree does not declare are left out, and
+``vm-images`` keeps for the ``linux-6.1-dbgfs`` kernel and the debugging
+options of ``vm-images/check-debug.config`` (lock and list misuse becomes a
+WARNING that fails ``kernel.no_warn_bug``), adjusted to the tree's Kconfig: options the tree does not declare are left out, and
 options it spells differently (``RENAMED``: the debugfs interface through
 ``DAMON_DBGFS_DEPRECATED`` in 6.9-6.13, ``MITIGATION_PAGE_TABLE_ISOLATION``
 from 6.9) are asked for by their new names.  The build is out of tree
@@ -22,10 +23,20 @@ from pathlib import Path
 from kdamon.errors import GuestError
 from kdamon.userfiles import require_dir
 
-__all__ = ["FRAGMENT_RECIPE", "RENAMED", "TreeBuild", "adjust_fragment", "build_tree", "check_tree", "declared_symbols"]
+__all__ = [
+    "DEBUG_FRAGMENT",
+    "FRAGMENT_RECIPE",
+    "RENAMED",
+    "TreeBuild",
+    "adjust_fragment",
+    "build_tree",
+    "check_tree",
+    "declared_symbols",
+]
 
 Progress = Callable[[str], None]
 FRAGMENT_RECIPE = "linux-6.1-dbgfs"
+DEBUG_FRAGMENT = "check-debug.config"
 _SKIP_DIRS = frozenset({".git", "Documentation", "tools", "scripts"})
 _CONFIG = re.compile(r"^\s*(?:menu)?config\s+([A-Za-z0-9_]+)\s*$", re.MULTILINE)
 # Options that newer trees spell differently: used instead where the tree declares them.
@@ -117,22 +128,23 @@ class TreeBuild:
         return self._make.image
 
     def configure(self) -> None:
-        """``make tinyconfig`` plus the DAMON fragment, adjusted to the tree; every option checked."""
+        """``make tinyconfig`` plus the DAMON and debugging fragments, adjusted to the tree; every option checked."""
         from kdamon.vm.build import parse_fragment
         from kdamon.vm.kernels import load_recipe, recipes_dir
 
-        fragment_name = load_recipe(FRAGMENT_RECIPE).get_str("config_fragment")
-        fragment = parse_fragment((recipes_dir() / fragment_name).read_text())
+        names = (load_recipe(FRAGMENT_RECIPE).get_str("config_fragment"), DEBUG_FRAGMENT)
+        fragment = {k: v for name in names for k, v in parse_fragment((recipes_dir() / name).read_text()).items()}
         wanted, notes = adjust_fragment(fragment, declared_symbols(self.tree))
+        fragments = " + ".join(names)
         self.say(
-            f"kdamon: configuring Linux {self.version} in {self.out}: tinyconfig + {fragment_name}"
+            f"kdamon: configuring Linux {self.version} in {self.out}: tinyconfig + {fragments}"
             + (f" ({'; '.join(notes)})" if notes else "")
         )
         self._make.new_log()
-        missing = self._make.configure("tinyconfig", wanted, f"vm-images/{fragment_name}, adjusted to the tree")
+        missing = self._make.configure("tinyconfig", wanted, f"vm-images/{fragments}, adjusted to the tree")
         if missing:
             raise GuestError(
-                f"--source {self.tree}: these options of {fragment_name} did not land in .config: "
+                f"--source {self.tree}: these options of {fragments} did not land in .config: "
                 f"{', '.join(missing)}; the tree's Kconfig needs other options for them"
             )
 
