@@ -210,11 +210,13 @@ def _not_hugepage(pid: int, area: tuple[int, int]) -> list[tuple[int, int]]:
     return gaps
 
 
-# How much of the cold area the windows must reach.  Not all of it: in about one full run in six a
-# few MiB stayed unreached on 6.1 though every other window resumed (more than 30 passes over the
-# area in 120 s), which a region the kernel keeps skipping explains; a kernel that does not resume
-# re-applies the lowest addresses and reaches a few MiB (the mutants of lines 758, 767, 778 of
-# 6.1's core.c: 2%, 3% and 43%).
+# How much of the cold area the windows must reach.  Not all of it: a window that would resume in a
+# target's last region skips that region and ends the pass (core.c, 6.1's damon_do_apply_schemes() and
+# later kernels' damos_skip_charged_region(): ``if (r == damon_last_region(t))``), and the cold area is
+# the end of the target, so its last region is reached only once merges and splits have moved its
+# start on; in about one full run in six on 6.1 a few MiB of the tail stayed unreached in 120 s.  A
+# kernel that does not resume re-applies the lowest addresses and reaches a few MiB (the mutants of
+# lines 758, 767, 778 of 6.1's core.c: 2%, 3% and 43%).
 REACH = 0.75
 
 
