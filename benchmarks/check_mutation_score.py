@@ -29,9 +29,6 @@ FILE = "mm/damon/core.c"
 # Survivors of this sample shown equivalent in Linux 6.1 by reading the code (no build folds them
 # away, but no run can tell them apart): (line, mutated line) -> why.  The score leaves them out.
 EQUIVALENT_BY_ARGUMENT = {
-    (77, "mutex_lock(&damon_ops_lock);", ";"): "damon_register_ops() runs only from the vaddr and paddr "
-    "initcalls, one after the other: nothing contends for the lock, and unlocking an unheld mutex goes "
-    "unnoticed without CONFIG_DEBUG_MUTEXES",
     (269, "quota->total_charged_sz = 0;", ";"): "every caller passes a zero-initialised damos_quota",
     (273, "quota->charged_from = 0;", ";"): "every caller passes a zero-initialised damos_quota",
     (612, "int i, err = 0;", "int i, err = 1;"): "damon_stop() overwrites err for every context; every caller "
