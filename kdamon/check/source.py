@@ -2,9 +2,10 @@
 
 The configuration is ``make tinyconfig`` plus the DAMON fragment that
 ``vm-images`` keeps for the ``linux-6.1-dbgfs`` kernel and the debugging
-options of ``vm-images/check-debug.config`` (lock and list misuse becomes a
-WARNING that fails ``kernel.no_warn_bug``), adjusted to the tree's Kconfig: options the tree does not declare are left out, and
-options it spells differently (``RENAMED``: the debugfs interface through
+options of ``vm-images/check-debug.config`` (lock and list misuse becomes
+a WARNING that fails ``kernel.no_warn_bug``), adjusted to the tree's
+Kconfig: options the tree does not declare are left out, and options it
+spells differently (``RENAMED``: the debugfs interface through
 ``DAMON_DBGFS_DEPRECATED`` in 6.9-6.13, ``MITIGATION_PAGE_TABLE_ISOLATION``
 from 6.9) are asked for by their new names.  The build is out of tree
 (``O=``), with ccache when installed, so the developer's tree is not

@@ -78,7 +78,12 @@ def use_color(stream: TextIO, choice: str = "auto") -> bool:
     if choice != "auto":
         return choice == "always"
     isatty = getattr(stream, "isatty", None)
-    return bool(isatty and isatty()) and not os.environ.get("NO_COLOR") and os.environ.get("TERM", "") != "dumb"
+    return bool(isatty and isatty()) and not os.environ.get("NO_COLOR") and not dumb_terminal()
+
+
+def dumb_terminal() -> bool:
+    """Whether ``TERM`` is ``dumb`` (a serial console, a log): no colours, no line rewritten in place."""
+    return os.environ.get("TERM", "") == "dumb"
 
 
 def output_name(path: Path) -> str:

@@ -18,7 +18,6 @@ every followed process has exited.
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import subprocess
 import sys
@@ -108,7 +107,7 @@ class _Progress:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.tty = sys.stderr.isatty()
-        self.dumb = os.environ.get("TERM", "") == "dumb"
+        self.dumb = common.dumb_terminal()
         self.started = time.monotonic()
         self.count = 0
         self.applies = 0
